@@ -1,0 +1,75 @@
+"""Epoch plans and image augmentation.
+
+An epoch plan is, for every epoch, the order in which the training images are visited and each
+visit's transformation (a horizontal flip and an integer shift). It depends only on
+(seed, epoch, n, settings), so a plan can be stored (small) and replayed, or materialised into
+the augmented images themselves; both give the same batches, byte for byte.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+# Tags that keep the plan's random streams apart from the initialisation's (see train.init_rng).
+PLAN_STREAM = 0x5EED_0001
+
+
+@dataclass
+class EpochPlan:
+    """Visit order and transformations of one epoch.
+
+    order: (n,) int32, indices into the training images
+    flip:  (n,) bool, flip the image visited at this position horizontally
+    shift: (n, 2) int8, (dy, dx) shift of the image visited at this position
+    """
+
+    order: np.ndarray
+    flip: np.ndarray
+    shift: np.ndarray
+
+
+def make_epoch_plan(n: int, epoch: int, seed: int, shuffle: bool = True, flip: float = 0.0, translate: int = 0) -> EpochPlan:
+    """The plan of one epoch (epochs count from 1), a pure function of its arguments."""
+    rng = np.random.default_rng([seed, PLAN_STREAM, epoch])
+    order = rng.permutation(n).astype(np.int32) if shuffle else np.arange(n, dtype=np.int32)
+    flips = rng.random(n) < flip if flip > 0 else np.zeros(n, dtype=bool)
+    if translate > 0:
+        shift = rng.integers(-translate, translate + 1, size=(n, 2), dtype=np.int8)
+    else:
+        shift = np.zeros((n, 2), dtype=np.int8)
+    return EpochPlan(order, flips, shift)
+
+
+def augment_batch(images: np.ndarray, flip: np.ndarray, shift: np.ndarray) -> np.ndarray:
+    """Flip then shift each image; pixels shifted in from outside are zero.
+
+    images: (B, H, W, C) uint8; flip: (B,) bool; shift: (B, 2) int (dy, dx), |d| < H, W.
+    Returns a new (B, H, W, C) uint8 array (the input is not modified).
+    """
+    out = images.copy()
+    if flip.any():
+        out[flip] = out[flip, :, ::-1]
+    if shift.any():
+        b, h, w, _ = out.shape
+        k = int(np.abs(shift).max())
+        padded = np.pad(out, ((0, 0), (k, k), (k, k), (0, 0)))
+        rows = (k - shift[:, 0].astype(np.intp))[:, None] + np.arange(h)[None, :]
+        cols = (k - shift[:, 1].astype(np.intp))[:, None] + np.arange(w)[None, :]
+        out = padded[np.arange(b)[:, None, None], rows[:, :, None], cols[:, None, :]]
+    return out
+
+
+def plan_batch(images: np.ndarray, plan: EpochPlan, start: int, stop: int) -> np.ndarray:
+    """The augmented uint8 images at positions [start, stop) of an epoch."""
+    idx = plan.order[start:stop]
+    return augment_batch(images[idx], plan.flip[start:stop], plan.shift[start:stop])
+
+
+def materialise(images: np.ndarray, plan: EpochPlan, chunk: int = 5000) -> np.ndarray:
+    """Every augmented image of one epoch, in visiting order: (n, H, W, C) uint8."""
+    out = np.empty((len(plan.order),) + images.shape[1:], dtype=np.uint8)
+    for s in range(0, len(plan.order), chunk):
+        out[s : s + chunk] = plan_batch(images, plan, s, s + chunk)
+    return out

@@ -1,0 +1,290 @@
+"""The training loop (solver): batching from epoch plans, schedules, history, early stopping.
+
+Models know nothing about epochs; this module knows nothing about files: checkpoints go through
+the `checkpoint` callback and come back as `resume`.
+"""
+
+from __future__ import annotations
+
+import copy
+import time
+from dataclasses import dataclass, field
+from typing import Callable, Iterable
+
+import numpy as np
+
+from .augment import EpochPlan, plan_batch
+from .losses import get_loss
+from .optim import learning_rate, sgd_update
+
+INIT_STREAM = 0x5EED_0002
+
+
+def init_rng(seed: int) -> np.random.Generator:
+    """The generator of a variant's weight initialisation (kept apart from the plans' streams)."""
+    return np.random.default_rng([seed, INIT_STREAM])
+
+
+class Normalizer:
+    """Maps uint8 images (B, H, W, C) to float32 rows (B, H*W*C): (x - mean) / std.
+
+    mode 'feature': one mean/std per pixel and channel; 'channel': per colour channel;
+    'scale': x / 255. Statistics come from the training images, accumulated in float64 by chunks.
+    """
+
+    def __init__(self, mean: np.ndarray, std: np.ndarray, mode: str):
+        self.mode = mode
+        self.mean = np.ascontiguousarray(mean, dtype=np.float32).reshape(-1)
+        self.inv_std = (1.0 / np.maximum(np.asarray(std, dtype=np.float64).reshape(-1), 1e-8)).astype(np.float32)
+
+    @classmethod
+    def from_images(cls, images: np.ndarray, mode: str = "feature", chunk: int = 5000) -> "Normalizer":
+        shape = images.shape[1:]
+        if mode == "scale":
+            return cls(np.zeros(int(np.prod(shape))), np.full(int(np.prod(shape)), 255.0), mode)
+        n = len(images)
+        s1 = np.zeros(shape, dtype=np.float64)
+        s2 = np.zeros(shape, dtype=np.float64)
+        for start in range(0, n, chunk):
+            block = images[start : start + chunk].astype(np.float64)
+            s1 += block.sum(axis=0)
+            s2 += np.square(block).sum(axis=0)
+        if mode == "channel":
+            count = n * int(np.prod(shape[:-1]))
+            mean_c = s1.reshape(-1, shape[-1]).sum(axis=0) / count
+            var_c = s2.reshape(-1, shape[-1]).sum(axis=0) / count - mean_c**2
+            mean = np.broadcast_to(mean_c, shape)
+            std = np.broadcast_to(np.sqrt(np.maximum(var_c, 0.0)), shape)
+        elif mode == "feature":
+            mean = s1 / n
+            std = np.sqrt(np.maximum(s2 / n - mean**2, 0.0))
+        else:
+            raise ValueError(f"unknown normalisation {mode!r}")
+        return cls(mean, std, mode)
+
+    def __call__(self, images: np.ndarray) -> np.ndarray:
+        x = images.reshape(len(images), -1).astype(np.float32)
+        x -= self.mean
+        x *= self.inv_std
+        return x
+
+
+@dataclass
+class Data:
+    """Images (N, H, W, C) uint8 and labels (N,) int64 of the three splits, plus class names."""
+
+    train_images: np.ndarray
+    train_labels: np.ndarray
+    val_images: np.ndarray
+    val_labels: np.ndarray
+    test_images: np.ndarray
+    test_labels: np.ndarray
+    class_names: tuple
+
+
+@dataclass
+class Result:
+    params: dict
+    history: list
+    best_epoch: int
+    epochs_run: int
+    stopped_early: bool
+    stopped_epoch: int | None
+    diverged: bool
+    diverged_epoch: int | None
+    seconds: float
+    resumed_from: int | None = None
+    extra: dict = field(default_factory=dict)
+
+
+def evaluate(model, images: np.ndarray, labels: np.ndarray, norm: Normalizer, lam: float, chunk: int = 2500) -> dict:
+    """Mean loss, cost (loss + lam * ||W||^2) and accuracy of `model` on a whole split, by chunks."""
+    loss_fn = get_loss(model.loss_name, model.output)
+    n = len(labels)
+    total_loss, correct = 0.0, 0
+    for start in range(0, n, chunk):
+        x = norm(images[start : start + chunk])
+        y = labels[start : start + chunk]
+        scores = model.scores(x)
+        loss, _ = loss_fn(scores, y)
+        total_loss += float(loss) * len(y)
+        correct += int(np.count_nonzero(_predict_from_scores(model, scores) == y))
+    loss = total_loss / n
+    return {"loss": loss, "cost": loss + lam * float(model.weight_norm2()), "acc": correct / n}
+
+
+def _predict_from_scores(model, scores: np.ndarray) -> np.ndarray:
+    if scores.shape[1] == 1:
+        return (scores[:, 0] > 0).astype(np.int64)
+    return scores.argmax(axis=1)
+
+
+def predict_all(model, images: np.ndarray, norm: Normalizer, chunk: int = 2500) -> np.ndarray:
+    """Class probabilities (N, n_classes) float32 for every image."""
+    return np.concatenate([model.probabilities(norm(images[s : s + chunk])) for s in range(0, len(images), chunk)]).astype(np.float32)
+
+
+class PlanSource:
+    """Where the batches of each epoch come from: a plan replayed on the images, or materialised images."""
+
+    def __init__(self, plans: Callable[[int], EpochPlan], materialised: Callable[[int], np.ndarray] | None = None):
+        self.plans = plans
+        self.materialised = materialised
+
+    def batches(self, images: np.ndarray, labels: np.ndarray, epoch: int, batch_size: int) -> Iterable:
+        plan = self.plans(epoch)
+        mat = self.materialised(epoch) if self.materialised else None
+        n = len(plan.order)
+        for start in range(0, n, batch_size):
+            stop = min(start + batch_size, n)
+            x = mat[start:stop] if mat is not None else plan_batch(images, plan, start, stop)
+            yield x, labels[plan.order[start:stop]]
+
+
+def _improved(monitor: str, value: float, best: float | None) -> bool:
+    if best is None:
+        return True
+    return value < best if monitor == "val_loss" else value > best
+
+
+def train(
+    model,
+    data: Data,
+    plans: PlanSource,
+    settings: dict,
+    norm: Normalizer,
+    log: Callable[[str], None] = print,
+    checkpoint: Callable[[dict], None] | None = None,
+    resume: dict | None = None,
+) -> Result:
+    """Train `model` in place for settings['epochs'] epochs (or until early stopping or divergence).
+
+    settings: the resolved variant (batch_size, epochs, schedule keys, momentum, nesterov, lambda,
+    early_stopping, select_best). `checkpoint(state)` is called after every completed epoch with a
+    state that `resume=state` continues from, giving bit-identical results.
+    """
+    lam = float(settings["lambda"])
+    batch_size = int(settings["batch_size"])
+    epochs = int(settings["epochs"])
+    momentum = float(settings.get("momentum") or 0.0)
+    nesterov = bool(settings.get("nesterov"))
+    es = settings.get("early_stopping") or None
+    monitor = (es or {}).get("monitor", "val_loss") if es else ("val_acc" if settings.get("select_best") else None)
+    keep_best = monitor is not None
+
+    if resume:
+        model.params.update({k: v.copy() for k, v in resume["params"].items()})
+        opt_state = copy.deepcopy(resume["opt_state"])
+        history = list(resume["history"])
+        step, start_epoch = int(resume["step"]), int(resume["epoch"]) + 1
+        best = dict(resume["best"])
+        best_params = {k: v.copy() for k, v in resume["best_params"].items()} if resume.get("best_params") else None
+        seconds = float(resume["seconds"])
+        log(f"resumed from the checkpoint of epoch {resume['epoch']}")
+    else:
+        opt_state = {k: {} for k in model.params}
+        step, start_epoch, seconds = 0, 1, 0.0
+        best = {"epoch": 0, "score": None, "bad_epochs": 0}
+        best_params = None
+        row = _epoch_row(model, data, norm, lam, 0, float("nan"), 0.0)
+        history = [row]
+        log(_progress(row))
+        if keep_best:
+            best["score"] = row[monitor]
+            best_params = {k: v.copy() for k, v in model.params.items()}
+
+    stopped_early, stopped_epoch, diverged, diverged_epoch = False, None, False, None
+    last_good = {k: v.copy() for k, v in model.params.items()}
+    epoch = start_epoch - 1
+    for epoch in range(start_epoch, epochs + 1):
+        t0 = time.perf_counter()
+        lr_first = None
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+            for xb, yb in plans.batches(data.train_images, data.train_labels, epoch, batch_size):
+                lr = learning_rate(settings, step, epoch)
+                lr_first = lr if lr_first is None else lr_first
+                loss, _, grads = model.loss(norm(xb), yb, lam)
+                if not np.isfinite(loss):
+                    diverged = True
+                    break
+                for name, w in model.params.items():
+                    model.params[name], opt_state[name] = sgd_update(w, grads[name], opt_state[name], lr, momentum, nesterov)
+                step += 1
+            row = _epoch_row(model, data, norm, lam, epoch, lr_first, 0.0) if not diverged else None
+        seconds += time.perf_counter() - t0
+        if diverged or not all(np.isfinite(row[k]) for k in ("train_loss", "val_loss")):
+            diverged, diverged_epoch = True, epoch
+            log(f"epoch {epoch}: the loss is no longer finite (NaN or inf): the variant diverged; keeping the weights of epoch {epoch - 1}")
+            model.params.update(last_good)
+            break
+        row["seconds"] = seconds
+        history.append(row)
+        log(_progress(row))
+        last_good = {k: v.copy() for k, v in model.params.items()}
+        if keep_best:
+            if _improved(monitor, row[monitor], best["score"]):
+                best.update(epoch=epoch, score=row[monitor], bad_epochs=0)
+                best_params = {k: v.copy() for k, v in model.params.items()}
+            else:
+                best["bad_epochs"] += 1
+        if checkpoint:
+            checkpoint(
+                {
+                    "epoch": epoch,
+                    "step": step,
+                    "params": model.params,
+                    "opt_state": opt_state,
+                    "history": history,
+                    "best": best,
+                    "best_params": best_params,
+                    "seconds": seconds,
+                }
+            )
+        if es and best["bad_epochs"] >= int(es["patience"]):
+            stopped_early, stopped_epoch = True, epoch
+            log(f"early stopping at epoch {epoch}: no improvement of {monitor} for {es['patience']} epochs; best epoch {best['epoch']}")
+            break
+
+    epochs_run = history[-1]["epoch"]
+    if keep_best and best_params is not None:
+        model.params.update(best_params)
+        best_epoch = best["epoch"]
+    else:
+        best_epoch = epochs_run
+    return Result(
+        params=model.params,
+        history=history,
+        best_epoch=best_epoch,
+        epochs_run=epochs_run,
+        stopped_early=stopped_early,
+        stopped_epoch=stopped_epoch,
+        diverged=diverged,
+        diverged_epoch=diverged_epoch,
+        seconds=seconds,
+        resumed_from=int(resume["epoch"]) if resume else None,
+    )
+
+
+def _epoch_row(model, data: Data, norm: Normalizer, lam: float, epoch: int, lr: float | None, seconds: float) -> dict:
+    tr = evaluate(model, data.train_images, data.train_labels, norm, lam)
+    va = evaluate(model, data.val_images, data.val_labels, norm, lam)
+    return {
+        "epoch": epoch,
+        "lr": float("nan") if lr is None else float(lr),
+        "train_loss": tr["loss"],
+        "train_cost": tr["cost"],
+        "train_acc": tr["acc"],
+        "val_loss": va["loss"],
+        "val_cost": va["cost"],
+        "val_acc": va["acc"],
+        "weight_norm2": float(model.weight_norm2()),
+        "seconds": seconds,
+    }
+
+
+def _progress(row: dict) -> str:
+    return (
+        f"epoch {row['epoch']:3d}  lr {row['lr']:.3g}  train loss {row['train_loss']:.4f} cost {row['train_cost']:.4f} "
+        f"acc {100 * row['train_acc']:.2f}%  val loss {row['val_loss']:.4f} acc {100 * row['val_acc']:.2f}%  "
+        f"{row['seconds']:.1f}s"
+    )

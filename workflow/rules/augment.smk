@@ -1,0 +1,42 @@
+rule plan_epochs:
+    input:
+        lambda wildcards: f"results/data/split_{PLANS[wildcards.plan]['split']}.h5",
+    output:
+        "results/plans/{plan}.h5",
+    log:
+        "logs/augment/{plan}.log",
+    benchmark:
+        "benchmarks/augment/{plan}.tsv"
+    resources:
+        mem_mb=2000,
+        runtime=10,
+    params:
+        spec=lambda wildcards: canonical_json(PLANS[wildcards.plan]),
+    conda:
+        "../envs/cifarflow.yaml"
+    shell:
+        "python -m cifarflow plan --split {input:q} --spec {params.spec:q} --out {output:q} > {log:q} 2>&1"
+
+
+rule preview_augmentation:
+    input:
+        f"results/data/split_{SPLITS[0] if SPLITS else 'full'}.h5",
+    output:
+        report(
+            "results/figures/augment/{augmentation}.png",
+            caption="../report/augment.rst",
+            category="Data",
+            subcategory="Augmentation",
+            labels={"augmentation": "{augmentation}"},
+        ),
+        "results/figures/augment/{augmentation}.pdf",
+    log:
+        "logs/augment/preview_{augmentation}.log",
+    params:
+        augmentation=lambda wildcards: canonical_json(config["augmentations"][wildcards.augmentation]),
+        figures=FIGURES,
+    conda:
+        "../envs/cifarflow.yaml"
+    shell:
+        "python -m cifarflow preview --split {input:q} --augmentation {params.augmentation:q} --figures {params.figures:q}"
+        " --out results/figures/augment/{wildcards.augmentation} > {log:q} 2>&1"

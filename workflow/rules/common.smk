@@ -1,0 +1,124 @@
+# Helpers the rules use: config validation, variant/grid/plan expansion, input functions.
+import re
+import sys
+from pathlib import Path
+from urllib.parse import urlparse
+
+from snakemake.utils import validate
+
+PACKAGE_DIR = Path(workflow.basedir) / "workflow"
+sys.path.insert(0, str(PACKAGE_DIR))
+
+from cifarflow.config import (  # noqa: E402
+    LINEAR_MODELS,
+    canonical_json,
+    check_config,
+    plan_id,
+    plan_spec,
+    resolve_comparisons,
+    resolve_variants,
+    selected_sets,
+    use_package_in_jobs,
+)
+
+# One-line errors naming the key first, then Snakemake's own validation (it fills the defaults).
+check_config(config)
+validate(config, "../schemas/config.schema.yaml")
+
+VARIANTS = resolve_variants(config)
+COMPARISONS = resolve_comparisons(config, VARIANTS)
+SETS = [s for s in selected_sets(config) if any(v["set"] == s for v in VARIANTS.values())]
+PLANS = {}
+for _v in VARIANTS.values():
+    _spec = plan_spec(_v, config)
+    _v["plan_id"] = plan_id(_spec)
+    PLANS[_v["plan_id"]] = _spec
+SPLITS = sorted({v["split"] for v in VARIANTS.values()})
+PREVIEWS = sorted(
+    {v["augmentation"] for v in VARIANTS.values() if any(config["augmentations"][v["augmentation"]].values())}
+)
+DOWNLOAD_PATH = "resources/" + (Path(urlparse(config["download"]["url"]).path).name or "cifar-10.tar.gz")
+FIGURES = canonical_json(config["figures"])
+
+# Jobs run this checkout's package with the Python that runs Snakemake (`python -m cifarflow`).
+use_package_in_jobs(PACKAGE_DIR)
+
+
+def _alternatives(names):
+    return "|".join(re.escape(n) for n in sorted(names)) or "(?!)"
+
+
+wildcard_constraints:
+    variant=_alternatives(VARIANTS),
+    set=_alternatives(SETS),
+    plan=_alternatives(PLANS),
+    split=_alternatives(config["splits"]),
+    comparison=_alternatives(COMPARISONS),
+    augmentation=_alternatives(config["augmentations"]),
+
+
+def source_archive():
+    """The local archive or directory named by `local_archive`, else the downloaded archive."""
+    return config["local_archive"] or DOWNLOAD_PATH
+
+
+def variant_of(wildcards):
+    return VARIANTS[wildcards.variant]
+
+
+def train_inputs(wildcards):
+    v = variant_of(wildcards)
+    return {"split": f"results/data/split_{v['split']}.h5", "plan": f"results/plans/{v['plan_id']}.h5"}
+
+
+def variant_figure_inputs(wildcards):
+    v = variant_of(wildcards)
+    if v["set"] != wildcards.set:
+        raise ValueError(f"variant {wildcards.variant} belongs to set {v['set']}, not {wildcards.set}")
+    return run_files(wildcards.variant)
+
+
+def run_files(name):
+    return {k: f"results/runs/{name}/{f}" for k, f in RUN_FILES.items()}
+
+
+RUN_FILES = {
+    "weights": "weights.h5",
+    "history": "history.csv",
+    "metrics": "metrics.json",
+    "predictions": "predictions.h5",
+}
+
+
+def variant_figures(name):
+    v = VARIANTS[name]
+    base = f"results/figures/{v['set']}/{name}"
+    return [f"{base}/curves.png", f"{base}/confusion.png", f"{base}/templates.png"]
+
+
+def comparison_inputs(wildcards):
+    comp = COMPARISONS[wildcards.comparison]
+    return [f"results/runs/{n}/{f}" for n in comp["variants"] for f in RUN_FILES.values()]
+
+
+def set_metrics(wildcards):
+    return [f"results/runs/{n}/metrics.json" for n, v in VARIANTS.items() if v["set"] == wildcards.set]
+
+
+def figure_outputs():
+    out = []
+    for name in VARIANTS:
+        out += variant_figures(name)
+    out += [f"results/figures/{c['set']}/comparisons/{n}.png" for n, c in COMPARISONS.items()]
+    out += [f"results/figures/augment/{a}.png" for a in PREVIEWS]
+    return out
+
+
+def table_outputs():
+    out = [f"results/tables/{s}/summary.csv" for s in SETS]
+    out += ["results/tables/summary.csv", "results/tables/benchmarks.csv"]
+    return out
+
+
+def all_outputs():
+    return figure_outputs() + table_outputs() + ["results/summary.md"]

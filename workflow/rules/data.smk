@@ -1,0 +1,58 @@
+localrules:
+    download,
+
+
+rule download:
+    output:
+        DOWNLOAD_PATH,
+    log:
+        "logs/data/download.log",
+    params:
+        url=config["download"]["url"],
+        md5=config["download"]["md5"],
+        retries=config["download"]["retries"],
+        backoff=config["download"]["backoff"],
+        timeout=config["download"]["timeout"],
+    conda:
+        "../envs/cifarflow.yaml"
+    shell:
+        "python -m cifarflow download --url {params.url:q} --md5 {params.md5} --out {output:q}"
+        " --retries {params.retries} --backoff {params.backoff} --timeout {params.timeout} > {log:q} 2>&1"
+
+
+rule import_data:
+    input:
+        source_archive(),
+    output:
+        "results/data/cifar10.h5",
+    log:
+        "logs/data/import.log",
+    benchmark:
+        "benchmarks/data/import.tsv"
+    resources:
+        mem_mb=3000,
+        runtime=20,
+    conda:
+        "../envs/cifarflow.yaml"
+    shell:
+        "python -m cifarflow import --source {input:q} --out {output:q} > {log:q} 2>&1"
+
+
+rule split_data:
+    input:
+        "results/data/cifar10.h5",
+    output:
+        "results/data/split_{split}.h5",
+    log:
+        "logs/data/split_{split}.log",
+    benchmark:
+        "benchmarks/data/split_{split}.tsv"
+    resources:
+        mem_mb=3000,
+        runtime=10,
+    params:
+        spec=lambda wildcards: canonical_json(config["splits"][wildcards.split]),
+    conda:
+        "../envs/cifarflow.yaml"
+    shell:
+        "python -m cifarflow split --raw {input:q} --name {wildcards.split} --spec {params.spec:q} --out {output:q} > {log:q} 2>&1"

@@ -1,0 +1,149 @@
+"""Config resolution: defaults, grids, names, and one-line errors naming the key."""
+
+import copy
+
+import pytest
+import yaml
+
+from cifarflow.config import (
+    check_config,
+    expand_grid,
+    plan_id,
+    plan_spec,
+    resolve_comparisons,
+    resolve_variants,
+)
+from cifarflow.errors import ConfigError
+from pathlib import Path
+
+CONFIG = Path(__file__).resolve().parents[1] / "config" / "config.yaml"
+
+
+def base_config(**extra):
+    cfg = {
+        "splits": {"full": {"type": "holdout", "val_size": 100, "seed": 0}},
+        "augmentations": {"none": {}, "flip": {"flip": 0.5}},
+        "defaults": {"epochs": 3},
+        "experiments": {
+            "s1": {
+                "defaults": {"eta": 0.01},
+                "variants": [
+                    {"name": "a", "lambda": 0.1},
+                    {"name": "g", "grid": {"lambda": [0, 0.01], "augmentation": ["none", "flip"]}},
+                ],
+            }
+        },
+    }
+    cfg.update(extra)
+    return cfg
+
+
+def test_shipped_config_validates_and_resolves():
+    cfg = yaml.safe_load(CONFIG.read_text())
+    check_config(cfg)
+    variants = resolve_variants(cfg)
+    assert len(variants) >= 20
+    assert all(v["loss"] for v in variants.values())
+
+
+def test_settings_resolve_defaults_then_set_then_variant_then_overrides():
+    cfg = base_config(overrides={"epochs": 1})
+    v = resolve_variants(cfg)
+    assert v["a"]["eta"] == 0.01  # set default beats global default
+    assert v["a"]["lambda"] == 0.1  # variant beats set default
+    assert v["a"]["epochs"] == 1  # overrides beat everything
+    assert v["a"]["batch_size"] == 100  # schema default
+    assert v["a"]["loss"] == "cross_entropy"  # the model's natural loss
+
+
+def test_grid_expands_to_stable_readable_names():
+    names = [n for n, _ in expand_grid({"name": "g", "grid": {"lambda": [0, 0.01], "augmentation": ["none", "flip"]}})]
+    assert names == ["g-lambda0-augmentationnone", "g-lambda0-augmentationflip", "g-lambda0.01-augmentationnone", "g-lambda0.01-augmentationflip"]
+    v = resolve_variants(base_config())
+    assert v["g-lambda0.01-augmentationflip"]["lambda"] == 0.01
+    assert v["g-lambda0.01-augmentationflip"]["augmentation"] == "flip"
+
+
+@pytest.mark.parametrize(
+    "patch, key",
+    [
+        ({"lamda": 1}, "variants[0]"),
+        ({"model": "svm"}, "variants[0].model"),
+        ({"eta": -0.1}, "variants[0].eta"),
+        ({"eta": 0}, "variants[0].eta"),
+        ({"batch_size": 0}, "variants[0].batch_size"),
+        ({"epochs": 0}, "variants[0].epochs"),
+        ({"lambda": -1}, "variants[0].lambda"),
+        ({"split": "nosuch"}, "variants[0].split"),
+        ({"augmentation": "nosuch"}, "variants[0].augmentation"),
+        ({"loss": "multi_bce"}, "variants[0].loss"),
+        ({"loss": "hinge"}, "variants[0].loss"),
+        ({"model": "logistic"}, "variants[0].classes"),
+    ],
+)
+def test_bad_variant_setting_is_a_one_line_error_naming_the_key(patch, key):
+    cfg = base_config()
+    cfg["experiments"]["s1"]["variants"][0].update(patch)
+    with pytest.raises(ConfigError) as exc:
+        check_config(cfg)
+        resolve_variants(cfg)
+    msg = str(exc.value)
+    assert "\n" not in msg
+    assert f"experiments.s1.{key}" in msg
+
+
+def test_unknown_top_level_key_is_named():
+    with pytest.raises(ConfigError, match="lokal_archive"):
+        check_config(base_config(lokal_archive="x"))
+
+
+def test_two_variants_with_the_same_name_are_rejected():
+    cfg = base_config()
+    cfg["experiments"]["s2"] = {"variants": [{"name": "a"}]}
+    with pytest.raises(ConfigError, match="second variant named 'a'"):
+        resolve_variants(cfg)
+
+
+def test_grid_that_expands_to_a_name_clash_is_rejected():
+    cfg = base_config()
+    cfg["experiments"]["s1"]["variants"].append({"name": "g-lambda0", "grid": {"augmentation": ["none"]}})
+    with pytest.raises(ConfigError, match="grid that expands to 'g-lambda0-augmentationnone'"):
+        resolve_variants(cfg)
+
+
+def test_bad_grid_value_names_the_variant():
+    cfg = base_config()
+    cfg["experiments"]["s1"]["variants"][1]["grid"] = {"lambda": [0, -1]}
+    with pytest.raises(ConfigError, match=r"variants\[1\]\.lambda \(variant g-lambda-1\)"):
+        resolve_variants(cfg)
+
+
+def test_run_selects_sets_and_rejects_unknown_ones():
+    cfg = base_config()
+    cfg["experiments"]["s2"] = {"variants": [{"name": "b"}]}
+    assert set(resolve_variants(dict(cfg, run=["s2"]))) == {"b"}
+    with pytest.raises(ConfigError, match="unknown experiment set 'nope'"):
+        resolve_variants(dict(cfg, run=["nope"]))
+
+
+def test_comparisons_resolve_grids_and_reject_unknown_variants():
+    cfg = base_config()
+    cfg["experiments"]["s1"]["comparisons"] = [{"name": "c", "type": "vs_lambda", "grid": "g"}]
+    variants = resolve_variants(cfg)
+    comps = resolve_comparisons(cfg, variants)
+    assert len(comps["c"]["variants"]) == 4
+    cfg["experiments"]["s1"]["comparisons"] = [{"name": "c", "type": "per_class", "variants": ["zzz"]}]
+    with pytest.raises(ConfigError, match="unknown variant 'zzz'"):
+        resolve_comparisons(cfg, variants)
+
+
+def test_plans_are_shared_exactly_when_their_inputs_agree():
+    cfg = base_config()
+    v = resolve_variants(cfg)
+    ids = {n: plan_id(plan_spec(x, cfg)) for n, x in v.items()}
+    # lambda does not change the plan, the augmentation does
+    assert ids["g-lambda0-augmentationflip"] == ids["g-lambda0.01-augmentationflip"]
+    assert ids["g-lambda0-augmentationflip"] != ids["g-lambda0-augmentationnone"]
+    other = copy.deepcopy(v["a"])
+    other["seed"] = 1
+    assert plan_id(plan_spec(other, cfg)) != ids["a"]

@@ -29,7 +29,7 @@ class Normalizer:
     """Maps uint8 images (B, H, W, C) to float32 rows (B, H*W*C): (x - mean) / std.
 
     mode 'feature': one mean/std per pixel and channel; 'channel': per colour channel;
-    'scale': x / 255. Statistics come from the training images, accumulated in float64 by chunks.
+    'scale': x / 255. Statistics come from the variant's training images.
     """
 
     def __init__(self, mean: np.ndarray, std: np.ndarray, mode: str):
@@ -39,27 +39,17 @@ class Normalizer:
 
     @classmethod
     def from_images(cls, images: np.ndarray, mode: str = "feature", chunk: int = 5000) -> "Normalizer":
-        shape = images.shape[1:]
+        """Statistics of `images` (N, H, W, C) uint8, computed exactly by `data.image_stats`."""
+        from .data import image_stats
+
+        size = int(np.prod(images.shape[1:]))
         if mode == "scale":
-            return cls(np.zeros(int(np.prod(shape))), np.full(int(np.prod(shape)), 255.0), mode)
-        n = len(images)
-        s1 = np.zeros(shape, dtype=np.float64)
-        s2 = np.zeros(shape, dtype=np.float64)
-        for start in range(0, n, chunk):
-            block = images[start : start + chunk].astype(np.float64)
-            s1 += block.sum(axis=0)
-            s2 += np.square(block).sum(axis=0)
-        if mode == "channel":
-            count = n * int(np.prod(shape[:-1]))
-            mean_c = s1.reshape(-1, shape[-1]).sum(axis=0) / count
-            var_c = s2.reshape(-1, shape[-1]).sum(axis=0) / count - mean_c**2
-            mean = np.broadcast_to(mean_c, shape)
-            std = np.broadcast_to(np.sqrt(np.maximum(var_c, 0.0)), shape)
-        elif mode == "feature":
-            mean = s1 / n
-            std = np.sqrt(np.maximum(s2 / n - mean**2, 0.0))
-        else:
+            return cls(np.zeros(size), np.full(size, 255.0), mode)
+        if mode not in ("feature", "channel"):
             raise ValueError(f"unknown normalisation {mode!r}")
+        mean, std, cmean, cstd = image_stats(images, chunk)
+        if mode == "channel":
+            mean, std = np.broadcast_to(cmean, images.shape[1:]), np.broadcast_to(cstd, images.shape[1:])
         return cls(mean, std, mode)
 
     def __call__(self, images: np.ndarray) -> np.ndarray:

@@ -33,7 +33,7 @@ def cmd_import(a) -> None:
     from . import data, sources
 
     t0 = time.perf_counter()
-    raw = sources.read_source(a.source)
+    raw = sources.read_source(a.source, classes=json.loads(a.classes) if a.classes else None)
     _log(f"read {len(raw.train_labels)} training and {len(raw.test_labels)} test images ({raw.source_format}) in {time.perf_counter() - t0:.1f}s")
     digest = data.file_sha256(a.source)
     data.write_raw(raw, a.out, source_path=str(a.source), source_sha256=digest)
@@ -45,8 +45,8 @@ def cmd_split(a) -> None:
 
     spec = json.loads(a.spec)
     raw = data.read_raw(a.raw)
-    split = data.make_split(raw, spec)
-    data.write_split(split, a.out, {"split": a.name, "spec": json.dumps(spec, sort_keys=True)})
+    split = data.make_split(raw, spec, name=a.name)
+    data.write_split(split, a.out)
     _log(f"split {a.name}: {len(split.train_labels)} train, {len(split.val_labels)} val, {len(split.test_labels)} test -> {a.out}")
 
 
@@ -401,6 +401,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("import", help="read a CIFAR-10 source into results/data/cifar10.h5")
     s.add_argument("--source", required=True)
+    s.add_argument("--classes", default=None, help="JSON list of the class names the source must have (folder sources)")
     s.add_argument("--out", required=True)
     s.set_defaults(func=cmd_import)
 

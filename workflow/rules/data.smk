@@ -32,10 +32,12 @@ rule import_data:
     resources:
         mem_mb=3000,
         runtime=20,
+    params:
+        classes=canonical_json(config["source_classes"]) if config["source_classes"] else "",
     conda:
         "../envs/cifarflow.yaml"
     shell:
-        "python -m cifarflow import --source {input:q} --out {output:q} > {log:q} 2>&1"
+        "python -m cifarflow import --source {input:q} --classes {params.classes:q} --out {output:q} > {log:q} 2>&1"
 
 
 rule split_data:

@@ -1,0 +1,223 @@
+"""The workflow end to end through the real Snakemake, on a small generated CIFAR-10 archive."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import h5py
+import pandas as pd
+import pytest
+
+from archives import make_python_archive
+from workflow_utils import (
+    REPO,
+    SNAKEMAKE,
+    params_digest,
+    run_fingerprint,
+    scheduled_jobs,
+    snakemake,
+    write_config,
+)
+
+pytestmark = pytest.mark.workflow
+
+VARIANTS = [
+    {"name": "soft", "model": "softmax"},
+    {"name": "sig", "model": "sigmoid", "augmentation": "fliptrans", "eta": 0.05},
+    {"name": "lg", "model": "softmax", "grid": {"lambda": [0, 0.1]}},
+    {"name": "mlp", "model": "mlp", "hidden": [16], "split": "basic", "momentum": 0.9},
+    {"name": "logi", "model": "logistic", "classes": ["cat", "dog"], "shuffle": False, "early_stopping": {"patience": 2}},
+    {"name": "boom", "model": "softmax", "eta": 1.0e37},
+]
+
+
+def small_config(archive: Path, **extra) -> dict:
+    cfg = {
+        "local_archive": str(archive),
+        "splits": {"basic": {"type": "batches", "train": [1], "val": [2]}, "full": {"type": "holdout", "val_size": 100, "seed": 0}},
+        "augmentations": {"none": {}, "fliptrans": {"flip": 0.5, "translate": 2}},
+        "defaults": {"epochs": 3, "batch_size": 50, "eta": 0.01},
+        "experiments": {
+            "small": {
+                "title": "Small generated data",
+                "variants": VARIANTS,
+                "comparisons": [
+                    {"name": "pc", "type": "per_class", "variants": ["soft", "sig"]},
+                    {"name": "lam", "type": "vs_lambda", "grid": "lg"},
+                    {"name": "tp", "type": "true_class_prob", "variants": ["soft", "sig"]},
+                    {"name": "tm", "type": "templates", "variants": ["soft", "sig"]},
+                    {"name": "cv", "type": "curves", "variants": ["soft", "boom"], "metrics": ["train_loss", "val_acc"]},
+                ],
+            }
+        },
+    }
+    cfg.update(extra)
+    return cfg
+
+
+@pytest.fixture(scope="module")
+def archive(tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("archive") / "cifar-10-python.tar.gz"
+    make_python_archive(path, n_per_batch=200, n_test=200, seed=3)
+    return path
+
+
+@pytest.fixture(scope="module")
+def done(tmp_path_factory, archive) -> Path:
+    """A workdir in which the whole small workflow ran with --cores 2."""
+    wd = tmp_path_factory.mktemp("run_a")
+    write_config(wd, small_config(archive))
+    snakemake(wd, "--cores", "2")
+    return wd
+
+
+def test_every_output_is_produced(done):
+    res = done / "results"
+    for name in ("soft", "sig", "lg-lambda0", "lg-lambda0.1", "mlp", "logi", "boom"):
+        for f in ("weights.h5", "history.csv", "metrics.json", "predictions.h5"):
+            assert (res / "runs" / name / f).stat().st_size > 0
+        for fig in ("curves", "confusion", "templates"):
+            for ext in ("png", "pdf"):
+                assert (res / "figures" / "small" / name / f"{fig}.{ext}").stat().st_size > 1000
+        assert not (res / "runs" / name / "checkpoint.h5").exists()
+    for comp in ("pc", "lam", "tp", "tm", "cv"):
+        assert (res / "figures" / "small" / "comparisons" / f"{comp}.png").stat().st_size > 1000
+    assert (res / "figures" / "augment" / "fliptrans.png").exists()
+    for f in ("summary.csv", "summary.md", "summary.tex", "per_class.csv", "per_class.md", "benchmarks.csv"):
+        assert (res / "tables" / f).stat().st_size > 0
+    assert "\\toprule" in (res / "tables" / "summary.tex").read_text()
+    summary = (res / "summary.md").read_text()
+    assert "soft" in summary and "](figures/small/comparisons/pc.png)" in summary
+    for log in ("train/soft.log", "data/import.log"):
+        assert (done / "logs" / log).stat().st_size > 0
+    assert (done / "benchmarks" / "train" / "soft.tsv").exists()
+
+
+def test_training_log_has_one_progress_line_per_epoch(done):
+    log = (done / "logs" / "train" / "soft.log").read_text()
+    for epoch in range(4):
+        assert f"epoch {epoch:3d}  lr" in log
+    assert "test accuracy" in log
+
+
+def test_metrics_record_results_config_and_provenance(done):
+    m = json.loads((done / "results" / "runs" / "soft" / "metrics.json").read_text())
+    assert m["test_acc"] > 0.5  # the generated classes are easy for a linear model
+    assert len(m["confusion"]) == 10 and sum(map(sum, m["confusion"])) == 200
+    assert set(m["per_class_acc"]) == set(m["class_names"])
+    assert m["config"]["model"] == "softmax" and m["config"]["epochs"] == 3
+    assert len(m["data_sha256"]) == 64
+    assert m["provenance"]["numpy"] and "git_commit" in m["provenance"]
+    with h5py.File(done / "results" / "runs" / "soft" / "weights.h5") as f:
+        assert json.loads(f.attrs["config"])["name"] == "soft"
+        assert f["params/W1"].shape == (10, 3072)
+    hist = pd.read_csv(done / "results" / "runs" / "soft" / "history.csv")
+    assert list(hist["epoch"]) == [0, 1, 2, 3]
+    assert {"lr", "train_loss", "train_cost", "train_acc", "val_loss", "val_cost", "val_acc", "weight_norm2", "seconds"} <= set(hist)
+
+
+def test_logistic_variant_uses_its_class_pair(done):
+    m = json.loads((done / "results" / "runs" / "logi" / "metrics.json").read_text())
+    assert m["class_names"] == ["cat", "dog"]
+    assert sum(map(sum, m["confusion"])) == 40  # 20 test images per class in the generated set
+
+
+def test_diverging_variant_is_recorded_and_the_rest_completes(done):
+    m = json.loads((done / "results" / "runs" / "boom" / "metrics.json").read_text())
+    assert m["diverged"] is True and m["diverged_epoch"] >= 1
+    table = pd.read_csv(done / "results" / "tables" / "summary.csv")
+    assert "boom" in set(table.iloc[:, 0])
+
+
+def test_nothing_left_to_do_after_a_complete_run(done):
+    assert scheduled_jobs(snakemake(done, "-n")) == {}
+
+
+def test_changing_one_variant_reruns_only_that_variant(done, archive):
+    cfg = small_config(archive)
+    cfg["experiments"]["small"]["variants"][0] = {"name": "soft", "model": "softmax", "eta": 0.02}
+    write_config(done, cfg, "changed.yaml")
+    jobs = scheduled_jobs(snakemake(done, "-n", config="changed.yaml"))
+    assert jobs.get("train") == 1
+    assert "plan_epochs" not in jobs and "split_data" not in jobs
+
+
+def test_changing_a_figure_setting_reruns_no_training(done, archive):
+    write_config(done, small_config(archive, figures={"dpi": 80, "width": 6.4}), "figures.yaml")
+    jobs = scheduled_jobs(snakemake(done, "-n", config="figures.yaml"))
+    assert jobs.get("plot_variant", 0) >= 7 and jobs.get("compare", 0) == 5
+    assert "train" not in jobs and "plan_epochs" not in jobs
+
+
+def test_same_config_with_one_core_gives_bit_identical_results(done, archive, tmp_path):
+    write_config(tmp_path, small_config(archive))
+    snakemake(tmp_path, "--cores", "1", "results/tables/summary.csv")
+    for name in ("soft", "sig", "lg-lambda0.1", "mlp", "logi", "boom"):
+        assert run_fingerprint(tmp_path, name) == run_fingerprint(done, name), name
+
+
+def test_materialised_plan_gives_bit_identical_weights(done, archive, tmp_path):
+    write_config(tmp_path, small_config(archive, materialize=True))
+    snakemake(tmp_path, "--cores", "2", "results/runs/sig/weights.h5")
+    with h5py.File(next((tmp_path / "results" / "plans").glob("*fliptrans*.h5"))) as f:
+        assert "images" in f and f["images"].shape[0] == 3
+    assert params_digest(tmp_path / "results/runs/sig/weights.h5") == params_digest(done / "results/runs/sig/weights.h5")
+
+
+def _checkpoint_epoch(path: Path) -> int:
+    try:
+        with h5py.File(path, "r") as f:
+            return json.loads(f.attrs["meta"])["epoch"]
+    except (OSError, KeyError):
+        return 0
+
+
+def test_killed_training_job_resumes_bit_identical(archive, tmp_path):
+    slow = {"name": "slow", "model": "mlp", "hidden": [256], "epochs": 40, "momentum": 0.9, "eta": 0.005}
+    cfg = small_config(archive)
+    cfg["experiments"]["small"] = {"variants": [slow]}
+    ref, killed = tmp_path / "ref", tmp_path / "killed"
+    for wd in (ref, killed):
+        wd.mkdir()
+        write_config(wd, cfg)
+    target = "results/runs/slow/weights.h5"
+    snakemake(ref, "--cores", "1", target)
+
+    cmd = [SNAKEMAKE, "-s", str(REPO / "Snakefile"), "-d", str(killed), "--configfile", str(killed / "config.yaml"), "--cores", "1", target]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    ckpt = killed / "results" / "runs" / "slow" / "checkpoint.h5"
+    deadline = time.time() + 300
+    while _checkpoint_epoch(ckpt) < 3:
+        assert proc.poll() is None, "the run ended before it could be killed"
+        assert time.time() < deadline
+        time.sleep(0.2)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert not (killed / target).exists()
+
+    snakemake(killed, "--cores", "1", "--rerun-incomplete", target)
+    log = (killed / "logs" / "train" / "slow.log").read_text()
+    assert "resumed from the checkpoint of epoch" in log
+    assert run_fingerprint(killed, "slow") == run_fingerprint(ref, "slow")
+
+
+def test_bad_config_fails_before_any_job_with_the_key_named(archive, tmp_path):
+    cfg = small_config(archive)
+    cfg["experiments"]["small"]["variants"][0]["lamda"] = 0.1
+    write_config(tmp_path, cfg)
+    proc = snakemake(tmp_path, "-n", check=False)
+    assert proc.returncode != 0
+    assert "config key experiments.small.variants[0]" in proc.stderr + proc.stdout
+    assert "'lamda' was unexpected" in proc.stderr + proc.stdout
+
+
+def test_missing_local_archive_is_named(tmp_path):
+    write_config(tmp_path, small_config(tmp_path / "nope.tar.gz"))
+    proc = snakemake(tmp_path, "-n", check=False)
+    assert proc.returncode != 0
+    assert "nope.tar.gz" in proc.stderr + proc.stdout

@@ -1,0 +1,94 @@
+"""Running the real Snakemake on generated data, for the workflow-level tests."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import h5py
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED_ARCHIVE = REPO.parent / "shared" / "data" / "cifar-10-jpeg.tar.gz"
+SNAKEMAKE = shutil.which("snakemake") or str(Path(sys.executable).with_name("snakemake"))
+
+# Keys of metrics.json that legitimately differ between identical runs (clock, memory, host, code)
+VOLATILE_METRICS = ("timing", "provenance")
+
+
+def write_config(workdir: Path, config: dict, name: str = "config.yaml") -> Path:
+    path = Path(workdir) / name
+    path.write_text(yaml.safe_dump(config, sort_keys=False))
+    return path
+
+
+def snakemake(workdir: Path, *args: str, config: str = "config.yaml", timeout: float = 900, check: bool = True, env=None):
+    """Run Snakemake on this repository's Snakefile in `workdir`; returns the CompletedProcess."""
+    cmd = [SNAKEMAKE, "-s", str(REPO / "Snakefile"), "-d", str(workdir), "--configfile", str(Path(workdir) / config), *args]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"snakemake {' '.join(args)} failed ({proc.returncode}):\n{proc.stdout[-3000:]}\n{proc.stderr[-5000:]}")
+    return proc
+
+
+def scheduled_jobs(proc) -> dict[str, int]:
+    """Rule -> job count from a dry run's 'Job stats' table (empty when nothing is to be done)."""
+    text = proc.stdout + proc.stderr
+    if "Job stats:" not in text:
+        return {}
+    table = text.split("Job stats:", 1)[1]
+    counts = {}
+    for line in table.splitlines()[3:]:
+        m = re.match(r"^(\S+)\s+(\d+)$", line.strip())
+        if not m:
+            break
+        counts[m.group(1)] = int(m.group(2))
+    counts.pop("total", None)
+    return counts
+
+
+def params_digest(path: Path) -> str:
+    """SHA-256 over the parameter arrays of a weights file (names, dtypes, shapes and bytes)."""
+    h = hashlib.sha256()
+    with h5py.File(path, "r") as f:
+        for name in sorted(f["params"]):
+            a = f["params"][name][()]
+            h.update(f"{name}{a.dtype}{a.shape}".encode())
+            h.update(a.tobytes())
+    return h.hexdigest()
+
+
+def stable_metrics(path: Path) -> dict:
+    m = json.loads(Path(path).read_text())
+    for k in VOLATILE_METRICS:
+        m.pop(k, None)
+    return m
+
+
+def stable_history(path: Path) -> str:
+    lines = Path(path).read_text().splitlines()
+    header = lines[0].split(",")
+    keep = [i for i, c in enumerate(header) if c != "seconds"]
+    return "\n".join(",".join(row.split(",")[i] for i in keep) for row in lines)
+
+
+def run_fingerprint(workdir: Path, variant: str) -> tuple:
+    run = Path(workdir) / "results" / "runs" / variant
+    return (params_digest(run / "weights.h5"), stable_metrics(run / "metrics.json"), stable_history(run / "history.csv"))
+
+
+def require_or_skip(condition: bool, reason: str):
+    """Skip a test when a tool or data is missing, except in CI (CIFARFLOW_CI=1), where it fails."""
+    import pytest
+
+    if condition:
+        return
+    if os.environ.get("CIFARFLOW_CI"):
+        pytest.fail(f"CI must have this: {reason}")
+    pytest.skip(reason)

@@ -46,18 +46,25 @@ def augment_batch(images: np.ndarray, flip: np.ndarray, shift: np.ndarray) -> np
     """Flip then shift each image; pixels shifted in from outside are zero.
 
     images: (B, H, W, C) uint8; flip: (B,) bool; shift: (B, 2) int (dy, dx), |d| < H, W.
-    Returns a new (B, H, W, C) uint8 array (the input is not modified).
+    Output pixel (i, j) of image b is input pixel (i - dy_b, j - dx_b) of the (flipped) image.
+    Returns a new (B, H, W, C) uint8 array (the input is not modified). Images that share a
+    shift are moved together, so the cost is one slice copy per distinct shift, not per image.
     """
     out = images.copy()
     if flip.any():
         out[flip] = out[flip, :, ::-1]
-    if shift.any():
-        b, h, w, _ = out.shape
-        k = int(np.abs(shift).max())
-        padded = np.pad(out, ((0, 0), (k, k), (k, k), (0, 0)))
-        rows = (k - shift[:, 0].astype(np.intp))[:, None] + np.arange(h)[None, :]
-        cols = (k - shift[:, 1].astype(np.intp))[:, None] + np.arange(w)[None, :]
-        out = padded[np.arange(b)[:, None, None], rows[:, :, None], cols[:, None, :]]
+    if not shift.any():
+        return out
+    src = out
+    out = np.zeros_like(src)
+    _, h, w, _ = src.shape
+    dy, dx = shift[:, 0].astype(np.int64), shift[:, 1].astype(np.int64)
+    key = (dy + h) * (2 * w + 1) + (dx + w)
+    order = np.argsort(key, kind="stable")
+    bounds = np.flatnonzero(np.diff(key[order])) + 1
+    for group in np.split(order, bounds):
+        y, x = int(dy[group[0]]), int(dx[group[0]])
+        out[group, max(y, 0) : h + min(y, 0), max(x, 0) : w + min(x, 0)] = src[group, max(-y, 0) : h - max(y, 0), max(-x, 0) : w - max(x, 0)]
     return out
 
 

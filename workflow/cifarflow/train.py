@@ -121,14 +121,18 @@ class PlanSource:
         self.plans = plans
         self.materialised = materialised
 
-    def batches(self, images: np.ndarray, labels: np.ndarray, epoch: int, batch_size: int) -> Iterable:
+    def batches(self, images: np.ndarray, labels: np.ndarray, epoch: int, batch_size: int, chunk: int = 5000) -> Iterable:
+        """(uint8 images, labels) of each batch of `epoch`, augmenting a few thousand images at a time."""
         plan = self.plans(epoch)
         mat = self.materialised(epoch) if self.materialised else None
         n = len(plan.order)
-        for start in range(0, n, batch_size):
-            stop = min(start + batch_size, n)
-            x = mat[start:stop] if mat is not None else plan_batch(images, plan, start, stop)
-            yield x, labels[plan.order[start:stop]]
+        per_chunk = max(1, chunk // batch_size) * batch_size
+        for c0 in range(0, n, per_chunk):
+            c1 = min(c0 + per_chunk, n)
+            block = mat[c0:c1] if mat is not None else plan_batch(images, plan, c0, c1)
+            for start in range(c0, c1, batch_size):
+                stop = min(start + batch_size, c1)
+                yield block[start - c0 : stop - c0], labels[plan.order[start:stop]]
 
 
 def _improved(monitor: str, value: float, best: float | None) -> bool:

@@ -382,6 +382,13 @@ def cmd_summary_md(a) -> None:
         tmp.write_text(text)
 
 
+def cmd_readme(a) -> None:
+    from .report import update_readme
+
+    changed = update_readme(a.readme, a.runs)
+    _log(f"{a.readme}: results block {'updated' if changed else 'already up to date'} from {a.runs}")
+
+
 # ---- argument parsing --------------------------------------------------------------------------
 
 
@@ -465,6 +472,10 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--figures-list", nargs="*", default=[])
     s.add_argument("--out", required=True)
     s.set_defaults(func=cmd_summary_md)
+    s = sub.add_parser("readme", help="regenerate the README's results block from results/runs")
+    s.add_argument("--readme", default="README.md")
+    s.add_argument("--runs", default="results/runs")
+    s.set_defaults(func=cmd_readme)
     return p
 
 

@@ -136,7 +136,9 @@ def cmd_train(a) -> None:
         PlanFile,
         code_version,
         file_sha256,
+        package_digest,
         read_checkpoint,
+        remove_stale_temporaries,
         versions,
         write_checkpoint,
         write_json,
@@ -147,7 +149,6 @@ def cmd_train(a) -> None:
     variant = json.loads(a.variant)
     name = variant["name"]
     outdir = Path(a.outdir)
-    outdir.mkdir(parents=True, exist_ok=True)
     t_start = time.perf_counter()
     split = data_mod.load_split(a.split)
     data = load_variant_data(split, variant)
@@ -159,6 +160,8 @@ def cmd_train(a) -> None:
     if plan.n != n or plan.epochs < variant["epochs"]:
         raise DataError(f"{a.plan}: plan has {plan.epochs} epochs of {plan.n} images, variant {name} needs {variant['epochs']} of {n}")
     source = PlanSource(plan.plan, plan.images if plan.has_images else None)
+    outdir.mkdir(parents=True, exist_ok=True)
+    remove_stale_temporaries(outdir)
     norm = Normalizer.from_images(data.train_images, variant["normalize"])
     dtype = np.float32
     model = build_model(variant, data.train_images.shape[1:], len(data.class_names), init_rng(variant["seed"]), dtype)
@@ -167,7 +170,7 @@ def cmd_train(a) -> None:
 
     data_sha = file_sha256(a.split)
     fingerprint = hashlib.sha256(
-        json.dumps({"variant": variant, "plan": plan.spec, "data": data_sha}, sort_keys=True).encode()
+        json.dumps({"variant": variant, "plan": plan.spec, "data": data_sha, "code": package_digest()}, sort_keys=True).encode()
     ).hexdigest()
     ckpt_path = outdir / "checkpoint.h5"
     resume = read_checkpoint(ckpt_path, fingerprint)
@@ -230,10 +233,11 @@ def cmd_train(a) -> None:
         },
         "provenance": {**versions(), **code_version()},
     }
-    attrs = {"config": variant, "class_names": json.dumps(list(data.class_names)), "best_epoch": int(result.best_epoch),
-             "normalize": variant["normalize"], "input_shape": json.dumps(list(data.train_images.shape[1:]))}
+    record = {"config": variant, "class_names": list(data.class_names), "data_sha256": data_sha, "provenance": metrics["provenance"]}
+    attrs = dict(record, best_epoch=int(result.best_epoch), normalize=variant["normalize"],
+                 input_shape=list(data.train_images.shape[1:]), plan=plan.spec)
     write_weights(outdir / "weights.h5", model.params, attrs, {"norm_mean": norm.mean, "norm_inv_std": norm.inv_std})
-    write_weights(outdir / "predictions.h5", {"probs": probs}, {"class_names": json.dumps(list(data.class_names))}, {"labels": data.test_labels})
+    write_weights(outdir / "predictions.h5", {"probs": probs}, record, {"labels": data.test_labels})
     from .store import atomic_output
 
     with atomic_output(outdir / "history.csv") as tmp:

@@ -246,9 +246,11 @@ def _read_checked(path, layout, attr_names, what):
             missing = [k for k in layout if not isinstance(f.get(k), h5py.Dataset)]
             missing += [f"attribute {a}" for a in attr_names if a not in f.attrs]
             if missing:
+                kind = _other_kind(f)
+                todo = (f"it looks like {kind}; check the path" if kind
+                        else "delete it and run the step that makes it")
                 raise DataError(
-                    f"{path}: not a cifarflow {what} file, missing {', '.join(missing)}; "
-                    f"delete it and run the step that makes it"
+                    f"{path}: not a cifarflow {what} file, missing {', '.join(missing)}; {todo}"
                 )
             arrays = {}
             for key, (dtype, tail) in layout.items():
@@ -273,6 +275,21 @@ def _read_checked(path, layout, attr_names, what):
             f"delete it and run the step that makes it"
         ) from None
     return arrays, attrs
+
+
+# What another cifarflow HDF5 file holds (first match): a wrong path is then named as such,
+# rather than met with advice to delete a good file.
+_OTHER_KINDS = (
+    ("opt_state", "a training checkpoint"),
+    ("params", "a weights or predictions file"),
+    ("order", "an epoch plan"),
+    ("train/batch", "a raw data file (cifar10.h5)"),
+    ("stats/mean", "a split file"),
+)
+
+
+def _other_kind(f) -> str | None:
+    return next((kind for key, kind in _OTHER_KINDS if key in f), None)
 
 
 def _attr(value):

@@ -83,13 +83,14 @@ def download(url, dest, md5, retries=4, backoff=1.0, timeout=60, log=print, size
             return dest
         except _Transient as exc:
             if attempt == attempts:
+                tries = f"{attempts} attempt{'s' if attempts > 1 else ''}"
                 if exc.unreachable:
                     raise DownloadError(
                         f"could not download {url}: the network is unreachable ({exc}), "
-                        f"{attempts} attempts; {LOCAL_HINT}"
+                        f"{tries}; {LOCAL_HINT}"
                     ) from None
                 raise DownloadError(
-                    f"could not download {url} after {attempts} attempts: {exc}; retry later, "
+                    f"could not download {url} after {tries}: {exc}; retry later, "
                     f"or {LOCAL_HINT}"
                 ) from None
             delay = backoff * 2 ** (attempt - 1)
@@ -149,7 +150,8 @@ def _fetch(url, dest, md5, size, timeout, log):
                         chunk = response.read(_CHUNK)
                     except (OSError, http.client.HTTPException) as exc:
                         raise _Transient(
-                            f"the transfer broke off after {received} bytes ({_one_line(exc)})"
+                            f"the transfer is truncated: it broke off after {received} bytes "
+                            f"({_one_line(exc)})"
                         ) from None
                     if not chunk:
                         break

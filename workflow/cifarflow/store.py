@@ -88,16 +88,26 @@ class PlanFile:
 
     def __init__(self, path):
         self.path = Path(path)
+        redo = "delete it and run the plan_epochs step (python -m cifarflow plan)"
         with _open_h5(path, "epoch plan") as f:
-            missing = [k for k in ("order", "flip", "shift") if k not in f]
+            missing = [k for k in ("order", "flip", "shift") if not isinstance(f.get(k), h5py.Dataset)]
+            missing += [f"attribute {a}" for a in ("spec",) if a not in f.attrs]
             if missing:
-                raise DataError(f"{path}: not an epoch plan (missing {', '.join(missing)})")
-            self.order = f["order"][()]
-            self.flip = f["flip"][()]
-            self.shift = f["shift"][()]
-            self.spec = json.loads(f.attrs["spec"])
-            self.has_images = "images" in f
-        self.epochs, self.n = self.order.shape
+                raise DataError(f"{path}: not an epoch plan (missing {', '.join(missing)}); check the path, or {redo}")
+            try:
+                self.order, self.flip, self.shift = (f[k][()] for k in ("order", "flip", "shift"))
+                self.spec = json.loads(f.attrs["spec"])
+                self.has_images = "images" in f
+            except (OSError, ValueError, TypeError) as exc:
+                raise DataError(f"{path}: the epoch plan is truncated or corrupt ({' '.join(str(exc).split())}); {redo}") from None
+        shape = self.order.shape
+        if len(shape) != 2 or self.flip.shape != shape or self.shift.shape != (*shape, 2) or (
+            self.order.size and (self.order.min() < 0 or self.order.max() >= shape[1])
+        ):
+            raise DataError(
+                f"{path}: order {shape}, flip {self.flip.shape} and shift {self.shift.shape} are not the plan of one image set; {redo}"
+            )
+        self.epochs, self.n = shape
 
     def plan(self, epoch: int) -> EpochPlan:
         return EpochPlan(self.order[epoch - 1], self.flip[epoch - 1], self.shift[epoch - 1])
@@ -186,10 +196,25 @@ def code_version() -> dict:
         commit = subprocess.run(["git", "-C", str(repo), "rev-parse", "HEAD"], capture_output=True, text=True, timeout=10)
         dirty = subprocess.run(["git", "-C", str(repo), "status", "--porcelain", "--untracked-files=no"], capture_output=True, text=True, timeout=10)
         if commit.returncode == 0:
-            return {"git_commit": commit.stdout.strip(), "git_dirty": bool(dirty.stdout.strip())}
+            return {"git_commit": commit.stdout.strip(), "git_dirty": bool(dirty.stdout.strip()), "package_sha256": package_digest()}
     except (OSError, subprocess.SubprocessError):
         pass
-    return {"git_commit": None, "git_dirty": None}
+    return {"git_commit": None, "git_dirty": None, "package_sha256": package_digest()}
+
+
+def package_digest() -> str:
+    """SHA-256 over the package's Python sources: changes with any code change, committed or not."""
+    h = hashlib.sha256()
+    for path in sorted(Path(__file__).resolve().parent.glob("*.py")):
+        h.update(path.name.encode())
+        h.update(path.read_bytes())
+    return h.hexdigest()
+
+
+def remove_stale_temporaries(folder) -> None:
+    """Delete temporary files a killed writer left behind (never a finished output)."""
+    for tmp in Path(folder).glob(".*.tmp-*"):
+        tmp.unlink(missing_ok=True)
 
 
 def versions() -> dict:

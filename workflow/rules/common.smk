@@ -9,6 +9,7 @@ from snakemake.utils import validate
 PACKAGE_DIR = Path(workflow.basedir) / "workflow"
 sys.path.insert(0, str(PACKAGE_DIR))
 
+from cifarflow.errors import ConfigError  # noqa: E402
 from cifarflow.config import (  # noqa: E402
     LINEAR_MODELS,
     canonical_json,
@@ -22,11 +23,13 @@ from cifarflow.config import (  # noqa: E402
 )
 
 # One-line errors naming the key first, then Snakemake's own validation (it fills the defaults).
-check_config(config)
-validate(config, "../schemas/config.schema.yaml")
-
-VARIANTS = resolve_variants(config)
-COMPARISONS = resolve_comparisons(config, VARIANTS)
+try:
+    check_config(config)
+    validate(config, "../schemas/config.schema.yaml")
+    VARIANTS = resolve_variants(config)
+    COMPARISONS = resolve_comparisons(config, VARIANTS)
+except ConfigError as _exc:
+    sys.exit(f"cifarflow: error: {_exc}")
 SETS = [s for s in selected_sets(config) if any(v["set"] == s for v in VARIANTS.values())]
 PLANS = {}
 for _v in VARIANTS.values():

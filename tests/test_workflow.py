@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import json
 import os
 import signal
@@ -45,7 +46,7 @@ def small_config(archive: Path, **extra) -> dict:
         "experiments": {
             "small": {
                 "title": "Small generated data",
-                "variants": VARIANTS,
+                "variants": copy.deepcopy(VARIANTS),
                 "comparisons": [
                     {"name": "pc", "type": "per_class", "variants": ["soft", "sig"]},
                     {"name": "lam", "type": "vs_lambda", "grid": "lg"},
@@ -200,6 +201,7 @@ def test_killed_training_job_resumes_bit_identical(archive, tmp_path):
     proc.wait()
     assert not (killed / target).exists()
 
+    snakemake(killed, "--unlock")  # Snakemake itself was killed: its lock stays until released
     snakemake(killed, "--cores", "1", "--rerun-incomplete", target)
     log = (killed / "logs" / "train" / "slow.log").read_text()
     assert "resumed from the checkpoint of epoch" in log
@@ -221,3 +223,54 @@ def test_missing_local_archive_is_named(tmp_path):
     proc = snakemake(tmp_path, "-n", check=False)
     assert proc.returncode != 0
     assert "nope.tar.gz" in proc.stderr + proc.stdout
+
+
+CHROMIUM_FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--hide-scrollbars",
+    "--virtual-time-budget=20000",
+]
+
+
+def test_html_report_builds_and_shows_its_figures_in_chromium(done, tmp_path):
+    import shutil
+
+    import numpy as np
+    from PIL import Image
+
+    from workflow_utils import require_or_skip
+
+    snakemake(done, "--report", "report.html")
+    report = done / "report.html"
+    html = report.read_text()
+    for name in ("curves.png", "confusion.png", "templates.png", "pc.png", "summary.csv", "benchmarks.csv"):
+        assert name in html, name
+    # every figure marked for the report is embedded as a decodable PNG
+    import base64
+    import io
+    import re
+
+    embedded = [Image.open(io.BytesIO(base64.b64decode(m))) for m in re.findall(r"iVBORw0KGgo[A-Za-z0-9+/=]+", html)]
+    n_figures = 7 * 3 + 5 + 1  # per-variant figures, comparisons, augmentation preview
+    assert len(embedded) >= n_figures
+    assert all(im.format == "PNG" and min(im.size) > 200 for im in embedded)
+
+    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+    require_or_skip(chromium is not None, "headless Chromium (Debian package chromium)")
+    flags = CHROMIUM_FLAGS + [f"--user-data-dir={tmp_path / 'profile'}"]
+    dom = subprocess.run([chromium, *flags, "--dump-dom", report.as_uri()], capture_output=True, text=True, timeout=180).stdout
+    # the report's script ran and built its navigation from the embedded results
+    assert "small" in dom and "Summary" in dom
+    shot = tmp_path / "report.png"
+    subprocess.run([chromium, *flags, "--window-size=1400,1000", f"--screenshot={shot}", report.as_uri()],
+                   capture_output=True, timeout=180, check=True)
+    pixels = np.asarray(Image.open(shot).convert("L"), dtype=float)
+    assert pixels.shape == (1000, 1400)
+    assert pixels.std() > 10  # a rendered page, not a blank one

@@ -142,3 +142,17 @@ def test_divergence_is_recorded_with_its_epoch():
     assert res.diverged
     assert res.diverged_epoch is not None and 1 <= res.diverged_epoch <= 5
     assert all(np.isfinite(v).all() for v in model.params.values())
+
+
+def test_test_time_flip_averages_the_scores_of_an_image_and_its_mirror():
+    from cifarflow.train import predict_all
+
+    data = make_data()
+    model, _, norm = run(settings(epochs=1), data)
+    x = data.test_images[:5]
+    plain = model.scores(norm(x))
+    mirrored = model.scores(norm(x[:, :, ::-1]))
+    probs = predict_all(model, x, norm, flip=True)
+    expected = np.exp((plain + mirrored) / 2)
+    np.testing.assert_allclose(probs, expected / expected.sum(1, keepdims=True), rtol=1e-5)
+    assert not np.allclose(probs, predict_all(model, x, norm))

@@ -189,8 +189,9 @@ def cmd_train(a) -> None:
     )
 
     lam = float(variant["lambda"])
-    test = evaluate(model, data.test_images, data.test_labels, norm, lam)
-    probs = predict_all(model, data.test_images, norm)
+    tta = bool(variant.get("test_flip"))
+    test = evaluate(model, data.test_images, data.test_labels, norm, lam, flip=tta)
+    probs = predict_all(model, data.test_images, norm, flip=tta)
     pred = probs.argmax(axis=1)
     k = len(data.class_names)
     confusion = np.zeros((k, k), dtype=np.int64)

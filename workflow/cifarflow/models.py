@@ -156,12 +156,7 @@ class Model:
     def probabilities(self, x):
         """x: (N, D). Returns (N, n_classes): softmax probabilities, per-class sigmoids
         ('sigmoid' model; rows need not sum to 1), or [1 - p, p] for 'logistic'."""
-        s = self.scores(x)
-        if self.output == "softmax":
-            return softmax(s, axis=1)
-        if s.shape[1] == 1:
-            return np.concatenate([sigmoid(-s), sigmoid(s)], axis=1)
-        return sigmoid(s)
+        return probabilities_from_scores(self.scores(x), self.output)
 
     def predict(self, x):
         """x: (N, D). Returns (N,) int64: argmax of the scores, or score > 0 for one output."""
@@ -173,6 +168,16 @@ class Model:
     def weight_norm2(self):
         """Sum of squared weights over `weight_keys` (biases excluded), as a float."""
         return float(sum(np.vdot(self.params[k], self.params[k]) for k in self.weight_keys))
+
+
+def probabilities_from_scores(s, output):
+    """s: (N, K_out) scores. Returns (N, n_classes): softmax rows, per-class sigmoids, or
+    [1 - p, p] for a single sigmoid output."""
+    if output == "softmax":
+        return softmax(s, axis=1)
+    if s.shape[1] == 1:
+        return np.concatenate([sigmoid(-s), sigmoid(s)], axis=1)
+    return sigmoid(s)
 
 
 def _init_weight(rng, fan_out, fan_in, init, init_sigma, dtype):

@@ -87,15 +87,26 @@ class Result:
     extra: dict = field(default_factory=dict)
 
 
-def evaluate(model, images: np.ndarray, labels: np.ndarray, norm: Normalizer, lam: float, chunk: int = 2500) -> dict:
-    """Mean loss, cost (loss + lam * ||W||^2) and accuracy of `model` on a whole split, by chunks."""
+def _scores(model, images: np.ndarray, norm: Normalizer, flip: bool) -> np.ndarray:
+    """Scores of uint8 images; with `flip`, the mean of the scores of each image and its mirror image."""
+    scores = model.scores(norm(images))
+    if flip:
+        scores += model.scores(norm(images[:, :, ::-1]))
+        scores *= scores.dtype.type(0.5)
+    return scores
+
+
+def evaluate(model, images: np.ndarray, labels: np.ndarray, norm: Normalizer, lam: float, chunk: int = 2500, flip: bool = False) -> dict:
+    """Mean loss, cost (loss + lam * ||W||^2) and accuracy of `model` on a whole split, by chunks.
+
+    flip: test-time augmentation, averaging the scores of each image and its horizontal mirror.
+    """
     loss_fn = get_loss(model.loss_name, model.output)
     n = len(labels)
     total_loss, correct = 0.0, 0
     for start in range(0, n, chunk):
-        x = norm(images[start : start + chunk])
         y = labels[start : start + chunk]
-        scores = model.scores(x)
+        scores = _scores(model, images[start : start + chunk], norm, flip)
         loss, _ = loss_fn(scores, y)
         total_loss += float(loss) * len(y)
         correct += int(np.count_nonzero(_predict_from_scores(model, scores) == y))
@@ -109,9 +120,12 @@ def _predict_from_scores(model, scores: np.ndarray) -> np.ndarray:
     return scores.argmax(axis=1)
 
 
-def predict_all(model, images: np.ndarray, norm: Normalizer, chunk: int = 2500) -> np.ndarray:
-    """Class probabilities (N, n_classes) float32 for every image."""
-    return np.concatenate([model.probabilities(norm(images[s : s + chunk])) for s in range(0, len(images), chunk)]).astype(np.float32)
+def predict_all(model, images: np.ndarray, norm: Normalizer, chunk: int = 2500, flip: bool = False) -> np.ndarray:
+    """Class probabilities (N, n_classes) float32 for every image (flip: as in `evaluate`)."""
+    from .models import probabilities_from_scores
+
+    parts = [probabilities_from_scores(_scores(model, images[s : s + chunk], norm, flip), model.output) for s in range(0, len(images), chunk)]
+    return np.concatenate(parts).astype(np.float32)
 
 
 class PlanSource:
@@ -165,6 +179,7 @@ def train(
     es = settings.get("early_stopping") or None
     monitor = (es or {}).get("monitor", "val_loss") if es else ("val_acc" if settings.get("select_best") else None)
     keep_best = monitor is not None
+    tta = bool(settings.get("test_flip"))
 
     if resume:
         model.params.update({k: v.copy() for k, v in resume["params"].items()})
@@ -180,7 +195,7 @@ def train(
         step, start_epoch, seconds = 0, 1, 0.0
         best = {"epoch": 0, "score": None, "bad_epochs": 0}
         best_params = None
-        row = _epoch_row(model, data, norm, lam, 0, float("nan"), 0.0)
+        row = _epoch_row(model, data, norm, lam, 0, float("nan"), 0.0, tta)
         history = [row]
         log(_progress(row))
         if keep_best:
@@ -204,7 +219,7 @@ def train(
                 for name, w in model.params.items():
                     model.params[name], opt_state[name] = sgd_update(w, grads[name], opt_state[name], lr, momentum, nesterov)
                 step += 1
-            row = _epoch_row(model, data, norm, lam, epoch, lr_first, 0.0) if not diverged else None
+            row = _epoch_row(model, data, norm, lam, epoch, lr_first, 0.0, tta) if not diverged else None
         seconds += time.perf_counter() - t0
         if diverged or not all(np.isfinite(row[k]) for k in ("train_loss", "val_loss")):
             diverged, diverged_epoch = True, epoch
@@ -259,9 +274,9 @@ def train(
     )
 
 
-def _epoch_row(model, data: Data, norm: Normalizer, lam: float, epoch: int, lr: float | None, seconds: float) -> dict:
+def _epoch_row(model, data: Data, norm: Normalizer, lam: float, epoch: int, lr: float | None, seconds: float, tta: bool = False) -> dict:
     tr = evaluate(model, data.train_images, data.train_labels, norm, lam)
-    va = evaluate(model, data.val_images, data.val_labels, norm, lam)
+    va = evaluate(model, data.val_images, data.val_labels, norm, lam, flip=tta)
     return {
         "epoch": epoch,
         "lr": float("nan") if lr is None else float(lr),

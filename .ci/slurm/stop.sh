@@ -12,11 +12,26 @@ export PATH="$PATH:/usr/sbin:/sbin"
 log() { echo "[slurm-stop] $*"; }
 alive() { [ -n "${1:-}" ] && kill -0 "$1" 2>/dev/null; }
 
+# Remove the slurm.conf start.sh wrote (and restore the one it replaced, if any). Left in place
+# with slurmctld gone, every later `snakemake` on this machine pays ~9 s: the SLURM executor
+# plugin runs `scontrol show config` when it loads, and scontrol retries the dead controller for
+# 9 s. Without a slurm.conf it fails at once. start.sh writes it again.
+remove_conf() {
+    local conf=/etc/slurm/slurm.conf
+    [ -f "$conf" ] && grep -qxF "# cifarflow single-node test cluster (written by .ci/slurm/start.sh)" "$conf" || return 0
+    if [ -f "$conf.before-cifarflow" ]; then
+        mv -f "$conf.before-cifarflow" "$conf" && log "restored the previous $conf"
+    else
+        rm -f "$conf" && log "removed $conf"
+    fi
+}
+
 if [ "$(id -u)" -ne 0 ] && command -v sudo >/dev/null 2>&1; then
     exec sudo -E bash "$0" "$@"
 fi
 if [ ! -s "$PIDS" ]; then
     log "no pid file $PIDS: nothing to stop"
+    pgrep -x slurmctld >/dev/null 2>&1 || remove_conf
     exit 0
 fi
 
@@ -69,6 +84,7 @@ done
 
 if [ "$status" = 0 ]; then
     rm -f "$PIDS"
+    remove_conf
     log "cluster stopped (logs kept in $STATE_DIR)"
 fi
 exit "$status"

@@ -1,3 +1,15 @@
+# Light rules run on the submit host under a cluster profile: a plan is a few index arrays per
+# epoch (unless `materialize: true` writes every augmented image), a preview is one figure.
+localrules:
+    preview_augmentation,
+
+
+if not config.get("materialize"):
+
+    localrules:
+        plan_epochs,
+
+
 rule plan_epochs:
     input:
         lambda wildcards: f"results/data/split_{PLANS[wildcards.plan]['split']}.h5",

@@ -42,36 +42,41 @@ def make_epoch_plan(n: int, epoch: int, seed: int, shuffle: bool = True, flip: f
     return EpochPlan(order, flips, shift)
 
 
-def augment_batch(images: np.ndarray, flip: np.ndarray, shift: np.ndarray) -> np.ndarray:
+def augment_batch(images: np.ndarray, flip: np.ndarray, shift: np.ndarray, index: np.ndarray | None = None) -> np.ndarray:
     """Flip then shift each image; pixels shifted in from outside are zero.
 
-    images: (B, H, W, C) uint8; flip: (B,) bool; shift: (B, 2) int (dy, dx), |d| < H, W.
+    images: (N, H, W, C) uint8; index: (B,) rows of `images` to take (default: all, B = N);
+    flip: (B,) bool; shift: (B, 2) int (dy, dx), |d| < H, W.
     Output pixel (i, j) of image b is input pixel (i - dy_b, j - dx_b) of the (flipped) image.
-    Returns a new (B, H, W, C) uint8 array (the input is not modified). Images that share a
-    shift are moved together, so the cost is one slice copy per distinct shift, not per image.
+    Returns a new (B, H, W, C) uint8 array (the input is not modified). Images that share
+    (flip, dy, dx) are gathered and moved together, one slice copy per group, and each pixel is
+    moved as one C-byte unit, so a flip is a plain reversed slice.
     """
-    out = images.copy()
-    if flip.any():
-        out[flip] = out[flip, :, ::-1]
-    if not shift.any():
-        return out
-    src = out
-    out = np.zeros_like(src)
-    _, h, w, _ = src.shape
+    if index is None:
+        index = np.arange(len(images))
+    b = len(index)
+    n, h, w, c = images.shape
+    pixels = np.ascontiguousarray(images).view(np.dtype((np.void, c)))[..., 0]  # (N, H, W) of C-byte units
+    out = np.zeros((b, h, w), dtype=pixels.dtype)
     dy, dx = shift[:, 0].astype(np.int64), shift[:, 1].astype(np.int64)
-    key = (dy + h) * (2 * w + 1) + (dx + w)
+    key = (flip.astype(np.int64) * (2 * h + 1) + dy + h) * (2 * w + 1) + (dx + w)
     order = np.argsort(key, kind="stable")
     bounds = np.flatnonzero(np.diff(key[order])) + 1
     for group in np.split(order, bounds):
-        y, x = int(dy[group[0]]), int(dx[group[0]])
-        out[group, max(y, 0) : h + min(y, 0), max(x, 0) : w + min(x, 0)] = src[group, max(-y, 0) : h - max(y, 0), max(-x, 0) : w - max(x, 0)]
-    return out
+        if len(group) == 0:
+            continue
+        g = int(group[0])
+        y, x = int(dy[g]), int(dx[g])
+        src = pixels[index[group]]
+        if flip[g]:
+            src = src[:, :, ::-1]
+        out[group, max(y, 0) : h + min(y, 0), max(x, 0) : w + min(x, 0)] = src[:, max(-y, 0) : h - max(y, 0), max(-x, 0) : w - max(x, 0)]
+    return out.view(np.uint8).reshape(b, h, w, c)
 
 
 def plan_batch(images: np.ndarray, plan: EpochPlan, start: int, stop: int) -> np.ndarray:
     """The augmented uint8 images at positions [start, stop) of an epoch."""
-    idx = plan.order[start:stop]
-    return augment_batch(images[idx], plan.flip[start:stop], plan.shift[start:stop])
+    return augment_batch(images, plan.flip[start:stop], plan.shift[start:stop], plan.order[start:stop])
 
 
 def materialise(images: np.ndarray, plan: EpochPlan, chunk: int = 5000) -> np.ndarray:

@@ -124,6 +124,17 @@ def load_variant_data(split, variant: dict):
     )
 
 
+def peak_rss_mb() -> float:
+    """This process's own peak resident memory (VmHWM; ru_maxrss would include what the parent had at fork)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return round(int(line.split()[1]) / 1024, 1)
+    except OSError:
+        pass
+    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+
+
 def cmd_train(a) -> None:
     import hashlib
 
@@ -228,7 +239,7 @@ def cmd_train(a) -> None:
         "timing": {
             "train_seconds": round(result.seconds, 3),
             "total_seconds": round(time.perf_counter() - t_start, 3),
-            "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+            "peak_rss_mb": peak_rss_mb(),
             "resumed_from_epoch": result.resumed_from,
             "threads": a.threads,
         },

@@ -38,7 +38,7 @@ class Normalizer:
         self.inv_std = (1.0 / np.maximum(np.asarray(std, dtype=np.float64).reshape(-1), 1e-8)).astype(np.float32)
 
     @classmethod
-    def from_images(cls, images: np.ndarray, mode: str = "feature", chunk: int = 5000) -> "Normalizer":
+    def from_images(cls, images: np.ndarray, mode: str = "feature", chunk: int = 1000) -> "Normalizer":
         """Statistics of `images` (N, H, W, C) uint8, computed exactly by `data.image_stats`."""
         from .data import image_stats
 
@@ -96,7 +96,7 @@ def _scores(model, images: np.ndarray, norm: Normalizer, flip: bool) -> np.ndarr
     return scores
 
 
-def evaluate(model, images: np.ndarray, labels: np.ndarray, norm: Normalizer, lam: float, chunk: int = 2500, flip: bool = False) -> dict:
+def evaluate(model, images: np.ndarray, labels: np.ndarray, norm: Normalizer, lam: float, chunk: int = 1000, flip: bool = False) -> dict:
     """Mean loss, cost (loss + lam * ||W||^2) and accuracy of `model` on a whole split, by chunks.
 
     flip: test-time augmentation, averaging the scores of each image and its horizontal mirror.
@@ -120,7 +120,7 @@ def _predict_from_scores(model, scores: np.ndarray) -> np.ndarray:
     return scores.argmax(axis=1)
 
 
-def predict_all(model, images: np.ndarray, norm: Normalizer, chunk: int = 2500, flip: bool = False) -> np.ndarray:
+def predict_all(model, images: np.ndarray, norm: Normalizer, chunk: int = 1000, flip: bool = False) -> np.ndarray:
     """Class probabilities (N, n_classes) float32 for every image (flip: as in `evaluate`)."""
     from .models import probabilities_from_scores
 

@@ -14,3 +14,16 @@ PACKAGE_DIR = TESTS.parent / "workflow"
 sys.path.insert(0, str(TESTS))
 sys.path.insert(0, str(PACKAGE_DIR))
 os.environ["PYTHONPATH"] = os.pathsep.join([str(PACKAGE_DIR)] + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p])
+
+
+import pytest  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def archive(tmp_path_factory) -> Path:
+    """One generated archive in the official python layout (1,000 training, 200 test images)."""
+    from archives import make_python_archive
+
+    path = tmp_path_factory.mktemp("archive") / "cifar-10-python.tar.gz"
+    make_python_archive(path, n_per_batch=200, n_test=200, seed=3)
+    return path

@@ -138,14 +138,6 @@ def run_metrics(wd: Path, name: str) -> dict:
 
 
 @pytest.fixture(scope="module")
-def archive(tmp_path_factory) -> Path:
-    """The module's one generated official-layout archive (1,000 training, 200 test images)."""
-    path = tmp_path_factory.mktemp("archive") / "cifar-10-python.tar.gz"
-    make_python_archive(path, n_per_batch=200, n_test=200, seed=3)
-    return path
-
-
-@pytest.fixture(scope="module")
 def ref(tmp_path_factory, archive) -> Path:
     """The undisturbed reference: every variant trained with --cores 2."""
     wd = workdir(tmp_path_factory.mktemp("ref"), archive)

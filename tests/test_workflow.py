@@ -14,7 +14,6 @@ import h5py
 import pandas as pd
 import pytest
 
-from archives import make_python_archive
 from workflow_utils import (
     REPO,
     SNAKEMAKE,
@@ -59,13 +58,6 @@ def small_config(archive: Path, **extra) -> dict:
     }
     cfg.update(extra)
     return cfg
-
-
-@pytest.fixture(scope="module")
-def archive(tmp_path_factory) -> Path:
-    path = tmp_path_factory.mktemp("archive") / "cifar-10-python.tar.gz"
-    make_python_archive(path, n_per_batch=200, n_test=200, seed=3)
-    return path
 
 
 @pytest.fixture(scope="module")

@@ -354,7 +354,7 @@ def cmd_compare(a) -> None:
         fig = plots.plot_vs_param(rows, param="lambda")
     elif kind == "curves":
         hists = {n: _read_history(r / "history.csv") for n, r in zip(names, runs)}
-        fig = plots.plot_curves_overlay(hists, metrics=tuple(spec.get("metrics") or ("val_acc",)))
+        fig = plots.plot_curves_overlay(hists, metrics=tuple(spec.get("metrics") or ("val_acc",)), loss_names={n: metrics[n]["loss"] for n in names})
     elif kind == "templates":
         fig = plots.plot_templates_compare({n: read_weights(r / "weights.h5")[0]["W1"] for n, r in zip(names, runs)}, metrics[names[0]]["class_names"])
     elif kind == "true_class_prob":

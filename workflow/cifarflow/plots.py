@@ -24,7 +24,6 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
-from matplotlib.patches import Patch
 from matplotlib.ticker import MaxNLocator
 
 __all__ = [
@@ -44,11 +43,14 @@ __all__ = [
 IMAGE_SHAPE = (32, 32, 3)
 IMAGE_DIM = 32 * 32 * 3
 
-# tab10 first (strong, distinct), then the light halves of tab20 for sets larger than ten.
-PALETTE = tuple(mcolors.to_hex(c) for c in matplotlib.colormaps["tab10"].colors) + tuple(
-    mcolors.to_hex(c) for c in matplotlib.colormaps["tab20"].colors[1::2]
+# tab10 reordered so that the eight most distinct hues come first (olive and grey, which are
+# easily confused with green and with "no data", come 9th and 10th), then the light halves of
+# tab20 for sets larger than ten.
+_TAB10_ORDER = (0, 1, 2, 3, 4, 5, 6, 9, 8, 7)
+PALETTE = tuple(mcolors.to_hex(matplotlib.colormaps["tab10"].colors[i]) for i in _TAB10_ORDER) + tuple(
+    mcolors.to_hex(matplotlib.colormaps["tab20"].colors[2 * i + 1]) for i in _TAB10_ORDER
 )
-_N_STRONG = 10
+_N_FIRST = 8  # a name's hash picks its first choice among these; clashes probe the rest in order
 
 SPLIT_STYLE = {"train": "--", "val": "-"}
 SPLIT_NAME = {"train": "training", "val": "validation"}
@@ -85,10 +87,8 @@ def _stable_hash(name: str) -> int:
 
 
 def _preferences(name: str) -> list[int]:
-    start = _stable_hash(name) % _N_STRONG
-    strong = [(start + j) % _N_STRONG for j in range(_N_STRONG)]
-    light = [_N_STRONG + (start + j) % (len(PALETTE) - _N_STRONG) for j in range(len(PALETTE) - _N_STRONG)]
-    return strong + light
+    start = _stable_hash(name) % _N_FIRST
+    return [(start + j) % _N_FIRST for j in range(_N_FIRST)] + list(range(_N_FIRST, len(PALETTE)))
 
 
 def variant_colors(names: Sequence[str], order: Sequence[str] | None = None) -> dict[str, str]:
@@ -129,6 +129,7 @@ def save(fig: Figure, stem: str | os.PathLike, dpi: int = 150) -> list[Path]:
     """Write `stem.png` (at `dpi`) and `stem.pdf`, each via a temporary file; close `fig`.
 
     `stem` has no extension (a trailing `.png`/`.pdf` is dropped); parent folders are created.
+    The figure is first grown, if needed, so that text added after it was built is not clipped.
     The PDF carries no creation date, so reruns give identical files. Returns the two paths.
     """
     stem = str(stem)
@@ -139,6 +140,7 @@ def save(fig: Figure, stem: str | os.PathLike, dpi: int = 150) -> list[Path]:
     metadata = {"png": {"Software": None}, "pdf": {"CreationDate": None, "Creator": None}}
     paths = []
     try:
+        _fit_to_text(fig)  # again: a caller may have added a (long) suptitle since
         for fmt in ("png", "pdf"):
             final = Path(f"{stem}.{fmt}")
             tmp = final.with_name(f".{final.name}.{os.getpid()}.tmp")
@@ -170,7 +172,11 @@ def _fit_to_text(fig: Figure, max_rounds: int = 4) -> Figure:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             fig.draw_without_rendering()
-        collapsed = any("constrained_layout" in str(w.message).lower() for w in caught)
+        layout = [m for m in caught if "constrained_layout" in str(m.message).lower()]
+        for m in caught:
+            if m not in layout:  # pass on anything that is not about the layout we fix here
+                warnings.warn_explicit(m.message, m.category, m.filename, m.lineno)
+        collapsed = bool(layout)
         bb = fig.get_tightbbox()
         w, h = fig.get_size_inches()
         over_x = max(0.0, -bb.x0) + max(0.0, bb.x1 - w)
@@ -186,7 +192,9 @@ def _fit_to_text(fig: Figure, max_rounds: int = 4) -> Figure:
 
 
 def _legend_columns(n: int, max_cols: int = 4) -> int:
-    return max(1, min(n, max_cols))
+    """Columns for a legend of n entries, at most max_cols, with rows as evenly filled as possible."""
+    rows = math.ceil(max(1, n) / max_cols)
+    return max(1, math.ceil(n / rows))
 
 
 def _finite(series: pd.Series) -> pd.Series:
@@ -417,7 +425,7 @@ def plot_per_class(
     ax.set_ylabel("test accuracy (%)")
     ax.set_ylim(0, 100)
     ax.grid(axis="y", alpha=0.3)
-    fig.legend(loc="outside upper center", ncols=_legend_columns(len(variants)), frameon=False)
+    fig.legend(loc="outside lower center", ncols=_legend_columns(len(variants)), frameon=False)
     ax.set_title(str(title))
     return _fit_to_text(fig)
 
@@ -446,7 +454,9 @@ def plot_vs_param(
     df = pd.DataFrame(list(rows))
     missing = {"variant", "value", "val_acc", "weight_norm2"} - set(df.columns)
     if missing:
-        raise ValueError(f"plot_vs_param rows lack {sorted(missing)}; give each row variant, value, val_acc, weight_norm2")
+        raise ValueError(
+            f"plot_vs_param rows lack {sorted(missing)}; give each row variant, value, val_acc, weight_norm2"
+        )
     df["value"] = pd.to_numeric(df["value"], errors="raise").astype(float)
     df = df.sort_values("value", kind="stable").reset_index(drop=True)
     df["variant"] = df["variant"].astype(str)
@@ -553,7 +563,7 @@ def plot_curves_overlay(
         if q in ("loss", "cost") and len(variants) > 1:
             groups = _loss_groups(histories, ms, q, loss_names)
             for loss, vs in groups:
-                sub = None if len(groups) == 1 else (", ".join(vs) if loss is None else str(loss))
+                sub = None if len(groups) == 1 else ", ".join(vs)
                 panels.append((q, ms, vs, loss, sub))
         else:
             loss = next(iter(loss_names.values()), None) if loss_names and q == "loss" else None
@@ -611,7 +621,7 @@ def plot_templates_compare(
     imgs = {str(v): _as_templates(W, what=f"W of {v}") for v, W in Ws.items()}
     ncols = max(len(class_names), max((len(t) for t in imgs.values()), default=1))
     nrows = len(variants)
-    fig = _figure(figsize or (1.25 * ncols + 1.6, 1.35 * nrows + 0.6))
+    fig = _figure(figsize or (1.25 * ncols + 1.6, 1.2 * nrows + 0.45))
     axes = fig.subplots(nrows, ncols, squeeze=False)
     header = _template_titles(ncols, class_names)
     for r, v in enumerate(variants):
@@ -638,10 +648,16 @@ def _true_class_prob(probs, labels, variant: str) -> tuple[np.ndarray, np.ndarra
     if p.ndim == 2 and p.shape[1] == 1:
         p = p[:, 0]
     if p.shape[0] != y.shape[0]:
-        raise ValueError(f"{variant}: {p.shape[0]} probability rows but {y.shape[0]} labels; pass test probs and labels of the same images")
+        raise ValueError(
+            f"{variant}: {p.shape[0]} probability rows but {y.shape[0]} labels; "
+            "pass the test probabilities and labels of the same images"
+        )
     if p.ndim == 1:
         if not np.isin(y, (0, 1)).all():
-            raise ValueError(f"{variant}: one output per image needs labels 0/1 (label 1 = positive class); map the two classes to 0 and 1")
+            raise ValueError(
+                f"{variant}: one output per image needs labels 0/1 (label 1 = positive class); "
+                "map the two classes to 0 and 1"
+            )
         p_true = np.where(y == 1, p, 1 - p)
         correct = (p >= 0.5) == (y == 1)
         return p_true, correct
@@ -674,10 +690,10 @@ def plot_true_class_prob(
         v = variants[i]
         probs, labels = probs_by_variant[list(probs_by_variant)[i]]
         p_true, correct = _true_class_prob(probs, labels, v)
-        ax.hist(p_true[correct], bins=edges, color=cols[v], alpha=0.75, label=f"correct ({int(correct.sum())})")
+        ax.hist(p_true[correct], bins=edges, color=cols[v], alpha=0.75, label=f"correct (n = {int(correct.sum())})")
         ax.hist(
             p_true[~correct], bins=edges, histtype="step", color="black", linewidth=1.4,
-            label=f"misclassified ({int((~correct).sum())})",
+            label=f"misclassified (n = {int((~correct).sum())})",
         )
         ax.set_title(v)
         ax.set_xlim(0, 1)

@@ -1,13 +1,22 @@
-"""Comparison tables from the per-variant metrics, as pandas DataFrames written to CSV/Markdown/LaTeX."""
+"""Result tables: one row per variant (summary, per-class accuracy) or per job (benchmarks).
+
+Builders take the in-memory objects the training jobs write (metrics dicts, benchmark tables)
+and return pandas DataFrames; `write_table` writes a DataFrame as CSV, Markdown and LaTeX.
+Variant names appear in a `variant` column, spelt as in the figures' legends.
+"""
 
 from __future__ import annotations
 
+import io
+import math
 import os
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 
 import pandas as pd
 
-# Settings a summary may show, in this order; only those that differ between the variants are kept.
+__all__ = ["SETTINGS", "summary_table", "per_class_table", "benchmark_table", "write_table"]
+
 SETTINGS = (
     "model",
     "loss",
@@ -25,12 +34,23 @@ SETTINGS = (
     "hidden",
     "momentum",
 )
+"""Config keys that summary_table shows when they differ between the listed variants."""
+
+BENCHMARK_COLUMNS = ("rule", "job", "seconds", "max RSS (MB)", "cpu seconds", "mean load (%)")
+_BENCHMARK_NA = ("NA", "-", "")
 
 
-def _setting(metrics: dict, key: str):
-    cfg = metrics["config"]
-    if key in ("flip", "translate"):
-        value = (metrics.get("plan") or {}).get(key, 0)
+def _is_missing(v) -> bool:
+    return v is None or (isinstance(v, float) and math.isnan(v))
+
+
+def _setting(metrics: Mapping, key: str):
+    """One setting of a variant as a hashable cell value ("" when it does not apply)."""
+    cfg = metrics.get("config") or {}
+    if key in ("flip", "translate"):  # what the augmentation plan actually applied
+        value = (metrics.get("plan") or {}).get(key, cfg.get(key, 0))
+    elif key in ("model", "loss"):
+        value = cfg.get(key, metrics.get(key))
     else:
         value = cfg.get(key)
     if key == "eta" and cfg.get("schedule") == "cyclic":
@@ -41,27 +61,45 @@ def _setting(metrics: dict, key: str):
         value = None
     if key == "early_stopping" and value:
         value = f"{value.get('monitor', 'val_loss')}, patience {value['patience']}"
-    if isinstance(value, list):
+    if isinstance(value, (list, tuple)):
         value = "x".join(map(str, value)) if key == "hidden" else "/".join(map(str, value))
-    return "" if value is None else value
+    if isinstance(value, Mapping):
+        value = ", ".join(f"{k}={v}" for k, v in value.items())
+    return "" if _is_missing(value) else value
 
 
-def summary_table(metrics_list: list[dict]) -> pd.DataFrame:
-    """One row per variant: name, set, the settings that differ, accuracies, epochs, time, memory."""
+def _timing(metrics: Mapping, key: str) -> float:
+    t = metrics.get("timing") or {}
+    value = t.get(key, metrics.get(key))
+    return math.nan if _is_missing(value) else float(value)
+
+
+def _percent(value) -> float:
+    return math.nan if _is_missing(value) else round(100 * float(value), 2)
+
+
+def summary_table(metrics_list: Iterable[Mapping]) -> pd.DataFrame:
+    """One row per variant: variant, set, the settings that differ, then the results.
+
+    Settings are the SETTINGS keys of each metrics' `config` (flip and translate from its
+    `plan`); a setting with the same value in every row is dropped, except `model`. `set` is
+    dropped when all rows share it (and there are several rows); `diverged` ("epoch N") when no
+    run diverged. Results: best val acc (%), test acc (%) (2 decimals), epochs run, stopped at
+    (early-stopped runs only), train s (1 decimal), peak MB (0 decimals) from `timing`.
+    """
     rows = []
     for m in metrics_list:
-        row = {"variant": m["variant"], "set": m["set"]}
+        row = {"variant": m["variant"], "set": m.get("set", "")}
         row.update({k: _setting(m, k) for k in SETTINGS})
-        t = m.get("timing") or {}
         row.update(
             {
-                "best val acc (%)": round(100 * m["best_val_acc"], 2),
-                "test acc (%)": round(100 * m["test_acc"], 2),
-                "epochs run": m["epochs_run"],
-                "stopped at": m["stopped_epoch"] if m["stopped_early"] else "",
-                "diverged": f"epoch {m['diverged_epoch']}" if m["diverged"] else "",
-                "train s": round(float(t.get("train_seconds", float("nan"))), 1),
-                "peak MB": round(float(t.get("peak_rss_mb", float("nan"))), 0),
+                "best val acc (%)": _percent(m.get("best_val_acc")),
+                "test acc (%)": _percent(m.get("test_acc")),
+                "epochs run": m.get("epochs_run"),
+                "stopped at": m.get("stopped_epoch") if m.get("stopped_early") else "",
+                "diverged": f"epoch {m.get('diverged_epoch')}" if m.get("diverged") else "",
+                "train s": round(_timing(m, "train_seconds"), 1),
+                "peak MB": round(_timing(m, "peak_rss_mb"), 0),
             }
         )
         rows.append(row)
@@ -76,48 +114,120 @@ def summary_table(metrics_list: list[dict]) -> pd.DataFrame:
     return df.drop(columns=drop)
 
 
-def per_class_table(metrics_list: list[dict]) -> pd.DataFrame:
-    """Test accuracy (%) per class, one row per variant (class pairs leave the other classes empty)."""
-    rows = []
+def per_class_table(metrics_list: Iterable[Mapping]) -> pd.DataFrame:
+    """Test accuracy (%) per class: a `variant` column, then one column per class, 2 decimals.
+
+    Keys of `per_class_acc` may be class names or indices into `class_names`. Columns follow
+    the first variant's classes, then any other class seen; a class a variant lacks (class
+    pairs) is left empty (NaN).
+    """
+    rows, columns = [], ["variant"]
     for m in metrics_list:
+        class_names = [str(c) for c in (m.get("class_names") or [])]
         row = {"variant": m["variant"]}
-        row.update({c: round(100 * a, 2) for c, a in m["per_class_acc"].items()})
+        for key, acc in (m.get("per_class_acc") or {}).items():
+            key = str(key)
+            if key not in class_names and key.isdigit() and int(key) < len(class_names):
+                key = class_names[int(key)]
+            row[key] = _percent(acc)
+        columns += [c for c in row if c not in columns]
         rows.append(row)
-    return pd.DataFrame(rows)
+    return pd.DataFrame(rows, columns=columns)
 
 
-def benchmark_table(records: list[dict]) -> pd.DataFrame:
-    """Snakemake benchmark files (records: path, rule, job) as one row per job."""
+def _benchmark_frame(bench) -> pd.DataFrame:
+    if isinstance(bench, pd.DataFrame):
+        return bench
+    if isinstance(bench, str) and ("\t" in bench or "\n" in bench):
+        return pd.read_csv(io.StringIO(bench), sep="\t", na_values=list(_BENCHMARK_NA))
+    if isinstance(bench, (str, os.PathLike)):
+        return pd.read_csv(bench, sep="\t", na_values=list(_BENCHMARK_NA))
+    raise TypeError(f"benchmark is a {type(bench).__name__}; give a DataFrame, the TSV text or its path")
+
+
+def benchmark_table(records: Iterable[Mapping]) -> pd.DataFrame:
+    """One row per Snakemake job from its benchmark TSV, in the order given.
+
+    records: {rule, job, path} (the TSV file), or {rule, job, benchmark} where benchmark is the
+    parsed TSV (DataFrame) or its text; `wildcards` is accepted for `job`. "NA" and "-" (jobs
+    too short to sample) are missing values. With `repeat()` (several rows) seconds, CPU time
+    and load are means and max RSS the maximum.
+    """
     rows = []
     for r in records:
-        b = pd.read_csv(r["path"], sep="\t").iloc[-1]
+        df = _benchmark_frame(r["benchmark"] if "benchmark" in r else r["path"])
+        job = r.get("job", r.get("wildcards", ""))
+        if "s" not in df.columns:
+            raise ValueError(
+                f"benchmark of rule {r.get('rule')} job {job} has no 's' column; pass a Snakemake benchmark TSV"
+            )
+
+        def column(name):
+            return pd.to_numeric(df[name], errors="coerce") if name in df else pd.Series(dtype="float64")
+
         rows.append(
             {
-                "rule": r["rule"],
-                "job": r["job"],
-                "seconds": round(float(b["s"]), 2),
-                "max RSS (MB)": round(float(b["max_rss"]), 1),
-                "cpu seconds": round(float(b["cpu_time"]), 2),
-                "mean load (%)": round(float(b["mean_load"]), 1),
+                "rule": r.get("rule", ""),
+                "job": job,
+                "seconds": round(float(column("s").mean()), 2),
+                "max RSS (MB)": round(float(column("max_rss").max()), 1),
+                "cpu seconds": round(float(column("cpu_time").mean()), 2),
+                "mean load (%)": round(float(column("mean_load").mean()), 1),
             }
         )
-    return pd.DataFrame(rows)
+    return pd.DataFrame(rows, columns=list(BENCHMARK_COLUMNS))
 
 
-def write_table(df: pd.DataFrame, stem: str | os.PathLike, formats=("csv", "md", "tex")) -> list[Path]:
-    """Write `df` as <stem>.csv, .md (pipe table) and .tex (booktabs), each atomically."""
+def _float_format(x: float) -> str:
+    return format(x, ".10g")
+
+
+def _render(df: pd.DataFrame, fmt: str, index: bool) -> str:
+    if fmt == "csv":
+        return df.to_csv(index=index, lineterminator="\n")
+    if fmt == "md":
+        cells = df.astype(object).where(df.notna(), None)
+        return cells.to_markdown(index=index, floatfmt=".10g", missingval="") + "\n"
+    if fmt == "tex":
+        text = df.to_latex(index=index, escape=True, na_rep="", float_format=_float_format)
+        if "\\toprule" not in text:
+            raise RuntimeError("pandas wrote LaTeX without booktabs rules; check the pandas version")
+        return text
+    raise ValueError(f"table format {fmt!r} is unknown; use 'csv', 'md' or 'tex'")
+
+
+def write_table(
+    df: pd.DataFrame,
+    stem: str | os.PathLike,
+    formats: Sequence[str] = ("csv", "md", "tex"),
+    *,
+    index: bool | None = None,
+) -> list[Path]:
+    """Write `stem.csv`, `stem.md` (pipe table) and/or `stem.tex` (booktabs tabular, escaped).
+
+    `stem` is the path without extension (dots in it are kept: "lambda0.1" -> "lambda0.1.csv";
+    a trailing .csv/.md/.tex is dropped).
+    Each file goes to a temporary name first and is moved into place (os.replace). Missing
+    values are empty cells; floats print in their shortest form (31.29, not 31.290000). `index`
+    defaults to writing the index only when it is named or not a plain 0..n-1 range.
+    Returns the paths written.
+    """
+    if index is None:
+        index = df.index.name is not None or not isinstance(df.index, pd.RangeIndex)
     stem = Path(stem)
+    if stem.suffix in (".csv", ".md", ".tex"):  # given a file name rather than a stem
+        stem = stem.with_suffix("")
     stem.parent.mkdir(parents=True, exist_ok=True)
-    writers = {
-        "csv": lambda: df.to_csv(index=False),
-        "md": lambda: df.to_markdown(index=False) + "\n",
-        "tex": lambda: df.to_latex(index=False, escape=True, na_rep=""),
-    }
-    out = []
-    for fmt in formats:
-        path = stem.with_suffix(f".{fmt}")
-        tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-        tmp.write_text(writers[fmt]())
-        os.replace(tmp, path)
-        out.append(path)
-    return out
+    texts = {fmt: _render(df, fmt, index) for fmt in formats}  # render all before writing any
+    paths = []
+    for fmt, text in texts.items():
+        final = stem.with_name(f"{stem.name}.{fmt}")
+        tmp = final.with_name(f".{final.name}.{os.getpid()}.tmp")
+        try:
+            tmp.write_text(text, encoding="utf-8")
+            os.replace(tmp, final)
+        finally:
+            if tmp.exists():
+                tmp.unlink()
+        paths.append(final)
+    return paths

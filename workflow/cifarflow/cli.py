@@ -163,6 +163,10 @@ def cmd_train(a) -> None:
     t_start = time.perf_counter()
     split = data_mod.load_split(a.split)
     data = load_variant_data(split, variant)
+    if variant.get("classes") or variant.get("train_limit"):
+        norm = Normalizer.from_images(data.train_images, variant["normalize"])
+    else:  # the whole training split: its statistics are stored in the split file already
+        norm = Normalizer.from_split(split, variant["normalize"])
     del split
     n = len(data.train_labels)
     if variant["batch_size"] > n:
@@ -173,7 +177,6 @@ def cmd_train(a) -> None:
     source = PlanSource(plan.plan, plan.images if plan.has_images else None)
     outdir.mkdir(parents=True, exist_ok=True)
     remove_stale_temporaries(outdir)
-    norm = Normalizer.from_images(data.train_images, variant["normalize"])
     dtype = np.float32
     model = build_model(variant, data.train_images.shape[1:], len(data.class_names), init_rng(variant["seed"]), dtype)
     _log(f"variant {name}: {variant['model']} ({variant['loss']}), {model.n_params} parameters, {n} training images, "

@@ -52,6 +52,18 @@ class Normalizer:
             mean, std = np.broadcast_to(cmean, images.shape[1:]), np.broadcast_to(cstd, images.shape[1:])
         return cls(mean, std, mode)
 
+    @classmethod
+    def from_split(cls, split, mode: str = "feature") -> "Normalizer":
+        """The same statistics as `from_images(split.train_images)`, read from the split file's `stats/`."""
+        shape = split.mean.shape
+        if mode == "scale":
+            return cls(np.zeros(int(np.prod(shape))), np.full(int(np.prod(shape)), 255.0), mode)
+        if mode == "channel":
+            return cls(np.broadcast_to(split.channel_mean, shape), np.broadcast_to(split.channel_std, shape), mode)
+        if mode != "feature":
+            raise ValueError(f"unknown normalisation {mode!r}")
+        return cls(split.mean, split.std, mode)
+
     def __call__(self, images: np.ndarray) -> np.ndarray:
         x = images.reshape(len(images), -1).astype(np.float32)
         x -= self.mean

@@ -6,6 +6,7 @@ CSV results is what these tests pin down.
 
 import csv
 import json
+import os
 import subprocess
 import sys
 
@@ -90,6 +91,41 @@ def test_targets_hold_or_miss_with_a_factor():
     assert t["peak RSS of a full-data linear training job"]["holds"] is True
     assert t["preprocessing 60,000 JPEGs into HDF5"]["holds"] is None
     assert t["sigmoid step throughput NumPy/PyTorch"]["measured"] is None
+
+
+def test_step_targets_are_judged_on_numpys_own_kernel_when_the_environment_forces_one():
+    result = {"models": {"convnet-small": {"numpy_over_torch": 0.9}}, "preprocess": None,
+              "own_blas": {"forced": "OPENBLAS_CORETYPE=Haswell",
+                           "models": {"convnet-small": {"numpy_over_torch": 1.3, "numpy_images_per_s": 2600.0,
+                                                        "torch_images_per_s": 2000.0}}}}
+    rows = bench.targets(result)
+    judged = next(r for r in rows if r["target"] == "convnet-small step throughput NumPy/PyTorch")
+    assert judged["measured"] == 1.3 and judged["holds"] is True
+    shown = rows[rows.index(judged) + 1]
+    assert shown.get("informative") and shown["measured"] == 0.9 and "forced kernel" in shown["target"]
+    assert "not judged" in bench.format_table({**result, "machine": {"sgemm_gflops": 1, "sgemm_shape": [1, 1, 1], "copy_gbs": 1},
+                                               "settings": {"batch_size": 100}, "environment": {}, "threads": {},
+                                               "models": {}, "targets": rows,
+                                               "own_blas": {**result["own_blas"], "kernel": "k", "sgemm_gflops": 2.0}})
+
+
+def test_a_forced_blas_kernel_is_measured_again_without_it(tmp_path):
+    out = tmp_path / "bench.json"
+    env = {**os.environ, "OPENBLAS_L2_SIZE": os.environ.get("OPENBLAS_L2_SIZE", "512")}
+    proc = subprocess.run(
+        [sys.executable, "-m", "cifarflow.bench", "--quick", "--skip-torch", "--skip-rss", "--skip-import", "--skip-epoch",
+         "--models", "softmax", "--out", str(out)],
+        capture_output=True, text=True, timeout=300, env=env,
+    )
+    assert proc.returncode == 0, proc.stderr
+    r = json.loads(out.read_text())
+    own = r["own_blas"]
+    assert f"OPENBLAS_L2_SIZE={env['OPENBLAS_L2_SIZE']}" in own["forced"]
+    assert "OPENBLAS_CORETYPE" not in own["kernel"] and _positive(own["sgemm_gflops"])
+    assert _positive(own["models"]["softmax"]["numpy_images_per_s"])
+    rows = list(csv.DictReader(out.with_suffix(".csv").open()))
+    assert any(row["section"] == "step_own_blas" and row["model"] == "softmax" for row in rows)
+    assert "NumPy's own BLAS kernel" in proc.stdout
 
 
 def test_pytorch_runs_the_same_shapes_side_by_side():

@@ -9,12 +9,16 @@ from cifarflow.conv import (
     conv2d_backward,
     conv2d_forward,
     conv_output_shape,
+    conv_relu_pool_backward,
+    conv_relu_pool_forward,
     flatten_backward,
     flatten_forward,
     layer_shapes,
     maxpool_backward,
     maxpool_forward,
     parse_layers,
+    relu_backward,
+    relu_forward,
     writeup_example,
 )
 from cifarflow.errors import ConfigError
@@ -135,6 +139,96 @@ def test_conv2d_rejects_a_channel_mismatch():
     x, w, b = conv_inputs(CONV_CASES[0])
     with pytest.raises(ValueError, match="channels"):
         conv2d_forward(x[..., :2], w, b, 1, 1)
+
+
+# ------------------------------------------------------------------ conv - relu - pool block
+
+# (N, H, W, C, F, k, stride, pad, pool): same-size 3x3 convs, conv outputs the pool's floor rule
+# trims (7x9 -> a row and a column unused), strided and patchify convs, 3x3 pools
+BLOCK_CASES = [
+    (2, 6, 6, 3, 4, 3, 1, 1, 2),
+    (2, 7, 9, 2, 3, 3, 1, 1, 2),
+    (2, 9, 9, 2, 3, 3, 2, 1, 2),
+    (2, 8, 8, 3, 2, 2, 2, 0, 2),
+    (1, 9, 9, 2, 3, 3, 1, 1, 3),
+    (2, 8, 7, 2, 3, 2, 1, 0, 3),
+]
+
+
+def chain(x, w, b, stride, pad, size):
+    """The three layers one after the other, for reference."""
+    z, c1 = conv2d_forward(x, w, b, stride, pad)
+    r, c2 = relu_forward(z)
+    out, c3 = maxpool_forward(r, size)
+
+    def backward(dout):
+        dx, dw, db = conv2d_backward(relu_backward(maxpool_backward(dout, c3), c2), c1)
+        return dx, dw, db
+
+    return out, backward
+
+
+@pytest.mark.parametrize("window_major", [False, True])
+@pytest.mark.parametrize("case", BLOCK_CASES)
+def test_conv_relu_pool_block_equals_the_three_layers(case, window_major):
+    n, h, w_, c, f, k, stride, pad, size = case
+    x = distinct_values((n, h, w_, c))
+    w = distinct_values((f, k, k, c), seed=1)
+    b = np.random.default_rng(2).standard_normal(f)
+    out, cache = conv_relu_pool_forward(x, w, b, stride, pad, size, window_major)
+    ref, ref_backward = chain(x, w, b, stride, pad, size)
+    np.testing.assert_allclose(out, ref, rtol=1e-12, atol=1e-12)
+    assert (out == 0).any() and (out > 0).any()  # ReLU cuts some windows, not all
+    dout = np.random.default_rng(3).standard_normal(out.shape)
+    for got, want in zip(conv_relu_pool_backward(dout, cache), ref_backward(dout)):
+        np.testing.assert_allclose(got, want, rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.parametrize("window_major", [False, True])
+@pytest.mark.parametrize("case", BLOCK_CASES[:3])
+def test_conv_relu_pool_block_gradients_match_centred_differences(case, window_major):
+    n, h, w_, c, f, k, stride, pad, size = case
+    x = distinct_values((n, h, w_, c))
+    w = distinct_values((f, k, k, c), seed=1) * 0.1
+    b = np.random.default_rng(2).standard_normal(f)
+    out, cache = conv_relu_pool_forward(x, w, b, stride, pad, size, window_major)
+    dout = np.random.default_rng(3).standard_normal(out.shape)
+    dx, dw, db = conv_relu_pool_backward(dout, cache)
+
+    def f_(_):
+        return np.sum(conv_relu_pool_forward(x, w, b, stride, pad, size, window_major)[0] * dout)
+
+    assert rel_error(dx, numerical_gradient(f_, x)) < 1e-6
+    assert rel_error(dw, numerical_gradient(f_, w)) < 1e-6
+    assert rel_error(db, numerical_gradient(f_, b)) < 1e-6
+
+
+@pytest.mark.parametrize("window_major", [False, True])
+def test_conv_relu_pool_block_sends_a_tied_window_gradient_to_its_first_maximum(window_major):
+    x = np.zeros((1, 4, 4, 2), dtype=np.float32)  # every conv output equals the bias: all tied
+    w = np.ones((2, 3, 3, 2), dtype=np.float32)
+    b = np.array([1.0, -1.0], dtype=np.float32)  # channel 1's windows are cut by the ReLU
+    out, cache = conv_relu_pool_forward(x, w, b, 1, 1, 2, window_major)
+    np.testing.assert_array_equal(out[..., 0], 1)
+    np.testing.assert_array_equal(out[..., 1], 0)
+    _, dw, db = conv_relu_pool_backward(np.ones_like(out), cache, need_dx=False)
+    ref, ref_backward = chain(x, w, b, 1, 1, 2)
+    _, dw_ref, db_ref = ref_backward(np.ones_like(ref))
+    np.testing.assert_array_equal(db, [4, 0])  # one input per window, none through the ReLU
+    np.testing.assert_array_equal(db, db_ref)
+    np.testing.assert_array_equal(dw, dw_ref)
+
+
+@pytest.mark.parametrize("window_major", [False, True])
+def test_conv_relu_pool_block_keeps_float32_and_skips_dx_on_request(window_major):
+    x, w, b = conv_inputs(BLOCK_CASES[0][:8], dtype=np.float32)
+    out, cache = conv_relu_pool_forward(x, w, b, 1, 1, 2, window_major)
+    dx, dw, db = conv_relu_pool_backward(np.ones_like(out), cache)
+    assert out.dtype == dx.dtype == dw.dtype == db.dtype == np.float32
+    none, dw2, db2 = conv_relu_pool_backward(np.ones_like(out), cache, need_dx=False)
+    assert none is None
+    np.testing.assert_array_equal(dw2, dw)
+    np.testing.assert_array_equal(db2, db)
 
 
 # ------------------------------------------------------------------ max-pool, flatten

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from cifarflow import convnet as convnet_module
-from cifarflow.conv import conv2d_forward, maxpool_forward
+from cifarflow.conv import conv2d_forward, maxpool_forward, relu_forward
 from cifarflow.convnet import build_convnet, patchify_layers, small_convnet_layers
 from cifarflow.errors import ConfigError
 from cifarflow.gradcheck import check_model_gradients
@@ -224,6 +224,47 @@ def test_whole_net_gradients_match_centred_differences(lam, loss):
     errors = check_model_gradients(net, x, y, lam)
     assert set(errors) == set(net.params)
     assert max(errors.values()) < 1e-6, errors
+
+
+TWO_BLOCKS = [
+    {"conv": {"filters": 3, "size": 3, "pad": 1}}, "relu", {"pool": {"size": 2}},
+    {"conv": {"filters": 4, "size": 3, "pad": 1}}, "relu", {"pool": {"size": 2}},
+    {"fc": {"units": 5}}, "relu", {"fc": {}},
+]
+
+
+@pytest.mark.parametrize("shape", [(8, 8, 2), (7, 9, 2)])
+def test_net_of_two_fused_blocks_gradients_match_centred_differences(shape):
+    net = build_convnet({"layers": TWO_BLOCKS}, shape, 3, np.random.default_rng(0), np.float64)
+    assert [kind for kind, _, _ in net.steps][:2] == ["conv_relu_pool", "conv_relu_pool"]
+    x = np.random.default_rng(1).standard_normal((3, int(np.prod(shape))))
+    errors = check_model_gradients(net, x, np.array([0, 2, 1]), 0.01)
+    assert max(errors.values()) < 1e-6, errors
+
+
+def test_conv_relu_pool_runs_are_fused_and_other_layers_are_not():
+    small = build_convnet({"preset": "small"}, (32, 32, 3), 10, np.random.default_rng(0))
+    assert [kind for kind, _, _ in small.steps] == [
+        "conv_relu_pool", "conv_relu_pool", "flatten", "fc", "relu", "fc",
+    ]
+    assert [i for _, _, i in small.steps] == [1, 2, None, 3, None, 4]
+    overlapping = [{"conv": {"filters": 2, "size": 3, "pad": 1}}, "relu", {"pool": {"size": 3, "stride": 2}}, {"fc": {}}]
+    no_relu = [{"conv": {"filters": 2, "size": 3, "pad": 1}}, {"pool": {"size": 2}}, {"fc": {}}]
+    for layers in (overlapping, no_relu):
+        net = build_convnet({"layers": layers}, (8, 8, 3), 10, np.random.default_rng(0))
+        assert [kind for kind, _, _ in net.steps] == [kind for kind, _, _ in net.plan]
+
+
+def test_fused_small_preset_scores_equal_the_layers_one_by_one():
+    net = build_convnet({"preset": {"small": {"filters": [4, 6], "hidden": 8}}}, (8, 8, 3), 10,
+                        np.random.default_rng(0), np.float64)
+    images = np.random.default_rng(1).standard_normal((3, 8, 8, 3))
+    p = net.params
+    h = images
+    for i in (1, 2):
+        h = maxpool_forward(relu_forward(conv2d_forward(h, p[f"W{i}"], p[f"b{i}"], 1, 1)[0])[0])[0]
+    h = relu_forward(h.reshape(3, -1) @ p["W3"].T + p["b3"])[0]
+    np.testing.assert_allclose(net.forward(images)[0], h @ p["W4"].T + p["b4"], rtol=1e-12)
 
 
 def test_patchify_net_gradients_match_centred_differences():

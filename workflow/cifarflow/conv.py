@@ -5,9 +5,15 @@ Layout is NHWC throughout: images `x: (N, H, W, C)`, filters `w: (F, kh, kw, C)`
 im2col matrix a copy of contiguous `kw * C` runs whose row-major reshape `(N*Ho*Wo, kh*kw*C)`
 multiplies `w.reshape(F, -1).T` in one GEMM whose `(N*Ho*Wo, F)` result is already NHWC: no
 transpose before or after the GEMM. The backward pass reuses the cached im2col matrix for `dw`
-(one GEMM) and, for overlapping windows, builds `dx` with one small GEMM per kernel offset added
-into a strided view (about 1.6x faster than one big GEMM followed by col2im's strided adds).
+(one GEMM) and builds `dx` with one small GEMM per kernel offset: for a stride-1 "same"
+convolution each product is added to the flattened dx at a fixed row shift (contiguous adds,
+after zeroing the rows that would wrap around an image edge); otherwise it is added into a
+strided view of the padded dx (both faster than one big GEMM followed by col2im's strided adds).
 With stride == kernel and no padding ("patchify") im2col and col2im are reshapes/transposes.
+
+`conv_relu_pool_forward/backward` run a conv - ReLU - max-pool sequence as one block with the
+same results in a cheaper order (bias and ReLU after the pool; see its docstring);
+`cifarflow.convnet` uses it wherever a network has that sequence.
 
 Each layer is a pair `*_forward(x, ...) -> (out, cache)` and `*_backward(dout, cache) -> grads`,
 as in CS231n's layers.py. All functions keep the input dtype (float32 stays float32).
@@ -32,6 +38,8 @@ __all__ = [
     "conv1d",
     "conv2d_backward",
     "conv2d_forward",
+    "conv_relu_pool_backward",
+    "conv_relu_pool_forward",
     "conv_output_shape",
     "flatten_backward",
     "flatten_forward",
@@ -343,10 +351,20 @@ def conv2d_backward(
     db = d2.sum(axis=0)
     if not need_dx:
         return None, dw, db
+    return _conv_dx(d2.reshape(n, ho, wo, f), w, x_shape, stride, pad), dw, db
+
+
+def _conv_dx(dout: np.ndarray, w: np.ndarray, x_shape: tuple, stride: int, pad: int) -> np.ndarray:
+    """dx: (N, H, W, C) of a convolution from dout: (N, Ho, Wo, F) (NHWC, any strides)."""
+    n, h, wd, c = x_shape
+    f, kh, kw, _ = w.shape
+    _, ho, wo, _ = dout.shape
+    d2 = dout.reshape(-1, f)
     if kh == kw == stride and pad == 0 and ho * stride == h and wo * stride == wd:
         dcols = d2 @ w.reshape(f, -1)  # (N*Ho*Wo, kh*kw*C), the patches of dx
-        dx = dcols.reshape(n, ho, wo, kh, kw, c).transpose(0, 1, 3, 2, 4, 5).reshape(x_shape)
-        return dx, dw, db
+        return dcols.reshape(n, ho, wo, kh, kw, c).transpose(0, 1, 3, 2, 4, 5).reshape(x_shape)
+    if stride == 1 and (ho, wo) == (h, wd):
+        return _conv_dx_same(d2, w, x_shape, pad)
     dxp = np.zeros((n, h + 2 * pad, wd + 2 * pad, c), dtype=d2.dtype)
     if stride >= kh and stride >= kw:  # windows do not overlap: scatter in one assignment
         dcols = d2 @ w.reshape(f, -1)
@@ -359,7 +377,45 @@ def conv2d_backward(
                 sl = dxp[:, i : i + stride * ho : stride, j : j + stride * wo : stride]
                 sl += (d2 @ w[:, i, j, :]).reshape(n, ho, wo, c)
     dx = dxp[:, pad : pad + h, pad : pad + wd] if pad else dxp
-    return dx, dw, db
+    return dx
+
+
+def _conv_dx_same(d2: np.ndarray, w: np.ndarray, x_shape: tuple, pad: int) -> np.ndarray:
+    """dx of a stride-1 convolution whose output grid is its input grid ("same" padding).
+
+    d2: (N*H*W, F) in NHWC row order. For kernel offset (i, j), `g = d2 @ w[:, i, j, :]` is
+    added to dx shifted by `(i - pad) * W + (j - pad)` rows of the flattened (N*H*W, C) array:
+    a contiguous add. The rows of g whose source pixel would fall outside the image (and so
+    wrap into the neighbouring row or image) are zeroed first.
+    """
+    n, h, wd, c = x_shape
+    f, kh, kw, _ = w.shape
+    m = n * h * wd
+    # kh == 2 * pad + 1 here, so offset (pad, pad) exists: its product initialises dx
+    offsets = [(pad, pad)] + [(i, j) for i in range(kh) for j in range(kw) if (i, j) != (pad, pad)]
+    dx = None
+    for i, j in offsets:
+        wt = np.ascontiguousarray(w[:, i, j, :].T)  # (C, F): a faster GEMM operand here
+        g = d2 @ wt.T  # (N*H*W, C)
+        if dx is None:
+            dx = g
+            continue
+        di, dj = i - pad, j - pad  # dx pixel = output pixel + (di, dj)
+        g4 = g.reshape(n, h, wd, c)
+        if di < 0:
+            g4[:, :-di] = 0
+        elif di > 0:
+            g4[:, h - di :] = 0
+        if dj < 0:
+            g4[:, :, :-dj] = 0
+        elif dj > 0:
+            g4[:, :, wd - dj :] = 0
+        s = di * wd + dj
+        if s >= 0:
+            dx[s:] += g[: m - s]
+        else:
+            dx[:s] += g[-s:]
+    return dx.reshape(x_shape)
 
 
 # --------------------------------------------------------------------------------------------
@@ -415,6 +471,107 @@ def flatten_forward(x: np.ndarray) -> tuple[np.ndarray, tuple[int, ...]]:
 def flatten_backward(dout: np.ndarray, cache: tuple[int, ...]) -> np.ndarray:
     """dout: (N, D) -> dx with the forward input's shape."""
     return dout.reshape(cache)
+
+
+# --------------------------------------------------------------------------------------------
+# conv - ReLU - max-pool as one block (what `cifarflow.convnet` runs for that layer sequence)
+# --------------------------------------------------------------------------------------------
+
+
+def conv_relu_pool_forward(
+    x: np.ndarray,
+    w: np.ndarray,
+    b: np.ndarray,
+    stride: int,
+    pad: int,
+    size: int,
+    window_major: bool = False,
+) -> tuple[np.ndarray, tuple]:
+    """`maxpool(relu(conv2d(x, w, b)), size)` with non-overlapping windows (pool stride == size).
+
+    x: (N, H, W, C); w: (F, kh, kw, C); b: (F,). Returns out: (N, Hp, Wp, F), with (Hp, Wp) the
+    pool's output size over the conv's output, and the cache for `conv_relu_pool_backward`.
+
+    The same numbers as the three layers, computed in a cheaper order:
+
+    - bias and ReLU are applied after the pool, on a `size**2` times smaller array:
+      max_i(z_i + b) = max_i(z_i) + b and max_i relu(z_i) = relu(max_i z_i) hold exactly in
+      floating point (rounding is monotone), and the gradient reaches the same input: each
+      window's first maximum in row-major order, as `maxpool_backward`, and nothing when the
+      window's maximum is not positive (ReLU's subgradient 0);
+    - the conv's rows and columns that no pool window reads (the floor rule) are not computed;
+    - with `window_major=True` the im2col rows are ordered by position inside the pool window
+      first (`size * size` blocks of `N*Hp*Wp` rows), so the pool is an element-wise maximum of
+      contiguous blocks (strided slices of a large NHWC array are several times slower in
+      NumPy). Its backward pass would need the gradient reordered to NHWC for dx, which costs
+      more than it saves, so `cifarflow.convnet` uses it for a network's first layer only.
+    """
+    n, h, wd, c = x.shape
+    f, kh, kw, cw = w.shape
+    if cw != c:
+        raise ValueError(f"x has {c} channels but w expects {cw}")
+    ho, wo = conv_output_shape(h, wd, (kh, kw), stride, pad)
+    hp, wp = conv_output_shape(ho, wo, size, size, 0)
+    xp = _pad_hw(x, pad)
+    win = _windows(xp, kh, kw, stride, hp * size, wp * size)  # (N, hp*s, wp*s, kh, kw, C)
+    if window_major:
+        win = win.reshape(n, hp, size, wp, size, kh, kw, c).transpose(2, 4, 0, 1, 3, 5, 6, 7)
+    cols = win.reshape(-1, kh * kw * c)  # one copy
+    z = cols @ w.reshape(f, -1).T
+    if window_major:
+        z = z.reshape(size * size, n * hp * wp, f)
+        slots = list(z)
+    else:
+        z = z.reshape(n, hp * size, wp * size, f)
+        slots = [z[:, i::size, j::size] for i in range(size) for j in range(size)]
+    # running maximum over the window slots; wins[k - 1]: slot k beats all earlier slots
+    q = slots[0].copy()
+    wins = []
+    for v in slots[1:]:
+        wins.append(np.greater(v, q))
+        np.maximum(q, v, out=q)
+    q += b
+    out = np.maximum(q, 0)
+    cache = (x.shape, cols, w, stride, pad, size, (ho, wo), wins, out, window_major)
+    return out.reshape(n, hp, wp, f), cache
+
+
+def conv_relu_pool_backward(
+    dout: np.ndarray, cache: tuple, need_dx: bool = True
+) -> tuple[np.ndarray | None, np.ndarray, np.ndarray]:
+    """Gradients of `conv_relu_pool_forward`. dout: (N, Hp, Wp, F).
+
+    Returns dx: (N, H, W, C) (None when `need_dx=False`), dw: (F, kh, kw, C), db: (F,).
+    """
+    x_shape, cols, w, stride, pad, size, (ho, wo), wins, out, window_major = cache
+    n = x_shape[0]
+    f = w.shape[0]
+    _, hp, wp, _ = dout.shape
+    dq = dout * (out > 0).reshape(dout.shape)
+    db = dq.sum(axis=(0, 1, 2))
+    # each window's gradient goes to its winning slot: the last slot that beat all earlier ones
+    if window_major:
+        dq = dq.reshape(-1, f)
+        dz = np.empty((size * size,) + dq.shape, dtype=dq.dtype)
+        slots = list(dz)
+    else:
+        dz = np.empty((n, hp * size, wp * size, f), dtype=dq.dtype)
+        slots = [dz[:, i::size, j::size] for i in range(size) for j in range(size)]
+    for k in range(size * size - 1, 0, -1):
+        np.multiply(dq, wins[k - 1], out=slots[k])
+        dq -= slots[k]
+    slots[0][...] = dq
+    dw = (dz.reshape(-1, f).T @ cols).reshape(w.shape)
+    if not need_dx:
+        return None, dw, db
+    if window_major:
+        dz = dz.reshape(size, size, n, hp, wp, f).transpose(2, 3, 0, 4, 1, 5)
+        dz = dz.reshape(n, hp * size, wp * size, f)
+    if (ho, wo) != (hp * size, wp * size):  # conv rows/columns no window reads: no gradient
+        d4 = np.zeros((n, ho, wo, f), dtype=dz.dtype)
+        d4[:, : hp * size, : wp * size] = dz
+        dz = d4
+    return _conv_dx(dz, w, x_shape, stride, pad), dw, db
 
 
 # --------------------------------------------------------------------------------------------

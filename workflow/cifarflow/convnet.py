@@ -29,6 +29,8 @@ from cifarflow.activations import softmax
 from cifarflow.conv import (
     conv2d_backward,
     conv2d_forward,
+    conv_relu_pool_backward,
+    conv_relu_pool_forward,
     flatten_backward,
     flatten_forward,
     infer_shapes,
@@ -189,6 +191,7 @@ class ConvNet:
         self.n_classes = n_classes
         self.loss_name = loss_name
         self.weight_keys = tuple(k for k in params if k.startswith("W"))
+        self._steps = self.steps
 
     def __repr__(self) -> str:
         layers = "-".join(kind for kind, _, _ in self.plan)
@@ -205,6 +208,28 @@ class ConvNet:
     def dtype(self) -> np.dtype:
         return self.params["W1"].dtype
 
+    @property
+    def steps(self) -> list:
+        """The plan as executed: each conv - relu - pool(stride == size) run becomes one
+        `conv_relu_pool` step (the same numbers, see `cifarflow.conv.conv_relu_pool_forward`);
+        every other layer is its own step. Entries: (kind, options, param index or None)."""
+        steps, plan, k = [], self.plan, 0
+        while k < len(plan):
+            kind, o, i = plan[k]
+            if (
+                kind == "conv"
+                and k + 2 < len(plan)
+                and plan[k + 1][0] == "relu"
+                and plan[k + 2][0] == "pool"
+                and plan[k + 2][1]["stride"] == plan[k + 2][1]["size"]
+            ):
+                steps.append(("conv_relu_pool", {**o, "pool": plan[k + 2][1]["size"]}, i))
+                k += 3
+            else:
+                steps.append((kind, o, i))
+                k += 1
+        return steps
+
     def forward(self, x: np.ndarray) -> tuple[np.ndarray, list]:
         """x: (N, H*W*C) -> scores: (N, K) and the cache for `backward`."""
         x = np.asarray(x)
@@ -215,8 +240,12 @@ class ConvNet:
         h = x.reshape((x.shape[0],) + self.input_shape).astype(self.dtype, copy=False)
         p = self.params
         caches = []
-        for kind, o, i in self.plan:
-            if kind == "conv":
+        for step, (kind, o, i) in enumerate(self._steps):
+            if kind == "conv_relu_pool":  # window-major im2col where no dx is needed
+                h, c = conv_relu_pool_forward(
+                    h, p[f"W{i}"], p[f"b{i}"], o["stride"], o["pad"], o["pool"], step == 0
+                )
+            elif kind == "conv":
                 h, c = conv2d_forward(h, p[f"W{i}"], p[f"b{i}"], o["stride"], o["pad"])
             elif kind == "relu":
                 h, c = relu_forward(h)
@@ -235,10 +264,14 @@ class ConvNet:
         """dscores: (N, K) -> gradients of every parameter (no regularisation), same keys."""
         grads: dict[str, np.ndarray] = {}
         d = dscores
-        for layer, (kind, _, i) in reversed(list(enumerate(self.plan))):
-            c = cache[layer]
-            first = layer == 0  # the input needs no gradient
-            if kind == "conv":
+        for step, (kind, _, i) in reversed(list(enumerate(self._steps))):
+            c = cache[step]
+            first = step == 0  # the input needs no gradient
+            if kind == "conv_relu_pool":
+                d, grads[f"W{i}"], grads[f"b{i}"] = conv_relu_pool_backward(
+                    d, c, need_dx=not first
+                )
+            elif kind == "conv":
                 d, grads[f"W{i}"], grads[f"b{i}"] = conv2d_backward(d, c, need_dx=not first)
             elif kind == "fc":
                 c, shape = c

@@ -262,3 +262,22 @@ def test_wrong_dataset_shape_is_named(tmp_path, split_file):
 def test_missing_split_file_is_named(tmp_path):
     with pytest.raises(DataError, match=r"nope.h5: the split file does not exist"):
         load_split(tmp_path / "nope.h5")
+
+
+def test_cached_file_sha256_remembers_a_digest_until_the_file_changes(tmp_path):
+    from cifarflow.data import cached_file_sha256, file_sha256
+
+    src, cache = tmp_path / "a.tar.gz", tmp_path / "cache" / "digests.json"
+    src.write_bytes(b"first")
+    first = cached_file_sha256(src, cache)
+    assert first == file_sha256(src)
+    (entry,) = json.loads(cache.read_text()).items()
+    assert entry[1] == first and str(src.resolve()) in entry[0]
+    cache.write_text(json.dumps({entry[0]: "remembered"}))  # a hit does not hash the file again
+    assert cached_file_sha256(src, cache) == "remembered"
+    src.write_bytes(b"second, longer")  # new size and mtime: hashed again, the old entry dropped
+    second = cached_file_sha256(src, cache)
+    assert second == file_sha256(src) != first
+    assert list(json.loads(cache.read_text()).values()) == [second]
+    cache.write_text("not json")  # a damaged cache is ignored and rewritten
+    assert cached_file_sha256(src, cache) == second

@@ -131,6 +131,23 @@ def test_nothing_left_to_do_after_a_complete_run(done):
     assert scheduled_jobs(snakemake(done, "-n")) == {}
 
 
+def test_the_import_follows_the_archive_content_not_its_timestamp(tmp_path):
+    from archives import make_python_archive
+
+    src = tmp_path / "cifar-10-python.tar.gz"
+    make_python_archive(src, n_per_batch=20, n_test=20, seed=5)
+    write_config(tmp_path, small_config(src))
+    target = "results/data/cifar10.h5"  # after the options: --configfile takes every word up to the next one
+    snakemake(tmp_path, "--cores", "1", target)
+    stamp = src.stat().st_mtime + 1000
+    os.utime(src, (stamp, stamp))  # the same archive, copied or downloaded again later
+    assert scheduled_jobs(snakemake(tmp_path, "-n", target)) == {}
+    make_python_archive(src, n_per_batch=20, n_test=20, seed=6)  # other images, same path
+    assert scheduled_jobs(snakemake(tmp_path, "-n", target)) == {"import_data": 1}
+    snakemake(tmp_path, "--cores", "1", target)
+    assert scheduled_jobs(snakemake(tmp_path, "-n", target)) == {}
+
+
 def test_changing_one_variant_reruns_only_that_variant(done, archive):
     cfg = small_config(archive)
     cfg["experiments"]["small"]["variants"][0] = {"name": "soft", "model": "softmax", "eta": 0.02}

@@ -110,6 +110,35 @@ def file_sha256(path) -> str:
     return _sha256_file(path).hexdigest()
 
 
+def cached_file_sha256(path, cache_file) -> str:
+    """`file_sha256` of a regular file, remembered in the JSON file `cache_file` under the file's
+    absolute path, size and modification time, so a workflow can key its import step to the
+    archive's content (not its timestamp) without hashing it on every invocation."""
+    path = Path(path)
+    st = path.stat()
+    key = f"{path.resolve()}|{st.st_size}|{st.st_mtime_ns}"
+    cache_file = Path(cache_file)
+    try:
+        cache = json.loads(cache_file.read_text())
+        if not isinstance(cache, dict):
+            cache = {}
+    except (OSError, ValueError):
+        cache = {}
+    if isinstance(cache.get(key), str):
+        return cache[key]
+    digest = file_sha256(path)
+    cache = {k: v for k, v in cache.items() if not k.startswith(f"{path.resolve()}|")}
+    cache[key] = digest
+    try:
+        cache_file.parent.mkdir(parents=True, exist_ok=True)
+        tmp = cache_file.with_name(f".{cache_file.name}.{os.getpid()}.tmp")
+        tmp.write_text(json.dumps(cache, indent=1, sort_keys=True) + "\n")
+        os.replace(tmp, cache_file)
+    except OSError:  # a read-only work directory: hash again next time
+        pass
+    return digest
+
+
 def _sha256_file(path):
     h = hashlib.sha256()
     with open(path, "rb") as f:

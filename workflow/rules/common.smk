@@ -65,6 +65,26 @@ def source_archive():
     return config["local_archive"] or DOWNLOAD_PATH
 
 
+def _local_archive_file():
+    local = config["local_archive"]
+    return local if local and Path(local).is_file() else None
+
+
+def source_input():
+    """The import step's input. A local archive file is keyed to its content, not its timestamp
+    (`source_digest`): a copy of the same archive with a new mtime does not rebuild everything."""
+    local = _local_archive_file()
+    return ancient(local) if local else source_archive()
+
+
+def source_digest():
+    """sha256 of a local archive file (cached by path, size and mtime), else ''."""
+    from cifarflow.data import cached_file_sha256
+
+    local = _local_archive_file()
+    return cached_file_sha256(local, ".snakemake/cifarflow/archive-sha256.json") if local else ""
+
+
 def variant_of(wildcards):
     return VARIANTS[wildcards.variant]
 

@@ -22,7 +22,7 @@ rule download:
 
 rule import_data:
     input:
-        source_archive(),
+        source_input(),
     output:
         "results/data/cifar10.h5",
     log:
@@ -34,6 +34,7 @@ rule import_data:
         runtime=20,
     params:
         classes=canonical_json(config["source_classes"]) if config["source_classes"] else "",
+        source_sha256=source_digest(),
     conda:
         "../envs/cifarflow.yaml"
     shell:

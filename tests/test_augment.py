@@ -1,6 +1,7 @@
 """Epoch plans and augmentation: determinism, flips, shifts, materialisation."""
 
 import numpy as np
+import pytest
 
 from cifarflow.augment import augment_batch, make_epoch_plan, materialise, plan_batch
 
@@ -58,3 +59,41 @@ def test_materialised_epoch_equals_replayed_batches():
     mat = materialise(x, p, chunk=10)
     replay = np.concatenate([plan_batch(x, p, s, s + 8) for s in range(0, 37, 8)])
     assert np.array_equal(mat, replay)
+
+
+@pytest.mark.parametrize("fill", ["edge", "reflect"])
+def test_shift_fills_with_the_edge_or_the_mirror_image(fill):
+    x = images(3, seed=4)
+    flips = np.array([False, True, False])
+    shifts = np.array([[2, -3], [-1, 1], [0, 0]], dtype=np.int8)
+    out = augment_batch(x, flips, shifts, fill=fill)
+    for b in range(3):
+        src = x[b, :, ::-1] if flips[b] else x[b]
+        dy, dx = shifts[b]
+        padded = np.pad(src, ((3, 3), (3, 3), (0, 0)), mode=fill)
+        # output pixel (i, j) is input pixel (i - dy, j - dx) of the padded (flipped) image
+        np.testing.assert_array_equal(out[b], padded[3 - dy : 35 - dy, 3 - dx : 35 - dx])
+    assert out[0, :2].any()  # nothing zero-filled where the image was shifted down
+    np.testing.assert_array_equal(out[2], x[2])
+    zero = augment_batch(x, flips, shifts)
+    np.testing.assert_array_equal(out[:, 2:, :29][0], zero[0, 2:, :29])  # the image part is the same
+
+
+def test_unknown_fill_is_refused():
+    with pytest.raises(ValueError, match="fill"):
+        augment_batch(images(1), np.zeros(1, dtype=bool), np.zeros((1, 2), dtype=np.int8), fill="wrap")
+
+
+def test_fill_travels_with_the_plan_and_changes_no_random_draw(tmp_path):
+    from cifarflow.store import PlanFile, write_plan
+
+    zero = make_epoch_plan(30, 1, seed=2, flip=0.5, translate=2)
+    edge = make_epoch_plan(30, 1, seed=2, flip=0.5, translate=2, fill="edge")
+    assert edge.fill == "edge" and zero.fill == "zero"
+    for a in ("order", "flip", "shift"):
+        np.testing.assert_array_equal(getattr(zero, a), getattr(edge, a))
+    write_plan(tmp_path / "p.h5", [edge], {"fill": "edge"})
+    stored = PlanFile(tmp_path / "p.h5").plan(1)
+    x = images(30, seed=1)
+    np.testing.assert_array_equal(plan_batch(x, stored, 0, 30), plan_batch(x, edge, 0, 30))
+    assert not np.array_equal(plan_batch(x, stored, 0, 30), plan_batch(x, zero, 0, 30))

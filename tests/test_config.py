@@ -147,3 +147,20 @@ def test_plans_are_shared_exactly_when_their_inputs_agree():
     other = copy.deepcopy(v["a"])
     other["seed"] = 1
     assert plan_id(plan_spec(other, cfg)) != ids["a"]
+
+
+def test_a_translation_fill_enters_the_plan_spec_only_when_it_is_not_zero():
+    cfg = base_config(augmentations={"z": {"translate": 2}, "e": {"translate": 2, "fill": "edge"},
+                                     "f": {"flip": 0.5, "fill": "reflect"}})
+    cfg["experiments"]["s1"]["variants"] = [{"name": n, "augmentation": n} for n in ("z", "e", "f")]
+    check_config(cfg)
+    variants = resolve_variants(cfg)
+    specs = {n: plan_spec(variants[n], cfg) for n in ("z", "e", "f")}
+    assert "fill" not in specs["z"] and "fill" not in specs["f"]  # no shift: nothing to fill
+    assert specs["e"]["fill"] == "edge"
+
+
+def test_an_unknown_fill_is_a_one_line_error_naming_the_key():
+    with pytest.raises(ConfigError) as exc:
+        check_config(base_config(augmentations={"none": {}, "t": {"translate": 1, "fill": "wrap"}}))
+    assert "augmentations.t.fill" in str(exc.value) and "\n" not in str(exc.value)

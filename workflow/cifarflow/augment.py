@@ -14,6 +14,9 @@ import numpy as np
 
 # Tags that keep the plan's random streams apart from the initialisation's (see train.init_rng).
 PLAN_STREAM = 0x5EED_0001
+# How pixels shifted in from outside the image are filled: zeros, the nearest edge pixel, or the
+# mirror image without repeating the edge (numpy.pad's 'edge' and 'reflect').
+FILLS = ("zero", "edge", "reflect")
 
 
 @dataclass
@@ -23,15 +26,20 @@ class EpochPlan:
     order: (n,) int32, indices into the training images
     flip:  (n,) bool, flip the image visited at this position horizontally
     shift: (n, 2) int8, (dy, dx) shift of the image visited at this position
+    fill:  how shifted-in pixels are filled (one of FILLS)
     """
 
     order: np.ndarray
     flip: np.ndarray
     shift: np.ndarray
+    fill: str = "zero"
 
 
-def make_epoch_plan(n: int, epoch: int, seed: int, shuffle: bool = True, flip: float = 0.0, translate: int = 0) -> EpochPlan:
-    """The plan of one epoch (epochs count from 1), a pure function of its arguments."""
+def make_epoch_plan(
+    n: int, epoch: int, seed: int, shuffle: bool = True, flip: float = 0.0, translate: int = 0, fill: str = "zero"
+) -> EpochPlan:
+    """The plan of one epoch (epochs count from 1), a pure function of its arguments (`fill`
+    changes no random draw)."""
     rng = np.random.default_rng([seed, PLAN_STREAM, epoch])
     order = rng.permutation(n).astype(np.int32) if shuffle else np.arange(n, dtype=np.int32)
     flips = rng.random(n) < flip if flip > 0 else np.zeros(n, dtype=bool)
@@ -39,11 +47,14 @@ def make_epoch_plan(n: int, epoch: int, seed: int, shuffle: bool = True, flip: f
         shift = rng.integers(-translate, translate + 1, size=(n, 2), dtype=np.int8)
     else:
         shift = np.zeros((n, 2), dtype=np.int8)
-    return EpochPlan(order, flips, shift)
+    return EpochPlan(order, flips, shift, fill)
 
 
-def augment_batch(images: np.ndarray, flip: np.ndarray, shift: np.ndarray, index: np.ndarray | None = None) -> np.ndarray:
-    """Flip then shift each image; pixels shifted in from outside are zero.
+def augment_batch(
+    images: np.ndarray, flip: np.ndarray, shift: np.ndarray, index: np.ndarray | None = None, fill: str = "zero"
+) -> np.ndarray:
+    """Flip then shift each image; pixels shifted in from outside are zero (`fill='zero'`), copies
+    of the nearest edge pixel ('edge') or the image mirrored at its edge ('reflect').
 
     images: (N, H, W, C) uint8; index: (B,) rows of `images` to take (default: all, B = N);
     flip: (B,) bool; shift: (B, 2) int (dy, dx), |d| < H, W.
@@ -52,6 +63,8 @@ def augment_batch(images: np.ndarray, flip: np.ndarray, shift: np.ndarray, index
     (flip, dy, dx) are gathered and moved together, one slice copy per group, and each pixel is
     moved as one C-byte unit, so a flip is a plain reversed slice.
     """
+    if fill not in FILLS:
+        raise ValueError(f"fill is {fill!r}; use one of {', '.join(FILLS)}")
     if index is None:
         index = np.arange(len(images))
     b = len(index)
@@ -70,13 +83,18 @@ def augment_batch(images: np.ndarray, flip: np.ndarray, shift: np.ndarray, index
         src = pixels[index[group]]
         if flip[g]:
             src = src[:, :, ::-1]
+        if fill != "zero" and (y or x):
+            m = max(abs(y), abs(x))
+            padded = np.pad(src, ((0, 0), (m, m), (m, m)), mode="edge" if fill == "edge" else "reflect")
+            out[group] = padded[:, m - y : m - y + h, m - x : m - x + w]
+            continue
         out[group, max(y, 0) : h + min(y, 0), max(x, 0) : w + min(x, 0)] = src[:, max(-y, 0) : h - max(y, 0), max(-x, 0) : w - max(x, 0)]
     return out.view(np.uint8).reshape(b, h, w, c)
 
 
 def plan_batch(images: np.ndarray, plan: EpochPlan, start: int, stop: int) -> np.ndarray:
     """The augmented uint8 images at positions [start, stop) of an epoch."""
-    return augment_batch(images, plan.flip[start:stop], plan.shift[start:stop], plan.order[start:stop])
+    return augment_batch(images, plan.flip[start:stop], plan.shift[start:stop], plan.order[start:stop], plan.fill)
 
 
 def materialise(images: np.ndarray, plan: EpochPlan, chunk: int = 5000) -> np.ndarray:

@@ -79,13 +79,14 @@ def cmd_plan(a) -> None:
     split = data.load_split(a.split)
     idx = select_training(split.train_labels, split.class_names, spec["classes"], spec["train_limit"], f"plan {Path(a.out).stem}: classes")
     n = len(idx)
-    plans = [make_epoch_plan(n, e, spec["seed"], spec["shuffle"], spec["flip"], spec["translate"]) for e in range(1, spec["epochs"] + 1)]
+    fill = spec.get("fill", "zero")
+    plans = [make_epoch_plan(n, e, spec["seed"], spec["shuffle"], spec["flip"], spec["translate"], fill) for e in range(1, spec["epochs"] + 1)]
     mats = None
     if spec["materialize"]:
         images = split.train_images[idx]
         mats = [materialise(images, p) for p in plans]
     write_plan(a.out, plans, spec, mats)
-    _log(f"plan {a.out}: {spec['epochs']} epochs of {n} images (flip {spec['flip']}, translate {spec['translate']}, shuffle {spec['shuffle']}, materialised {bool(mats)})")
+    _log(f"plan {a.out}: {spec['epochs']} epochs of {n} images (flip {spec['flip']}, translate {spec['translate']} fill {fill}, shuffle {spec['shuffle']}, materialised {bool(mats)})")
 
 
 # ---- training ----------------------------------------------------------------------------------
@@ -287,7 +288,7 @@ def cmd_preview(a) -> None:
         flips = rng.random(8) < float(aug.get("flip", 0.0))
         t = int(aug.get("translate", 0))
         shifts = rng.integers(-t, t + 1, size=(8, 2)) if t else np.zeros((8, 2), dtype=int)
-        copies.append(augment_batch(originals, flips, shifts))
+        copies.append(augment_batch(originals, flips, shifts, fill=aug.get("fill", "zero")))
     fig = plots.plot_augment_preview(originals, np.stack(copies), [split.class_names[i] for i in split.train_labels[pick]])
     plots.save(fig, a.out, dpi=_figure_args(a).get("dpi", 150))
 

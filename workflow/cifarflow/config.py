@@ -215,6 +215,8 @@ def plan_spec(variant: dict, config: dict) -> dict:
     aug = config["augmentations"][variant["augmentation"]]
     spec["flip"] = float(aug.get("flip", 0.0))
     spec["translate"] = int(aug.get("translate", 0))
+    if aug.get("fill", "zero") != "zero" and spec["translate"]:  # absent when zero: plan ids stay
+        spec["fill"] = aug["fill"]
     spec["materialize"] = bool(config.get("materialize", False))
     return spec
 

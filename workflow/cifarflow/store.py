@@ -110,7 +110,7 @@ class PlanFile:
         self.epochs, self.n = shape
 
     def plan(self, epoch: int) -> EpochPlan:
-        return EpochPlan(self.order[epoch - 1], self.flip[epoch - 1], self.shift[epoch - 1])
+        return EpochPlan(self.order[epoch - 1], self.flip[epoch - 1], self.shift[epoch - 1], self.spec.get("fill", "zero"))
 
     def images(self, epoch: int) -> np.ndarray:
         with h5py.File(self.path, "r") as f:

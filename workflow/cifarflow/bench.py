@@ -32,8 +32,9 @@ CPUs), a current NumPy runs slower kernels than its own choice while PyTorch kee
 (oneDNN/MKL) kernels; the step throughputs are then measured twice: in this environment, and in a
 child process with both variables removed ("NumPy's own kernel", `--blas own` to measure only
 that; `--blas env` for this environment only). Both are reported; the step targets are judged on
-NumPy's own kernel, the like-for-like comparison with PyTorch's own kernels. On a 2-core machine shared with other work, compare runs
-at a low load average (printed at the end) and re-measure before quoting a number.
+NumPy's own kernel, the like-for-like comparison with PyTorch's own kernels. On a 2-core machine
+shared with other work, compare runs at a low load average (printed at the end) and re-measure
+before quoting a number.
 """
 
 import os
@@ -811,16 +812,20 @@ def main(argv=None) -> int:
         shutil.rmtree(work, ignore_errors=True)
 
 
+def _own_kernel_env() -> dict:
+    """This process's environment without the variables that force an OpenBLAS kernel."""
+    return {k: v for k, v in os.environ.items() if k not in FORCED_BLAS_VARS}
+
+
 def own_blas_child(a, names: list, repeats: int, work: Path) -> dict:
     """Step throughputs measured by a child `python -m cifarflow.bench` with the forced-kernel
     variables removed, so OpenBLAS picks its own kernel for this CPU."""
-    env = {k: v for k, v in os.environ.items() if k not in FORCED_BLAS_VARS}
     child_out = work / "own_blas.json"
     cmd = [sys.executable, "-m", "cifarflow.bench", "--blas", "env", "--models", ",".join(names), "--repeats", str(repeats),
            "--skip-epoch", "--skip-rss", "--skip-import", "--out", str(child_out)]
     cmd += ["--quick"] if a.quick else []
     cmd += ["--skip-torch"] if a.skip_torch else []
-    r = subprocess.run(cmd, env=env, capture_output=True, text=True)
+    r = subprocess.run(cmd, env=_own_kernel_env(), capture_output=True, text=True)
     if r.returncode != 0:
         raise RuntimeError(f"the own-kernel child run failed ({' '.join(cmd)}): {r.stderr.strip().splitlines()[-1:]}")
     child = json.loads(child_out.read_text())
@@ -841,8 +846,7 @@ def _run(a, names: list, repeats: int, out: Path, work: Path) -> int:
     log = lambda msg: print(msg, flush=True)  # noqa: E731
     forced = any(os.environ.get(v) for v in FORCED_BLAS_VARS)
     if a.blas == "own" and forced:  # run everything without the forced kernel
-        env = {k: v for k, v in os.environ.items() if k not in FORCED_BLAS_VARS}
-        return subprocess.run([sys.executable, "-m", "cifarflow.bench", *a.argv], env=env).returncode
+        return subprocess.run([sys.executable, "-m", "cifarflow.bench", *a.argv], env=_own_kernel_env()).returncode
 
     torch = None if a.skip_torch else _torch()
     threads = thread_check()  # after torch loaded its OpenMP runtime

@@ -405,6 +405,26 @@ def training_process(root: int, variant: str) -> int:
     raise AssertionError(f"no training process of {variant} under {root}")
 
 
+def ctrl_c_while_training(variant: str):
+    """A kill for `interrupt`: Ctrl-C (SIGINT to the whole foreground group) while `variant`'s job
+    is certainly still training.
+
+    The job is stopped (SIGSTOP) first, so that it cannot finish its last epochs between the
+    checkpoint poll and the signal (on a fast machine the remaining epochs take well under a
+    second); the SIGINT stays pending in the stopped job and arrives when it is continued.
+    """
+
+    def kill(proc: subprocess.Popen) -> None:
+        job = training_process(proc.pid, variant)
+        os.kill(job, signal.SIGSTOP)
+        try:
+            os.killpg(proc.pid, signal.SIGINT)
+        finally:
+            os.kill(job, signal.SIGCONT)
+
+    return kill
+
+
 @pytest.fixture(scope="module")
 def job_killed(tmp_path_factory, archive):
     """`slow`'s training job SIGKILLed after its third epoch, then `snakemake --rerun-incomplete`."""
@@ -438,8 +458,7 @@ def test_resumed_training_is_bit_identical_to_an_uninterrupted_one(job_killed, r
 def test_workflow_interrupted_with_sigint_finishes_with_the_same_results(tmp_path, archive, ref):
     wd = workdir(tmp_path, archive)
     # Ctrl-C: the terminal sends SIGINT to Snakemake and its jobs (the whole foreground group).
-    status = interrupt(start_snakemake(wd, "--cores", "2", *RUNS), wd, "slow", 3,
-                       lambda proc: os.killpg(proc.pid, signal.SIGINT))
+    status = interrupt(start_snakemake(wd, "--cores", "2", *RUNS), wd, "slow", 3, ctrl_c_while_training("slow"))
     assert status != 0
     assert not (wd / "results" / "runs" / "slow" / "weights.h5").exists()
     snakemake(wd, "--cores", "2", "--rerun-incomplete", *RUNS)

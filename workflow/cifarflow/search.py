@@ -53,6 +53,7 @@ import hashlib
 import itertools
 import json
 import math
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
@@ -63,10 +64,10 @@ from .errors import ConfigError
 KINDS = ("log_uniform", "uniform", "int", "choice")
 METHODS = ("grid", "random", "coarse_to_fine", "successive_halving")
 RESERVED_KEYS = ("name", "set", "seed", "grid")
+NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+-]*$")  # as variant names (config.NAME_RE)
 
 SEARCH_DEFAULTS = {
     "name": "search",
-    "method": "random",
     "seed": 0,
     "n": 10,
     "points": 5,
@@ -219,18 +220,17 @@ def check_search(search, where: str = "search", setting_keys=None) -> dict:
     """
     if not isinstance(search, Mapping):
         raise ConfigError(f"config key {where}: must be a mapping with at least `method` and `space`")
-    unknown = sorted(set(search) - set(SEARCH_DEFAULTS) - {"space"})
+    unknown = sorted(set(search) - set(SEARCH_DEFAULTS) - {"method", "space"})
     if unknown:
-        raise ConfigError(
-            f"config key {where}.{unknown[0]}: unknown key (allowed: method, space, {', '.join(k for k in SEARCH_DEFAULTS if k != 'method')})"
-        )
-    if "space" not in search:
-        raise ConfigError(f"config key {where}.space: missing; give the settings to search")
+        raise ConfigError(f"config key {where}.{unknown[0]}: unknown key (allowed: method, space, {', '.join(SEARCH_DEFAULTS)})")
+    for key in ("method", "space"):
+        if key not in search:
+            raise ConfigError(f"config key {where}.{key}: missing (a search needs `method` and `space`)")
     out = json.loads(json.dumps({**SEARCH_DEFAULTS, **search}))
     if out["method"] not in METHODS:
         raise ConfigError(f"config key {where}.method: unknown method '{out['method']}' (known: {', '.join(METHODS)})")
-    if not isinstance(out["name"], str) or not out["name"] or not all(c.isalnum() or c in "_.+" for c in out["name"]):
-        raise ConfigError(f"config key {where}.name: '{out['name']}' must be letters, digits, _ . + (it goes into trial names)")
+    if not isinstance(out["name"], str) or not NAME_RE.match(out["name"]):
+        raise ConfigError(f"config key {where}.name: '{out['name']}' must be letters, digits, _ . + - (it goes into trial names)")
     for key, minimum in (
         ("seed", 0),
         ("n", 1),

@@ -163,13 +163,17 @@ def test_coarse_to_fine_narrows_around_the_optimum():
     assert abs(math.log10(best.settings["lambda"]) + 3) < 0.5
 
 
-def test_narrow_space_widens_by_margin_on_the_log_scale_and_clips_to_original_bounds():
+def test_narrow_space_widens_by_margin_on_the_log_scale_and_never_grows():
     original = S.parse_space({"lambda": {"log_uniform": [1.0e-6, 1.0]}, "k": {"int": [1, 10]}})
-    out = S.narrow_space(original, original, [{"lambda": 1e-4, "k": 3}, {"lambda": 1e-2, "k": 4}], margin=0.1)
+    out = S.narrow_space(original, [{"lambda": 1e-4, "k": 3}, {"lambda": 1e-2, "k": 4}], margin=0.1)
     assert math.isclose(math.log10(out["lambda"].lo), -4 - 0.6) and math.isclose(math.log10(out["lambda"].hi), -2 + 0.6)
     assert (out["k"].lo, out["k"].hi) == (2, 5)  # 3 - 0.9 -> 2, 4 + 0.9 -> 5
-    edge = S.narrow_space(original, original, [{"lambda": 1.0, "k": 10}], margin=0.5)
+    edge = S.narrow_space(original, [{"lambda": 1.0, "k": 10}], margin=0.5)
     assert edge["lambda"].hi == 1.0 and edge["k"].hi == 10 and edge["lambda"].lo < 1.0
+    again = S.narrow_space(out, [{"lambda": 10**-4.6, "k": 2}, {"lambda": 10**-1.4, "k": 5}], margin=0.5)
+    assert (again["lambda"].lo, again["lambda"].hi, again["k"].lo, again["k"].hi) == (out["lambda"].lo, out["lambda"].hi, 2, 5)
+    same = S.narrow_space(original, [{"lambda": 1e-3, "k": 4}] * 3, margin=0.0)
+    assert same["lambda"].lo == same["lambda"].hi and (same["k"].lo, same["k"].hi) == (4, 4)
 
 
 # ----------------------------------------------------------------------------- grid and random
@@ -398,3 +402,12 @@ def test_a_block_without_method_or_space_names_the_missing_key():
         S.check_search({"space": {"eta": {"uniform": [0.1, 0.2]}}}, WHERE)
     with pytest.raises(ConfigError, match=r"^config key experiments\.s\.search\.space: missing"):
         S.check_search({"method": "random"}, WHERE)
+
+
+def test_search_cost_counts_trials_and_epochs():
+    sh = S.check_search({"method": "successive_halving", "space": {"eta": {"uniform": [0.1, 0.2]}}, "n": 27, "max_epochs": 20}, WHERE)
+    assert S.search_cost(sh) == {"rounds": 4, "trials": 27 + 9 + 3 + 1, "epochs": 27 * 1 + 9 * 3 + 3 * 9 + 1 * 20}
+    c2f = S.check_search(SOFTMAX_BLOCK, WHERE)
+    assert S.search_cost(c2f, epochs=10) == {"rounds": 3, "trials": 24, "epochs": 240}
+    grid = S.check_search({"method": "grid", "points": 4, "space": {"eta": {"uniform": [0.1, 0.2]}, "k": {"choice": [1, 2, 3]}}}, WHERE)
+    assert S.search_cost(grid, epochs=2)["trials"] == 12

@@ -386,6 +386,19 @@ def n_rounds(search: Mapping) -> int:
     return 1
 
 
+def search_cost(search: Mapping, epochs: int | None = None) -> dict:
+    """Trials and trained epochs of the whole search (`epochs`: each trial's epochs, for methods
+    other than successive halving), to size a search before running it."""
+    method = search["method"]
+    if method == "successive_halving":
+        rungs = halving_schedule(search["n"], search["reduction"], search["min_epochs"], search["max_epochs"])
+        return {"rounds": len(rungs), "trials": sum(c for c, _ in rungs), "epochs": sum(c * e for c, e in rungs)}
+    if epochs is None:
+        raise ValueError(f"search_cost of a {method} search needs the trials' epochs")
+    trials = len(grid_trials("x", search)) if method == "grid" else search["n"] * n_rounds(search)
+    return {"rounds": n_rounds(search), "trials": trials, "epochs": trials * epochs}
+
+
 # ----------------------------------------------------------------------------- selection
 
 
@@ -411,14 +424,14 @@ def top_k(trials: Sequence[Trial], scores: Mapping, k: int) -> list[Trial]:
     return rank_trials(trials, scores)[:k]
 
 
-def narrow_space(dims: Mapping[str, Dim], original: Mapping[str, Dim], best: Sequence[Mapping], margin: float = 0.1) -> dict[str, Dim]:
+def narrow_space(dims: Mapping[str, Dim], best: Sequence[Mapping], margin: float = 0.1) -> dict[str, Dim]:
     """The next round's space: each numeric range spans the `best` settings' values, widened by
     `margin` times the current width on each side (on the log scale for log ranges) and clipped to
-    the original bounds; integer ranges round outwards; a choice keeps the values seen in `best`.
+    the current range, so ranges never grow and never leave the original bounds; integer ranges
+    round outwards; a choice keeps the values seen in `best` (in config order).
     """
     out = {}
     for key, dim in dims.items():
-        orig = original[key]
         vals = [b[key] for b in best]
         if dim.kind == "choice":
             seen = {json.dumps(v, sort_keys=True) for v in vals}
@@ -427,10 +440,10 @@ def narrow_space(dims: Mapping[str, Dim], original: Mapping[str, Dim], best: Seq
             continue
         pad = margin * dim.width()
         ys = [_fwd(dim, v) for v in vals]
-        lo = max(_inv(dim, min(ys) - pad), orig.lo)
-        hi = min(_inv(dim, max(ys) + pad), orig.hi)
+        lo = max(_inv(dim, min(ys) - pad), dim.lo)
+        hi = min(_inv(dim, max(ys) + pad), dim.hi)
         if dim.kind == "int":
-            lo, hi = max(math.floor(lo + 1e-9), orig.lo), min(math.ceil(hi - 1e-9), orig.hi)
+            lo, hi = max(math.floor(lo + 1e-9), dim.lo), min(math.ceil(hi - 1e-9), dim.hi)
         lo = min(lo, hi)  # guards rounding at the bounds; equal best values still give lo <= hi
         out[key] = Dim(key, dim.kind, lo=lo, hi=hi, log=dim.log, points=dim.points)
     return out
@@ -466,11 +479,10 @@ def grid_trials(set_name: str, search: Mapping) -> list[Trial]:
 
 def space_for_round(search: Mapping, round_: int, trials_by_round: Mapping[int, Sequence[Trial]], scores: Mapping) -> dict[str, Dim]:
     """Coarse-to-fine: the space round `round_` samples, narrowed round by round from the original."""
-    original = parse_space(search["space"], search_points=search["points"])
-    dims = dict(original)
+    dims = parse_space(search["space"], search_points=search["points"])
     for r in range(1, round_):
         best = top_k(trials_by_round[r], scores, search["top_k"])
-        dims = narrow_space(dims, original, [t.settings for t in best], search["margin"])
+        dims = narrow_space(dims, [t.settings for t in best], search["margin"])
     return dims
 
 

@@ -35,10 +35,20 @@ Wiring into Snakemake (design; the rules below are sketches, not yet in workflow
   only when the checkpoint's output is also an input of the rule (``Rule.expand_params`` raises
   "Rule parameter depends on checkpoint but checkpoint output is not defined as input file"
   otherwise), hence both.
-* ``rule search_choose`` reads the last round's json (``n_rounds``), applies ``choose`` and writes
-  ``results/search/{set}/{search}/chosen.json``; ``final_variants`` names the fresh-seed runs
-  ``<set>-<search>-final-s<seed>``, which are ordinary ``train`` jobs and the only runs of the
-  search whose test numbers are read (tables, figures, summary.md).
+* The last round's json (round ``n_rounds``) holds ``chosen`` (``choose``: best validation
+  accuracy; for successive halving, of the last rung). ``final_variants`` turns it into
+  ``<set>-<search>-final-s<seed>`` runs with the fresh ``final.seeds``: ordinary ``train`` jobs
+  whose inputs add ``checkpoints.search_round.get(..., k=last).output[0]`` like later trials, and
+  the only runs of the search whose test numbers are read (tables, figures, summary.md)::
+
+      rule search_final:                      # target of `all` for each search
+          input: lambda w: [f"results/runs/{n}/metrics.json" for n in final_names(w.set, w.search)]
+          output: "results/search/{set}/{search}/final.json"
+
+* A rerun with a larger ``n`` or one more round keeps every earlier name and setting, so those
+  runs are reused; where a later round's settings change (coarse-to-fine's ranges follow the
+  top_k of more trials), its names stay but ``params.variant`` changes, and Snakemake's params
+  trigger retrains them instead of reusing a stale run.
 * ``snakemake -n`` shows round 1's ``train`` jobs, the round-1 checkpoint and the jobs that do not
   depend on it. ``checkpoints.search_round.get`` raises ``IncompleteCheckpointException`` while
   round{k}.json is missing, so Snakemake keeps the dependent jobs pending and re-evaluates the DAG
@@ -579,6 +589,18 @@ def validation_summary(history: Sequence[Mapping]) -> dict:
     return {"val_acc": _score(best["val_acc"]), "epoch": int(best["epoch"]), "epochs_run": int(history[-1]["epoch"])}
 
 
+def round_digest(trials: Sequence[Trial]) -> str:
+    """A short digest of a round's trial names and settings, for the round's file name: a round
+    file then always scores exactly the trials the current config asks for, never a stale list."""
+    text = json.dumps([[t.name, t.settings] for t in trials], sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()[:10]
+
+
+def scores_from_record(record: Mapping) -> dict[str, float]:
+    """Trial name -> validation score, from what `round_record` wrote."""
+    return {t["name"]: t["val_acc"] for t in record["trials"]}
+
+
 def round_record(set_name: str, search: Mapping, round_: int, scores: Mapping) -> dict:
     """What the round's checkpoint writes: its trials with their scores, ranked, and the next
     round's trials (names and settings) or the chosen trial after the last round."""
@@ -590,6 +612,7 @@ def round_record(set_name: str, search: Mapping, round_: int, scores: Mapping) -
         "method": search["method"],
         "round": round_,
         "rounds": n_rounds(search),
+        "digest": round_digest(trials),
         "trials": [{**t.to_json(), "val_acc": _score(scores[t.name]), "rank": i + 1} for i, t in enumerate(ranked)],
     }
     if search["method"] == "coarse_to_fine" and round_ < n_rounds(search):

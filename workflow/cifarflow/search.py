@@ -7,54 +7,49 @@ one more round keeps every earlier trial (and its name, so Snakemake reuses its 
 validation scores only (``validation_summary`` reads nothing but the ``val_acc`` column of a
 history), ties go to the earlier trial (lower round, then lower index).
 
-Wiring into Snakemake (design; the rules below are sketches, not yet in workflow/rules/)
------------------------------------------------------------------------------------------
-* Round 1 is known from the config alone: ``trials_for_round(set, search, 1, {})`` at parse
-  time, and its trials join ``VARIANTS`` as ordinary variants, trained by the unchanged ``train``
-  rule into ``results/runs/<trial>/`` (parallel with ``--cores N``, SLURM, cached, resumable).
-* Each round ends in a checkpoint that reads the trials' ``history.csv`` (validation column only,
-  never ``metrics.json``'s test numbers) and writes the round's scores and the next round's
-  trials (names and full settings)::
+Wiring into Snakemake (design; tests/test_search_workflow.py runs a miniature of it)
+------------------------------------------------------------------------------------
+* Trials are ordinary variants trained by the unchanged ``train`` rule into
+  ``results/runs/<trial>/`` (``--cores N``, SLURM, cached, resumable). Round 1 is known from the
+  config alone (``trials_for_round(set, search, 1, {})``); later rounds from earlier scores.
+* Each round ends in a checkpoint that reads its trials' ``history.csv`` (``validation_summary``:
+  the ``val_acc`` column only, never ``metrics.json``'s test numbers) and writes
+  ``round_record`` to ``results/search/<set>/<search>/round<k>-<digest>.json``; the digest
+  (``round_digest``) names exactly the trials the config asks for, so a file written for a
+  smaller ``n`` is never read as current (Snakemake counts any existing checkpoint output as done)::
+
+      def scored(set, search, upto):          # scores of rounds 1..upto and their files
+          scores, files = {}, []
+          for r in range(1, upto + 1):
+              trials = trials_for_round(set, SEARCHES[set][search], r, scores)
+              f = checkpoints.search_round.get(set=set, search=search, k=r, digest=round_digest(trials)).output[0]
+              files.append(f)
+              scores.update(scores_from_record(json.load(open(f))))
+          return scores, files
 
       checkpoint search_round:
-          input: search_round_inputs        # round k's runs/<trial>/history.csv (+ round k-1 json)
-          output: "results/search/{set}/{search}/round{k}.json"
-          params: search=lambda w: canonical_json(SEARCHES[w.set][w.search])
-          shell: "python -m cifarflow search-round --set {wildcards.set} --search {params.search:q}"
-                 " --round {wildcards.k} --histories {input:q} --out {output:q}"
+          input: unpack(search_round_inputs)  # prev: scored(k-1) files; hist: round k's history.csv
+          output: "results/search/{set}/{search}/round{k}-{digest}.json"
+          shell: "python -m cifarflow search-round --search {params.search:q} --round {wildcards.k}"
+                 " --prev {input.prev:q} --histories {input.hist:q} --out {output:q}"
 
-      def search_round_inputs(w):             # trials of round k need round k-1's checkpoint
-          k = int(w.k)
-          prev = [] if k == 1 else [checkpoints.search_round.get(set=w.set, search=w.search, k=k - 1).output[0]]
-          names = round_trial_names(w.set, w.search, k, prev)   # json.load(prev) -> "next" names
-          return prev + [f"results/runs/{n}/history.csv" for n in names]
-
-* A trial of round k > 1 is not in ``VARIANTS`` at parse time. ``train``'s input function adds
-  ``checkpoints.search_round.get(..., k=k-1).output[0]`` for such a name, and its ``params.variant``
-  reads the settings from that json. Snakemake 9 allows a params function to depend on a checkpoint
-  only when the checkpoint's output is also an input of the rule (``Rule.expand_params`` raises
-  "Rule parameter depends on checkpoint but checkpoint output is not defined as input file"
-  otherwise), hence both.
-* The last round's json (round ``n_rounds``) holds ``chosen`` (``choose``: best validation
-  accuracy; for successive halving, of the last rung). ``final_variants`` turns it into
-  ``<set>-<search>-final-s<seed>`` runs with the fresh ``final.seeds``: ordinary ``train`` jobs
-  whose inputs add ``checkpoints.search_round.get(..., k=last).output[0]`` like later trials, and
-  the only runs of the search whose test numbers are read (tables, figures, summary.md)::
-
-      rule search_final:                      # target of `all` for each search
-          input: lambda w: [f"results/runs/{n}/metrics.json" for n in final_names(w.set, w.search)]
-          output: "results/search/{set}/{search}/final.json"
-
-* A rerun with a larger ``n`` or one more round keeps every earlier name and setting, so those
-  runs are reused; where a later round's settings change (coarse-to-fine's ranges follow the
-  top_k of more trials), its names stay but ``params.variant`` changes, and Snakemake's params
-  trigger retrains them instead of reusing a stale run.
-* ``snakemake -n`` shows round 1's ``train`` jobs, the round-1 checkpoint and the jobs that do not
-  depend on it. ``checkpoints.search_round.get`` raises ``IncompleteCheckpointException`` while
-  round{k}.json is missing, so Snakemake keeps the dependent jobs pending and re-evaluates the DAG
-  after the checkpoint runs: round 2's trials cannot be listed before round 1's accuracies exist.
-  Once round{k}.json exists (a rerun), ``-n`` lists round k+1 as well, and nothing already trained
-  reruns since trial names and settings are replayed from (seed, round, index).
+* ``train``'s input function adds ``scored(..., k - 1)[1]`` for a trial of round k > 1, and its
+  ``params.variant`` takes the settings from ``trials_for_round(..., k, scored(..., k - 1)[0])``:
+  Snakemake 9 lets a params function depend on a checkpoint only when the checkpoint's output is
+  also an input of the rule (``Rule.expand_params``), hence both.
+* The last round's record holds ``chosen`` (``choose``: best validation accuracy; successive
+  halving: of the last rung). ``final_variants`` makes ``<set>-<search>-final-s<seed>`` runs with
+  the fresh ``final.seeds``; their inputs add ``scored(..., n_rounds)[1]`` like later trials, and
+  they are the only runs of a search whose test numbers are read (tables, figures, summary.md).
+  The ``all`` target lists ``scored(..., n_rounds)[1]`` too, so one more round is built.
+* ``snakemake -n`` lists round 1's ``train`` jobs and round 1's checkpoint: ``checkpoints.<rule>.get``
+  raises ``IncompleteCheckpointException`` while round<k>'s file is missing, Snakemake keeps what
+  depends on it pending and re-evaluates the DAG after the checkpoint ran, so round 2's trials
+  cannot be listed before round 1's accuracies exist. ``search_cost`` gives the whole budget.
+* Replay: names and settings come from (seed, round, index), so one more round trains only that
+  round and a larger ``n`` only the new trials of round 1 (later rounds keep their names but, when
+  their settings follow the new top_k, Snakemake's params trigger retrains them); the same config
+  again has nothing to do (all checked by the miniature).
 """
 
 from __future__ import annotations

@@ -411,3 +411,16 @@ def test_search_cost_counts_trials_and_epochs():
     assert S.search_cost(c2f, epochs=10) == {"rounds": 3, "trials": 24, "epochs": 240}
     grid = S.check_search({"method": "grid", "points": 4, "space": {"eta": {"uniform": [0.1, 0.2]}, "k": {"choice": [1, 2, 3]}}}, WHERE)
     assert S.search_cost(grid, epochs=2)["trials"] == 12
+
+
+def test_round_digest_follows_the_trials_and_records_round_trip_their_scores():
+    search = block(method="coarse_to_fine", n=4, rounds=2, top_k=2)
+    first = S.trials_for_round("s", search, 1, {})
+    assert S.round_digest(first) == S.round_digest(S.trials_for_round("s", search, 1, {}))
+    assert S.round_digest(first) != S.round_digest(S.trials_for_round("s", block(method="coarse_to_fine", n=5, rounds=2, top_k=2), 1, {}))
+    assert S.round_digest(first) != S.round_digest(
+        S.trials_for_round("s", block(method="coarse_to_fine", n=4, rounds=2, top_k=2, seed=1), 1, {})
+    )
+    scores = {t.name: 0.1 * (i % 3) for i, t in enumerate(first)}
+    rec = json.loads(json.dumps(S.round_record("s", search, 1, scores)))
+    assert S.scores_from_record(rec) == scores and rec["digest"] == S.round_digest(first)

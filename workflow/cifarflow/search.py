@@ -1,0 +1,629 @@
+"""Hyperparameter search: spaces, trials, rounds and the choice, as pure functions (issue 17).
+
+Nothing here opens a file or trains a model. Every random draw comes from
+``numpy.random.default_rng(SeedSequence([seed, round, index, key]))``, so a trial's settings
+depend only on the search's seed, its round, its index and the setting's name: a larger ``n`` or
+one more round keeps every earlier trial (and its name, so Snakemake reuses its run). Choices read
+validation scores only (``validation_summary`` reads nothing but the ``val_acc`` column of a
+history), ties go to the earlier trial (lower round, then lower index).
+
+Wiring into Snakemake (design; tests/test_search_workflow.py runs a miniature of it)
+------------------------------------------------------------------------------------
+* Trials are ordinary variants trained by the unchanged ``train`` rule into
+  ``results/runs/<trial>/`` (``--cores N``, SLURM, cached, resumable). Round 1 is known from the
+  config alone (``trials_for_round(set, search, 1, {})``); later rounds from earlier scores.
+* Each round ends in a checkpoint that reads its trials' ``history.csv`` (``validation_summary``:
+  the ``val_acc`` column only, never ``metrics.json``'s test numbers) and writes
+  ``round_record`` to ``results/search/<set>/<search>/round<k>-<digest>.json``; the digest
+  (``round_digest``) names exactly the trials the config asks for, so a file written for a
+  smaller ``n`` is never read as current (Snakemake counts any existing checkpoint output as done)::
+
+      def scored(set, search, upto):          # scores of rounds 1..upto and their files
+          scores, files = {}, []
+          for r in range(1, upto + 1):
+              trials = trials_for_round(set, SEARCHES[set][search], r, scores)
+              f = checkpoints.search_round.get(set=set, search=search, k=r, digest=round_digest(trials)).output[0]
+              files.append(f)
+              scores.update(scores_from_record(json.load(open(f))))
+          return scores, files
+
+      checkpoint search_round:
+          input: unpack(search_round_inputs)  # prev: scored(k-1) files; hist: round k's history.csv
+          output: "results/search/{set}/{search}/round{k}-{digest}.json"
+          shell: "python -m cifarflow search-round --search {params.search:q} --round {wildcards.k}"
+                 " --prev {input.prev:q} --histories {input.hist:q} --out {output:q}"
+
+* ``train``'s input function adds ``scored(..., k - 1)[1]`` for a trial of round k > 1, and its
+  ``params.variant`` takes the settings from ``trials_for_round(..., k, scored(..., k - 1)[0])``:
+  Snakemake 9 lets a params function depend on a checkpoint only when the checkpoint's output is
+  also an input of the rule (``Rule.expand_params``), hence both.
+* The last round's record holds ``chosen`` (``choose``: best validation accuracy; successive
+  halving: of the last rung). ``final_variants`` makes ``<set>-<search>-final-s<seed>`` runs with
+  the fresh ``final.seeds``; their inputs add ``scored(..., n_rounds)[1]`` like later trials, and
+  they are the only runs of a search whose test numbers are read (tables, figures, summary.md).
+  The ``all`` target lists ``scored(..., n_rounds)[1]`` too, so one more round is built.
+* ``snakemake -n`` lists round 1's ``train`` jobs and round 1's checkpoint: ``checkpoints.<rule>.get``
+  raises ``IncompleteCheckpointException`` while round<k>'s file is missing, Snakemake keeps what
+  depends on it pending and re-evaluates the DAG after the checkpoint ran, so round 2's trials
+  cannot be listed before round 1's accuracies exist. ``search_cost`` gives the whole budget.
+* Replay: names and settings come from (seed, round, index), so one more round trains only that
+  round and a larger ``n`` only the new trials of round 1 (later rounds keep their names but, when
+  their settings follow the new top_k, Snakemake's params trigger retrains them); the same config
+  again has nothing to do (all checked by the miniature).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import json
+import math
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .errors import ConfigError
+
+KINDS = ("log_uniform", "uniform", "int", "choice")
+METHODS = ("grid", "random", "coarse_to_fine", "successive_halving")
+RESERVED_KEYS = ("name", "set", "seed", "grid")
+NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+-]*$")  # as variant names (config.NAME_RE)
+
+SEARCH_DEFAULTS = {
+    "name": "search",
+    "seed": 0,
+    "n": 10,
+    "points": 5,
+    "rounds": 3,
+    "top_k": 3,
+    "margin": 0.1,
+    "reduction": 3,
+    "min_epochs": 1,
+    "max_epochs": None,
+    "digits": 4,
+    "base": {},
+    "final": {"seeds": [101, 102, 103]},
+}
+# Which block keys each method reads (the rest are accepted but ignored).
+METHOD_KEYS = {
+    "grid": ("points",),
+    "random": ("n",),
+    "coarse_to_fine": ("n", "rounds", "top_k", "margin"),
+    "successive_halving": ("n", "reduction", "min_epochs", "max_epochs"),
+}
+
+
+@dataclass(frozen=True)
+class Dim:
+    """One searched setting: a float range, an integer range (either possibly log) or a choice."""
+
+    key: str
+    kind: str  # "float", "int" or "choice"
+    lo: float | None = None
+    hi: float | None = None
+    log: bool = False
+    choices: tuple = ()
+    points: int | None = None
+
+    def width(self) -> float:
+        """Width of the range on its own scale (log10 for log ranges); 0 for a choice."""
+        if self.kind == "choice":
+            return 0.0
+        return _fwd(self, self.hi) - _fwd(self, self.lo)
+
+
+@dataclass(frozen=True)
+class Trial:
+    """One training run of a search: a name usable as a variant name, and its searched settings."""
+
+    name: str
+    round: int
+    index: int
+    settings: dict = field(compare=True, hash=False)
+
+    def to_json(self) -> dict:
+        return {"name": self.name, "round": self.round, "index": self.index, "settings": self.settings}
+
+
+# ----------------------------------------------------------------------------- validation
+
+
+def _is_number(x) -> bool:
+    return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)
+
+
+def _number_hint(x) -> str:
+    if isinstance(x, str):
+        try:
+            float(x)
+        except ValueError:
+            return ""
+        return " (YAML reads 1e-3 as text: write 1.0e-3)"
+    return ""
+
+
+def _parse_dim(key: str, spec, where: str, search_points: int | None = None) -> Dim:
+    w = f"{where}.{key}"
+    if not isinstance(spec, Mapping):
+        raise ConfigError(f"config key {w}: expected a mapping such as {{log_uniform: [1.0e-5, 1.0e-1]}}, got {spec!r}")
+    kinds = [k for k in KINDS if k in spec]
+    extra = sorted(set(spec) - set(KINDS) - {"log", "points"})
+    if extra:
+        raise ConfigError(f"config key {w}.{extra[0]}: unknown option (allowed: {', '.join(KINDS)}, log, points)")
+    if len(kinds) != 1:
+        raise ConfigError(f"config key {w}: give exactly one of {', '.join(KINDS)}")
+    kind = kinds[0]
+    points = spec.get("points", search_points)
+    if "points" in spec and (not isinstance(spec["points"], int) or isinstance(spec["points"], bool) or spec["points"] < 1):
+        raise ConfigError(f"config key {w}.points: must be an integer >= 1")
+    if kind == "choice":
+        choices = spec["choice"]
+        if "log" in spec:
+            raise ConfigError(f"config key {w}.log: only integer ranges take `log`")
+        if not isinstance(choices, list) or not choices:
+            raise ConfigError(f"config key {w}.choice: must be a non-empty list")
+        seen = [json.dumps(c, sort_keys=True) for c in choices]
+        if len(set(seen)) != len(seen):
+            raise ConfigError(f"config key {w}.choice: a value is listed twice")
+        return Dim(key, "choice", choices=tuple(_freeze(c) for c in choices), points=points)
+    rng = spec[kind]
+    if not isinstance(rng, list) or len(rng) != 2:
+        raise ConfigError(f"config key {w}.{kind}: must be a list [lo, hi]")
+    for x in rng:
+        if not _is_number(x):
+            raise ConfigError(f"config key {w}.{kind}: {x!r} is not a finite number{_number_hint(x)}")
+    lo, hi = rng
+    if not lo < hi:
+        raise ConfigError(f"config key {w}.{kind}: lo must be below hi, got [{lo}, {hi}]")
+    if kind == "int":
+        if not all(isinstance(x, int) for x in rng):
+            raise ConfigError(f"config key {w}.int: bounds must be integers, got [{lo}, {hi}]")
+        log = spec.get("log", False)
+        if not isinstance(log, bool):
+            raise ConfigError(f"config key {w}.log: must be true or false")
+        if log and lo < 1:
+            raise ConfigError(f"config key {w}.int: a log integer range needs lo >= 1, got {lo}")
+        return Dim(key, "int", lo=int(lo), hi=int(hi), log=log, points=points)
+    if "log" in spec:
+        raise ConfigError(f"config key {w}.log: only integer ranges take `log` (use log_uniform)")
+    if kind == "log_uniform" and lo <= 0:
+        raise ConfigError(f"config key {w}.log_uniform: lo must be above 0 on a log scale, got {lo}")
+    return Dim(key, "float", lo=float(lo), hi=float(hi), log=kind == "log_uniform", points=points)
+
+
+def parse_space(space, where: str = "search.space", setting_keys=None, search_points: int | None = None) -> dict[str, Dim]:
+    """Validate a `space:` mapping and return {key: Dim} in config order.
+
+    `setting_keys` (e.g. the schema's variant setting names) restricts the keys; `where` is the
+    config key of the space, used in every error (`experiments.<set>.search.space`).
+    """
+    if not isinstance(space, Mapping) or not space:
+        raise ConfigError(f"config key {where}: must be a non-empty mapping of setting -> range or choice")
+    dims = {}
+    for key, spec in space.items():
+        if key in RESERVED_KEYS:
+            raise ConfigError(f"config key {where}.{key}: '{key}' cannot be searched")
+        if setting_keys is not None and key not in setting_keys:
+            raise ConfigError(f"config key {where}.{key}: not a variant setting")
+        dims[key] = _parse_dim(key, spec, where, search_points)
+    return dims
+
+
+def _int_at_least(block, key, where, minimum):
+    v = block[key]
+    if not isinstance(v, int) or isinstance(v, bool) or v < minimum:
+        raise ConfigError(f"config key {where}.{key}: must be an integer >= {minimum}, got {v!r}")
+
+
+def check_search(search, where: str = "search", setting_keys=None) -> dict:
+    """Validate a `search:` block; return it with every default filled in.
+
+    `where` is the block's config key (`experiments.<set>.search`); errors are one line naming
+    the offending key. The returned dict is what every other function here takes.
+    """
+    if not isinstance(search, Mapping):
+        raise ConfigError(f"config key {where}: must be a mapping with at least `method` and `space`")
+    unknown = sorted(set(search) - set(SEARCH_DEFAULTS) - {"method", "space"})
+    if unknown:
+        raise ConfigError(f"config key {where}.{unknown[0]}: unknown key (allowed: method, space, {', '.join(SEARCH_DEFAULTS)})")
+    for key in ("method", "space"):
+        if key not in search:
+            raise ConfigError(f"config key {where}.{key}: missing (a search needs `method` and `space`)")
+    out = json.loads(json.dumps({**SEARCH_DEFAULTS, **search}))
+    if out["method"] not in METHODS:
+        raise ConfigError(f"config key {where}.method: unknown method '{out['method']}' (known: {', '.join(METHODS)})")
+    if not isinstance(out["name"], str) or not NAME_RE.match(out["name"]):
+        raise ConfigError(f"config key {where}.name: '{out['name']}' must be letters, digits, _ . + - (it goes into trial names)")
+    for key, minimum in (
+        ("seed", 0),
+        ("n", 1),
+        ("points", 1),
+        ("rounds", 1),
+        ("top_k", 1),
+        ("reduction", 2),
+        ("min_epochs", 1),
+        ("digits", 1),
+    ):
+        _int_at_least(out, key, where, minimum)
+    if not _is_number(out["margin"]) or out["margin"] < 0:
+        raise ConfigError(f"config key {where}.margin: must be a number >= 0, got {out['margin']!r}")
+    if out["method"] == "coarse_to_fine" and out["top_k"] > out["n"]:
+        raise ConfigError(f"config key {where}.top_k: {out['top_k']} is more than the {out['n']} trials of a round")
+    if out["method"] == "successive_halving":
+        if out["max_epochs"] is None:
+            raise ConfigError(f"config key {where}.max_epochs: successive_halving needs the largest epoch budget")
+        _int_at_least(out, "max_epochs", where, out["min_epochs"])
+        if "epochs" in out["space"]:
+            raise ConfigError(f"config key {where}.space.epochs: successive_halving sets the epochs itself (min_epochs..max_epochs)")
+    if not isinstance(out["base"], Mapping):
+        raise ConfigError(f"config key {where}.base: must be a mapping of settings")
+    for key in out["base"]:
+        if key in RESERVED_KEYS or (setting_keys is not None and key not in setting_keys):
+            raise ConfigError(f"config key {where}.base.{key}: not a variant setting")
+    final = out["final"]
+    if not isinstance(final, Mapping) or set(final) - {"seeds"}:
+        raise ConfigError(f"config key {where}.final: must be {{seeds: [...]}}")
+    seeds = final.get("seeds")
+    if not isinstance(seeds, list) or not seeds or not all(isinstance(s, int) and not isinstance(s, bool) and s >= 0 for s in seeds):
+        raise ConfigError(f"config key {where}.final.seeds: must be a non-empty list of integers >= 0")
+    if len(set(seeds)) != len(seeds):
+        raise ConfigError(f"config key {where}.final.seeds: a seed is listed twice")
+    parse_space(out["space"], f"{where}.space", setting_keys, out["points"])
+    return out
+
+
+# ----------------------------------------------------------------------------- sampling
+
+
+def _freeze(value):
+    """Lists inside choices become tuples (hashable); `_thaw` turns them back for JSON/settings."""
+    return tuple(_freeze(v) for v in value) if isinstance(value, list) else value
+
+
+def _thaw(value):
+    return [_thaw(v) for v in value] if isinstance(value, tuple) else value
+
+
+def _fwd(dim: Dim, x: float) -> float:
+    return math.log10(x) if dim.log else float(x)
+
+
+def _inv(dim: Dim, y: float) -> float:
+    return 10.0**y if dim.log else float(y)
+
+
+def round_sig(x: float, digits: int) -> float:
+    """`x` rounded to `digits` significant digits (readable settings, stable names)."""
+    return float(f"{x:.{digits - 1}e}") if x != 0 else 0.0
+
+
+def _key_id(key: str) -> int:
+    return int.from_bytes(hashlib.sha256(key.encode()).digest()[:4], "little")
+
+
+def trial_rng(seed: int, round_: int, index: int, key: str) -> np.random.Generator:
+    """The generator of one setting of one trial: independent of every other trial and key."""
+    return np.random.default_rng(np.random.SeedSequence([seed, round_, index, _key_id(key)]))
+
+
+def sample_value(dim: Dim, rng: np.random.Generator, digits: int = 4):
+    """One draw from `dim`: uniform on the log scale for log ranges, rounded, inside [lo, hi]."""
+    if dim.kind == "choice":
+        return _thaw(dim.choices[int(rng.integers(len(dim.choices)))])
+    if dim.kind == "int":
+        if dim.log:
+            y = rng.uniform(math.log(dim.lo), math.log(dim.hi + 1))
+            return int(min(max(math.floor(math.exp(y)), dim.lo), dim.hi))
+        return int(rng.integers(dim.lo, dim.hi + 1))
+    x = _inv(dim, rng.uniform(_fwd(dim, dim.lo), _fwd(dim, dim.hi)))
+    return min(max(round_sig(x, digits), dim.lo), dim.hi)
+
+
+def sample_settings(dims: Mapping[str, Dim], seed: int, round_: int, index: int, digits: int = 4) -> dict:
+    """The settings of trial `index` of round `round_`: one independent draw per key."""
+    return {key: sample_value(dim, trial_rng(seed, round_, index, key), digits) for key, dim in dims.items()}
+
+
+def grid_values(dim: Dim, points: int | None = None, digits: int = 4) -> list:
+    """The grid of one key: all choices, or `points` evenly spaced values (log-spaced on log ranges)."""
+    if dim.kind == "choice":
+        return [_thaw(c) for c in dim.choices]
+    n = points or dim.points or SEARCH_DEFAULTS["points"]
+    ys = [(_fwd(dim, dim.lo) + _fwd(dim, dim.hi)) / 2] if n == 1 else np.linspace(_fwd(dim, dim.lo), _fwd(dim, dim.hi), n)
+    if dim.kind == "int":
+        vals = [int(min(max(round(_inv(dim, y)), dim.lo), dim.hi)) for y in ys]
+    else:
+        vals = [min(max(round_sig(_inv(dim, y), digits), dim.lo), dim.hi) for y in ys]
+    return list(dict.fromkeys(vals))
+
+
+# ----------------------------------------------------------------------------- names
+
+
+def _fmt(value) -> str:
+    from .config import format_value
+
+    return format_value(value)
+
+
+def trial_name(set_name: str, search_name: str, round_: int, index: int) -> str:
+    """`<set>-<search>-r<round>-t<index>`: stable, so a replayed trial finds its trained run."""
+    return f"{set_name}-{search_name}-r{round_}-t{index}"
+
+
+def grid_trial_name(set_name: str, search_name: str, settings: Mapping) -> str:
+    """Grid trials are named by their values, so a finer grid reuses the points it shares."""
+    return f"{set_name}-{search_name}-" + "-".join(f"{k}{_fmt(v)}" for k, v in settings.items())
+
+
+def final_name(set_name: str, search_name: str, seed: int) -> str:
+    return f"{set_name}-{search_name}-final-s{seed}"
+
+
+# ----------------------------------------------------------------------------- schedules
+
+
+def halving_schedule(n: int, reduction: int, min_epochs: int, max_epochs: int) -> list[tuple[int, int]]:
+    """Successive halving's rungs as (trials, epochs), from n trials at `min_epochs`.
+
+    Each rung keeps the best n // reduction trials (at least one) and trains them for `reduction`
+    times the epochs, capped at `max_epochs`; it ends after the rung with one trial or with
+    `max_epochs`. E.g. (27, 3, 1, 20) -> [(27, 1), (9, 3), (3, 9), (1, 20)].
+    """
+    if n < 1 or reduction < 2 or min_epochs < 1 or max_epochs < min_epochs:
+        raise ValueError(f"bad halving schedule: n={n} reduction={reduction} epochs {min_epochs}..{max_epochs}")
+    rungs = [(n, min_epochs)]
+    while rungs[-1][0] > 1 and rungs[-1][1] < max_epochs:
+        count, epochs = rungs[-1]
+        rungs.append((max(1, count // reduction), min(epochs * reduction, max_epochs)))
+    return rungs
+
+
+def n_rounds(search: Mapping) -> int:
+    """How many rounds (checkpoints) the search has."""
+    method = search["method"]
+    if method == "coarse_to_fine":
+        return search["rounds"]
+    if method == "successive_halving":
+        return len(halving_schedule(search["n"], search["reduction"], search["min_epochs"], search["max_epochs"]))
+    return 1
+
+
+def search_cost(search: Mapping, epochs: int | None = None) -> dict:
+    """Trials and trained epochs of the whole search (`epochs`: each trial's epochs, for methods
+    other than successive halving), to size a search before running it."""
+    method = search["method"]
+    if method == "successive_halving":
+        rungs = halving_schedule(search["n"], search["reduction"], search["min_epochs"], search["max_epochs"])
+        return {"rounds": len(rungs), "trials": sum(c for c, _ in rungs), "epochs": sum(c * e for c, e in rungs)}
+    if epochs is None:
+        raise ValueError(f"search_cost of a {method} search needs the trials' epochs")
+    trials = len(grid_trials("x", search)) if method == "grid" else search["n"] * n_rounds(search)
+    return {"rounds": n_rounds(search), "trials": trials, "epochs": trials * epochs}
+
+
+# ----------------------------------------------------------------------------- selection
+
+
+def _score(value) -> float:
+    v = value["val_acc"] if isinstance(value, Mapping) else value
+    v = float(v)
+    return v if math.isfinite(v) else -math.inf
+
+
+def rank_trials(trials: Sequence[Trial], scores: Mapping[str, float | Mapping]) -> list[Trial]:
+    """Trials from best to worst validation score; ties (and NaN, ranked last) by round, then index.
+
+    `scores` maps trial name -> best validation accuracy (or a mapping with `val_acc`); a trial
+    without a score is an error, so no choice is made on part of a round.
+    """
+    missing = [t.name for t in trials if t.name not in scores]
+    if missing:
+        raise ValueError(f"no validation score for trial(s) {', '.join(missing)}")
+    return sorted(trials, key=lambda t: (-_score(scores[t.name]), t.round, t.index))
+
+
+def top_k(trials: Sequence[Trial], scores: Mapping, k: int) -> list[Trial]:
+    return rank_trials(trials, scores)[:k]
+
+
+def narrow_space(dims: Mapping[str, Dim], best: Sequence[Mapping], margin: float = 0.1) -> dict[str, Dim]:
+    """The next round's space: each numeric range spans the `best` settings' values, widened by
+    `margin` times the current width on each side (on the log scale for log ranges) and clipped to
+    the current range, so ranges never grow and never leave the original bounds; integer ranges
+    round outwards; a choice keeps the values seen in `best` (in config order).
+    """
+    out = {}
+    for key, dim in dims.items():
+        vals = [b[key] for b in best]
+        if dim.kind == "choice":
+            seen = {json.dumps(v, sort_keys=True) for v in vals}
+            kept = tuple(c for c in dim.choices if json.dumps(_thaw(c), sort_keys=True) in seen)
+            out[key] = Dim(key, "choice", choices=kept or dim.choices, points=dim.points)
+            continue
+        pad = margin * dim.width()
+        ys = [_fwd(dim, v) for v in vals]
+        lo = max(_inv(dim, min(ys) - pad), dim.lo)
+        hi = min(_inv(dim, max(ys) + pad), dim.hi)
+        if dim.kind == "int":
+            lo, hi = max(math.floor(lo + 1e-9), dim.lo), min(math.ceil(hi - 1e-9), dim.hi)
+        lo = min(lo, hi)  # guards rounding at the bounds; equal best values still give lo <= hi
+        out[key] = Dim(key, dim.kind, lo=lo, hi=hi, log=dim.log, points=dim.points)
+    return out
+
+
+# ----------------------------------------------------------------------------- rounds
+
+
+def _random_round(set_name: str, search: Mapping, dims: Mapping[str, Dim], round_: int, n: int) -> list[Trial]:
+    return [
+        Trial(
+            trial_name(set_name, search["name"], round_, i), round_, i, sample_settings(dims, search["seed"], round_, i, search["digits"])
+        )
+        for i in range(n)
+    ]
+
+
+def grid_trials(set_name: str, search: Mapping) -> list[Trial]:
+    """Every combination of the keys' grids, in config order (first key varies slowest)."""
+    dims = parse_space(search["space"], search_points=search["points"])
+    keys = list(dims)
+    axes = [grid_values(dims[k], dims[k].points or search["points"], search["digits"]) for k in keys]
+    trials, names = [], set()
+    for i, combo in enumerate(itertools.product(*axes)):
+        settings = dict(zip(keys, combo))
+        name = grid_trial_name(set_name, search["name"], settings)
+        if name in names:
+            raise ConfigError(f"config key experiments.{set_name}.search.space: two grid points share the name {name}")
+        names.add(name)
+        trials.append(Trial(name, 1, i, settings))
+    return trials
+
+
+def space_for_round(search: Mapping, round_: int, trials_by_round: Mapping[int, Sequence[Trial]], scores: Mapping) -> dict[str, Dim]:
+    """Coarse-to-fine: the space round `round_` samples, narrowed round by round from the original."""
+    dims = parse_space(search["space"], search_points=search["points"])
+    for r in range(1, round_):
+        best = top_k(trials_by_round[r], scores, search["top_k"])
+        dims = narrow_space(dims, [t.settings for t in best], search["margin"])
+    return dims
+
+
+def trials_for_round(set_name: str, search: Mapping, round_: int, scores: Mapping) -> list[Trial]:
+    """The trials of round `round_` (1-based), given the validation scores of all earlier rounds.
+
+    Round 1 needs no scores. For coarse_to_fine, round k samples the space narrowed around the
+    top_k of round k-1; for successive_halving, round k holds the best arms of round k-1 with more
+    epochs (names r<k>-t<arm>, the arm's index from round 1, settings unchanged but `epochs`).
+    """
+    method = search["method"]
+    total = n_rounds(search)
+    if not 1 <= round_ <= total:
+        raise ValueError(f"search {search['name']} has rounds 1..{total}, not {round_}")
+    if method == "grid":
+        return grid_trials(set_name, search)
+    dims = parse_space(search["space"], search_points=search["points"])
+    if method == "random":
+        return _random_round(set_name, search, dims, 1, search["n"])
+    if method == "coarse_to_fine":
+        by_round: dict[int, list[Trial]] = {}
+        for r in range(1, round_ + 1):
+            by_round[r] = _random_round(set_name, search, space_for_round(search, r, by_round, scores), r, search["n"])
+        return by_round[round_]
+    # successive halving
+    rungs = halving_schedule(search["n"], search["reduction"], search["min_epochs"], search["max_epochs"])
+    arms = _random_round(set_name, search, dims, 1, search["n"])
+    current = [Trial(t.name, 1, t.index, {**t.settings, "epochs": rungs[0][1]}) for t in arms]
+    for r in range(2, round_ + 1):
+        count, epochs = rungs[r - 1]
+        kept = top_k(current, scores, count)
+        current = sorted(
+            (Trial(trial_name(set_name, search["name"], r, t.index), r, t.index, {**t.settings, "epochs": epochs}) for t in kept),
+            key=lambda t: t.index,
+        )
+    return current
+
+
+def all_trials(set_name: str, search: Mapping, scores: Mapping) -> list[Trial]:
+    """The trials of every round that can be determined from `scores` (round 1 always; round k
+    once every trial of round k-1 has a score), in round then index order."""
+    out = []
+    for r in range(1, n_rounds(search) + 1):
+        trials = trials_for_round(set_name, search, r, scores)
+        out += trials
+        if any(t.name not in scores for t in trials):
+            break
+    return out
+
+
+def choose(set_name: str, search: Mapping, scores: Mapping) -> Trial:
+    """The chosen trial: the best validation score over all rounds (successive halving: of the last
+    rung, the only one trained with the full budget). Every round must be scored."""
+    trials = all_trials(set_name, search, scores)
+    last = n_rounds(search)
+    if trials[-1].round != last or any(t.name not in scores for t in trials):
+        raise ValueError(f"search {search['name']}: not every round has validation scores yet")
+    if search["method"] == "successive_halving":
+        trials = [t for t in trials if t.round == last]
+    return rank_trials(trials, scores)[0]
+
+
+def final_variants(set_name: str, search: Mapping, chosen: Trial, set_defaults: Mapping | None = None) -> list[dict]:
+    """The variant entries that retrain the chosen setting with the final (fresh) seeds.
+
+    Settings: the set's defaults < the search's `base` < the chosen trial's settings < `seed`.
+    A final seed equal to the trials' own seed is an error (it would not be a fresh seed).
+    """
+    base = {**(set_defaults or {}), **search["base"]}
+    trial_seed = base.get("seed")
+    out = []
+    for seed in search["final"]["seeds"]:
+        if trial_seed is not None and seed == trial_seed:
+            raise ConfigError(
+                f"config key experiments.{set_name}.search.final.seeds: seed {seed} is the trials' own seed; final seeds must be fresh"
+            )
+        out.append({**base, **chosen.settings, "seed": seed, "name": final_name(set_name, search["name"], seed)})
+    return out
+
+
+def trial_variants(set_name: str, search: Mapping, trials: Sequence[Trial], set_defaults: Mapping | None = None) -> list[dict]:
+    """Variant entries for trials: set defaults < search base < the trial's settings, named by the trial."""
+    base = {**(set_defaults or {}), **search["base"]}
+    return [{**base, **t.settings, "name": t.name} for t in trials]
+
+
+def validation_summary(history: Sequence[Mapping]) -> dict:
+    """Best validation accuracy of a run and its epoch, from history rows (reads only `val_acc`
+    and `epoch`, so test numbers cannot enter a choice). NaN rows count as worst; ties take the
+    earlier epoch."""
+    if not history:
+        raise ValueError("empty history")
+    best = max(history, key=lambda row: (_score(row["val_acc"]), -int(row["epoch"])))
+    return {"val_acc": _score(best["val_acc"]), "epoch": int(best["epoch"]), "epochs_run": int(history[-1]["epoch"])}
+
+
+def round_digest(trials: Sequence[Trial]) -> str:
+    """A short digest of a round's trial names and settings, for the round's file name: a round
+    file then always scores exactly the trials the current config asks for, never a stale list."""
+    text = json.dumps([[t.name, t.settings] for t in trials], sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()[:10]
+
+
+def scores_from_record(record: Mapping) -> dict[str, float]:
+    """Trial name -> validation score, from what `round_record` wrote."""
+    return {t["name"]: t["val_acc"] for t in record["trials"]}
+
+
+def round_record(set_name: str, search: Mapping, round_: int, scores: Mapping) -> dict:
+    """What the round's checkpoint writes: its trials with their scores, ranked, and the next
+    round's trials (names and settings) or the chosen trial after the last round."""
+    trials = trials_for_round(set_name, search, round_, scores)
+    ranked = rank_trials(trials, scores)
+    rec = {
+        "set": set_name,
+        "search": search["name"],
+        "method": search["method"],
+        "round": round_,
+        "rounds": n_rounds(search),
+        "digest": round_digest(trials),
+        "trials": [{**t.to_json(), "val_acc": _score(scores[t.name]), "rank": i + 1} for i, t in enumerate(ranked)],
+    }
+    if search["method"] == "coarse_to_fine" and round_ < n_rounds(search):
+        prev = {r: trials_for_round(set_name, search, r, scores) for r in range(1, round_ + 1)}
+        nxt = space_for_round(search, round_ + 1, prev, scores)
+        rec["next_space"] = {k: _dim_json(d) for k, d in nxt.items()}
+    if round_ < n_rounds(search):
+        rec["next"] = [t.to_json() for t in trials_for_round(set_name, search, round_ + 1, scores)]
+    else:
+        rec["chosen"] = choose(set_name, search, scores).to_json()
+    return rec
+
+
+def _dim_json(dim: Dim) -> dict:
+    if dim.kind == "choice":
+        return {"choice": [_thaw(c) for c in dim.choices]}
+    if dim.kind == "int":
+        return {"int": [dim.lo, dim.hi], "log": dim.log}
+    return {("log_uniform" if dim.log else "uniform"): [dim.lo, dim.hi]}

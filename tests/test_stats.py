@@ -61,6 +61,7 @@ def run(seed, acc, loss=1.5, best=10, stopped=None, epochs_run=20, per_class=(0.
         "stopped_early": stopped is not None,
         "stopped_epoch": stopped,
         "epochs_run": epochs_run,
+        "weight_norm2": 100.0 * (1 + seed),
         "diverged": diverged,
         "class_names": ["cat", "dog"],
         "per_class_acc": {"cat": per_class[0], "dog": per_class[1]},
@@ -150,6 +151,7 @@ def test_aggregate_runs_summarises_every_number():
     assert row["stop_epoch_mean"] == pytest.approx((13 + 20 + 17) / 3)  # not stopped: epochs_run
     assert row["acc_cat_mean"] == pytest.approx(0.3) and row["acc_dog_mean"] == pytest.approx(0.5)
     assert row["best_val_acc_mean"] == pytest.approx(0.43)
+    assert row["weight_norm2_mean"] == pytest.approx(200.0) and row["weight_norm2_std"] == pytest.approx(100.0)
     back = S.summary_from_row(row, "test_acc")
     assert back.n == 3 and back.half == pytest.approx(ref.half)
     with pytest.raises(ValueError, match="at least one run"):

@@ -154,6 +154,7 @@ _RUN_FIELDS = (
     ("selected_val_acc", lambda m: m.get("selected_val_acc")),
     ("best_epoch", lambda m: m.get("best_epoch")),
     ("stop_epoch", stop_epoch),
+    ("weight_norm2", lambda m: m.get("weight_norm2")),
 )
 
 
@@ -165,8 +166,8 @@ def aggregate_runs(runs: list[dict], variant: str | None = None, confidence: flo
     """One row of numbers for one variant from its per-seed ``metrics.json`` records.
 
     For each of test_acc, test_loss, best_val_acc, selected_val_acc, best_epoch (the epoch whose
-    weights were kept, chosen on validation), stop_epoch (see :func:`stop_epoch`) and every class's
-    per-class test accuracy (``acc_<class>``) the row holds ``<stem>_mean``, ``_std``, ``_lo``,
+    weights were kept, chosen on validation), stop_epoch (see :func:`stop_epoch`), weight_norm2 and
+    every class's per-class test accuracy (``acc_<class>``) the row holds ``<stem>_mean``, ``_std``, ``_lo``,
     ``_hi``, ``_half`` and ``_n``; also ``variant``, ``n_seeds``, ``seeds`` (from each record's
     ``config.seed``, comma-separated) and ``n_diverged``. A missing value (None, for example a
     diverged run's numbers) is left out of its column's n.

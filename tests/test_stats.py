@@ -246,7 +246,9 @@ def test_bootstrap_is_deterministic_per_seed():
     a, b = rng.random((2, 500)) < 0.5, rng.random((2, 500)) < 0.45
     first = S.paired_bootstrap_diff(a, b, seed=3)
     assert S.paired_bootstrap_diff(a, b, seed=3) == first
-    assert S.paired_bootstrap_diff(a, b, seed=4) != first
+    # another seed draws other resamples (the bounds are quantiles of a discrete statistic, so a
+    # single other seed may land on the same ones)
+    assert any(S.paired_bootstrap_diff(a, b, seed=k) != first for k in range(4, 9))
 
 
 def test_bad_correctness_is_refused():

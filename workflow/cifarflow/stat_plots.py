@@ -24,11 +24,11 @@ from .stats import CONFIDENCE, VERDICT_A, VERDICT_B, VERDICT_NONE, summarize
 
 __all__ = [
     "VERDICT_COLORS",
-    "plot_seed_strip",
-    "plot_pair_diffs",
     "mean_band",
     "plot_curves_band",
+    "plot_pair_diffs",
     "plot_per_class_ci",
+    "plot_seed_strip",
     "plot_vs_param_ci",
 ]
 

@@ -448,3 +448,44 @@ def test_lambda_sentence_names_distinguishable_pairs_and_groups():
     assert "lambda = 1: 25.00% (one seed" not in s and "lambda = 1: 25.00%" in s
     none = S.lambda_sentence(S.pairs_table({"lam0": c["lam0"], "lam0.001": c["lam0.001"]}), values)
     assert "none of the 1 pairs of lambda values differs detectably" in none
+
+
+# ---------------------------------------------------------------------------------------------
+# inputs and display tables
+
+
+def test_correctness_from_probabilities():
+    probs = np.array([[0.7, 0.2, 0.1], [0.1, 0.3, 0.6], [0.2, 0.5, 0.3]])
+    assert S.correctness(probs, [0, 1, 1]).tolist() == [True, False, True]
+    assert S.correctness(np.array([[0.6], [0.4]]), [1, 1]).tolist() == [True, False]  # one sigmoid column
+    with pytest.raises(ValueError, match="do not match 2 labels"):
+        S.correctness(probs, [0, 1])
+
+
+def test_display_table_writes_pm_strings():
+    runs = [
+        run(k, acc, best=b, stopped=st)
+        for k, (acc, b, st) in enumerate([(0.40, 8, 13), (0.42, 10, 15), (0.44, 12, 17)])
+    ]
+    row = S.aggregate_runs(runs)
+    t = S.display_table([row])
+    half = S.summarize([40.0, 42.0, 44.0]).half
+    assert t.loc[0, "test accuracy (%)"] == f"42.00 ± {half:.2f} (n=3)"
+    assert t.loc[0, "kept epoch"] == f"10.0 ± {S.t_half_width(2.0, 3):.1f} (n=3)"
+    assert t.loc[0, "last epoch"] == f"15.0 ± {S.t_half_width(2.0, 3):.1f} (n=3)"
+    assert t.loc[0, "test loss"] == "1.500 ± 0.000 (n=3)"
+    single = S.display_table([S.aggregate_runs(runs[:1])], stems=("test_acc", "acc_cat"))
+    assert single.loc[0].tolist() == ["v", "40.00 (n=1)", "30.00 (n=1)"]
+
+
+def test_pairs_display_formats_every_pair():
+    a, b = paired(1000, 80, 20, both=300, seeds=3)
+    table = S.pairs_table({"a": a, "b": b, "c": b.copy()})
+    shown = S.pairs_display(table)
+    assert len(shown) == 3 and shown.loc[0, "verdict"] == S.VERDICT_A
+    assert shown.loc[0, "A − B (points)"] == (
+        f"{100 * table['diff'][0]:+.2f} [{100 * table.diff_lo[0]:+.2f}, {100 * table.diff_hi[0]:+.2f}]"
+    )
+    assert shown.loc[0, "only A / only B"] == "80 / 20" and shown.loc[0, "p"] == "< 0.001"
+    assert shown.loc[2, "p (Holm)"] == "1.000" and shown.loc[0, "A acc. (%)"] == "38.00 [38.00, 38.00]"
+    assert "McNemar" in S.PAIRS_FOOTNOTE and "Holm" in S.PAIRS_FOOTNOTE

@@ -210,6 +210,31 @@ def summary_from_row(row, stem: str, confidence: float = CONFIDENCE) -> Summary:
     )
 
 
+_DISPLAY = {
+    "test_acc": ("test accuracy (%)", 100.0, 2),
+    "best_val_acc": ("best validation accuracy (%)", 100.0, 2),
+    "selected_val_acc": ("validation accuracy at the kept epoch (%)", 100.0, 2),
+    "test_loss": ("test loss", 1.0, 3),
+    "best_epoch": ("kept epoch", 1.0, 1),
+    "stop_epoch": ("last epoch", 1.0, 1),
+    "weight_norm2": ("||W||^2", 1.0, 2),
+}
+
+
+def display_table(rows, stems=("test_acc", "best_val_acc", "test_loss", "best_epoch", "stop_epoch")) -> pd.DataFrame:
+    """The Markdown/LaTeX form of :func:`aggregate_runs` rows: one string column per stem,
+    ``"42.31 ± 0.12 (n=3)"`` (:func:`format_pm`; accuracies in percent), headed by a readable
+    name. Print :data:`PM_FOOTNOTE` under it. The CSV keeps the numeric rows instead."""
+    out = []
+    for row in rows:
+        d = {"variant": row["variant"]}
+        for stem in stems:
+            label, scale, digits = _DISPLAY.get(stem, (stem, 100.0 if stem.startswith("acc_") else 1.0, 2))
+            d[label] = format_pm(summary_from_row(row, stem), scale=scale, digits=digits)
+        out.append(d)
+    return pd.DataFrame(out)
+
+
 # ---------------------------------------------------------------------------------------------
 # paired comparisons
 
@@ -225,6 +250,18 @@ def _correctness(x, name: str) -> np.ndarray:
             raise ValueError(f"cifarflow: error: {name}: correctness must be boolean (0/1)")
         a = a.astype(bool)
     return a
+
+
+def correctness(probs, labels) -> np.ndarray:
+    """Per-image correctness (bool, images) of one run from its test probabilities (images x
+    classes, as in predictions.h5) and the true labels; stack the seeds' arrays for the paired
+    functions. A one-column output (a logistic model) counts p >= 0.5 as class 1."""
+    p = np.asarray(probs)
+    y = np.asarray(labels).ravel()
+    if p.ndim != 2 or p.shape[0] != y.size:
+        raise ValueError(f"cifarflow: error: probabilities of shape {p.shape} do not match {y.size} labels")
+    pred = (p[:, 0] >= 0.5).astype(np.int64) if p.shape[1] == 1 else p.argmax(axis=1)
+    return pred == y
 
 
 def majority_correct(correct) -> np.ndarray:
@@ -415,6 +452,34 @@ PAIR_COLUMNS = [
     "p_adj",
     "verdict",
 ]
+
+
+def pairs_display(pairs: pd.DataFrame) -> pd.DataFrame:
+    """The Markdown/LaTeX form of a :func:`pairs_table`: accuracies and the difference in percent
+    with their intervals, discordant counts, p and adjusted p, verdict. Print
+    :data:`PAIRS_FOOTNOTE` under it."""
+
+    def acc(m, lo, hi, n):
+        return format_ci(Summary(m, math.nan, int(n), lo, hi, (hi - lo) / 2 if np.isfinite(hi) else math.nan))
+
+    def pv(p):
+        return "< 0.001" if p < 0.001 else f"{p:.3f}"
+
+    return pd.DataFrame(
+        {
+            "A": pairs["variant_a"],
+            "B": pairs["variant_b"],
+            "A acc. (%)": [acc(r.acc_a, r.acc_a_lo, r.acc_a_hi, r.n_seeds_a) for r in pairs.itertuples()],
+            "B acc. (%)": [acc(r.acc_b, r.acc_b_lo, r.acc_b_hi, r.n_seeds_b) for r in pairs.itertuples()],
+            "A − B (points)": [
+                f"{100 * r.diff:+.2f} [{100 * r.diff_lo:+.2f}, {100 * r.diff_hi:+.2f}]" for r in pairs.itertuples()
+            ],
+            "only A / only B": [f"{r.n_a_only} / {r.n_b_only}" for r in pairs.itertuples()],
+            "p": [pv(p) for p in pairs["p"]],
+            "p (Holm)": [pv(p) for p in pairs["p_adj"]],
+            "verdict": pairs["verdict"],
+        }
+    )
 
 
 def pairs_table(

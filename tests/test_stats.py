@@ -355,6 +355,22 @@ def test_indistinguishable_groups_and_distinguishable_pairs():
     )
     assert S.indistinguishable_groups(t) == [["l0", "l1"], ["l2", "l3"]]
     assert len(S.distinguishable_pairs(t)) == 4
+    chain = pd.DataFrame(
+        {
+            "variant_a": ["a", "a", "b"],
+            "variant_b": ["b", "c", "c"],
+            "verdict": [S.VERDICT_NONE, S.VERDICT_A, S.VERDICT_NONE],
+        }
+    )
+    assert S.indistinguishable_groups(chain) == [["a", "b"], ["b", "c"]]  # not transitive: sets overlap
+    alone = pd.DataFrame(
+        {
+            "variant_a": ["a", "a", "b"],
+            "variant_b": ["b", "c", "c"],
+            "verdict": [S.VERDICT_NONE, S.VERDICT_A, S.VERDICT_B],
+        }
+    )
+    assert S.indistinguishable_groups(alone, names=["c", "a", "b"]) == [["c"], ["a", "b"]]
 
 
 # ---------------------------------------------------------------------------------------------

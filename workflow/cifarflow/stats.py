@@ -529,26 +529,36 @@ def pairs_table(
 
 
 def indistinguishable_groups(pairs: pd.DataFrame, names=None) -> list[list[str]]:
-    """Groups of variants linked by "no detectable difference" (connected components, in the order
-    of ``names`` or of first appearance). Not detecting a difference is not transitive, so two
-    members of one group may still differ; :func:`distinguishable_pairs` lists those that do."""
+    """The maximal sets of variants in which every pair got "no detectable difference".
+
+    Not detecting a difference is not transitive (a ~ b and b ~ c while a differs from c), so the
+    sets may overlap, like a compact letter display: here {a, b} and {b, c}. A variant that differs
+    from all others forms a set of its own. Members keep the order of ``names`` (default: first
+    appearance in the table); sets are ordered by their first member. A pair missing from the
+    table counts as not compared, so not as indistinguishable.
+    """
     if names is None:
         names = list(dict.fromkeys(list(pairs["variant_a"]) + list(pairs["variant_b"])))
-    parent = {n: n for n in names}
-
-    def find(x):
-        while parent[x] != x:
-            parent[x] = parent[parent[x]]
-            x = parent[x]
-        return x
-
+    names = list(names)
+    pos = {n: i for i, n in enumerate(names)}
+    near: dict = {n: set() for n in names}
     for r in pairs.itertuples():
-        if r.verdict == VERDICT_NONE and r.variant_a in parent and r.variant_b in parent:
-            parent[find(r.variant_b)] = find(r.variant_a)
-    groups: dict = {}
-    for n in names:
-        groups.setdefault(find(n), []).append(n)
-    return list(groups.values())
+        if r.verdict == VERDICT_NONE and r.variant_a in near and r.variant_b in near and r.variant_a != r.variant_b:
+            near[r.variant_a].add(r.variant_b)
+            near[r.variant_b].add(r.variant_a)
+    cliques: list = []
+
+    def grow(current: set, candidates: set, excluded: set) -> None:  # Bron-Kerbosch
+        if not candidates and not excluded:
+            cliques.append(sorted(current, key=pos.get))
+            return
+        for v in sorted(candidates, key=pos.get):
+            grow(current | {v}, candidates & near[v], excluded & near[v])
+            candidates = candidates - {v}
+            excluded = excluded | {v}
+
+    grow(set(), set(names), set())
+    return sorted(cliques, key=lambda g: [pos[n] for n in g])
 
 
 def distinguishable_pairs(pairs: pd.DataFrame) -> pd.DataFrame:

@@ -1,0 +1,228 @@
+"""stat_plots: figures with uncertainty draw the intervals of the numbers they are given, with the
+right extents, colours and labels, and keep their text inside (same checks as test_plots)."""
+
+import functools
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+from matplotlib.colors import to_rgba  # noqa: E402
+from matplotlib.figure import Figure  # noqa: E402
+from scipy import stats as st  # noqa: E402
+from test_plots import CLASSES, draw, history, legend_texts, plot_axes, visible_texts  # noqa: E402
+
+from cifarflow import stat_plots as SP  # noqa: E402
+from cifarflow import stats as S  # noqa: E402
+
+SEEDS = {"softmax": [0.412, 0.418, 0.421], "sigmoid": [0.401, 0.409, 0.399], "one-seed": [0.405]}
+
+
+def t_interval(values):
+    """The 95% t interval written with scipy's t distribution object, independently of stats.py."""
+    v = np.asarray(values, float)
+    return st.t.interval(0.95, v.size - 1, loc=v.mean(), scale=v.std(ddof=1) / np.sqrt(v.size))
+
+
+def pairs():
+    rng = np.random.default_rng(3)
+    base = rng.random(800) < 0.4
+    good = base | (rng.random(800) < 0.15)
+    bad = base & (rng.random(800) < 0.7)
+    correct = {
+        "good": np.tile(good, (3, 1)),
+        "base": np.tile(base, (3, 1)),
+        "same": np.tile(base, (3, 1)),
+        "bad": np.tile(bad, (3, 1)),
+    }
+    return S.pairs_table(correct, pairs=[("good", "base"), ("bad", "base"), ("base", "same")], seed=0)
+
+
+def seed_histories(n_seeds=3, lengths=(8, 8, 5)):
+    out = []
+    for k in range(n_seeds):
+        h = history(lengths[k])
+        h["val_acc"] = h["val_acc"] + 0.01 * k
+        out.append(h)
+    return out
+
+
+def aggregate_rows():
+    rows = {}
+    for v, shift in (("softmax", 0.0), ("sigmoid", -0.05)):
+        runs = [
+            {
+                "variant": v,
+                "test_acc": 0.4 + shift,
+                "class_names": CLASSES,
+                "per_class_acc": {c: 0.3 + 0.03 * i + shift + 0.01 * k for i, c in enumerate(CLASSES)},
+                "config": {"seed": k},
+            }
+            for k in range(3)
+        ]
+        rows[v] = S.aggregate_runs(runs)
+    return rows
+
+
+def lambda_rows():
+    out = []
+    for lam in (0.0, 0.001, 0.1, 1.0):
+        runs = [
+            {
+                "variant": f"l{lam:g}",
+                "selected_val_acc": 0.4 - lam / 10 + 0.004 * k,
+                "weight_norm2": 10 / (1 + 100 * lam) + k,
+                "config": {"seed": k},
+            }
+            for k in range(3)
+        ]
+        out.append({"variant": f"l{lam:g}", "value": lam, **S.aggregate_runs(runs)})
+    return out
+
+
+FIGURES = {
+    "strip": lambda: SP.plot_seed_strip(SEEDS, figsize=(4, 3)),
+    "diffs": lambda: SP.plot_pair_diffs(pairs(), figsize=(6, 2.5)),
+    "band": lambda: SP.plot_curves_band(
+        {"shuffle": seed_histories(), "no-shuffle": seed_histories(2, (6, 6))},
+        ("val_acc", "train_loss"),
+        figsize=(7, 3),
+    ),
+    "per_class": lambda: SP.plot_per_class_ci(aggregate_rows(), CLASSES, figsize=(6, 3.5)),
+    "vs_param": lambda: SP.plot_vs_param_ci(lambda_rows(), figsize=(7, 3)),
+}
+
+
+@functools.cache
+def built(kind):
+    return FIGURES[kind]()
+
+
+def bar_extents(container):
+    """(x, y) segments of an errorbar container's bar lines."""
+    return [np.asarray(seg) for seg in container.lines[2][0].get_segments()]
+
+
+@pytest.mark.parametrize("kind", sorted(FIGURES))
+def test_figure_has_labelled_axes_and_keeps_text_inside(kind):
+    fig = built(kind)
+    assert isinstance(fig, Figure)
+    renderer = draw(fig)
+    for ax in plot_axes(fig):
+        assert ax.get_xlabel().strip() and ax.get_ylabel().strip(), (kind, ax)
+    box = fig.bbox
+    for t in visible_texts(fig):
+        bb = t.get_window_extent(renderer)
+        assert box.x0 - 1 <= bb.x0 and bb.x1 <= box.x1 + 1 and box.y0 - 1 <= bb.y0 and bb.y1 <= box.y1 + 1, (kind, t)
+
+
+def test_strip_draws_every_seed_and_the_t_interval():
+    fig = built("strip")
+    ax = fig.axes[0]
+    for v, vals in SEEDS.items():
+        (dots,) = [ln for ln in ax.lines if ln.get_gid() == f"seeds:{v}"]
+        assert np.allclose(sorted(dots.get_ydata()), sorted(100 * np.array(vals)))
+    containers = ax.containers
+    assert len(containers) == 2  # the one-seed variant has no interval
+    for c, v in zip(containers, ("softmax", "sigmoid")):
+        (seg,) = bar_extents(c)
+        lo, hi = t_interval(100 * np.array(SEEDS[v]))
+        assert seg[:, 1] == pytest.approx([lo, hi])
+    labels = [t.get_text() for t in ax.get_xticklabels()]
+    assert labels == ["softmax\n(n=3)", "sigmoid\n(n=3)", "one-seed\n(n=1)"]
+    assert "mean ± 95% t interval" in legend_texts(fig)
+    assert ax.get_ylabel() == "test accuracy (%)"
+
+
+def test_pair_diffs_draw_bootstrap_intervals_in_verdict_colours():
+    table = pairs()
+    assert table["verdict"].tolist() == [S.VERDICT_A, S.VERDICT_B, S.VERDICT_NONE]
+    fig = built("diffs")
+    ax = fig.axes[0]
+    assert len(ax.containers) == 3
+    for c, r in zip(ax.containers, table.itertuples()):
+        (seg,) = bar_extents(c)
+        assert seg[:, 0] == pytest.approx([100 * r.diff_lo, 100 * r.diff_hi])
+        assert c.lines[0].get_xdata()[0] == pytest.approx(100 * r.diff)
+        assert to_rgba(c.lines[0].get_color()) == to_rgba(SP.VERDICT_COLORS[r.verdict])
+    at = dict(zip(ax.yaxis.get_majorticklocs(), (t.get_text() for t in ax.get_yticklabels())))
+    assert [at[y] for y in sorted(at, reverse=True)] == ["good − base", "bad − base", "base − same"]  # top down
+    assert {S.VERDICT_A, S.VERDICT_B, S.VERDICT_NONE} <= set(legend_texts(fig))
+    notes = [t.get_text() for t in ax.texts]
+    assert "p=1.000" in notes and sum(n.startswith("p") for n in notes) == 3
+    assert any(line.get_xdata()[0] == 0 for line in ax.lines)  # the zero line
+
+
+def test_pair_diffs_of_an_empty_table_say_so():
+    fig = SP.plot_pair_diffs(pairs().iloc[:0])
+    assert "no pairs" in [t.get_text() for t in fig.axes[0].texts]
+
+
+def test_mean_band_against_a_direct_computation():
+    hs = seed_histories()
+    b = SP.mean_band(hs, "val_acc")
+    for e in (0, 3, 5):  # every seed ran
+        vals = [h.loc[h.epoch == e, "val_acc"].iloc[0] for h in hs]
+        lo, hi = t_interval(vals)
+        row = b[b.epoch == e].iloc[0]
+        assert row["n"] == 3 and row["mean"] == pytest.approx(np.mean(vals))
+        assert (row["lo"], row["hi"]) == (pytest.approx(lo), pytest.approx(hi))
+    late = b[b.epoch == 7].iloc[0]  # the third seed stopped at epoch 5
+    assert late["n"] == 2 and late["mean"] == pytest.approx((hs[0].val_acc[7] + hs[1].val_acc[7]) / 2)
+    assert SP.mean_band([history(3)], "val_acc")["lo"].isna().all()  # one seed: no band
+
+
+def test_curves_band_fills_the_interval():
+    fig = built("band")
+    ax = fig.axes[0]
+    b = SP.mean_band(seed_histories(), "val_acc")
+    (band,) = [c for c in ax.collections if c.get_gid() == "band:shuffle"]
+    ys = np.concatenate([p.vertices[:, 1] for p in band.get_paths()])
+    assert ys.min() == pytest.approx(100 * b["lo"].min()) and ys.max() == pytest.approx(100 * b["hi"].max())
+    (mean,) = [ln for ln in ax.lines if ln.get_gid() == "mean:shuffle"]
+    assert np.allclose(mean.get_ydata(), 100 * b["mean"])
+    assert "shuffle (n=3)" in legend_texts(fig) and "no-shuffle (n=2)" in legend_texts(fig)
+    assert ax.get_ylabel() == "validation accuracy (%)"
+
+
+def test_per_class_bars_carry_t_interval_error_bars():
+    rows = aggregate_rows()
+    fig = built("per_class")
+    ax = fig.axes[0]
+    assert len(ax.containers) == 4  # per variant: the bars and their error bars
+    errs = [c for c in ax.containers if hasattr(c, "has_yerr")]
+    for c, (v, row) in zip(errs, rows.items()):
+        segs = bar_extents(c)
+        assert len(segs) == len(CLASSES)
+        for seg, cls in zip(segs, CLASSES):
+            lo, hi = t_interval(
+                [0.3 + 0.03 * CLASSES.index(cls) + (0 if v == "softmax" else -0.05) + 0.01 * k for k in range(3)]
+            )
+            assert seg[:, 1] == pytest.approx([100 * lo, 100 * hi])
+    assert {"softmax (n=3)", "sigmoid (n=3)"} <= set(legend_texts(fig))
+
+
+def test_vs_param_error_bars_and_zero_lambda():
+    fig = built("vs_param")
+    acc_ax, norm_ax = fig.axes[:2]
+    assert acc_ax.get_xscale() == "symlog"
+    for c, lam in zip(acc_ax.containers, (0.0, 0.001, 0.1, 1.0)):
+        (seg,) = bar_extents(c)
+        lo, hi = t_interval([100 * (0.4 - lam / 10 + 0.004 * k) for k in range(3)])
+        assert seg[:, 0] == pytest.approx([lam, lam]) and seg[:, 1] == pytest.approx([lo, hi])
+    for c, lam in zip(norm_ax.containers, (0.0, 0.001, 0.1, 1.0)):
+        (seg,) = bar_extents(c)
+        assert seg[:, 1] == pytest.approx(t_interval([10 / (1 + 100 * lam) + k for k in range(3)]))
+    assert {"l0", "l0.001", "l0.1", "l1"} <= set(legend_texts(fig))
+    with pytest.raises(ValueError, match="lack"):
+        SP.plot_vs_param_ci([{"variant": "a", "value": 0.1}])
+
+
+def test_one_seed_rows_draw_points_without_error_bars():
+    runs = [{"variant": "x", "selected_val_acc": 0.4, "weight_norm2": 3.0, "config": {"seed": 0}}]
+    rows = [{"variant": "x", "value": 0.1, **S.aggregate_runs(runs)}]
+    fig = SP.plot_vs_param_ci(rows)
+    assert not fig.axes[0].containers
+    assert any(ln.get_gid() == "selected_val_acc:x" for ln in fig.axes[0].lines)

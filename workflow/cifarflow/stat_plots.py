@@ -1,0 +1,325 @@
+"""Figures with uncertainty (issue 16): per-seed strips, paired differences, curves with bands,
+per-class bars and vs-lambda points with error bars.
+
+Every function takes in-memory objects and returns a ``matplotlib.figure.Figure`` built without
+pyplot, like :mod:`cifarflow.plots` (whose layout helpers, colours and ``save`` these share).
+Every interval drawn is the one :mod:`cifarflow.stats` computes: error bars and bands are the 95%
+Student t interval of the mean over seeds (the "±" of the tables), and a paired difference's bar
+is its 95% paired bootstrap interval. Accuracies are drawn in percent.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
+from matplotlib.patches import Patch
+
+from .plots import _colors_for, _figure, _finite, _fit_to_text, _legend_columns, _no_data, _param_scale
+from .stats import CONFIDENCE, VERDICT_A, VERDICT_B, VERDICT_NONE, summarize
+
+__all__ = [
+    "VERDICT_COLORS",
+    "mean_band",
+    "plot_curves_band",
+    "plot_pair_diffs",
+    "plot_per_class_ci",
+    "plot_seed_strip",
+    "plot_vs_param_ci",
+]
+
+VERDICT_COLORS = {VERDICT_A: "#1f77b4", VERDICT_B: "#d62728", VERDICT_NONE: "0.55"}
+
+_STEM_LABELS = {
+    "test_acc": "test accuracy (%)",
+    "best_val_acc": "best validation accuracy (%)",
+    "selected_val_acc": "validation accuracy at the kept epoch (%)",
+    "test_loss": "test loss (per image)",
+    "best_epoch": "kept epoch",
+    "stop_epoch": "last epoch trained",
+    "weight_norm2": r"$\|W\|^2$ (sum of squared weights)",
+}
+
+
+def _is_acc(name: str) -> bool:
+    return name.endswith("acc") or name.startswith("acc_")
+
+
+def _ci_label(confidence: float) -> str:
+    return f"mean ± {100 * confidence:g}% t interval"
+
+
+def plot_seed_strip(
+    values: Mapping[str, Sequence[float]],
+    *,
+    metric: str = "test_acc",
+    colors=None,
+    confidence: float = CONFIDENCE,
+    title: str | None = None,
+    figsize=None,
+) -> Figure:
+    """One column per variant: its per-seed values as dots, the mean as a bar with the t interval.
+
+    values: variant -> per-seed values (fractions for accuracies, drawn in %). The dots are spread
+    sideways by a fixed, evenly spaced offset (no random jitter, so the figure is reproducible).
+    A variant with one seed shows its dot and mean without an interval; its tick says n=1.
+    """
+    names = [str(v) for v in values]
+    cols = _colors_for(names, colors)
+    scale = 100.0 if _is_acc(metric) else 1.0
+    fig = _figure(figsize or (max(4.0, 0.9 * len(names) + 1.5), 3.6))
+    ax = fig.subplots()
+    ticks = []
+    for i, (v, vals) in enumerate(values.items()):
+        v = str(v)
+        x = np.asarray(vals, dtype=float) * scale
+        s = summarize(x, confidence)
+        k = x.size
+        offsets = np.linspace(-0.15, 0.15, k) if k > 1 else np.zeros(k)
+        ax.plot(i + 0.25 + offsets, x, "o", color=cols[v], alpha=0.8, markersize=5, linestyle="", gid=f"seeds:{v}")
+        if s.n >= 2:
+            ax.errorbar(
+                [i - 0.1],
+                [s.mean],
+                yerr=[[s.half], [s.half]],
+                fmt="s",
+                color=cols[v],
+                markersize=6,
+                capsize=4,
+                linewidth=1.5,
+                gid=f"ci:{v}",
+            )
+        elif s.n == 1:
+            ax.plot([i - 0.1], [s.mean], "s", color=cols[v], markersize=6, gid=f"ci:{v}")
+        ticks.append(f"{v}\n(n={s.n})")
+    ax.set_xticks(range(len(names)), labels=ticks)
+    ax.set_xlim(-0.6, len(names) - 0.4)
+    ax.set_xlabel("variant (n = number of seeds)")
+    ax.set_ylabel(_STEM_LABELS.get(metric, metric))
+    ax.grid(axis="y", alpha=0.3)
+    handles = [
+        Line2D([], [], marker="o", linestyle="", color="0.3", label="one seed"),
+        Line2D([], [], marker="s", linestyle="-", color="0.3", label=_ci_label(confidence)),
+    ]
+    fig.legend(handles=handles, loc="outside lower center", ncols=2, frameon=False)
+    ax.set_title(str(title) if title else f"{_STEM_LABELS.get(metric, metric)} over seeds")
+    return _fit_to_text(fig)
+
+
+def plot_pair_diffs(
+    pairs: pd.DataFrame, *, alpha: float = 0.05, title: str = "paired differences", figsize=None
+) -> Figure:
+    """Forest plot: one row per pair, the accuracy difference A - B (percentage points) with its
+    95% paired bootstrap interval, coloured by verdict (:data:`VERDICT_COLORS`), a line at 0, and
+    the Holm-adjusted p at the right. ``pairs``: a :func:`cifarflow.stats.pairs_table`."""
+    n = len(pairs)
+    fig = _figure(figsize or (7.0, 1.2 + 0.4 * max(n, 1)))
+    ax = fig.subplots()
+    if n == 0:
+        _no_data(ax, "no pairs")
+        ax.set_title(str(title))
+        return _fit_to_text(fig)
+    y = np.arange(n)[::-1]  # first pair on top
+    for yi, r in zip(y, pairs.itertuples()):
+        d, lo, hi = 100 * r.diff, 100 * r.diff_lo, 100 * r.diff_hi
+        ax.errorbar(
+            [d],
+            [yi],
+            xerr=[[d - lo], [hi - d]],
+            fmt="o",
+            color=VERDICT_COLORS[r.verdict],
+            capsize=3,
+            gid=f"pair:{r.variant_a}|{r.variant_b}",
+        )
+        p = "p<0.001" if r.p_adj < 0.001 else f"p={r.p_adj:.3f}"
+        ax.annotate(p, xy=(1.01, yi), xycoords=("axes fraction", "data"), va="center", fontsize=8, color="0.3")
+    ax.axvline(0.0, color="0.3", linewidth=0.8, zorder=0)
+    ax.set_yticks(y, labels=[f"{r.variant_a} − {r.variant_b}" for r in pairs.itertuples()])
+    ax.set_ylim(-0.7, n - 0.3)
+    ax.set_ylabel("pair (A − B)")
+    ax.set_xlabel("difference in test accuracy, A − B (percentage points; 95% paired bootstrap interval)")
+    ax.grid(axis="x", alpha=0.3)
+    present = [v for v in (VERDICT_A, VERDICT_B, VERDICT_NONE) if v in set(pairs["verdict"])]
+    handles = [Patch(color=VERDICT_COLORS[v], label=v) for v in present]
+    fig.legend(
+        handles=handles,
+        loc="outside lower center",
+        ncols=len(handles),
+        frameon=False,
+        title=f"verdict (McNemar, Holm-adjusted p < {alpha:g}, interval excludes 0)",
+    )
+    ax.set_title(str(title))
+    return _fit_to_text(fig)
+
+
+def mean_band(histories: Sequence[pd.DataFrame], column: str, confidence: float = CONFIDENCE) -> pd.DataFrame:
+    """Per epoch over the seeds' histories: ``epoch``, ``mean``, ``lo``, ``hi``, ``n``.
+
+    Histories are aligned on ``epoch``. After early stopping has ended some seeds, an epoch's mean
+    is over the seeds still running (``n`` says how many); the interval needs n >= 2 (else NaN).
+    """
+    frames = []
+    for k, h in enumerate(histories):
+        if column in h and "epoch" in h:
+            frames.append(pd.DataFrame({"epoch": h["epoch"].to_numpy(), "seed": k, "v": _finite(h[column]).to_numpy()}))
+    if not frames:
+        return pd.DataFrame(columns=["epoch", "mean", "lo", "hi", "n"])
+    long = pd.concat(frames, ignore_index=True)
+    rows = []
+    for e, g in long.groupby("epoch", sort=True):
+        s = summarize(g["v"].to_numpy(), confidence)
+        rows.append({"epoch": e, "mean": s.mean, "lo": s.lo, "hi": s.hi, "n": s.n})
+    return pd.DataFrame(rows)
+
+
+def plot_curves_band(
+    histories: Mapping[str, Sequence[pd.DataFrame]],
+    metrics: Sequence[str] = ("val_acc",),
+    *,
+    colors=None,
+    confidence: float = CONFIDENCE,
+    title: str | None = None,
+    figsize=None,
+) -> Figure:
+    """Curves over epochs as the mean over seeds with a shaded t interval, one panel per metric.
+
+    histories: variant -> its seeds' history DataFrames (history.csv). Bands are drawn where at
+    least two seeds have a value (see :func:`mean_band`); accuracies are in percent.
+    """
+    names = [str(v) for v in histories]
+    cols = _colors_for(names, colors)
+    metrics = list(metrics)
+    fig = _figure(figsize or (max(4.2, 3.6 * len(metrics)), 3.4))
+    axes = np.atleast_1d(fig.subplots(1, len(metrics)))
+    for ax, m in zip(axes, metrics):
+        scale = 100.0 if _is_acc(m) else 1.0
+        drew = False
+        for v, hs in histories.items():
+            v = str(v)
+            b = mean_band(list(hs), m, confidence)
+            if b.empty or not np.isfinite(b["mean"]).any():
+                continue
+            ax.plot(b["epoch"], b["mean"] * scale, color=cols[v], linewidth=1.5, gid=f"mean:{v}")
+            ok = np.isfinite(b["lo"]).to_numpy()
+            if ok.any():
+                ax.fill_between(
+                    b["epoch"],
+                    b["lo"] * scale,
+                    b["hi"] * scale,
+                    where=ok,
+                    color=cols[v],
+                    alpha=0.2,
+                    linewidth=0,
+                    gid=f"band:{v}",
+                )
+            drew = True
+        if not drew:
+            _no_data(ax)
+        ax.set_xlabel("epoch")
+        ax.set_ylabel(m.replace("val_", "validation ").replace("train_", "training ").replace("acc", "accuracy (%)"))
+        ax.grid(alpha=0.3)
+    n_seeds = {str(v): len(hs) for v, hs in histories.items()}
+    handles = [Line2D([], [], color=cols[v], label=f"{v} (n={n_seeds[v]})") for v in names]
+    handles.append(Patch(color="0.6", alpha=0.4, label=f"{100 * confidence:g}% t interval over seeds"))
+    fig.legend(handles=handles, loc="outside lower center", ncols=_legend_columns(len(handles)), frameon=False)
+    if title:
+        fig.suptitle(str(title))
+    return _fit_to_text(fig)
+
+
+def plot_per_class_ci(
+    rows: Mapping[str, Mapping],
+    class_names: Sequence[str],
+    *,
+    colors=None,
+    title: str = "per-class test accuracy (mean over seeds, 95% t interval)",
+    figsize=None,
+) -> Figure:
+    """Grouped bars of per-class test accuracy (%) with error bars, one bar per variant.
+
+    rows: variant -> its :func:`cifarflow.stats.aggregate_runs` row (``acc_<class>_mean``/``_half``).
+    A class without an interval (one seed) gets a bar without an error bar.
+    """
+    variants = [str(v) for v in rows]
+    cols = _colors_for(variants, colors)
+    K = len(class_names)
+    x = np.arange(K)
+    width = 0.8 / max(1, len(variants))
+    fig = _figure(figsize or (max(6.0, 0.25 * K * len(variants) + 2.5), 3.8))
+    ax = fig.subplots()
+    for i, (v, row) in enumerate(rows.items()):
+        v = str(v)
+        mean = np.array([float(row.get(f"acc_{c}_mean", math.nan)) for c in class_names]) * 100
+        half = np.array([float(row.get(f"acc_{c}_half", math.nan)) for c in class_names]) * 100
+        n = int(row.get("n_seeds", 0))
+        ax.bar(
+            x + (i - (len(variants) - 1) / 2) * width,
+            mean,
+            width,
+            yerr=np.where(np.isfinite(half), half, 0.0),
+            capsize=2,
+            error_kw={"linewidth": 1, "gid": f"err:{v}"},
+            label=f"{v} (n={n})",
+            color=cols[v],
+            gid=f"bars:{v}",
+        )
+    ax.set_xticks(x, labels=[str(c) for c in class_names], rotation=30, ha="right", rotation_mode="anchor")
+    ax.set_xlabel("class")
+    ax.set_ylabel("test accuracy (%)")
+    ax.set_ylim(0, 100)
+    ax.grid(axis="y", alpha=0.3)
+    fig.legend(loc="outside lower center", ncols=_legend_columns(len(variants)), frameon=False)
+    ax.set_title(str(title))
+    return _fit_to_text(fig)
+
+
+_PARAM_LABELS = {"lambda": r"L2 penalty $\lambda$", "eta": r"learning rate $\eta$"}
+
+
+def plot_vs_param_ci(
+    rows: Sequence[Mapping],
+    param: str = "lambda",
+    stems: Sequence[str] = ("selected_val_acc", "weight_norm2"),
+    *,
+    colors=None,
+    title: str | None = None,
+    figsize=None,
+) -> Figure:
+    """Points with t-interval error bars against a swept parameter, one panel per stem.
+
+    rows: [{"variant", "value", **aggregate_runs row}, ...]; each panel draws ``<stem>_mean`` with
+    ``<stem>_half`` (accuracies in %). The x axis is logarithmic, symmetric-log when 0 is a value.
+    """
+    df = pd.DataFrame(list(rows))
+    need = {"variant", "value"} | {f"{s}_{k}" for s in stems for k in ("mean", "half")}
+    missing = need - set(df.columns)
+    if missing:
+        raise ValueError(f"cifarflow: error: plot_vs_param_ci rows lack {sorted(missing)}")
+    df["value"] = pd.to_numeric(df["value"], errors="raise").astype(float)
+    df = df.sort_values("value", kind="stable").reset_index(drop=True)
+    df["variant"] = df["variant"].astype(str)
+    cols = _colors_for(list(df["variant"]), colors)
+    fig = _figure(figsize or (max(4.2, 4.0 * len(stems)), 3.6))
+    axes = np.atleast_1d(fig.subplots(1, len(stems)))
+    for ax, stem in zip(axes, stems):
+        scale = 100.0 if _is_acc(stem) else 1.0
+        _param_scale(ax, df["value"].to_numpy())
+        mean = df[f"{stem}_mean"].astype(float).to_numpy() * scale
+        half = df[f"{stem}_half"].astype(float).to_numpy() * scale
+        ax.plot(df["value"], mean, color="0.6", linewidth=1, zorder=1)
+        for v, xv, m, h in zip(df["variant"], df["value"], mean, half):
+            if np.isfinite(h):
+                ax.errorbar([xv], [m], yerr=[[h], [h]], fmt="o", color=cols[v], capsize=3, zorder=2, gid=f"{stem}:{v}")
+            else:
+                ax.plot([xv], [m], "o", color=cols[v], zorder=2, gid=f"{stem}:{v}")
+        ax.set_xlabel(_PARAM_LABELS.get(param, str(param)))
+        ax.set_ylabel(_STEM_LABELS.get(stem, stem))
+        ax.grid(alpha=0.3)
+    handles = [Line2D([], [], marker="o", linestyle="", color=cols[v], label=v) for v in dict.fromkeys(df["variant"])]
+    fig.legend(handles=handles, loc="outside lower center", ncols=_legend_columns(len(handles), 5), frameon=False)
+    fig.suptitle(str(title) if title else f"mean over seeds with 95% t intervals against {param}")
+    return _fit_to_text(fig)

@@ -216,11 +216,25 @@ def test_float32_model_keeps_float32_scores_and_gradients():
 # ------------------------------------------------------------------ gradient checks (float64)
 
 
+def with_random_biases(net, seed):
+    """Non-zero biases (the builder starts them at zero), so the checks also cover bias paths,
+    e.g. the fused block adding the bias after the pool."""
+    rng = np.random.default_rng(seed)
+    for k, v in net.params.items():
+        if k.startswith("b"):
+            v[:] = 0.3 * rng.standard_normal(v.shape)
+    return net
+
+
+SEEDS = [0, 1, 2]
+
+
+@pytest.mark.parametrize("seed", SEEDS)
 @pytest.mark.parametrize("lam", [0.0, 0.01])
 @pytest.mark.parametrize("loss", ["cross_entropy", "mse"])
-def test_whole_net_gradients_match_centred_differences(lam, loss):
-    net = tiny_net(loss=loss)
-    x, y = tiny_batch()
+def test_whole_net_gradients_match_centred_differences(lam, loss, seed):
+    net = with_random_biases(tiny_net(loss=loss, seed=seed), 100 + seed)
+    x, y = tiny_batch(seed=10 + seed)
     errors = check_model_gradients(net, x, y, lam)
     assert set(errors) == set(net.params)
     assert max(errors.values()) < 1e-6, errors
@@ -233,12 +247,15 @@ TWO_BLOCKS = [
 ]
 
 
+@pytest.mark.parametrize("seed", SEEDS)
 @pytest.mark.parametrize("shape", [(8, 8, 2), (7, 9, 2)])
-def test_net_of_two_fused_blocks_gradients_match_centred_differences(shape):
-    net = build_convnet({"layers": TWO_BLOCKS}, shape, 3, np.random.default_rng(0), np.float64)
+def test_net_of_two_fused_blocks_gradients_match_centred_differences(shape, seed):
+    net = build_convnet({"layers": TWO_BLOCKS}, shape, 3, np.random.default_rng(seed), np.float64)
+    with_random_biases(net, 100 + seed)
     assert [kind for kind, _, _ in net.steps][:2] == ["conv_relu_pool", "conv_relu_pool"]
-    x = np.random.default_rng(1).standard_normal((3, int(np.prod(shape))))
-    errors = check_model_gradients(net, x, np.array([0, 2, 1]), 0.01)
+    rng = np.random.default_rng(10 + seed)
+    x = rng.standard_normal((3, int(np.prod(shape))))
+    errors = check_model_gradients(net, x, rng.integers(0, 3, 3), 0.01)
     assert max(errors.values()) < 1e-6, errors
 
 
@@ -267,11 +284,14 @@ def test_fused_small_preset_scores_equal_the_layers_one_by_one():
     np.testing.assert_allclose(net.forward(images)[0], h @ p["W4"].T + p["b4"], rtol=1e-12)
 
 
-def test_patchify_net_gradients_match_centred_differences():
+@pytest.mark.parametrize("seed", SEEDS)
+def test_patchify_net_gradients_match_centred_differences(seed):
     spec = {"preset": {"patchify": {"filters": 3, "size": 2, "hidden": 4}}}
-    net = build_convnet(spec, (4, 4, 2), 3, np.random.default_rng(0), np.float64)
-    x = np.random.default_rng(1).standard_normal((3, 32))
-    errors = check_model_gradients(net, x, np.array([0, 2, 1]), 0.01)
+    net = build_convnet(spec, (4, 4, 2), 3, np.random.default_rng(seed), np.float64)
+    with_random_biases(net, 100 + seed)
+    rng = np.random.default_rng(10 + seed)
+    x = rng.standard_normal((3, 32))
+    errors = check_model_gradients(net, x, rng.integers(0, 3, 3), 0.01)
     assert max(errors.values()) < 1e-6, errors
 
 

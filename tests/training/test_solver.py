@@ -74,6 +74,46 @@ def test_schedules_give_the_documented_rates():
     assert learning_rate(c, 150, 1) == pytest.approx((1e-5 + 1e-1) / 2)
 
 
+def test_step_schedule_changes_the_rate_exactly_after_every_step_every_epochs():
+    """The boundary epochs: with step_every 10, epochs 1..10 run at eta, 11..20 at eta * factor."""
+    s = settings(schedule="step", eta=0.5, step_every=10, step_factor=0.5)
+    want = {1: 0.5, 9: 0.5, 10: 0.5, 11: 0.25, 19: 0.25, 20: 0.25, 21: 0.125, 30: 0.125, 31: 0.0625}
+    assert {e: learning_rate(s, 0, e) for e in want} == want  # powers of two: exact
+
+
+def test_the_solver_uses_the_step_schedule_of_each_epoch():
+    """The history's lr column (the rate of each epoch's first step) follows the schedule: an
+    off-by-one in the epoch the solver passes would shift the drop by one epoch."""
+    data = make_data()
+    _, res, _ = run(settings(epochs=5, schedule="step", eta=0.5, step_every=2, step_factor=0.5), data)
+    assert [r["lr"] for r in res.history[1:]] == [0.5, 0.5, 0.25, 0.25, 0.125]
+
+
+def test_nesterov_momentum_equals_the_look_ahead_formulation():
+    """sgd_update with nesterov keeps the look-ahead point w = theta + mu v (Bengio et al. 2013).
+    Reference: Sutskever's form on f(theta) = 0.5 a theta^2, gradient taken at theta + mu v:
+    v <- mu v - lr f'(theta + mu v); theta <- theta + v."""
+    a, lr, mu = np.array([0.5, 2.0, -1.0]), 0.1, 0.9
+    theta, v = np.array([1.0, -2.0, 0.5]), np.zeros(3)
+    w, state = theta.copy(), {}  # at the start v = 0, so the look-ahead point is theta
+    for _ in range(6):
+        v = mu * v - lr * a * (theta + mu * v)
+        theta = theta + v
+        w, state = sgd_update(w, a * w, state, lr, momentum=mu, nesterov=True)
+        np.testing.assert_allclose(w, theta + mu * v, rtol=1e-12)
+        np.testing.assert_allclose(state["v"], v, rtol=1e-12)
+
+
+def test_nesterov_two_steps_by_hand():
+    """Constant gradient 1, lr 0.1, mu 0.9: v1 = -0.1, w1 = 0.9 v1 - 0.1 = -0.19; v2 = -0.19,
+    w2 = w1 + 0.9 v2 - 0.1 = -0.461 (plain momentum gives -0.29)."""
+    w, state, g = np.zeros(2), {}, np.ones(2)
+    w, state = sgd_update(w, g, state, 0.1, momentum=0.9, nesterov=True)
+    np.testing.assert_allclose(w, -0.19, rtol=1e-12)
+    w, state = sgd_update(w, g, state, 0.1, momentum=0.9, nesterov=True)
+    np.testing.assert_allclose(w, -0.461, rtol=1e-12)
+
+
 def test_momentum_accumulates_velocity():
     w = np.zeros(3, dtype=np.float32)
     state = {}

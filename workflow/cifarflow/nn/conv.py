@@ -498,7 +498,10 @@ def conv_relu_pool_forward(
       max_i(z_i + b) = max_i(z_i) + b and max_i relu(z_i) = relu(max_i z_i) hold exactly in
       floating point (rounding is monotone), and the gradient reaches the same input: each
       window's first maximum in row-major order, as `maxpool_backward`, and nothing when the
-      window's maximum is not positive (ReLU's subgradient 0);
+      window's maximum is not positive (ReLU's subgradient 0). One exception: when two values
+      of a window differ before the bias but are equal after it is added in float32 (z1 < z2,
+      fl(z1 + b) == fl(z2 + b)), the three layers route the gradient to the first of the tied
+      values, the fused block to the larger z; the forward values are still identical;
     - the conv's rows and columns that no pool window reads (the floor rule) are not computed;
     - with `window_major=True` the im2col rows are ordered by position inside the pool window
       first (`size * size` blocks of `N*Hp*Wp` rows), so the pool is an element-wise maximum of

@@ -34,7 +34,7 @@ def history_summary(hist: pd.DataFrame, best_epoch: int) -> dict:
     }
 
 
-def test_metrics(test: dict, probs: np.ndarray, labels: np.ndarray, class_names) -> dict:
+def metrics_on_test_set(test: dict, probs: np.ndarray, labels: np.ndarray, class_names) -> dict:
     """Test accuracy, loss, cost (from `solver.evaluate`), per-class accuracy and confusion matrix
     of the class probabilities `probs` (N, K) against `labels`."""
     confusion = confusion_matrix(labels, probs.argmax(axis=1), len(class_names))

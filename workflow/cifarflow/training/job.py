@@ -33,7 +33,7 @@ from cifarflow.io import (
     write_weights,
 )
 from cifarflow.nn.models import build_model
-from cifarflow.training.evaluation import history_summary, test_metrics
+from cifarflow.training.evaluation import history_summary, metrics_on_test_set
 from cifarflow.training.solver import Normalizer, PlanSource, evaluate, init_rng, predict_all, train
 from cifarflow.training.state import read_checkpoint, write_checkpoint
 
@@ -109,7 +109,7 @@ def run_variant(split_path, plan_path, variant: dict, outdir, threads: int | Non
         "set": variant["set"],
         "model": variant["model"],
         "loss": variant["loss"],
-        **test_metrics(test, probs, data.test_labels, data.class_names),
+        **metrics_on_test_set(test, probs, data.test_labels, data.class_names),
         **history_summary(hist, result.best_epoch),
         "epochs_run": int(result.epochs_run),
         "stopped_early": result.stopped_early,

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-# Tags that keep the plan's random streams apart from the initialisation's (see train.init_rng).
+# Tags that keep the plan's random streams apart from the initialisation's (see training.solver.init_rng).
 PLAN_STREAM = 0x5EED_0001
 # How pixels shifted in from outside the image are filled: zeros, the nearest edge pixel, or the
 # mirror image without repeating the edge (numpy.pad's 'edge' and 'reflect').

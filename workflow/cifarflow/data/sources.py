@@ -84,7 +84,7 @@ class RawData:
     test_labels:  (M,) uint8
     class_names:  tuple of K str, label order
     source_format: 'python' | 'binary' | 'folders'
-    provenance:   optional facts about where the data came from (filled by `data.read_raw`:
+    provenance:   optional facts about where the data came from (filled by `data.splits.read_raw`:
                   source_path, source_sha256, cifarflow_version)
     """
 

@@ -419,7 +419,7 @@ def _conv_dx_same(d2: np.ndarray, w: np.ndarray, x_shape: tuple, pad: int) -> np
 
 
 # --------------------------------------------------------------------------------------------
-# max-pool and flatten (ReLU is cifarflow.layers.relu_*, re-exported here)
+# max-pool and flatten (ReLU is cifarflow.nn.layers.relu_*, re-exported here)
 # --------------------------------------------------------------------------------------------
 
 

@@ -12,7 +12,7 @@ Spec keys (others are ignored):
   schema) also set the patchify preset's options; the mapping form wins over them.
 - `init`: `'he'` (default, N(0, 2/fan_in)), `'xavier'` (N(0, 1/fan_in)) or `'normal'`
   (N(0, init_sigma^2), `init_sigma` default 0.01), as in `cifarflow.nn.models`.
-- `loss`: `'cross_entropy'` (default) or `'mse'`, applied by `cifarflow.losses.get_loss`.
+- `loss`: `'cross_entropy'` (default) or `'mse'`, applied by `cifarflow.nn.losses.get_loss`.
 
 Parameters are `W1, b1, W2, b2, ...`, numbered over the conv and fc layers in order; conv
 weights are `(F, k, k, C)`, fc weights `(units, D)` (as `cifarflow.nn.layers`: out = x @ W.T + b).
@@ -110,7 +110,7 @@ def _layers_from_spec(spec: dict, n_classes: int) -> tuple[list, str]:
     except TypeError:
         raise ConfigError(
             f"preset {preset!r} got options {sorted(opts)}; see "
-            f"cifarflow.convnet.{PRESETS[preset].__name__} for the allowed ones."
+            f"cifarflow.nn.convnet.{PRESETS[preset].__name__} for the allowed ones."
         ) from None
     return layers, f"preset {preset}"
 
@@ -212,7 +212,7 @@ class ConvNet:
     @property
     def steps(self) -> list:
         """The plan as executed: each conv - relu - pool(stride == size) run becomes one
-        `conv_relu_pool` step (the same numbers, see `cifarflow.conv.conv_relu_pool_forward`);
+        `conv_relu_pool` step (the same numbers, see `cifarflow.nn.conv.conv_relu_pool_forward`);
         every other layer is its own step. Entries: (kind, options, param index or None)."""
         steps, plan, k = [], self.plan, 0
         while k < len(plan):

@@ -293,7 +293,7 @@ def build_model(spec, input_shape, n_classes, rng, dtype=np.float32):
     input_shape: e.g. (32, 32, 3); inputs arrive flattened as (N, prod(input_shape)).
     n_classes: K (must be 2 for 'logistic', which has one output unit).
     rng: np.random.Generator. dtype: np.float32 (default) or np.float64.
-    Returns a Model (for 'convnet', whatever cifarflow.convnet.build_convnet returns).
+    Returns a Model (for 'convnet', whatever cifarflow.nn.convnet.build_convnet returns).
     Raises ConfigError for a bad key value.
     """
     if not isinstance(spec, dict):

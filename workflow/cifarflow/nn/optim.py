@@ -6,8 +6,6 @@ state is a dict of arrays with the parameter's shape (empty for plain SGD).
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 
 
@@ -48,7 +46,3 @@ def learning_rate(settings: dict, step: int, epoch: int) -> float:
         frac = cycle_pos / n_s if cycle_pos <= n_s else 2.0 - cycle_pos / n_s
         return lo + frac * (hi - lo)
     raise ValueError(f"unknown schedule {kind!r}")
-
-
-def is_finite(x: float) -> bool:
-    return math.isfinite(float(x))

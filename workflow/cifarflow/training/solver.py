@@ -42,7 +42,7 @@ class Normalizer:
 
     @classmethod
     def from_images(cls, images: np.ndarray, mode: str = "feature", chunk: int = 1000) -> "Normalizer":
-        """Statistics of `images` (N, H, W, C) uint8, computed exactly by `data.image_stats`."""
+        """Statistics of `images` (N, H, W, C) uint8, computed exactly by `data.splits.image_stats`."""
         from cifarflow.data.splits import image_stats
 
         size = int(np.prod(images.shape[1:]))

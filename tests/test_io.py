@@ -35,16 +35,36 @@ def test_every_writer_uses_the_scheme_the_cleanup_removes(tmp_path, renames):
     io.write_text(tmp_path / "t.md", "x\n")
     io.write_weights(tmp_path / "w.h5", {"W1": np.ones((2, 3))}, {"k": {"a": 1}})
     write_plan(tmp_path / "p.h5", [make_epoch_plan(4, 1, 0)], {"fill": "zero"})
-    write_checkpoint(tmp_path / "c.h5", TrainState(1, 2, {"W1": np.ones(2)}, {"W1": {}}, [], {}, None, 0.0), "fp")
-    tables.write_table(pd.DataFrame({"a": [1]}), tmp_path / "tab", formats=("csv", "md"))
+    write_checkpoint(
+        tmp_path / "c.h5",
+        TrainState(1, 2, {"W1": np.ones(2)}, {"W1": {}}, [], {}, None, 0.0),
+        "fp",
+    )
+    tables.write_table(
+        pd.DataFrame({"a": [1]}), tmp_path / "tab", formats=("csv", "md")
+    )
     fig = plots.plot_confusion([[1, 0], [0, 1]], ["a", "b"], "t")
     plots.save(fig, tmp_path / "fig")
     io.cached_file_sha256(tmp_path / "t.md", tmp_path / "cache.json")
     finals = {os.path.basename(d) for _, d in renames}
-    assert {"m.json", "t.md", "w.h5", "p.h5", "c.h5", "tab.csv", "tab.md", "fig.png", "fig.pdf", "cache.json"} <= finals
+    assert {
+        "m.json",
+        "t.md",
+        "w.h5",
+        "p.h5",
+        "c.h5",
+        "tab.csv",
+        "tab.md",
+        "fig.png",
+        "fig.pdf",
+        "cache.json",
+    } <= finals
     for src, dst in renames:
         assert os.path.dirname(src) == os.path.dirname(dst)
-        assert os.path.basename(src) == f".{os.path.basename(dst)}.tmp-{os.getpid()}", (src, dst)
+        assert os.path.basename(src) == f".{os.path.basename(dst)}.tmp-{os.getpid()}", (
+            src,
+            dst,
+        )
     assert not [p.name for p in tmp_path.iterdir() if p.name.startswith(".")]
 
 
@@ -75,4 +95,6 @@ def test_json_round_trip_and_package_digest_covers_subpackages(tmp_path):
     assert len(digest) == 64
     root = os.path.dirname(io.__file__)
     assert os.path.exists(os.path.join(root, "training", "solver.py"))
-    assert not os.path.exists(os.path.join(root, "bench.py"))  # developer tools live in tools/
+    assert not os.path.exists(
+        os.path.join(root, "bench.py")
+    )  # developer tools live in tools/

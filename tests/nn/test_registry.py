@@ -37,7 +37,11 @@ def _comparison_types():
 
     def walk(node):
         if isinstance(node, dict):
-            t = node.get("properties", {}).get("type") if isinstance(node.get("properties"), dict) else None
+            t = (
+                node.get("properties", {}).get("type")
+                if isinstance(node.get("properties"), dict)
+                else None
+            )
             if isinstance(t, dict) and "enum" in t and "per_class" in t["enum"]:
                 types.extend(t["enum"])
             for v in node.values():
@@ -54,7 +58,11 @@ def test_schema_model_and_loss_enums_are_the_registry():
     props = _settings_properties()
     assert props["model"]["enum"] == list(registry.MODEL_NAMES)
     schema_losses = {x for x in props["loss"]["enum"] if x is not None}
-    assert schema_losses == {loss for m in registry.MODELS.values() for loss in m.losses} == set(LOSS_NAMES)
+    assert (
+        schema_losses
+        == {loss for m in registry.MODELS.values() for loss in m.losses}
+        == set(LOSS_NAMES)
+    )
 
 
 def test_schema_comparison_types_are_the_report_dispatch_table():
@@ -78,7 +86,12 @@ def _spec(name, loss):
     if name == "mlp":
         spec["hidden"] = [5]
     if name == "convnet":
-        spec["layers"] = [{"conv": {"filters": 2, "size": 3, "pad": 1}}, "relu", {"pool": {"size": 2}}, {"fc": {}}]
+        spec["layers"] = [
+            {"conv": {"filters": 2, "size": 3, "pad": 1}},
+            "relu",
+            {"pool": {"size": 2}},
+            {"fc": {}},
+        ]
     return spec
 
 
@@ -87,7 +100,13 @@ def test_every_registered_model_follows_the_contract(name):
     n_classes = 2 if name == "logistic" else 4
     rng = np.random.default_rng(0)
     for loss in registry.MODELS[name].losses:
-        model = build_model(_spec(name, loss), (4, 4, 3), n_classes, np.random.default_rng(1), np.float64)
+        model = build_model(
+            _spec(name, loss),
+            (4, 4, 3),
+            n_classes,
+            np.random.default_rng(1),
+            np.float64,
+        )
         assert isinstance(model, ModelContract)
         assert model.loss_name == loss and model.output == registry.OUTPUT[name]
         assert model.n_params == sum(v.size for v in model.params.values())
@@ -101,5 +120,7 @@ def test_every_registered_model_follows_the_contract(name):
         assert set(grads) == set(model.params)
         assert model.probabilities(x).shape == (6, n_classes)
         np.testing.assert_array_equal(model.predict(x), predict_from_scores(scores))
-        assert model.weight_norm2() == pytest.approx(sum(float(np.sum(model.params[k] ** 2)) for k in model.weight_keys))
+        assert model.weight_norm2() == pytest.approx(
+            sum(float(np.sum(model.params[k] ** 2)) for k in model.weight_keys)
+        )
         assert all(k.startswith("W") for k in model.weight_keys)

@@ -63,12 +63,9 @@ def cmd_train(a) -> None:
 
 
 def cmd_preview(a) -> None:
-    from .data.splits import load_split
-    from .report import plots
-    from .report.variant import augmentation_preview
+    from .report.variant import augmentation_preview_file
 
-    fig = augmentation_preview(load_split(a.split), json.loads(a.augmentation), a.seed)
-    plots.save(fig, a.out, dpi=_dpi(a))
+    augmentation_preview_file(a.split, json.loads(a.augmentation), a.seed, a.out, dpi=_dpi(a))
 
 
 def cmd_plot_variant(a) -> None:
@@ -78,10 +75,9 @@ def cmd_plot_variant(a) -> None:
 
 
 def cmd_compare(a) -> None:
-    from .report import plots
-    from .report.compare import comparison_figure
+    from .report.compare import comparison_file
 
-    plots.save(comparison_figure(json.loads(a.spec), a.runs), a.out, dpi=_dpi(a))
+    comparison_file(json.loads(a.spec), a.runs, a.out, dpi=_dpi(a))
 
 
 def cmd_tables(a) -> None:

@@ -42,7 +42,9 @@ def class_ids(class_names, classes, where: str) -> list[int]:
     names = list(class_names)
     for c in classes:
         if c not in names:
-            raise ConfigError(f"{where}: unknown class '{c}' (the data has: {', '.join(names)})")
+            raise ConfigError(
+                f"{where}: unknown class '{c}' (the data has: {', '.join(names)})"
+            )
     return [names.index(c) for c in classes]
 
 
@@ -50,7 +52,13 @@ def load_variant_data(split, variant: dict) -> Data:
     """The train/val/test arrays of a variant (class subset relabelled 0..k-1, training limit)."""
     where = f"variant {variant['name']}: classes"
     classes = variant.get("classes")
-    tr = select_training(split.train_labels, split.class_names, classes, variant.get("train_limit"), where)
+    tr = select_training(
+        split.train_labels,
+        split.class_names,
+        classes,
+        variant.get("train_limit"),
+        where,
+    )
     if classes:
         ids = class_ids(split.class_names, classes, where)
         remap = np.full(len(split.class_names), -1, dtype=np.int64)
@@ -63,7 +71,11 @@ def load_variant_data(split, variant: dict) -> Data:
         va, te = slice(None), slice(None)
         lab = lambda y: np.asarray(y, dtype=np.int64)  # noqa: E731
         names = tuple(split.class_names)
-    train_images = split.train_images if (isinstance(tr, np.ndarray) and len(tr) == len(split.train_labels)) else split.train_images[tr]
+    train_images = (
+        split.train_images
+        if (isinstance(tr, np.ndarray) and len(tr) == len(split.train_labels))
+        else split.train_images[tr]
+    )
     return Data(
         train_images=train_images,
         train_labels=lab(split.train_labels[tr]),

@@ -19,22 +19,38 @@ from cifarflow.report import plots
 
 def _per_class(spec, names, runs, metrics):
     class_names = metrics[names[0]]["class_names"]
-    return plots.plot_per_class({n: metrics[n]["per_class_acc"] for n in names}, class_names)
+    return plots.plot_per_class(
+        {n: metrics[n]["per_class_acc"] for n in names}, class_names
+    )
 
 
 def _vs_lambda(spec, names, runs, metrics):
-    rows = [{"variant": n, "value": metrics[n]["config"]["lambda"], "val_acc": metrics[n]["selected_val_acc"],
-             "weight_norm2": metrics[n]["weight_norm2"]} for n in names]
+    rows = [
+        {
+            "variant": n,
+            "value": metrics[n]["config"]["lambda"],
+            "val_acc": metrics[n]["selected_val_acc"],
+            "weight_norm2": metrics[n]["weight_norm2"],
+        }
+        for n in names
+    ]
     return plots.plot_vs_param(rows, param="lambda")
 
 
 def _curves(spec, names, runs, metrics):
     hists = {n: pd.read_csv(r / "history.csv") for n, r in zip(names, runs)}
-    return plots.plot_curves_overlay(hists, metrics=tuple(spec.get("metrics") or ("val_acc",)), loss_names={n: metrics[n]["loss"] for n in names})
+    return plots.plot_curves_overlay(
+        hists,
+        metrics=tuple(spec.get("metrics") or ("val_acc",)),
+        loss_names={n: metrics[n]["loss"] for n in names},
+    )
 
 
 def _templates(spec, names, runs, metrics):
-    return plots.plot_templates_compare({n: read_weights(r / "weights.h5")[0]["W1"] for n, r in zip(names, runs)}, metrics[names[0]]["class_names"])
+    return plots.plot_templates_compare(
+        {n: read_weights(r / "weights.h5")[0]["W1"] for n, r in zip(names, runs)},
+        metrics[names[0]]["class_names"],
+    )
 
 
 def _true_class_prob(spec, names, runs, metrics):
@@ -66,3 +82,8 @@ def comparison_figure(spec: dict, run_dirs):
     if spec.get("title"):
         fig.suptitle(spec["title"])
     return fig
+
+
+def comparison_file(spec: dict, run_dirs, out, dpi: int = 150) -> None:
+    """Write the `comparison_figure` of `spec` over `run_dirs` to `out` (png + pdf)."""
+    plots.save(comparison_figure(spec, run_dirs), out, dpi=dpi)

@@ -13,7 +13,7 @@ import json
 import resource
 import time
 from pathlib import Path
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 import pandas as pd
@@ -34,7 +34,14 @@ from cifarflow.io import (
 )
 from cifarflow.nn.models import build_model
 from cifarflow.training.evaluation import history_summary, metrics_on_test_set
-from cifarflow.training.solver import Normalizer, PlanSource, evaluate, init_rng, predict_all, train
+from cifarflow.training.solver import (
+    Normalizer,
+    PlanSource,
+    evaluate,
+    init_rng,
+    predict_all,
+    train,
+)
 from cifarflow.training.state import read_checkpoint, write_checkpoint
 
 
@@ -52,11 +59,26 @@ def peak_rss_mb() -> float:
 def run_fingerprint(variant: dict, plan_spec: dict, data_sha: str) -> str:
     """The identity of a run's inputs: a checkpoint resumes only a run with the same fingerprint."""
     return hashlib.sha256(
-        json.dumps({"variant": variant, "plan": plan_spec, "data": data_sha, "code": package_digest()}, sort_keys=True).encode()
+        json.dumps(
+            {
+                "variant": variant,
+                "plan": plan_spec,
+                "data": data_sha,
+                "code": package_digest(),
+            },
+            sort_keys=True,
+        ).encode()
     ).hexdigest()
 
 
-def run_variant(split_path, plan_path, variant: dict, outdir, threads: int | None = None, log: Callable[[str], None] = print) -> dict:
+def run_variant(
+    split_path,
+    plan_path,
+    variant: dict,
+    outdir,
+    threads: int | None = None,
+    log: Callable[[str], None] = print,
+) -> dict:
     """Train `variant` on the split file with the plan file, write the run files; return metrics."""
     name = variant["name"]
     outdir = Path(outdir)
@@ -70,16 +92,28 @@ def run_variant(split_path, plan_path, variant: dict, outdir, threads: int | Non
     del split
     n = len(data.train_labels)
     if variant["batch_size"] > n:
-        raise ConfigError(f"variant {name}: batch_size {variant['batch_size']} is larger than its {n} training images")
+        raise ConfigError(
+            f"variant {name}: batch_size {variant['batch_size']} is larger than its {n} training images"
+        )
     plan = PlanFile(plan_path)
     if plan.n != n or plan.epochs < variant["epochs"]:
-        raise DataError(f"{plan_path}: plan has {plan.epochs} epochs of {plan.n} images, variant {name} needs {variant['epochs']} of {n}")
+        raise DataError(
+            f"{plan_path}: plan has {plan.epochs} epochs of {plan.n} images, variant {name} needs {variant['epochs']} of {n}"
+        )
     source = PlanSource(plan.plan, plan.images if plan.has_images else None)
     outdir.mkdir(parents=True, exist_ok=True)
     remove_stale_temporaries(outdir)
-    model = build_model(variant, data.train_images.shape[1:], len(data.class_names), init_rng(variant["seed"]), np.float32)
-    log(f"variant {name}: {variant['model']} ({variant['loss']}), {model.n_params} parameters, {n} training images, "
-        f"{len(data.val_labels)} validation, {len(data.test_labels)} test; plan {'materialised' if plan.has_images else 'replayed'}")
+    model = build_model(
+        variant,
+        data.train_images.shape[1:],
+        len(data.class_names),
+        init_rng(variant["seed"]),
+        np.float32,
+    )
+    log(
+        f"variant {name}: {variant['model']} ({variant['loss']}), {model.n_params} parameters, {n} training images, "
+        f"{len(data.val_labels)} validation, {len(data.test_labels)} test; plan {'materialised' if plan.has_images else 'replayed'}"
+    )
 
     data_sha = file_sha256(split_path)
     fingerprint = run_fingerprint(variant, plan.spec, data_sha)
@@ -131,16 +165,42 @@ def run_variant(split_path, plan_path, variant: dict, outdir, threads: int | Non
         },
         "provenance": {**versions(), **code_version()},
     }
-    record = {"config": variant, "class_names": list(data.class_names), "data_sha256": data_sha, "provenance": metrics["provenance"]}
-    attrs = dict(record, best_epoch=int(result.best_epoch), normalize=variant["normalize"],
-                 input_shape=list(data.train_images.shape[1:]), plan=plan.spec)
-    write_weights(outdir / "weights.h5", model.params, attrs, {"norm_mean": norm.mean, "norm_inv_std": norm.inv_std})
-    write_weights(outdir / "predictions.h5", {"probs": probs}, record, {"labels": data.test_labels})
+    record = {
+        "config": variant,
+        "class_names": list(data.class_names),
+        "data_sha256": data_sha,
+        "provenance": metrics["provenance"],
+    }
+    attrs = dict(
+        record,
+        best_epoch=int(result.best_epoch),
+        normalize=variant["normalize"],
+        input_shape=list(data.train_images.shape[1:]),
+        plan=plan.spec,
+    )
+    write_weights(
+        outdir / "weights.h5",
+        model.params,
+        attrs,
+        {"norm_mean": norm.mean, "norm_inv_std": norm.inv_std},
+    )
+    write_weights(
+        outdir / "predictions.h5",
+        {"probs": probs},
+        record,
+        {"labels": data.test_labels},
+    )
     with atomic_output(outdir / "history.csv") as tmp:
         hist.to_csv(tmp, index=False)
     write_json(outdir / "metrics.json", metrics)
     if ckpt_path.exists():
         ckpt_path.unlink()
-    status = f"DIVERGED at epoch {result.diverged_epoch}" if result.diverged else f"best epoch {result.best_epoch}"
-    log(f"variant {name}: test accuracy {100 * test['acc']:.2f}% ({status}), {result.seconds:.1f}s training")
+    status = (
+        f"DIVERGED at epoch {result.diverged_epoch}"
+        if result.diverged
+        else f"best epoch {result.best_epoch}"
+    )
+    log(
+        f"variant {name}: test accuracy {100 * test['acc']:.2f}% ({status}), {result.seconds:.1f}s training"
+    )
     return metrics

@@ -32,14 +32,20 @@ class TrainSettings:
     momentum: float
     nesterov: bool
     early_stopping: dict | None
-    monitor: str | None  # the history column that picks the best epoch; None keeps the last
+    monitor: (
+        str | None
+    )  # the history column that picks the best epoch; None keeps the last
     test_flip: bool
     schedule: dict  # the keys `nn.optim.learning_rate` reads
 
     @classmethod
-    def from_variant(cls, v: dict) -> "TrainSettings":
+    def from_variant(cls, v: dict) -> TrainSettings:
         es = v.get("early_stopping") or None
-        monitor = es.get("monitor", "val_loss") if es else ("val_acc" if v.get("select_best") else None)
+        monitor = (
+            es.get("monitor", "val_loss")
+            if es
+            else ("val_acc" if v.get("select_best") else None)
+        )
         return cls(
             lam=float(v["lambda"]),
             batch_size=int(v["batch_size"]),
@@ -72,7 +78,10 @@ META = ("epoch", "step", "history", "best", "seconds")
 
 def write_checkpoint(path, state: TrainState, fingerprint: str) -> None:
     with atomic_h5(path) as f:
-        for group, arrays in (("params", state.params), ("best_params", state.best_params or {})):
+        for group, arrays in (
+            ("params", state.params),
+            ("best_params", state.best_params or {}),
+        ):
             g = f.create_group(group)
             for k, v in arrays.items():
                 g.create_dataset(k, data=v)
@@ -100,12 +109,15 @@ def read_checkpoint(path, fingerprint: str) -> TrainState | None:
             state = TrainState(
                 **{k: meta[k] for k in META},
                 params={k: f["params"][k][()] for k in f["params"]},
-                best_params={k: f["best_params"][k][()] for k in f["best_params"]} if f.attrs["has_best_params"] else None,
-                opt_state={n: {k: f["opt_state"][n][k][()] for k in f["opt_state"][n]} for n in f["opt_state"]},
+                best_params={k: f["best_params"][k][()] for k in f["best_params"]}
+                if f.attrs["has_best_params"]
+                else None,
+                opt_state={
+                    n: {k: f["opt_state"][n][k][()] for k in f["opt_state"][n]}
+                    for n in f["opt_state"]
+                },
             )
     except (OSError, KeyError, ValueError):
         return None
     # JSON turns NaN into NaN floats fine, and best["score"] None stays None
     return state
-
-

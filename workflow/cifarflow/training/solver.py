@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import copy
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Callable, Iterable
 
 import numpy as np
@@ -86,7 +86,6 @@ class Result:
     diverged_epoch: int | None
     seconds: float
     resumed_from: int | None = None
-    extra: dict = field(default_factory=dict)
 
 
 def _scores(model, images: np.ndarray, norm: Normalizer, flip: bool) -> np.ndarray:

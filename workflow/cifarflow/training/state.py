@@ -3,7 +3,7 @@
 `TrainSettings` is what the solver reads of a resolved variant (no `.get` defaults scattered
 through the loop); `TrainState` is what the solver hands to its `checkpoint` callback after every
 epoch and takes back as `resume`. `write_checkpoint`/`read_checkpoint` store a `TrainState` in
-HDF5 (the only file access in this package; the solver itself opens no files).
+HDF5 for the training job (`training.job`); the solver itself opens no files.
 
 Checkpoint layout::
 

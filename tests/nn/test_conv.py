@@ -220,6 +220,23 @@ def test_conv_relu_pool_block_sends_a_tied_window_gradient_to_its_first_maximum(
 
 
 @pytest.mark.parametrize("window_major", [False, True])
+def test_a_tie_made_by_adding_the_bias_in_float32_routes_the_fused_gradient_elsewhere(window_major):
+    """The documented exception (README, conv_relu_pool_forward): z = 1 and z = 2 both become
+    1e8 once the bias 1e8 is added in float32 (spacing 8 there). The three layers send the window's
+    gradient to the first tied value, the fused block to the larger z; the outputs are equal."""
+    x = np.array([1.0, 2.0, -5e8, -5e8], dtype=np.float32).reshape(1, 2, 2, 1)
+    w = np.ones((1, 1, 1, 1), dtype=np.float32)
+    b = np.array([1e8], dtype=np.float32)
+    out, cache = conv_relu_pool_forward(x, w, b, 1, 0, 2, window_major)
+    ref, ref_backward = chain(x, w, b, 1, 0, 2)
+    np.testing.assert_array_equal(out, ref)
+    dx, _, _ = conv_relu_pool_backward(np.ones_like(out), cache)
+    dx_ref, _, _ = ref_backward(np.ones_like(ref))
+    np.testing.assert_array_equal(dx_ref.reshape(-1), [1, 0, 0, 0])  # first of the tied (z + b)
+    np.testing.assert_array_equal(dx.reshape(-1), [0, 1, 0, 0])  # the larger z
+
+
+@pytest.mark.parametrize("window_major", [False, True])
 def test_conv_relu_pool_block_keeps_float32_and_skips_dx_on_request(window_major):
     x, w, b = conv_inputs(BLOCK_CASES[0][:8], dtype=np.float32)
     out, cache = conv_relu_pool_forward(x, w, b, 1, 1, 2, window_major)

@@ -26,7 +26,7 @@ import pytest
 from PIL import Image
 
 from cifarflow import CIFAR10_CLASSES
-from cifarflow.sources import RawData
+from cifarflow.data.sources import RawData
 
 try:  # numpy >= 2
     from numpy._core.multiarray import _reconstruct

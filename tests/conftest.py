@@ -1,5 +1,9 @@
 """Shared test setup: make tests/ importable (``from archives import ...``) and test this checkout.
 
+Tests mirror the package: tests/data, tests/nn, tests/training, tests/report for the stage
+packages, tests/tools for the developer tools (tools/ is importable: ``import bench``), and the
+workflow-level tests at the root. Shared helpers live in archives.py and workflow_utils.py only.
+
 The package under workflow/ goes first on sys.path and on the PYTHONPATH of every subprocess the
 tests start (``python -m cifarflow ...``), even if another checkout is the installed one.
 """
@@ -10,7 +14,9 @@ from pathlib import Path
 
 TESTS = Path(__file__).resolve().parent
 PACKAGE_DIR = TESTS.parent / "workflow"
+TOOLS_DIR = TESTS.parent / "tools"
 
+sys.path.insert(0, str(TOOLS_DIR))
 sys.path.insert(0, str(TESTS))
 sys.path.insert(0, str(PACKAGE_DIR))
 os.environ["PYTHONPATH"] = os.pathsep.join([str(PACKAGE_DIR)] + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p])

@@ -33,13 +33,14 @@ from archives import (
     make_images,
     make_python_archive,
 )
-from test_workflow import _checkpoint_epoch, small_config
 from workflow_utils import (
     REPO,
     SNAKEMAKE,
+    checkpoint_epoch,
     params_digest,
     run_fingerprint,
     scheduled_jobs,
+    small_config,
     snakemake,
     stable_history,
     stable_metrics,
@@ -371,7 +372,7 @@ def interrupt(proc: subprocess.Popen, wd: Path, variant: str, epoch: int, kill) 
     ckpt = wd / "results" / "runs" / variant / "checkpoint.h5"
     deadline = time.monotonic() + 300
     try:
-        while _checkpoint_epoch(ckpt) < epoch:
+        while checkpoint_epoch(ckpt) < epoch:
             assert proc.poll() is None, "the run ended before it could be interrupted"
             assert time.monotonic() < deadline, "no checkpoint within 300 s"
             time.sleep(0.05)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import copy
 import json
 import os
 import signal
@@ -13,52 +12,19 @@ from pathlib import Path
 import h5py
 import pandas as pd
 import pytest
-
 from workflow_utils import (
     REPO,
     SNAKEMAKE,
+    checkpoint_epoch,
     params_digest,
     run_fingerprint,
     scheduled_jobs,
+    small_config,
     snakemake,
     write_config,
 )
 
 pytestmark = pytest.mark.workflow
-
-VARIANTS = [
-    {"name": "soft", "model": "softmax"},
-    {"name": "sig", "model": "sigmoid", "augmentation": "fliptrans", "eta": 0.05},
-    {"name": "lg", "model": "softmax", "grid": {"lambda": [0, 0.1]}},
-    {"name": "mlp", "model": "mlp", "hidden": [16], "split": "basic", "momentum": 0.9},
-    {"name": "logi", "model": "logistic", "classes": ["cat", "dog"], "shuffle": False, "early_stopping": {"patience": 2}},
-    {"name": "boom", "model": "softmax", "eta": 1.0e37},
-]
-
-
-def small_config(archive: Path, **extra) -> dict:
-    cfg = {
-        "local_archive": str(archive),
-        "splits": {"basic": {"type": "batches", "train": [1], "val": [2]}, "full": {"type": "holdout", "val_size": 100, "seed": 0}},
-        "augmentations": {"none": {}, "fliptrans": {"flip": 0.5, "translate": 2}},
-        "defaults": {"epochs": 3, "batch_size": 50, "eta": 0.01},
-        "experiments": {
-            "small": {
-                "title": "Small generated data",
-                "variants": copy.deepcopy(VARIANTS),
-                "comparisons": [
-                    {"name": "pc", "type": "per_class", "variants": ["soft", "sig"]},
-                    {"name": "lam", "type": "vs_lambda", "grid": "lg"},
-                    {"name": "tp", "type": "true_class_prob", "variants": ["soft", "sig"]},
-                    {"name": "tm", "type": "templates", "variants": ["soft", "sig"]},
-                    {"name": "cv", "type": "curves", "variants": ["soft", "boom"], "metrics": ["train_loss", "val_acc"]},
-                ],
-            }
-        },
-    }
-    cfg.update(extra)
-    return cfg
-
 
 @pytest.fixture(scope="module")
 def done(tmp_path_factory, archive) -> Path:
@@ -179,14 +145,6 @@ def test_materialised_plan_gives_bit_identical_weights(done, archive, tmp_path):
     assert params_digest(tmp_path / "results/runs/sig/weights.h5") == params_digest(done / "results/runs/sig/weights.h5")
 
 
-def _checkpoint_epoch(path: Path) -> int:
-    try:
-        with h5py.File(path, "r") as f:
-            return json.loads(f.attrs["meta"])["epoch"]
-    except (OSError, KeyError):
-        return 0
-
-
 def test_killed_training_job_resumes_bit_identical(archive, tmp_path):
     slow = {"name": "slow", "model": "mlp", "hidden": [256], "epochs": 40, "momentum": 0.9, "eta": 0.005}
     cfg = small_config(archive)
@@ -202,7 +160,7 @@ def test_killed_training_job_resumes_bit_identical(archive, tmp_path):
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     ckpt = killed / "results" / "runs" / "slow" / "checkpoint.h5"
     deadline = time.time() + 300
-    while _checkpoint_epoch(ckpt) < 3:
+    while checkpoint_epoch(ckpt) < 3:
         assert proc.poll() is None, "the run ended before it could be killed"
         assert time.time() < deadline
         time.sleep(0.2)
@@ -253,7 +211,6 @@ def test_html_report_builds_and_shows_its_figures_in_chromium(done, tmp_path):
 
     import numpy as np
     from PIL import Image
-
     from workflow_utils import require_or_skip
 
     snakemake(done, "--report", "report.html")

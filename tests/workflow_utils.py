@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
 import os
@@ -92,3 +93,47 @@ def require_or_skip(condition: bool, reason: str):
     if os.environ.get("CIFARFLOW_CI"):
         pytest.fail(f"CI must have this: {reason}")
     pytest.skip(reason)
+
+
+# ---- a small generated-data configuration (test_workflow, test_faults) ----------------------
+
+VARIANTS = [
+    {"name": "soft", "model": "softmax"},
+    {"name": "sig", "model": "sigmoid", "augmentation": "fliptrans", "eta": 0.05},
+    {"name": "lg", "model": "softmax", "grid": {"lambda": [0, 0.1]}},
+    {"name": "mlp", "model": "mlp", "hidden": [16], "split": "basic", "momentum": 0.9},
+    {"name": "logi", "model": "logistic", "classes": ["cat", "dog"], "shuffle": False, "early_stopping": {"patience": 2}},
+    {"name": "boom", "model": "softmax", "eta": 1.0e37},
+]
+
+
+def small_config(archive: Path, **extra) -> dict:
+    cfg = {
+        "local_archive": str(archive),
+        "splits": {"basic": {"type": "batches", "train": [1], "val": [2]}, "full": {"type": "holdout", "val_size": 100, "seed": 0}},
+        "augmentations": {"none": {}, "fliptrans": {"flip": 0.5, "translate": 2}},
+        "defaults": {"epochs": 3, "batch_size": 50, "eta": 0.01},
+        "experiments": {
+            "small": {
+                "title": "Small generated data",
+                "variants": copy.deepcopy(VARIANTS),
+                "comparisons": [
+                    {"name": "pc", "type": "per_class", "variants": ["soft", "sig"]},
+                    {"name": "lam", "type": "vs_lambda", "grid": "lg"},
+                    {"name": "tp", "type": "true_class_prob", "variants": ["soft", "sig"]},
+                    {"name": "tm", "type": "templates", "variants": ["soft", "sig"]},
+                    {"name": "cv", "type": "curves", "variants": ["soft", "boom"], "metrics": ["train_loss", "val_acc"]},
+                ],
+            }
+        },
+    }
+    cfg.update(extra)
+    return cfg
+
+
+def checkpoint_epoch(path: Path) -> int:
+    try:
+        with h5py.File(path, "r") as f:
+            return json.loads(f.attrs["meta"])["epoch"]
+    except (OSError, KeyError):
+        return 0

@@ -18,17 +18,9 @@ from pathlib import Path
 import yaml
 
 from .errors import ConfigError
+from .nn.registry import LINEAR_MODELS, MODEL_LOSSES  # noqa: F401 (common.smk imports LINEAR_MODELS)
 
 SCHEMA_PATH = Path(__file__).resolve().parents[1] / "schemas" / "config.schema.yaml"
-
-MODEL_LOSSES = {
-    "softmax": ("cross_entropy", "mse"),
-    "sigmoid": ("multi_bce", "mse"),
-    "logistic": ("bce", "mse"),
-    "mlp": ("cross_entropy", "mse"),
-    "convnet": ("cross_entropy", "mse"),
-}
-LINEAR_MODELS = ("softmax", "sigmoid", "logistic")
 
 # Settings that change what an epoch plan holds (the rest only change training).
 PLAN_KEYS = ("split", "classes", "train_limit", "augmentation", "shuffle", "epochs", "seed")

@@ -79,7 +79,7 @@ def source_input():
 
 def source_digest():
     """sha256 of a local archive file (cached by path, size and mtime), else ''."""
-    from cifarflow.data import cached_file_sha256
+    from cifarflow.io import cached_file_sha256
 
     local = _local_archive_file()
     return cached_file_sha256(local, ".snakemake/cifarflow/archive-sha256.json") if local else ""

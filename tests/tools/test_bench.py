@@ -1,0 +1,161 @@
+"""The benchmark suite's code paths on tiny sizes (`python tools/bench.py`): not a timed test.
+
+The numbers are not checked against anything but being positive; the structure of the JSON and
+CSV results is what these tests pin down.
+"""
+
+import csv
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+import bench  # tools/bench.py (tests/conftest.py puts tools/ on sys.path)
+from archives import make_folder_archive
+
+BENCH = bench.BENCH
+
+NUMPY_KEYS = {"images_per_s", "steps_per_s", "ms_per_step", "images_per_s_cpu", "steps_per_repeat", "repeats_images_per_s",
+              "fraction_of_limit", "gflops"}
+
+
+def _positive(x):
+    return isinstance(x, (int, float)) and not isinstance(x, bool) and np.isfinite(x) and x > 0
+
+
+def test_quick_run_writes_json_and_csv_with_every_model(tmp_path):
+    out = tmp_path / "bench" / "bench.json"
+    proc = subprocess.run(
+        [sys.executable, str(BENCH), "--quick", "--skip-torch", "--skip-rss", "--skip-import",
+         "--data", "random", "--epoch-images", "200", "--profile", "--out", str(out)],
+        capture_output=True, text=True, timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr
+    r = json.loads(out.read_text())
+    assert r["schema"] == bench.SCHEMA
+    assert {"settings", "environment", "threads", "machine", "models", "targets", "preprocess"} <= set(r)
+    assert r["settings"]["batch_size"] == 100 and r["settings"]["dtype"] == "float32" and r["settings"]["threads"] == 1
+    assert r["environment"]["thread_env"]["OPENBLAS_NUM_THREADS"] == "1"  # pinned before NumPy loaded
+    if r["threads"]["checked"]:
+        assert r["threads"]["one_thread"]
+    assert _positive(r["machine"]["sgemm_gflops"]) and _positive(r["machine"]["copy_gbs"])
+    assert list(r["models"]) == list(bench.MODELS)
+    for name, m in r["models"].items():
+        assert set(m["numpy"]) == NUMPY_KEYS, name
+        assert all(_positive(m["numpy"][k]) for k in NUMPY_KEYS - {"repeats_images_per_s"}), name
+        assert all(_positive(m[k]) for k in ("flops", "bytes", "n_params", "limit_ms_flops", "limit_ms_bytes")), name
+        assert m["torch"] is None and m["numpy_over_torch"] is None and m["numpy_over_torch_wall"] is None
+        assert m["epoch"]["n_train"] == 200 and _positive(m["epoch"]["seconds"]) and _positive(m["epoch"]["cpu_share"]), name
+    phases = r["epoch_profile"]["phases"]
+    assert _positive(r["epoch_profile"]["profiled_epoch_seconds"])
+    assert all(_positive(phases[label]) for label, *_ in bench.PHASES if label != "learning rate"), phases
+    assert all(_positive(s) for s in r["epoch_profile"]["evaluation_parts"].values())
+    assert sum(phases.values()) == pytest.approx(r["epoch_profile"]["profiled_epoch_seconds"])
+    assert {t["target"] for t in r["targets"]} >= {"peak RSS of a full-data linear training job"}
+    assert all(t["holds"] is None for t in r["targets"])  # nothing comparable measured in a quick run
+
+    rows = list(csv.DictReader(out.with_suffix(".csv").open()))
+    assert set(rows[0]) == {"section", "model", "metric", "value", "unit"}
+    got = {(row["section"], row["model"], row["metric"]) for row in rows}
+    assert ("machine", "", "sgemm_gflops") in got
+    for name in bench.MODELS:
+        assert {("step", name, "numpy_images_per_s"), ("epoch", name, "seconds")} <= got
+    assert all(float(row["value"]) > 0 for row in rows if row["section"] != "epoch_profile")
+    assert "NumPy img/s" in proc.stdout and "targets:" in proc.stdout
+
+
+def test_unknown_model_is_refused_with_the_known_names(tmp_path, capsys):
+    assert bench.main(["--models", "softmax,resnet", "--out", str(tmp_path / "b.json")]) == 2
+    assert "unknown model 'resnet'" in capsys.readouterr().err
+
+
+def test_step_flops_count_forward_and_backward_gemms():
+    n, d, k = 100, 3072, 10
+    assert bench.step_cost(bench.build("softmax"), n)["flops"] == 4 * n * d * k  # no input gradient
+    assert bench.step_cost(bench.build("mlp50"), n)["flops"] == 4 * n * d * 50 + 6 * n * 50 * k
+    conv = 2 * n * 8 * 8 * (4 * 4 * 3) * 40
+    fc = 2 * n * (8 * 8 * 40) * 300 * 3 + 2 * n * 300 * k * 3
+    assert bench.step_cost(bench.build("convnet-patchify"), n)["flops"] == 2 * conv + fc
+
+
+def test_targets_hold_or_miss_with_a_factor():
+    result = {"models": {"softmax": {"numpy_over_torch": 2.0, "epoch": {"seconds": 1.0, "n_train": 49_000}},
+                         "mlp50": {"numpy_over_torch": 1.2}},
+              "train_job": {"peak_rss_mb": 300.0, "n_train": 49_000}, "preprocess": None}
+    t = {row["target"]: row for row in bench.targets(result)}
+    assert t["softmax step throughput NumPy/PyTorch"]["holds"] is True
+    assert t["mlp50 step throughput NumPy/PyTorch"]["holds"] is False
+    assert t["mlp50 step throughput NumPy/PyTorch"]["factor"] == pytest.approx(0.8)
+    assert t["softmax full-data epoch (augmentation + steps + evaluation)"]["factor"] == pytest.approx(0.5)
+    assert t["peak RSS of a full-data linear training job"]["holds"] is True
+    assert t["preprocessing 60,000 JPEGs into HDF5"]["holds"] is None
+    assert t["sigmoid step throughput NumPy/PyTorch"]["measured"] is None
+
+
+def test_step_targets_are_judged_on_numpys_own_kernel_when_the_environment_forces_one():
+    result = {"models": {"convnet-small": {"numpy_over_torch": 0.9}}, "preprocess": None,
+              "own_blas": {"forced": "OPENBLAS_CORETYPE=Haswell",
+                           "models": {"convnet-small": {"numpy_over_torch": 1.3, "numpy_images_per_s": 2600.0,
+                                                        "torch_images_per_s": 2000.0}}}}
+    rows = bench.targets(result)
+    judged = next(r for r in rows if r["target"] == "convnet-small step throughput NumPy/PyTorch")
+    assert judged["measured"] == 1.3 and judged["holds"] is True
+    shown = rows[rows.index(judged) + 1]
+    assert shown.get("informative") and shown["measured"] == 0.9 and "forced kernel" in shown["target"]
+    assert "not judged" in bench.format_table({**result, "machine": {"sgemm_gflops": 1, "sgemm_shape": [1, 1, 1], "copy_gbs": 1},
+                                               "settings": {"batch_size": 100}, "environment": {}, "threads": {},
+                                               "models": {}, "targets": rows,
+                                               "own_blas": {**result["own_blas"], "kernel": "k", "sgemm_gflops": 2.0}})
+
+
+def test_a_forced_blas_kernel_is_measured_again_without_it(tmp_path):
+    out = tmp_path / "bench.json"
+    env = {**os.environ, "OPENBLAS_L2_SIZE": os.environ.get("OPENBLAS_L2_SIZE", "512")}
+    proc = subprocess.run(
+        [sys.executable, str(BENCH), "--quick", "--skip-torch", "--skip-rss", "--skip-import", "--skip-epoch",
+         "--models", "softmax", "--out", str(out)],
+        capture_output=True, text=True, timeout=300, env=env,
+    )
+    assert proc.returncode == 0, proc.stderr
+    r = json.loads(out.read_text())
+    own = r["own_blas"]
+    assert f"OPENBLAS_L2_SIZE={env['OPENBLAS_L2_SIZE']}" in own["forced"]
+    assert "OPENBLAS_CORETYPE" not in own["kernel"] and _positive(own["sgemm_gflops"])
+    assert _positive(own["models"]["softmax"]["numpy_images_per_s"])
+    rows = list(csv.DictReader(out.with_suffix(".csv").open()))
+    assert any(row["section"] == "step_own_blas" and row["model"] == "softmax" for row in rows)
+    assert "NumPy's own BLAS kernel" in proc.stdout
+
+
+def test_pytorch_runs_the_same_shapes_side_by_side():
+    torch = pytest.importorskip("torch")
+    bench._torch()
+    for name in bench.MODELS:
+        model = bench.build(name)
+        x, _ = bench.batches(1, 4)[0]
+        tx = torch.from_numpy(x)
+        if hasattr(model, "plan"):
+            tx = tx.reshape(-1, 32, 32, 3).permute(0, 3, 1, 2)
+        net = bench.torch_model(torch, model)
+        assert tuple(net(tx).shape) == (4, 10), name
+        assert sum(p.numel() for p in net.parameters()) == model.n_params, name
+    row = bench.bench_steps("sigmoid", batch=8, repeats=1, torch=torch, quick=True)
+    assert _positive(row["torch"]["images_per_s"]) and _positive(row["numpy_over_torch"]) and _positive(row["numpy_over_torch_wall"])
+
+
+@pytest.mark.slow
+def test_import_and_training_job_report_time_and_peak_rss(tmp_path):
+    archive = tmp_path / "tiny.tar.gz"
+    make_folder_archive(archive, n_train_per_class=12, n_test_per_class=2, fmt="jpg")
+    imp = bench.import_job(archive, tmp_path / "cifar10.h5", tmp_path / "import.log")
+    assert imp["n_images"] == 140 and all(_positive(imp[k]) for k in ("seconds", "cpu_seconds", "peak_rss_mb"))
+    split = tmp_path / "split.h5"
+    bench.build_split(tmp_path / "cifar10.h5", split, {"type": "holdout", "val_size": 10, "seed": 0})
+    job = bench.train_job(split, tmp_path / "job")
+    assert job["n_train"] == 110 and job["model"] == "softmax"
+    assert all(_positive(job[k]) for k in ("peak_rss_mb", "peak_rss_mb_rusage", "wall_seconds", "cpu_seconds", "train_seconds"))
+    # the job's own peak, not the RSS of the (larger) process that started it
+    assert job["peak_rss_mb_rusage"] < 1000

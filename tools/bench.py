@@ -1,0 +1,939 @@
+"""Benchmark suite (a developer tool, outside the runtime package): `python tools/bench.py [--quick] [--models ...] [--out results/bench/bench.json]`.
+
+Everything runs on ONE thread, float32, batch 100 (BLAS/OpenMP are pinned before NumPy loads,
+as `python -m cifarflow --threads 1` does; threadpoolctl verifies it when installed). Per model
+(`MODELS`: softmax, sigmoid, mlp50/100/256, convnet-patchify, convnet-small):
+
+- step: images/s of one training step of the real model (`cifarflow.nn.models.build_model`:
+  `model.loss` = forward + loss + backward, then `optim.sgd_update` on every parameter, as in
+  `cifarflow.training.solver.train`), on float32 batches that are already normalised; the median of
+  interleaved repeats. With PyTorch importable, the same shapes in eager PyTorch
+  (`torch.set_num_threads(1)`, autograd, `torch.optim.SGD`), and the ratio NumPy / PyTorch
+  (the median of the paired per-repeat ratios of CPU time, robust to other processes).
+- roofline: the step's GEMM FLOPs over the machine's measured single-thread sgemm rate, and a
+  lower bound of the bytes it moves over the measured copy bandwidth; `fraction_of_limit` is
+  max(both times) / measured step time (1.0 = at the machine's limit), all by CPU time.
+- epoch: seconds of one epoch of `cifarflow.training.solver.train` on all training images of the split
+  (augmentation flip 0.5 + translate 3 from an epoch plan, the steps, and the per-epoch
+  evaluation of the train and validation splits), i.e. the `seconds` the solver records.
+
+Once per run: the peak RSS of a full-data linear training job (`python -m cifarflow --threads 1
+train` as a subprocess, 1 epoch), and the wall time of `python -m cifarflow import` on the shared
+JPEG archive (preprocessing 60,000 JPEGs into HDF5). With `--profile`, a cProfile breakdown of
+one softmax epoch by phase.
+
+Data: the real split (`--split`, default results/data/split_full.h5; built from `--archive` when
+missing and the archive exists), else random uint8 images of the same shape (`--data random`).
+Writes JSON and a tidy CSV (section, model, metric, value, unit) and prints a table.
+
+The NumPy figures depend on the OpenBLAS kernel, which the table names. Where the environment
+forces one (OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE, e.g. Haswell, set for old OpenBLAS builds on new
+CPUs), a current NumPy runs slower kernels than its own choice while PyTorch keeps its own
+(oneDNN/MKL) kernels; the step throughputs are then measured twice: in this environment, and in a
+child process with both variables removed ("NumPy's own kernel", `--blas own` to measure only
+that; `--blas env` for this environment only). Both are reported; the step targets are judged on
+NumPy's own kernel, the like-for-like comparison with PyTorch's own kernels. On a 2-core machine
+shared with other work, compare runs at a low load average (printed at the end) and re-measure
+before quoting a number.
+"""
+
+import os
+import sys
+
+# This checkout's package, here and in every child process (`python -m cifarflow ...`).
+WORKFLOW_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "workflow")
+sys.path.insert(0, WORKFLOW_DIR)
+os.environ["PYTHONPATH"] = os.pathsep.join([WORKFLOW_DIR] + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p])
+BENCH = os.path.abspath(__file__)
+
+THREAD_VARS = (
+    "OMP_NUM_THREADS",
+    "OPENBLAS_NUM_THREADS",
+    "MKL_NUM_THREADS",
+    "BLIS_NUM_THREADS",
+    "VECLIB_MAXIMUM_THREADS",
+    "NUMEXPR_NUM_THREADS",
+)
+
+if __name__ == "__main__":  # before NumPy loads (see cifarflow/__main__.py)
+    for _var in THREAD_VARS:
+        os.environ[_var] = "1"
+    from cifarflow.__main__ import _keep_freed_memory
+
+    _keep_freed_memory()  # as a training job does (`python -m cifarflow train`)
+
+import argparse  # noqa: E402
+import cProfile  # noqa: E402
+import csv  # noqa: E402
+import json  # noqa: E402
+import platform  # noqa: E402
+import pstats  # noqa: E402
+import shutil  # noqa: E402
+import subprocess  # noqa: E402
+import tempfile  # noqa: E402
+import time  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import numpy as np  # noqa: E402
+
+from cifarflow.data.augment import make_epoch_plan  # noqa: E402
+from cifarflow.nn.conv import conv_output_shape  # noqa: E402
+from cifarflow.nn.models import build_model  # noqa: E402
+from cifarflow.nn.optim import sgd_update  # noqa: E402
+
+SCHEMA = "cifarflow-bench/1"
+IMAGE_SHAPE = (32, 32, 3)
+N_CLASSES = 10
+BATCH = 100
+N_TRAIN_FULL = 49_000
+FULL_SPLIT = {"type": "holdout", "val_size": 1000, "seed": 0}  # config.yaml's `full` split
+AUGMENTATION = {"flip": 0.5, "translate": 3}  # config.yaml's `flip_translate`
+
+# name -> model spec (the keys of a variant that build_model reads)
+MODELS = {
+    "softmax": {"model": "softmax"},
+    "sigmoid": {"model": "sigmoid"},
+    "mlp50": {"model": "mlp", "hidden": [50]},
+    "mlp100": {"model": "mlp", "hidden": [100]},
+    "mlp256": {"model": "mlp", "hidden": [256]},
+    "convnet-patchify": {"model": "convnet", "preset": "patchify"},
+    "convnet-small": {"model": "convnet", "preset": "small"},
+}
+# the issue's targets: NumPy/PyTorch step throughput (at least), epoch and preprocessing seconds
+# and training-job RSS (at most)
+STEP_RATIO_TARGET = {"softmax": 1.5, "sigmoid": 1.5, "mlp50": 1.5, "mlp100": 1.5, "mlp256": 1.5,
+                     "convnet-patchify": 1.0, "convnet-small": 1.0}
+FORCED_BLAS_VARS = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")
+EPOCH_TARGET_S = 0.5
+RSS_TARGET_MB = 600.0
+IMPORT_TARGET_S = 10.0
+
+
+# ---- threads and environment -------------------------------------------------------------------
+
+
+def thread_check() -> dict:
+    """The BLAS/OpenMP pools and their thread counts (threadpoolctl), limited to 1 if needed."""
+    try:
+        import threadpoolctl
+    except ImportError:
+        return {"checked": False, "note": "threadpoolctl is not installed: thread check skipped"}
+    pools = threadpoolctl.threadpool_info()
+    out = {
+        "checked": True,
+        "pools": [{k: p.get(k) for k in ("user_api", "internal_api", "num_threads", "version", "architecture")} for p in pools],
+        "one_thread": all(p["num_threads"] == 1 for p in pools),
+    }
+    if not out["one_thread"]:  # e.g. imported after NumPy loaded: limit for this process
+        threadpoolctl.threadpool_limits(1)
+        out["limited_by_threadpoolctl"] = True
+    return out
+
+
+def environment() -> dict:
+    cpu = platform.processor()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return {
+        "python": platform.python_version(),
+        "numpy": np.__version__,
+        "platform": platform.platform(),
+        "cpu": cpu,
+        "cpu_count": os.cpu_count(),
+        "thread_env": {v: os.environ.get(v) for v in THREAD_VARS},
+        "openblas_coretype": os.environ.get("OPENBLAS_CORETYPE"),
+        "load_average": list(os.getloadavg()) if hasattr(os, "getloadavg") else None,
+    }
+
+
+def _torch():
+    """The torch module pinned to one thread, or None when it is not importable."""
+    try:
+        import torch
+    except ImportError:
+        return None
+    torch.set_num_threads(1)
+    try:
+        torch.set_num_interop_threads(1)
+    except RuntimeError:  # already set in this process
+        pass
+    return torch
+
+
+# ---- timing helpers ----------------------------------------------------------------------------
+
+
+def _median(xs):
+    return float(np.median(np.asarray(xs, dtype=np.float64)))
+
+
+def _cpu_times(fn, repeats: int) -> list:
+    """CPU seconds of each of `repeats` calls (on one thread: the time the core worked on it)."""
+    out = []
+    for _ in range(repeats):
+        t0 = time.process_time()
+        fn()
+        out.append(max(time.process_time() - t0, 1e-9))
+    return out
+
+
+def machine_limits(quick: bool = False, repeats: int = 5) -> dict:
+    """Single-thread float32 GEMM rate (GFLOP/s) and copy bandwidth (GB/s, read + write), from the
+    best repeat by CPU time (other processes on the machine lower them less than the wall clock)."""
+    n = 256 if quick else 1024
+    rng = np.random.default_rng(0)
+    a = rng.standard_normal((n, n), dtype=np.float32)
+    b = rng.standard_normal((n, n), dtype=np.float32)
+    c = np.empty((n, n), dtype=np.float32)
+    np.matmul(a, b, out=c)
+    t = _cpu_times(lambda: np.matmul(a, b, out=c), repeats)
+    gflops = 2.0 * n**3 / min(t) / 1e9  # the best repeat: the machine's limit, not its noise
+    size = (16 if quick else 256) << 20
+    src = np.ones(size // 4, dtype=np.float32)
+    dst = np.empty_like(src)
+    np.copyto(dst, src)
+    t = _cpu_times(lambda: np.copyto(dst, src), repeats)
+    gbs = 2.0 * src.nbytes / min(t) / 1e9
+    return {"sgemm_gflops": gflops, "sgemm_shape": [n, n, n], "copy_gbs": gbs, "copy_mib": size >> 20, "repeats": repeats}
+
+
+# ---- models: build, count, step ----------------------------------------------------------------
+
+
+def build(name: str, seed: int = 0):
+    return build_model(dict(MODELS[name]), IMAGE_SHAPE, N_CLASSES, np.random.default_rng(seed), np.float32)
+
+
+def step_cost(model, batch: int) -> dict:
+    """GEMM FLOPs of one training step (forward, weight gradients, input gradients except the
+    first layer's) and a lower bound of the bytes it moves: the input read twice (forward and
+    weight gradient), parameters read (forward), gradients written, parameters read and written
+    (update)."""
+    flops = 0
+    d_in = int(np.prod(IMAGE_SHAPE))
+    if hasattr(model, "plan"):  # ConvNet: walk the layers with their shapes
+        shape = model.input_shape
+        first = True
+        for kind, o, i in model.plan:
+            if kind == "conv":
+                f, kh, kw, c = model.params[f"W{i}"].shape
+                ho, wo = conv_output_shape(shape[0], shape[1], (kh, kw), o["stride"], o["pad"])
+                gemm = 2 * batch * ho * wo * kh * kw * c * f
+                flops += gemm * (2 if first else 3)
+                shape, first = (ho, wo, f), False
+            elif kind == "pool":
+                ho, wo = conv_output_shape(shape[0], shape[1], o["size"], o["stride"], 0)
+                shape = (ho, wo, shape[2])
+            elif kind == "fc":
+                units, d = model.params[f"W{i}"].shape
+                flops += 2 * batch * d * units * (2 if first else 3)
+                shape, first = (units,), False
+    else:
+        for j, k in enumerate(model.weight_keys):
+            units, d = model.params[k].shape
+            flops += 2 * batch * d * units * (2 if j == 0 else 3)
+    n_params = int(sum(p.size for p in model.params.values()))
+    nbytes = 4 * (2 * batch * d_in + 4 * n_params)
+    return {"flops": int(flops), "bytes": int(nbytes), "n_params": n_params}
+
+
+def batches(n_batches: int, batch: int, seed: int = 0):
+    """A pool of normalised-like float32 batches (N, 3072) with int64 labels."""
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((n_batches, batch, int(np.prod(IMAGE_SHAPE))), dtype=np.float32)
+    y = rng.integers(0, N_CLASSES, size=(n_batches, batch))
+    return [(x[i], y[i]) for i in range(n_batches)]
+
+
+def numpy_step_fn(model, pool, lr: float = 1e-3):
+    """A function running `steps` training steps as `cifarflow.training.solver.train` does them."""
+    state = {k: {} for k in model.params}
+
+    def run(steps: int):
+        for s in range(steps):
+            x, y = pool[s % len(pool)]
+            _, _, grads = model.loss(x, y, 0.0)
+            for k, w in model.params.items():
+                model.params[k], state[k] = sgd_update(w, grads[k], state[k], lr)
+
+    return run
+
+
+def torch_model(torch, model):
+    """The numpy `model`'s architecture in PyTorch (NCHW for convolutions, as a PyTorch user
+    writes it), and the loss a PyTorch user would use for its output."""
+    nn = torch.nn
+    layers = []
+    if hasattr(model, "plan"):
+        c = model.input_shape[2]
+        for kind, o, i in model.plan:
+            if kind == "conv":
+                f, k, _, _ = model.params[f"W{i}"].shape
+                layers.append(nn.Conv2d(c, f, k, stride=o["stride"], padding=o["pad"]))
+                c = f
+            elif kind == "relu":
+                layers.append(nn.ReLU())
+            elif kind == "pool":
+                layers.append(nn.MaxPool2d(o["size"], o["stride"]))
+            elif kind == "flatten":
+                layers.append(nn.Flatten())
+            else:
+                units, d = model.params[f"W{i}"].shape
+                layers.append(nn.Linear(d, units))
+    else:
+        for j, k in enumerate(model.weight_keys):
+            units, d = model.params[k].shape
+            if j:
+                layers.append(nn.ReLU())
+            layers.append(nn.Linear(d, units))
+    return nn.Sequential(*layers).float()
+
+
+def torch_step_fn(torch, model, pool, lr: float = 1e-3):
+    """Eager PyTorch training steps (autograd, torch.optim.SGD) on the same batches."""
+    import torch.nn.functional as F
+
+    net = torch_model(torch, model)
+    opt = torch.optim.SGD(net.parameters(), lr=lr)
+    conv = hasattr(model, "plan")
+    tpool = []
+    for x, y in pool:
+        tx = torch.from_numpy(np.ascontiguousarray(x))
+        if conv:  # NCHW, contiguous: what a PyTorch data loader hands over
+            tx = tx.reshape(-1, *IMAGE_SHAPE).permute(0, 3, 1, 2).contiguous()
+        tpool.append((tx, torch.from_numpy(y)))
+    sigmoid = model.output == "sigmoid"
+
+    def run(steps: int):
+        for s in range(steps):
+            x, y = tpool[s % len(tpool)]
+            opt.zero_grad(set_to_none=True)
+            out = net(x)
+            if sigmoid:
+                loss = F.binary_cross_entropy_with_logits(out, F.one_hot(y, N_CLASSES).to(out.dtype))
+            else:
+                loss = F.cross_entropy(out, y)
+            loss.backward()
+            opt.step()
+
+    return run
+
+
+def _calibrate(run, target_s: float, max_steps: int = 2000) -> int:
+    """Steps per repeat so that one repeat takes about target_s (after one warm-up step)."""
+    run(1)
+    t0 = time.perf_counter()
+    run(2)
+    per = max((time.perf_counter() - t0) / 2, 1e-6)
+    return int(min(max_steps, max(2, round(target_s / per))))
+
+
+def bench_steps(name: str, batch: int = BATCH, repeats: int = 7, target_s: float = 0.25, torch=None, quick: bool = False) -> dict:
+    """Step throughput of model `name` in NumPy (and PyTorch when given), repeats interleaved.
+
+    Each repeat is timed by the wall clock and by this process's CPU time; on one thread the two
+    agree on an idle machine, and the CPU time leaves out the time other processes held the core.
+    images_per_s: the median over repeats (wall clock). numpy_over_torch: the median over repeats
+    of the paired ratio (NumPy repeat i / PyTorch repeat i, which ran right after it), by CPU time.
+    """
+    model = build(name)
+    pool = batches(2 if quick else 8, batch)
+    runners = {"numpy": numpy_step_fn(model, pool)}
+    if torch is not None:
+        runners["torch"] = torch_step_fn(torch, model, pool)
+    steps = {k: _calibrate(r, target_s, max_steps=2 if quick else 2000) for k, r in runners.items()}
+    wall = {k: [] for k in runners}
+    cpu = {k: [] for k in runners}
+    for _ in range(repeats):
+        for k, r in runners.items():
+            c0, t0 = time.process_time(), time.perf_counter()
+            r(steps[k])
+            wall[k].append((time.perf_counter() - t0) / steps[k])
+            cpu[k].append(max(time.process_time() - c0, 1e-9) / steps[k])
+    out = {"spec": MODELS[name], "batch": batch, **step_cost(model, batch)}
+    for k, ts in wall.items():
+        t = _median(ts)
+        out[k] = {
+            "images_per_s": batch / t,
+            "steps_per_s": 1.0 / t,
+            "ms_per_step": 1e3 * t,
+            "images_per_s_cpu": batch / _median(cpu[k]),
+            "steps_per_repeat": steps[k],
+            "repeats_images_per_s": [batch / x for x in ts],
+        }
+    out.setdefault("torch", None)
+    out["numpy_over_torch"] = _median([tt / tn for tn, tt in zip(cpu["numpy"], cpu["torch"])]) if torch is not None else None
+    out["numpy_over_torch_wall"] = out["numpy"]["images_per_s"] / out["torch"]["images_per_s"] if torch is not None else None
+    return out
+
+
+def add_roofline(row: dict, limits: dict) -> None:
+    """Lower-bound step times from the machine limits and the measured fraction of them."""
+    t_flops = row["flops"] / (limits["sgemm_gflops"] * 1e9)
+    t_bytes = row["bytes"] / (limits["copy_gbs"] * 1e9)
+    row["limit_ms_flops"] = 1e3 * t_flops
+    row["limit_ms_bytes"] = 1e3 * t_bytes
+    for k in ("numpy", "torch"):
+        if row.get(k):  # by CPU time, as the limits
+            t = row["batch"] / row[k]["images_per_s_cpu"]
+            row[k]["fraction_of_limit"] = max(t_flops, t_bytes) / t
+            row[k]["gflops"] = row["flops"] / t / 1e9
+
+
+# ---- data and epochs ---------------------------------------------------------------------------
+
+
+def random_data(n_train: int = N_TRAIN_FULL, n_val: int = 1000, n_test: int = 100, seed: int = 0):
+    """cifarflow.data.subset.Data of random uint8 images of the real shapes."""
+    from cifarflow.data.subset import Data
+
+    rng = np.random.default_rng(seed)
+    img = lambda n: rng.integers(0, 256, size=(n, *IMAGE_SHAPE), dtype=np.uint8)  # noqa: E731
+    lab = lambda n: rng.integers(0, N_CLASSES, size=n).astype(np.int64)  # noqa: E731
+    return Data(img(n_train), lab(n_train), img(n_val), lab(n_val), img(n_test), lab(n_test),
+                tuple(f"c{i}" for i in range(N_CLASSES)))
+
+
+def split_data(path):
+    """cifarflow.data.subset.Data of a split file, as `python -m cifarflow train` loads it."""
+    from cifarflow.data.subset import load_variant_data
+    from cifarflow.data.splits import load_split
+
+    return load_variant_data(load_split(path), {"name": "bench", "classes": None, "train_limit": None})
+
+
+def epoch_settings(name: str, batch: int = BATCH) -> dict:
+    """A resolved variant for one epoch of model `name` (schema defaults otherwise)."""
+    from cifarflow.config import MODEL_LOSSES, default_settings
+
+    s = default_settings()
+    s.update(MODELS[name], epochs=1, batch_size=batch, augmentation="flip_translate", name=f"bench-{name}", set="bench")
+    s["loss"] = s["loss"] or MODEL_LOSSES[s["model"]][0]
+    return s
+
+
+def _epoch_once(name: str, data, norm, batch: int):
+    from cifarflow.training.solver import PlanSource, init_rng, train
+
+    s = epoch_settings(name, batch)
+    model = build_model(s, data.train_images.shape[1:], len(data.class_names), init_rng(s["seed"]), np.float32)
+    n = len(data.train_labels)
+    plans = PlanSource(lambda e: make_epoch_plan(n, e, s["seed"], s["shuffle"], **AUGMENTATION))
+    c0, t0 = time.process_time(), time.perf_counter()
+    res = train(model, data, plans, s, norm, log=lambda m: None)
+    return res.seconds, time.perf_counter() - t0, time.process_time() - c0
+
+
+def bench_epoch(name: str, data, norm=None, batch: int = BATCH, max_repeats: int = 3, budget_s: float = 10.0) -> dict:
+    """Seconds of epoch 1 of `cifarflow.training.solver.train` (steps on augmented batches + evaluation of
+    the train and val splits), the median over repeats (up to max_repeats within budget_s)."""
+    from cifarflow.training.solver import Normalizer
+
+    norm = norm or Normalizer.from_images(data.train_images, "feature")
+    epochs, calls, cpus = [], [], []
+    t_start = time.perf_counter()
+    while len(epochs) < max_repeats and (not epochs or time.perf_counter() - t_start < budget_s):
+        e, c, p = _epoch_once(name, data, norm, batch)
+        epochs.append(e)
+        calls.append(c)
+        cpus.append(p)
+    return {
+        "seconds": _median(epochs),
+        "repeats_seconds": epochs,
+        "train_call_seconds": _median(calls),  # also the initial (epoch 0) evaluation
+        # CPU time / wall time of the whole call: 1.0 when the core was this process's alone
+        "cpu_share": _median([p / c for p, c in zip(cpus, calls)]),
+        # what the epoch would take with the core to itself (seconds x cpu_share, an estimate)
+        "cpu_seconds_est": _median([e * p / c for e, p, c in zip(epochs, cpus, calls)]),
+        "n_train": int(len(data.train_labels)),
+        "n_val": int(len(data.val_labels)),
+        "images_per_s": len(data.train_labels) / _median(epochs),
+    }
+
+
+# cProfile phases of one epoch: (phase, function name, file suffix, caller function or None).
+# The evaluation parts are found as "all calls minus the training loop's", so that they do not
+# depend on which helper of `evaluate` makes the call.
+PHASES = (
+    ("augment (plan_batch: gather, flip, shift)", "plan_batch", "data/augment.py", None),
+    ("normalise training batches (uint8 -> float32)", "__call__", "training/solver.py", "train"),
+    ("forward (affine GEMM + bias)", "forward", "nn/models.py", "loss"),
+    ("loss (softmax cross-entropy)", "cross_entropy", "nn/losses.py", "loss"),
+    ("backward (weight-gradient GEMM)", "backward", "nn/models.py", "loss"),
+    ("SGD update", "sgd_update", "nn/optim.py", None),
+    ("learning rate", "learning_rate", "nn/optim.py", None),
+    ("evaluation of the train and val splits", "evaluate", "training/solver.py", None),
+)
+EVALUATION_PARTS = (  # (part, function, file suffix, the training loop's share to subtract)
+    ("evaluation: normalise", "__call__", "training/solver.py", "train"),
+    ("evaluation: scores GEMM", "scores", "nn/models.py", None),
+    ("evaluation: loss", "cross_entropy", "nn/losses.py", "loss"),
+)
+
+
+def _cumtime(stats: pstats.Stats, func: str, suffix: str, caller: str | None) -> float:
+    total = 0.0
+    for (fname, _, fn), (_, _, _, ct, callers) in stats.stats.items():
+        if fn != func or not fname.endswith(suffix):
+            continue
+        if caller is None:
+            total += ct
+        else:
+            total += sum(v[3] for (_, _, cn), v in callers.items() if cn == caller)
+    return total
+
+
+def profile_epoch(data, name: str = "softmax", batch: int = BATCH, norm=None) -> dict:
+    """cProfile of one epoch of `train` for model `name`: seconds per phase (PHASES, which add up
+    to the epoch with "other"), and the evaluation's parts; cProfile's overhead is included."""
+    from cifarflow.training.solver import Normalizer
+
+    norm = norm or Normalizer.from_images(data.train_images, "feature")
+    _epoch_once(name, data, norm, batch)  # warm-up
+    prof = cProfile.Profile()
+    prof.enable()
+    _epoch_once(name, data, norm, batch)
+    prof.disable()
+    stats = pstats.Stats(prof)
+    # train() evaluates twice (epoch 0 before the loop, epoch 1 after it): keep one evaluation
+    evaluation = _cumtime(stats, "evaluate", "training/solver.py", None) / 2
+    epoch = _cumtime(stats, "train", "training/solver.py", None) - evaluation
+    phases = {label: _cumtime(stats, f, s, c) for label, f, s, c in PHASES}
+    phases[PHASES[-1][0]] = evaluation
+    phases["other (loop, batching, Python overhead)"] = epoch - sum(phases.values())
+    parts = {label: (_cumtime(stats, f, s, None) - (_cumtime(stats, f, s, loop) if loop else 0.0)) / 2
+             for label, f, s, loop in EVALUATION_PARTS}
+    return {"model": name, "profiled_epoch_seconds": epoch, "phases": phases, "evaluation_parts": parts,
+            "note": "cProfile cumulative times of one epoch (epoch 0's evaluation removed); profiling adds overhead"}
+
+
+# ---- subprocess jobs: training RSS and preprocessing -------------------------------------------
+
+
+# A small middle process: a child's ru_maxrss starts at the RSS of the process image it replaced
+# at exec (with vfork, the parent's), so a job spawned straight from this (large) process would
+# report this process's RSS. Spawned from this launcher, the job's peak is its own.
+LAUNCHER = """import json, resource, subprocess, sys, time
+t0 = time.perf_counter()
+rc = subprocess.call(sys.argv[2:], stdout=sys.stdout, stderr=sys.stderr)
+ru = resource.getrusage(resource.RUSAGE_CHILDREN)
+with open(sys.argv[1], "w") as f:
+    json.dump({"seconds": time.perf_counter() - t0, "cpu_seconds": ru.ru_utime + ru.ru_stime, "returncode": rc,
+               "peak_rss_mb": ru.ru_maxrss / 1024}, f)
+sys.exit(rc)
+"""
+
+
+def _run_child(cmd: list, log) -> dict:
+    """Run cmd (through LAUNCHER): wall and CPU seconds, exit status and the job's own peak RSS."""
+    env = dict(os.environ, **{v: "1" for v in THREAD_VARS})
+    with tempfile.TemporaryDirectory() as tmp:
+        report = Path(tmp) / "rusage.json"
+        subprocess.run([sys.executable, "-c", LAUNCHER, str(report), *cmd], stdout=log, stderr=subprocess.STDOUT, env=env)
+        return json.loads(report.read_text())
+
+
+def _failed(what: str, r: dict, log_path) -> RuntimeError:
+    lines = Path(log_path).read_text().strip().splitlines()
+    return RuntimeError(f"python -m cifarflow {what} failed (exit {r['returncode']}): {lines[-1] if lines else 'no output'} (log: {log_path})")
+
+
+def train_job(split_path, workdir, model: str = "softmax") -> dict:
+    """Peak RSS and time of `python -m cifarflow --threads 1 train` for 1 epoch of `model` on a
+    split file, with a plan written by `python -m cifarflow plan` (augmentation flip_translate)."""
+    from cifarflow.config import plan_spec, resolve_variants
+
+    workdir = Path(workdir)
+    workdir.mkdir(parents=True, exist_ok=True)
+    config = {
+        "splits": {"full": FULL_SPLIT},
+        "augmentations": {"flip_translate": AUGMENTATION},
+        "experiments": {"bench": {"variants": [{"name": f"bench-{model}", **MODELS[model], "split": "full",
+                                                "epochs": 1, "augmentation": "flip_translate"}]}},
+        "run": None,
+    }
+    variant = resolve_variants(config)[f"bench-{model}"]
+    plan = workdir / "plan.h5"
+    py = [sys.executable, "-m", "cifarflow", "--threads", "1"]
+    with open(workdir / "job.log", "w") as log:
+        p = _run_child(py + ["plan", "--split", str(split_path), "--spec", json.dumps(plan_spec(variant, config)), "--out", str(plan)], log)
+        if p["returncode"]:
+            raise _failed("plan", p, workdir / "job.log")
+        t = _run_child(py + ["train", "--split", str(split_path), "--plan", str(plan), "--variant", json.dumps(variant),
+                             "--outdir", str(workdir / "run")], log)
+    if t["returncode"]:
+        raise _failed("train", t, workdir / "job.log")
+    metrics = json.loads((workdir / "run" / "metrics.json").read_text())
+    return {
+        "model": model,
+        "n_train": metrics["n_train"],
+        "peak_rss_mb": metrics["timing"]["peak_rss_mb"],
+        "peak_rss_mb_rusage": t["peak_rss_mb"],
+        "wall_seconds": t["seconds"],
+        "cpu_seconds": t["cpu_seconds"],
+        "train_seconds": metrics["timing"]["train_seconds"],
+        "total_seconds": metrics["timing"]["total_seconds"],
+        "test_acc": metrics["test_acc"],
+    }
+
+
+def import_job(archive, out, log_path) -> dict:
+    """Wall time and peak RSS of `python -m cifarflow --threads 1 import` of `archive` into `out`."""
+    with open(log_path, "w") as log:
+        r = _run_child([sys.executable, "-m", "cifarflow", "--threads", "1", "import", "--source", str(archive), "--out", str(out)], log)
+    if r["returncode"]:
+        raise _failed("import", r, log_path)
+    import h5py
+
+    with h5py.File(out, "r") as f:
+        n = len(f["train/labels"]) + len(f["test/labels"])
+    return {"archive": str(archive), "n_images": n, "seconds": r["seconds"], "cpu_seconds": r["cpu_seconds"], "peak_rss_mb": r["peak_rss_mb"],
+            "images_per_s": n / r["seconds"]}
+
+
+def build_split(raw_path, out, spec: dict = FULL_SPLIT) -> None:
+    """A split (default: config.yaml's `full`) of an imported raw file, through
+    `python -m cifarflow split`."""
+    with open(Path(out).with_suffix(".log"), "w") as log:
+        r = _run_child([sys.executable, "-m", "cifarflow", "--threads", "1", "split", "--raw", str(raw_path), "--name", "full",
+                        "--spec", json.dumps(spec), "--out", str(out)], log)
+    if r["returncode"]:
+        raise _failed("split", r, Path(out).with_suffix(".log"))
+
+
+# ---- results -----------------------------------------------------------------------------------
+
+
+def targets(result: dict) -> list:
+    """Each target of the issue with its measured value and whether it holds (None: not measured)."""
+    rows = []
+    own = result.get("own_blas")
+    for name, limit in STEP_RATIO_TARGET.items():
+        m = result["models"].get(name)
+        ratio = m and m.get("numpy_over_torch")
+        if own is not None:  # this environment forces a kernel: judge on NumPy's own kernel
+            o = own["models"].get(name)
+            rows.append({"target": f"{name} step throughput NumPy/PyTorch", "op": ">=", "limit": limit,
+                         "measured": o and o.get("numpy_over_torch"), "unit": "x"})
+            if ratio is not None:
+                rows.append({"target": "  the same with the forced kernel (not judged)", "op": ">=", "limit": limit,
+                             "measured": ratio, "unit": "x", "informative": True})
+        else:
+            rows.append({"target": f"{name} step throughput NumPy/PyTorch", "op": ">=", "limit": limit, "measured": ratio, "unit": "x"})
+    sm = result["models"].get("softmax") or {}
+    ep = sm.get("epoch")
+    rows.append({"target": "softmax full-data epoch (augmentation + steps + evaluation)", "op": "<=", "limit": EPOCH_TARGET_S,
+                 "measured": ep["seconds"] if ep and ep["n_train"] == N_TRAIN_FULL else None, "unit": "s"})
+    job = result.get("train_job")
+    rows.append({"target": "peak RSS of a full-data linear training job", "op": "<=", "limit": RSS_TARGET_MB,
+                 "measured": job["peak_rss_mb"] if job and job["n_train"] == N_TRAIN_FULL else None, "unit": "MB"})
+    imp = result.get("preprocess")
+    rows.append({"target": "preprocessing 60,000 JPEGs into HDF5", "op": "<=", "limit": IMPORT_TARGET_S,
+                 "measured": imp["seconds"] if imp and imp["n_images"] == 60_000 else None, "unit": "s"})
+    for r in rows:
+        v = r["measured"]
+        r["holds"] = None if v is None else bool(v >= r["limit"] if r["op"] == ">=" else v <= r["limit"])
+        r["factor"] = None if v is None else (v / r["limit"] if r["op"] == ">=" else r["limit"] / v)  # >= 1 holds
+    return rows
+
+
+def tidy_rows(result: dict) -> list:
+    """(section, model, metric, value, unit) for every number of the result."""
+    rows = []
+    m = result["machine"]
+    rows += [("machine", "", "sgemm_gflops", m["sgemm_gflops"], "GFLOP/s"), ("machine", "", "copy_gbs", m["copy_gbs"], "GB/s")]
+    for name, r in result["models"].items():
+        rows += [("step", name, "n_params", r["n_params"], ""), ("step", name, "flops_per_step", r["flops"], "FLOP"),
+                 ("step", name, "bytes_per_step_min", r["bytes"], "B")]
+        for fw in ("numpy", "torch"):
+            if r.get(fw):
+                for k, unit in (("images_per_s", "images/s"), ("steps_per_s", "steps/s"), ("ms_per_step", "ms"),
+                                ("images_per_s_cpu", "images/s"), ("gflops", "GFLOP/s"), ("fraction_of_limit", "")):
+                    if k in r[fw]:
+                        rows.append(("step", name, f"{fw}_{k}", r[fw][k], unit))
+        if r.get("numpy_over_torch") is not None:
+            rows += [("step", name, "numpy_over_torch", r["numpy_over_torch"], "x"),
+                     ("step", name, "numpy_over_torch_wall", r["numpy_over_torch_wall"], "x")]
+        if r.get("epoch"):
+            rows += [("epoch", name, "seconds", r["epoch"]["seconds"], "s"), ("epoch", name, "n_train", r["epoch"]["n_train"], "images"),
+                     ("epoch", name, "cpu_share", r["epoch"]["cpu_share"], ""), ("epoch", name, "cpu_seconds_est", r["epoch"]["cpu_seconds_est"], "s"),
+                     ("epoch", name, "images_per_s", r["epoch"]["images_per_s"], "images/s")]
+    own = result.get("own_blas")
+    if own:
+        for name, r in own["models"].items():
+            for k in ("numpy_images_per_s", "torch_images_per_s", "numpy_over_torch"):
+                if r.get(k) is not None:
+                    rows.append(("step_own_blas", name, k, r[k], "x" if k == "numpy_over_torch" else "images/s"))
+    if result.get("train_job"):
+        j = result["train_job"]
+        rows += [("train_job", j["model"], k, j[k], u) for k, u in (("peak_rss_mb", "MB"), ("peak_rss_mb_rusage", "MB"),
+                                                                      ("wall_seconds", "s"), ("cpu_seconds", "s"), ("train_seconds", "s"))]
+    if result.get("preprocess"):
+        p = result["preprocess"]
+        rows += [("preprocess", "", k, p[k], u) for k, u in (("seconds", "s"), ("cpu_seconds", "s"), ("n_images", "images"), ("peak_rss_mb", "MB"))]
+    if result.get("epoch_profile"):
+        for phase, s in {**result["epoch_profile"]["phases"], **result["epoch_profile"]["evaluation_parts"]}.items():
+            rows.append(("epoch_profile", result["epoch_profile"]["model"], phase, s, "s"))
+    return rows
+
+
+def write_results(result: dict, out) -> tuple:
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    csv_path = out.with_suffix(".csv")
+    out.write_text(json.dumps(result, indent=2) + "\n")
+    with open(csv_path, "w", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(("section", "model", "metric", "value", "unit"))
+        w.writerows(tidy_rows(result))
+    return out, csv_path
+
+
+def _fmt(v, spec=".0f"):
+    return "-" if v is None else format(v, spec)
+
+
+def _blas(result: dict) -> str:
+    pools = [p for p in result["threads"].get("pools") or [] if p["user_api"] == "blas"]
+    kernel = ", ".join(f"{p['internal_api']} {p['version']} kernel {p.get('architecture')} ({p['num_threads']} thread)" for p in pools)
+    core = result["environment"].get("openblas_coretype")
+    return (kernel or "unknown (threadpoolctl not installed)") + (f", OPENBLAS_CORETYPE={core}" if core else "")
+
+
+def format_table(result: dict) -> str:
+    m = result["machine"]
+    lines = [
+        f"machine: sgemm {m['sgemm_gflops']:.1f} GFLOP/s ({'x'.join(map(str, m['sgemm_shape']))}, 1 thread), "
+        f"copy {m['copy_gbs']:.1f} GB/s (read + write); batch {result['settings']['batch_size']}, float32, 1 thread",
+        f"NumPy BLAS: {_blas(result)}; PyTorch: {result['environment'].get('torch') or 'not measured'}",
+        "",
+        f"{'model':<17}{'params':>9}{'MFLOP':>8}{'NumPy img/s':>13}{'steps/s':>9}{'%limit':>8}"
+        f"{'Torch img/s':>13}{'steps/s':>9}{'%limit':>8}{'NumPy/Torch':>13}{'target':>8}{'epoch s':>9}{'(CPU)':>7}",
+    ]
+    for name, r in result["models"].items():
+        npy, tor = r["numpy"], r.get("torch")
+        ep = r.get("epoch")
+        lines.append(
+            f"{name:<17}{r['n_params']:>9}{r['flops'] / 1e6:>8.1f}{npy['images_per_s']:>13.0f}{npy['steps_per_s']:>9.0f}"
+            f"{100 * npy['fraction_of_limit']:>7.0f}%"
+            f"{_fmt(tor and tor['images_per_s']):>13}{_fmt(tor and tor['steps_per_s']):>9}"
+            f"{(_fmt(tor and 100 * tor['fraction_of_limit']) + '%') if tor else '-':>8}"
+            f"{_fmt(r['numpy_over_torch'], '.2f'):>13}{STEP_RATIO_TARGET[name]:>7.1f}x{_fmt(ep and ep['seconds'], '.2f'):>9}"
+            f"{_fmt(ep and ep['cpu_seconds_est'], '.2f'):>7}"
+        )
+    if any(r.get("torch") for r in result["models"].values()):
+        lines.append("(img/s, steps/s: wall clock; %limit and NumPy/Torch (median of the paired per-repeat ratios) by CPU time)")
+    own = result.get("own_blas")
+    if own:
+        lines += ["", f"the same steps with NumPy's own BLAS kernel ({own['kernel']}; this environment forces "
+                  f"{own['forced']}), sgemm {own['sgemm_gflops']:.1f} GFLOP/s:",
+                  f"{'model':<17}{'NumPy img/s':>13}{'Torch img/s':>13}{'NumPy/Torch':>13}"]
+        for name, r in own["models"].items():
+            lines.append(f"{name:<17}{r['numpy_images_per_s']:>13.0f}{_fmt(r.get('torch_images_per_s')):>13}"
+                         f"{_fmt(r.get('numpy_over_torch'), '.2f'):>13}")
+    if result["models"]:
+        n = next(iter(result["models"].values())).get("epoch")
+        if n:
+            lines.append(f"(epoch: {n['n_train']} training + {n['n_val']} validation images, {result['settings']['data']}; "
+                         "(CPU): seconds x the CPU share of the core during the epochs: "
+                         + ", ".join(f"{k} {r['epoch']['cpu_share']:.2f}" for k, r in result["models"].items() if r.get("epoch")) + ")")
+    if result.get("train_job"):
+        j = result["train_job"]
+        lines.append(f"training job ({j['model']}, 1 epoch, {j['n_train']} images): peak RSS {j['peak_rss_mb']:.0f} MB "
+                     f"(rusage {j['peak_rss_mb_rusage']:.0f} MB), {j['wall_seconds']:.1f} s wall (CPU {j['cpu_seconds']:.1f} s), {j['train_seconds']:.2f} s training")
+    if result.get("preprocess"):
+        p = result["preprocess"]
+        lines.append(f"preprocessing: {p['n_images']} images in {p['seconds']:.1f} s ({p['images_per_s']:.0f}/s; CPU {p['cpu_seconds']:.1f} s), "
+                     f"peak RSS {p['peak_rss_mb']:.0f} MB")
+    if result.get("epoch_profile"):
+        pr = result["epoch_profile"]
+        lines += ["", f"profile of one {pr['model']} epoch ({pr['profiled_epoch_seconds']:.2f} s under cProfile):"]
+        for phase, s in sorted(pr["phases"].items(), key=lambda kv: -kv[1]):
+            lines.append(f"  {phase:<52}{s:>7.3f} s {100 * s / pr['profiled_epoch_seconds']:>5.1f}%")
+        for part, s in pr["evaluation_parts"].items():
+            lines.append(f"    {part:<50}{s:>7.3f} s {100 * s / pr['profiled_epoch_seconds']:>5.1f}%")
+    load = [result["environment"].get("load_average"), result["environment"].get("load_average_end")]
+    if all(load):
+        busy = max(load[0][0], load[1][0]) > 1.2
+        lines += ["", f"load average (1 min) at start {load[0][0]:.2f}, at end {load[1][0]:.2f}"
+                  + (f": other processes were busy on this {os.cpu_count()}-core machine, expect noisier figures" if busy else "")]
+    lines += ["", "targets:"]
+    for t in result["targets"]:
+        status = "not measured" if t["holds"] is None else ("holds" if t["holds"] else "MISSED")
+        if t.get("informative"):
+            status = ""
+        lines.append(f"  {t['target']:<60} {t['op']} {t['limit']:g} {t['unit']:<3} measured {_fmt(t['measured'], '.2f'):>7}  {status}")
+    return "\n".join(lines)
+
+
+# ---- command -----------------------------------------------------------------------------------
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python tools/bench.py", description=__doc__.split("\n\n")[0],
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--out", default="results/bench/bench.json", help="JSON result; the CSV goes beside it (.csv)")
+    p.add_argument("--models", default=",".join(MODELS), help=f"comma-separated, from: {', '.join(MODELS)}")
+    p.add_argument("--quick", action="store_true", help="tiny repeats and sizes (smoke test; numbers are not meaningful)")
+    p.add_argument("--repeats", type=int, default=None, help="step-throughput repeats (default 7, quick 2)")
+    p.add_argument("--blas", choices=("both", "env", "own"), default="both",
+                   help="step throughputs with this environment's BLAS kernel (env), NumPy's own choice (own: "
+                        f"{' and '.join(FORCED_BLAS_VARS)} removed, in a child process when they are set) or both")
+    p.add_argument("--skip-torch", action="store_true", help="no PyTorch side by side (also when it is not importable)")
+    p.add_argument("--skip-epoch", action="store_true", help="no full epochs of cifarflow.training.solver.train")
+    p.add_argument("--skip-rss", action="store_true", help="no training job subprocess (peak RSS)")
+    p.add_argument("--skip-import", action="store_true", help="no preprocessing of the JPEG archive")
+    p.add_argument("--profile", action="store_true", help="cProfile breakdown of one softmax epoch")
+    p.add_argument("--data", choices=("auto", "real", "random"), default="auto",
+                   help="auto: the real split if present or buildable from --archive, else random images")
+    p.add_argument("--split", default="results/data/split_full.h5", help="the full split (49,000 training images)")
+    p.add_argument("--archive", default="../shared/data/cifar-10-jpeg.tar.gz", help="CIFAR-10 source for the preprocessing run")
+    p.add_argument("--epoch-images", type=int, default=None, help="training images per epoch (default all; quick 500)")
+    p.add_argument("--epoch-repeats", type=int, default=3, help="epochs per model, at most (the median is reported; "
+                   "after 10 s on one model no further repeat starts)")
+    return p
+
+
+def main(argv=None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    a = build_parser().parse_args(argv)
+    a.argv = argv
+    names = [n.strip() for n in a.models.split(",") if n.strip()]
+    unknown = [n for n in names if n not in MODELS]
+    if unknown:
+        print(f"bench: error: unknown model {unknown[0]!r}; use one of {', '.join(MODELS)}", file=sys.stderr)
+        return 2
+    repeats = a.repeats or (2 if a.quick else 7)
+    out = Path(a.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix=".bench-work-", dir=out.parent))  # plans, runs, imported copies
+    try:
+        return _run(a, names, repeats, out, work)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def _own_kernel_env() -> dict:
+    """This process's environment without the variables that force an OpenBLAS kernel."""
+    return {k: v for k, v in os.environ.items() if k not in FORCED_BLAS_VARS}
+
+
+def own_blas_child(a, names: list, repeats: int, work: Path) -> dict:
+    """Step throughputs measured by a child `python tools/bench.py` with the forced-kernel
+    variables removed, so OpenBLAS picks its own kernel for this CPU."""
+    child_out = work / "own_blas.json"
+    cmd = [sys.executable, BENCH, "--blas", "env", "--models", ",".join(names), "--repeats", str(repeats),
+           "--skip-epoch", "--skip-rss", "--skip-import", "--out", str(child_out)]
+    cmd += ["--quick"] if a.quick else []
+    cmd += ["--skip-torch"] if a.skip_torch else []
+    r = subprocess.run(cmd, env=_own_kernel_env(), capture_output=True, text=True)
+    if r.returncode != 0:
+        raise RuntimeError(f"the own-kernel child run failed ({' '.join(cmd)}): {r.stderr.strip().splitlines()[-1:]}")
+    child = json.loads(child_out.read_text())
+    return {
+        "forced": ", ".join(f"{v}={os.environ[v]}" for v in FORCED_BLAS_VARS if os.environ.get(v)),
+        "kernel": _blas(child),
+        "sgemm_gflops": child["machine"]["sgemm_gflops"],
+        "models": {
+            name: {"numpy_images_per_s": m["numpy"]["images_per_s"],
+                   "torch_images_per_s": m["torch"]["images_per_s"] if m.get("torch") else None,
+                   "numpy_over_torch": m.get("numpy_over_torch")}
+            for name, m in child["models"].items()
+        },
+    }
+
+
+def _run(a, names: list, repeats: int, out: Path, work: Path) -> int:
+    log = lambda msg: print(msg, flush=True)  # noqa: E731
+    forced = any(os.environ.get(v) for v in FORCED_BLAS_VARS)
+    if a.blas == "own" and forced:  # run everything without the forced kernel
+        return subprocess.run([sys.executable, BENCH, *a.argv], env=_own_kernel_env()).returncode
+
+    torch = None if a.skip_torch else _torch()
+    threads = thread_check()  # after torch loaded its OpenMP runtime
+    env = environment()
+    if torch is not None:
+        env["torch"] = torch.__version__
+        env["torch_threads"] = torch.get_num_threads()
+    log(f"threads: {threads.get('pools') or threads.get('note')}")
+
+    limits = machine_limits(a.quick)
+    log(f"machine: sgemm {limits['sgemm_gflops']:.1f} GFLOP/s, copy {limits['copy_gbs']:.1f} GB/s")
+
+    # data: the real split, or build it from the archive (timing the import), or random images
+    split, preprocess = Path(a.split), None
+    archive = Path(a.archive)
+    need_data = not a.skip_epoch or not a.skip_rss or a.profile
+    if a.data != "random" and need_data and not split.exists() and archive.exists():
+        log(f"{split} is missing: importing {archive} and building the full split in {work}")
+        preprocess = import_job(archive, work / "cifar10.h5", work / "import.log")
+        split = work / "split_full.h5"
+        build_split(work / "cifar10.h5", split)
+    if a.data == "real" and not split.exists():
+        print(f"bench: error: {split}: no split file and no archive at {archive} to build it from; use --data random", file=sys.stderr)
+        return 1
+    use_real = a.data != "random" and split.exists()
+    data = norm = None
+    if need_data and not (a.skip_epoch and not a.profile):
+        from cifarflow.training.solver import Normalizer
+
+        n = a.epoch_images or (500 if a.quick else None)
+        data = split_data(split) if use_real else random_data(n or N_TRAIN_FULL)
+        if n:
+            data.train_images, data.train_labels = data.train_images[:n], data.train_labels[:n]
+        norm = Normalizer.from_images(data.train_images, "feature")
+
+    result = {
+        "schema": SCHEMA,
+        "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "settings": {"batch_size": BATCH, "dtype": "float32", "threads": 1, "quick": a.quick, "repeats": repeats,
+                     "models": names, "data": f"real split {split}" if use_real else "random uint8 images",
+                     "augmentation": AUGMENTATION},
+        "environment": env,
+        "threads": threads,
+        "machine": limits,
+        "models": {},
+    }
+    for name in names:
+        log(f"step: {name}")
+        row = bench_steps(name, BATCH, repeats, torch=torch, quick=a.quick)
+        add_roofline(row, limits)
+        if data is not None and not a.skip_epoch:
+            log(f"epoch: {name}")
+            row["epoch"] = bench_epoch(name, data, norm, BATCH, max_repeats=1 if a.quick else a.epoch_repeats, budget_s=0 if a.quick else 10.0)
+        result["models"][name] = row
+    if a.blas == "both" and forced:
+        log("step: the same steps with NumPy's own BLAS kernel (child process)")
+        result["own_blas"] = own_blas_child(a, names, repeats, work)
+    if a.profile and data is not None:
+        log("profile: softmax epoch")
+        result["epoch_profile"] = profile_epoch(data, "softmax", BATCH, norm)
+    if not a.skip_rss:
+        if use_real:
+            log("training job: softmax, 1 epoch (subprocess)")
+            result["train_job"] = train_job(split, work / "train_job")
+        else:
+            log("training job skipped: no split file")
+    if not a.skip_import and preprocess is None:
+        if archive.exists():
+            log(f"preprocessing: python -m cifarflow import {archive}")
+            preprocess = import_job(archive, work / "cifar10.h5", work / "import.log")
+        else:
+            log(f"preprocessing skipped: {archive} is absent")
+    result["preprocess"] = preprocess
+    result["targets"] = targets(result)
+    env["load_average_end"] = list(os.getloadavg()) if hasattr(os, "getloadavg") else None
+    json_path, csv_path = write_results(result, out)
+    print()
+    print(format_table(result))
+    print(f"\nwrote {json_path} and {csv_path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,105 @@
+"""Epoch plans and image augmentation.
+
+An epoch plan is, for every epoch, the order in which the training images are visited and each
+visit's transformation (a horizontal flip and an integer shift). It depends only on
+(seed, epoch, n, settings), so a plan can be stored (small) and replayed, or materialised into
+the augmented images themselves; both give the same batches, byte for byte.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+# Tags that keep the plan's random streams apart from the initialisation's (see training.solver.init_rng).
+PLAN_STREAM = 0x5EED_0001
+# How pixels shifted in from outside the image are filled: zeros, the nearest edge pixel, or the
+# mirror image without repeating the edge (numpy.pad's 'edge' and 'reflect').
+FILLS = ("zero", "edge", "reflect")
+
+
+@dataclass
+class EpochPlan:
+    """Visit order and transformations of one epoch.
+
+    order: (n,) int32, indices into the training images
+    flip:  (n,) bool, flip the image visited at this position horizontally
+    shift: (n, 2) int8, (dy, dx) shift of the image visited at this position
+    fill:  how shifted-in pixels are filled (one of FILLS)
+    """
+
+    order: np.ndarray
+    flip: np.ndarray
+    shift: np.ndarray
+    fill: str = "zero"
+
+
+def make_epoch_plan(
+    n: int, epoch: int, seed: int, shuffle: bool = True, flip: float = 0.0, translate: int = 0, fill: str = "zero"
+) -> EpochPlan:
+    """The plan of one epoch (epochs count from 1), a pure function of its arguments (`fill`
+    changes no random draw)."""
+    rng = np.random.default_rng([seed, PLAN_STREAM, epoch])
+    order = rng.permutation(n).astype(np.int32) if shuffle else np.arange(n, dtype=np.int32)
+    flips = rng.random(n) < flip if flip > 0 else np.zeros(n, dtype=bool)
+    if translate > 0:
+        shift = rng.integers(-translate, translate + 1, size=(n, 2), dtype=np.int8)
+    else:
+        shift = np.zeros((n, 2), dtype=np.int8)
+    return EpochPlan(order, flips, shift, fill)
+
+
+def augment_batch(
+    images: np.ndarray, flip: np.ndarray, shift: np.ndarray, index: np.ndarray | None = None, fill: str = "zero"
+) -> np.ndarray:
+    """Flip then shift each image; pixels shifted in from outside are zero (`fill='zero'`), copies
+    of the nearest edge pixel ('edge') or the image mirrored at its edge ('reflect').
+
+    images: (N, H, W, C) uint8; index: (B,) rows of `images` to take (default: all, B = N);
+    flip: (B,) bool; shift: (B, 2) int (dy, dx), |d| < H, W.
+    Output pixel (i, j) of image b is input pixel (i - dy_b, j - dx_b) of the (flipped) image.
+    Returns a new (B, H, W, C) uint8 array (the input is not modified). Images that share
+    (flip, dy, dx) are gathered and moved together, one slice copy per group, and each pixel is
+    moved as one C-byte unit, so a flip is a plain reversed slice.
+    """
+    if fill not in FILLS:
+        raise ValueError(f"fill is {fill!r}; use one of {', '.join(FILLS)}")
+    if index is None:
+        index = np.arange(len(images))
+    b = len(index)
+    n, h, w, c = images.shape
+    pixels = np.ascontiguousarray(images).view(np.dtype((np.void, c)))[..., 0]  # (N, H, W) of C-byte units
+    out = np.zeros((b, h, w), dtype=pixels.dtype)
+    dy, dx = shift[:, 0].astype(np.int64), shift[:, 1].astype(np.int64)
+    key = (flip.astype(np.int64) * (2 * h + 1) + dy + h) * (2 * w + 1) + (dx + w)
+    order = np.argsort(key, kind="stable")
+    bounds = np.flatnonzero(np.diff(key[order])) + 1
+    for group in np.split(order, bounds):
+        if len(group) == 0:
+            continue
+        g = int(group[0])
+        y, x = int(dy[g]), int(dx[g])
+        src = pixels[index[group]]
+        if flip[g]:
+            src = src[:, :, ::-1]
+        if fill != "zero" and (y or x):
+            m = max(abs(y), abs(x))
+            padded = np.pad(src, ((0, 0), (m, m), (m, m)), mode="edge" if fill == "edge" else "reflect")
+            out[group] = padded[:, m - y : m - y + h, m - x : m - x + w]
+            continue
+        out[group, max(y, 0) : h + min(y, 0), max(x, 0) : w + min(x, 0)] = src[:, max(-y, 0) : h - max(y, 0), max(-x, 0) : w - max(x, 0)]
+    return out.view(np.uint8).reshape(b, h, w, c)
+
+
+def plan_batch(images: np.ndarray, plan: EpochPlan, start: int, stop: int) -> np.ndarray:
+    """The augmented uint8 images at positions [start, stop) of an epoch."""
+    return augment_batch(images, plan.flip[start:stop], plan.shift[start:stop], plan.order[start:stop], plan.fill)
+
+
+def materialise(images: np.ndarray, plan: EpochPlan, chunk: int = 5000) -> np.ndarray:
+    """Every augmented image of one epoch, in visiting order: (n, H, W, C) uint8."""
+    out = np.empty((len(plan.order),) + images.shape[1:], dtype=np.uint8)
+    for s in range(0, len(plan.order), chunk):
+        out[s : s + chunk] = plan_batch(images, plan, s, s + chunk)
+    return out

@@ -1,0 +1,490 @@
+"""The HDF5 data stage: the raw data set file, splits, their statistics, and source hashes.
+
+Files (all written through `cifarflow.io.atomic_h5`: complete under their name or absent):
+
+``cifar10.h5`` (`write_raw` / `read_raw`)::
+
+    /train/images   (N, 32, 32, 3) uint8, chunks (1000, 32, 32, 3), uncompressed
+    /train/labels   (N,) uint8
+    /train/batch    (N,) uint8, 1..5
+    /test/images    (M, 32, 32, 3) uint8
+    /test/labels    (M,) uint8
+    attrs: class_names, source_path, source_sha256, source_format, cifarflow_version,
+           layout_version
+
+split file (`write_split` / `load_split`)::
+
+    /train/images, /train/labels, /train/index   index: (n,) int64 rows of the raw train set
+    /val/images,   /val/labels,   /val/index
+    /test/images,  /test/labels
+    /stats/mean, /stats/std                      (32, 32, 3) float32, over the training split
+    /stats/channel_mean, /stats/channel_std      (3,) float32
+    attrs: name, spec (JSON), seed (-1 for a split without randomness), n_train, n_val, n_test,
+           class_names, source_sha256, cifarflow_version, layout_version, plus caller's attrs
+
+Statistics are population statistics (ddof=0) computed chunk by chunk with exact integer
+accumulators (sums and sums of squares of uint8 values), so they equal a float64 reference up to
+the final rounding, without ever holding a float copy of the images.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import h5py
+import numpy as np
+
+from cifarflow import __version__
+from cifarflow.errors import ConfigError, DataError
+from cifarflow.data.sources import IMAGE_SHAPE, N_BATCHES, RawData, read_source
+from cifarflow.io import atomic_h5, file_sha256
+
+__all__ = [
+    "Split",
+    "write_raw",
+    "read_raw",
+    "make_split",
+    "image_stats",
+    "write_split",
+    "load_split",
+]
+
+LAYOUT_VERSION = 1
+CHUNK = 1000  # images per HDF5 chunk and per statistics step
+
+
+@dataclass(eq=False)
+class Split:
+    """Train/val/test arrays of one split, with the training split's statistics.
+
+    *_images: (n, 32, 32, 3) uint8;  *_labels: (n,) uint8
+    train_index, val_index: (n,) int64 rows of the raw training set
+    mean, std: (32, 32, 3) float32 per feature;  channel_mean, channel_std: (3,) float32
+    spec: the split spec;  seed: the seed used, None when the split has no randomness
+    """
+
+    name: str
+    spec: dict
+    seed: int | None
+    class_names: tuple
+    train_images: np.ndarray
+    train_labels: np.ndarray
+    val_images: np.ndarray
+    val_labels: np.ndarray
+    test_images: np.ndarray
+    test_labels: np.ndarray
+    train_index: np.ndarray
+    val_index: np.ndarray
+    mean: np.ndarray
+    std: np.ndarray
+    channel_mean: np.ndarray
+    channel_std: np.ndarray
+    source_sha256: str = ""
+    attrs: dict = field(default_factory=dict)
+
+
+# --------------------------------------------------------------------------------------------
+# Writing
+
+
+def _images(group, name, images):
+    n = len(images)
+    chunks = (min(n, CHUNK), *IMAGE_SHAPE) if n else None
+    group.create_dataset(name, data=images, chunks=chunks)
+
+
+def _set_attrs(f, attrs):
+    for key, value in attrs.items():
+        if isinstance(value, dict):
+            value = json.dumps(value, sort_keys=True)
+        elif isinstance(value, (tuple, list)) and all(isinstance(v, str) for v in value):
+            value = np.array(value, dtype=h5py.string_dtype())
+        elif value is None:
+            value = ""
+        f.attrs[key] = value
+
+
+def write_raw(raw: RawData, path, source_path, source_sha256) -> None:
+    """Write `raw` to the HDF5 file `path` (layout in the module docstring), atomically."""
+    with atomic_h5(path) as f:
+        for split in ("train", "test"):
+            g = f.create_group(split)
+            _images(g, "images", getattr(raw, f"{split}_images"))
+            g.create_dataset("labels", data=getattr(raw, f"{split}_labels"))
+        f["train"].create_dataset("batch", data=raw.train_batch)
+        _set_attrs(f, {
+            "class_names": raw.class_names,
+            "source_path": str(source_path),
+            "source_sha256": str(source_sha256),
+            "source_format": raw.source_format,
+            "cifarflow_version": __version__,
+            "layout_version": LAYOUT_VERSION,
+        })
+
+
+def write_split(split: Split, path, attrs=None) -> None:
+    """Write `split` to the HDF5 file `path`, atomically; `attrs` are extra root attributes
+    (they may override the defaults, e.g. the name). Dict values are stored as JSON."""
+    with atomic_h5(path) as f:
+        for part in ("train", "val", "test"):
+            g = f.create_group(part)
+            _images(g, "images", getattr(split, f"{part}_images"))
+            g.create_dataset("labels", data=getattr(split, f"{part}_labels"))
+            if part != "test":
+                g.create_dataset("index", data=getattr(split, f"{part}_index").astype(np.int64))
+        g = f.create_group("stats")
+        for key in ("mean", "std", "channel_mean", "channel_std"):
+            g.create_dataset(key, data=getattr(split, key).astype(np.float32))
+        _set_attrs(f, {
+            "name": split.name,
+            "spec": split.spec,
+            "seed": -1 if split.seed is None else int(split.seed),
+            "n_train": len(split.train_labels),
+            "n_val": len(split.val_labels),
+            "n_test": len(split.test_labels),
+            "class_names": split.class_names,
+            "source_sha256": split.source_sha256,
+            "cifarflow_version": __version__,
+            "layout_version": LAYOUT_VERSION,
+            **split.attrs,
+            **(attrs or {}),
+        })
+
+
+# --------------------------------------------------------------------------------------------
+# Reading (validated)
+
+
+RAW_LAYOUT = {  # dataset -> (dtype, shape after the first axis)
+    "train/images": (np.uint8, IMAGE_SHAPE),
+    "train/labels": (np.uint8, ()),
+    "train/batch": (np.uint8, ()),
+    "test/images": (np.uint8, IMAGE_SHAPE),
+    "test/labels": (np.uint8, ()),
+}
+RAW_ATTRS = ("class_names", "source_path", "source_sha256", "source_format")
+
+SPLIT_LAYOUT = {
+    "train/images": (np.uint8, IMAGE_SHAPE),
+    "train/labels": (np.uint8, ()),
+    "train/index": (np.int64, ()),
+    "val/images": (np.uint8, IMAGE_SHAPE),
+    "val/labels": (np.uint8, ()),
+    "val/index": (np.int64, ()),
+    "test/images": (np.uint8, IMAGE_SHAPE),
+    "test/labels": (np.uint8, ()),
+    "stats/mean": (np.float32, None),
+    "stats/std": (np.float32, None),
+    "stats/channel_mean": (np.float32, None),
+    "stats/channel_std": (np.float32, None),
+}
+SPLIT_ATTRS = ("name", "spec", "seed", "class_names", "source_sha256")
+STATS_SHAPES = {"stats/mean": IMAGE_SHAPE, "stats/std": IMAGE_SHAPE,
+                "stats/channel_mean": (3,), "stats/channel_std": (3,)}
+
+
+def _read_checked(path, layout, attr_names, what):
+    """(arrays, attrs) of the HDF5 file `path`; DataError naming the path and the problem."""
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"{path}: the {what} file does not exist; run the step that makes it")
+    if not h5py.is_hdf5(path):
+        raise DataError(f"{path}: not an HDF5 file; delete it and run the step that makes it")
+    try:
+        with h5py.File(path, "r") as f:
+            missing = [k for k in layout if not isinstance(f.get(k), h5py.Dataset)]
+            missing += [f"attribute {a}" for a in attr_names if a not in f.attrs]
+            if missing:
+                kind = _other_kind(f)
+                todo = (f"it looks like {kind}; check the path" if kind
+                        else "delete it and run the step that makes it")
+                raise DataError(
+                    f"{path}: not a cifarflow {what} file, missing {', '.join(missing)}; {todo}"
+                )
+            arrays = {}
+            for key, (dtype, tail) in layout.items():
+                ds = f[key]
+                if key in STATS_SHAPES:
+                    ok, want = ds.shape == STATS_SHAPES[key], STATS_SHAPES[key]
+                else:
+                    ok, want = ds.shape[1:] == tail, ("n", *tail)
+                if ds.dtype != dtype or not ok:
+                    raise DataError(
+                        f"{path}: dataset {key} is {ds.dtype} {ds.shape}, expected "
+                        f"{np.dtype(dtype)} ({', '.join(map(str, want))}); delete it and run "
+                        f"the step that makes it"
+                    )
+                arrays[key] = ds[()]
+            attrs = {a: _attr(f.attrs[a]) for a in f.attrs}
+    except DataError:
+        raise
+    except (OSError, KeyError, ValueError, RuntimeError) as exc:
+        raise DataError(
+            f"{path}: the {what} file is truncated or corrupt ({' '.join(str(exc).split())}); "
+            f"delete it and run the step that makes it"
+        ) from None
+    return arrays, attrs
+
+
+# What another cifarflow HDF5 file holds (first match): a wrong path is then named as such,
+# rather than met with advice to delete a good file.
+_OTHER_KINDS = (
+    ("opt_state", "a training checkpoint"),
+    ("params", "a weights or predictions file"),
+    ("order", "an epoch plan"),
+    ("train/batch", "a raw data file (cifar10.h5)"),
+    ("stats/mean", "a split file"),
+)
+
+
+def _other_kind(f) -> str | None:
+    return next((kind for key, kind in _OTHER_KINDS if key in f), None)
+
+
+def _attr(value):
+    if isinstance(value, bytes):
+        return value.decode("utf-8")
+    if isinstance(value, np.ndarray) and value.dtype.kind in "OSU":
+        return tuple(v.decode("utf-8") if isinstance(v, bytes) else str(v) for v in value)
+    if isinstance(value, np.generic):
+        return value.item()
+    return value
+
+
+def _check_lengths(path, arrays, groups):
+    for group, keys in groups.items():
+        lengths = {k: len(arrays[f"{group}/{k}"]) for k in keys}
+        if len(set(lengths.values())) > 1:
+            raise DataError(f"{path}: datasets in {group}/ have different lengths {lengths}")
+
+
+def _check_label_range(path, arrays, keys, n_classes):
+    for key in keys:
+        if len(arrays[key]) and arrays[key].max() >= n_classes:
+            raise DataError(f"{path}: {key} has labels >= the {n_classes} class names")
+
+
+def read_raw(path) -> RawData:
+    """Read a file written by `write_raw`; provenance holds source_path, source_sha256 and
+    cifarflow_version."""
+    arrays, attrs = _read_checked(path, RAW_LAYOUT, RAW_ATTRS, "raw data (cifar10.h5)")
+    _check_lengths(path, arrays, {"train": ("images", "labels", "batch"),
+                                  "test": ("images", "labels")})
+    classes = tuple(attrs["class_names"])
+    _check_label_range(path, arrays, ("train/labels", "test/labels"), len(classes))
+    batch = arrays["train/batch"]
+    if len(batch) and (batch.min() < 1 or batch.max() > N_BATCHES):
+        raise DataError(f"{path}: train/batch has values outside 1..{N_BATCHES}")
+    try:
+        return RawData(
+            train_images=arrays["train/images"],
+            train_labels=arrays["train/labels"],
+            train_batch=batch,
+            test_images=arrays["test/images"],
+            test_labels=arrays["test/labels"],
+            class_names=classes,
+            source_format=attrs["source_format"],
+            provenance={k: attrs.get(k) for k in
+                        ("source_path", "source_sha256", "cifarflow_version")},
+        )
+    except ValueError as exc:
+        raise DataError(f"{path}: {exc}") from None
+
+
+def load_split(path) -> Split:
+    """Read a file written by `write_split` (all arrays), validating its layout."""
+    arrays, attrs = _read_checked(path, SPLIT_LAYOUT, SPLIT_ATTRS, "split")
+    _check_lengths(path, arrays, {"train": ("images", "labels", "index"),
+                                  "val": ("images", "labels", "index"),
+                                  "test": ("images", "labels")})
+    classes = tuple(attrs["class_names"])
+    _check_label_range(path, arrays, ("train/labels", "val/labels", "test/labels"), len(classes))
+    try:
+        spec = json.loads(attrs["spec"])
+    except (TypeError, ValueError):
+        raise DataError(f"{path}: attribute spec is not JSON") from None
+    known = {"name", "spec", "seed", "n_train", "n_val", "n_test", "class_names",
+             "source_sha256", "cifarflow_version", "layout_version"}
+    seed = int(attrs["seed"])
+    return Split(
+        name=str(attrs["name"]),
+        spec=spec,
+        seed=None if seed < 0 else seed,
+        class_names=classes,
+        train_images=arrays["train/images"],
+        train_labels=arrays["train/labels"],
+        val_images=arrays["val/images"],
+        val_labels=arrays["val/labels"],
+        test_images=arrays["test/images"],
+        test_labels=arrays["test/labels"],
+        train_index=arrays["train/index"],
+        val_index=arrays["val/index"],
+        mean=arrays["stats/mean"],
+        std=arrays["stats/std"],
+        channel_mean=arrays["stats/channel_mean"],
+        channel_std=arrays["stats/channel_std"],
+        source_sha256=str(attrs["source_sha256"]),
+        attrs={k: v for k, v in attrs.items() if k not in known},
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# Splits
+
+
+def image_stats(images: np.ndarray, chunk: int = CHUNK):
+    """Per-feature and per-channel mean and std (ddof=0) of uint8 images.
+
+    images: (N, 32, 32, 3) uint8 (any (N, ..., C) works)
+    returns mean (32, 32, 3), std (32, 32, 3), channel_mean (3,), channel_std (3,), float32.
+    Accumulates exact int64 sums of values and squares chunk by chunk, combines them with
+    exact integer arithmetic, and rounds once at the end.
+    """
+    n = len(images)
+    if n == 0:
+        raise ValueError("image_stats needs at least one image")
+    s1 = np.zeros(images.shape[1:], np.int64)
+    s2 = np.zeros(images.shape[1:], np.int64)
+    for start in range(0, n, chunk):
+        block = images[start:start + chunk].astype(np.int64)
+        s1 += block.sum(axis=0)
+        block *= block
+        s2 += block.sum(axis=0)
+
+    def moments(t1, t2, count):
+        # var = (count * S2 - S1**2) / count**2, with Python integers (exact, no overflow)
+        t1, t2 = t1.astype(object), t2.astype(object)
+        mean = (t1 / count).astype(np.float64)
+        var = ((count * t2 - t1 * t1) / (count * count)).astype(np.float64)
+        return mean, np.sqrt(var)
+
+    mean, std = moments(s1, s2, n)
+    axes = tuple(range(s1.ndim - 1))
+    cmean, cstd = moments(s1.sum(axis=axes), s2.sum(axis=axes), n * int(np.prod(s1.shape[:-1])))
+    return (mean.astype(np.float32), std.astype(np.float32),
+            cmean.astype(np.float32), cstd.astype(np.float32))
+
+
+SPEC_KEYS = {
+    "batches": {"type", "name", "train", "val"},
+    "holdout": {"type", "name", "val_size", "seed"},
+}
+
+
+def _spec_error(spec, what):
+    return ConfigError(f"split spec {json.dumps(spec, sort_keys=True)}: {what}")
+
+
+def _batch_list(spec, key):
+    value = spec.get(key, [])
+    value = [value] if isinstance(value, int) else value
+    if not isinstance(value, (list, tuple)) or not all(
+        isinstance(b, int) and not isinstance(b, bool) and 1 <= b <= N_BATCHES for b in value
+    ) or len(set(value)) != len(value):
+        raise _spec_error(spec, f"'{key}' must be a list of distinct batch numbers in 1..5")
+    return list(value)
+
+
+def _select_batches(raw, spec):
+    train, val = _batch_list(spec, "train"), _batch_list(spec, "val")
+    if not train:
+        raise _spec_error(spec, "'train' must name at least one batch")
+    if set(train) & set(val):
+        raise _spec_error(spec, f"'train' and 'val' share batch {sorted(set(train) & set(val))[0]}"
+                                f"; give disjoint batch lists")
+    train_index = np.flatnonzero(np.isin(raw.train_batch, train))
+    val_index = np.flatnonzero(np.isin(raw.train_batch, val))
+    if not len(train_index):
+        raise _spec_error(spec, "the training batches are empty in this data set")
+    return train_index, val_index, None
+
+
+def _select_holdout(raw, spec):
+    val_size, seed = spec.get("val_size"), spec.get("seed", 0)
+    k = len(raw.class_names)
+    for key, value in (("val_size", val_size), ("seed", seed)):
+        if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+            raise _spec_error(spec, f"'{key}' must be a non-negative integer")
+    if val_size % k:
+        raise _spec_error(spec, f"'val_size' must be a multiple of the {k} classes, so that "
+                                f"every class has the same number of validation images")
+    per_class = val_size // k
+    counts = np.bincount(raw.train_labels, minlength=k)
+    if per_class and counts.min() <= per_class:
+        c = int(np.argmin(counts))
+        raise _spec_error(spec, f"class {raw.class_names[c]} has {counts[c]} training images, "
+                                f"too few to hold out {per_class}")
+    rng = np.random.default_rng(seed)
+    val = [rng.choice(np.flatnonzero(raw.train_labels == c), per_class, replace=False)
+           for c in range(k)]
+    val_index = np.sort(np.concatenate(val)).astype(np.int64)
+    keep = np.ones(len(raw.train_labels), bool)
+    keep[val_index] = False
+    return np.flatnonzero(keep), val_index, seed
+
+
+def make_split(raw: RawData, spec: dict, name: str | None = None) -> Split:
+    """Split the raw training set into train/val, keep the test set, compute train statistics.
+
+    spec: {'type': 'batches', 'train': [1], 'val': [2]}: whole (pseudo-)batches, in raw order
+          (the DD2424 basic split: data_batch_1 train, data_batch_2 val, test_batch test);
+          {'type': 'holdout', 'val_size': 1000, 'seed': 0}: all training images except a
+          stratified validation set of val_size (val_size / K per class, drawn with
+          numpy.random.default_rng(seed)); both index arrays in raw order.
+    name: stored as the split's name (default: spec['name'] or spec['type']).
+    """
+    if not isinstance(spec, dict) or spec.get("type") not in SPEC_KEYS:
+        raise ConfigError(f"split spec {spec!r}: 'type' must be 'batches' or 'holdout'")
+    unknown = sorted(set(spec) - SPEC_KEYS[spec["type"]])
+    if unknown:
+        raise _spec_error(spec, f"unknown key {unknown[0]!r} for type {spec['type']!r} "
+                                f"(allowed: {', '.join(sorted(SPEC_KEYS[spec['type']]))})")
+    select = _select_batches if spec["type"] == "batches" else _select_holdout
+    train_index, val_index, seed = select(raw, spec)
+    train_index = train_index.astype(np.int64)
+    val_index = val_index.astype(np.int64)
+    train_images = raw.train_images[train_index]
+    mean, std, cmean, cstd = image_stats(train_images)
+    return Split(
+        name=str(name or spec.get("name") or spec["type"]),
+        spec=dict(spec),
+        seed=seed,
+        class_names=tuple(raw.class_names),
+        train_images=train_images,
+        train_labels=raw.train_labels[train_index],
+        val_images=raw.train_images[val_index],
+        val_labels=raw.train_labels[val_index],
+        test_images=raw.test_images,
+        test_labels=raw.test_labels,
+        train_index=train_index,
+        val_index=val_index,
+        mean=mean,
+        std=std,
+        channel_mean=cmean,
+        channel_std=cstd,
+        source_sha256=str(raw.provenance.get("source_sha256") or ""),
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# The import and split steps (file in, file out)
+
+
+def import_source(source, out, classes=None, log=print) -> None:
+    """Read a CIFAR-10 source (archive or folder) and write the raw HDF5 file `out`."""
+    t0 = time.perf_counter()
+    raw = read_source(source, classes=classes)
+    log(f"read {len(raw.train_labels)} training and {len(raw.test_labels)} test images ({raw.source_format}) in {time.perf_counter() - t0:.1f}s")
+    digest = file_sha256(source)
+    write_raw(raw, out, source_path=str(source), source_sha256=digest)
+    log(f"wrote {out} in {time.perf_counter() - t0:.1f}s (source sha256 {digest})")
+
+
+def split_file(raw_path, spec: dict, name: str, out, log=print) -> None:
+    """Write the split `name` (spec from the config's `splits`) of the raw file to `out`."""
+    split = make_split(read_raw(raw_path), spec, name=name)
+    write_split(split, out)
+    log(f"split {name}: {len(split.train_labels)} train, {len(split.val_labels)} val, {len(split.test_labels)} test -> {out}")

@@ -1,0 +1,217 @@
+"""The package's one I/O layer: atomic writes, JSON and HDF5 array files, hashing, provenance.
+
+Every writer in the package goes through `atomic_output` (or `atomic_h5`): the file is written
+under the temporary name ``.<name>.tmp-<pid>`` beside its target and renamed over it only when
+complete, so a killed job never leaves a partial output that looks finished. That is the one
+temporary-name scheme; `remove_stale_temporaries` knows it and deletes what a killed writer left.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import platform
+import subprocess
+import sys
+from pathlib import Path
+
+import h5py
+import numpy as np
+
+from .errors import DataError
+
+
+TMP_MARK = ".tmp-"
+
+
+def temporary_name(path: str | Path) -> Path:
+    """The temporary file a writer of `path` uses: ``.<name>.tmp-<pid>`` in the same folder."""
+    path = Path(path)
+    return path.with_name(f".{path.name}{TMP_MARK}{os.getpid()}")
+
+
+@contextlib.contextmanager
+def atomic_output(path: str | Path):
+    """Yield a temporary path beside `path`; rename it to `path` only if the block succeeds."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = temporary_name(path)
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+
+
+@contextlib.contextmanager
+def atomic_h5(path: str | Path):
+    """Yield an `h5py.File` open for writing on the temporary file of `path`; rename on success."""
+    with atomic_output(path) as tmp, h5py.File(tmp, "w") as f:
+        yield f
+
+
+def write_text(path, text: str) -> None:
+    with atomic_output(path) as tmp:
+        tmp.write_text(text, encoding="utf-8")
+
+
+def write_json(path, obj) -> None:
+    with atomic_output(path) as tmp:
+        tmp.write_text(json.dumps(obj, indent=2, sort_keys=True, default=json_default) + "\n")
+
+
+def json_default(o):
+    if isinstance(o, np.generic):
+        return o.item()
+    if isinstance(o, np.ndarray):
+        return o.tolist()
+    raise TypeError(f"not JSON serialisable: {type(o).__name__}")
+
+
+def read_json(path) -> dict:
+    try:
+        with open(path) as fh:
+            return json.load(fh)
+    except (OSError, ValueError) as exc:
+        raise DataError(f"{path}: cannot read JSON ({exc})") from None
+
+
+def open_h5(path, what: str) -> h5py.File:
+    try:
+        return h5py.File(path, "r")
+    except (OSError, ValueError) as exc:
+        raise DataError(f"{path}: not a readable HDF5 {what} ({str(exc).splitlines()[0]})") from None
+
+
+# ---- HDF5 array files (weights, predictions) ---------------------------------------------------
+
+
+def write_weights(path, params: dict, attrs: dict, extra: dict | None = None) -> None:
+    with atomic_h5(path) as f:
+        g = f.create_group("params")
+        for name, value in params.items():
+            g.create_dataset(name, data=value)
+        for name, value in (extra or {}).items():
+            f.create_dataset(name, data=value)
+        for k, v in attrs.items():
+            f.attrs[k] = v if isinstance(v, (str, int, float, np.ndarray)) else json.dumps(v, sort_keys=True, default=json_default)
+
+
+def read_weights(path) -> tuple[dict, dict, dict]:
+    """(params, attrs, extra datasets) of a weights file."""
+    with open_h5(path, "weights file") as f:
+        if "params" not in f:
+            raise DataError(f"{path}: not a cifarflow weights file (no params group)")
+        params = {k: f["params"][k][()] for k in f["params"]}
+        extra = {k: f[k][()] for k in f if k != "params"}
+        attrs = {k: (v.decode() if isinstance(v, bytes) else v) for k, v in f.attrs.items()}
+    return params, attrs, extra
+
+
+# ---- hashing and provenance --------------------------------------------------------------------
+
+
+def file_sha256(path) -> str:
+    """sha256 hex digest of an archive; for a directory, a digest over its files.
+
+    Directory digest: sha256 of, for every regular file in sorted relative POSIX path order,
+    ``path (UTF-8) + b"\\0" + sha256(contents)``; the same tree always gives the same value.
+    """
+    path = Path(path)
+    if path.is_dir():
+        h = hashlib.sha256(b"cifarflow-directory-v1\0")
+        from cifarflow.data.sources import directory_files  # the listing the folder reader uses
+
+        for rel in directory_files(path):
+            h.update(rel.encode("utf-8") + b"\0" + _sha256_file(path / rel).digest())
+        return h.hexdigest()
+    if not path.is_file():
+        raise DataError(f"{path}: the data source does not exist; check the path in the config")
+    return _sha256_file(path).hexdigest()
+
+
+def cached_file_sha256(path, cache_file) -> str:
+    """`file_sha256` of a regular file, remembered in the JSON file `cache_file` under the file's
+    absolute path, size and modification time, so a workflow can key its import step to the
+    archive's content (not its timestamp) without hashing it on every invocation."""
+    path = Path(path)
+    st = path.stat()
+    key = f"{path.resolve()}|{st.st_size}|{st.st_mtime_ns}"
+    cache_file = Path(cache_file)
+    try:
+        cache = json.loads(cache_file.read_text())
+        if not isinstance(cache, dict):
+            cache = {}
+    except (OSError, ValueError):
+        cache = {}
+    if isinstance(cache.get(key), str):
+        return cache[key]
+    digest = file_sha256(path)
+    cache = {k: v for k, v in cache.items() if not k.startswith(f"{path.resolve()}|")}
+    cache[key] = digest
+    try:
+        cache_file.parent.mkdir(parents=True, exist_ok=True)
+        write_text(cache_file, json.dumps(cache, indent=1, sort_keys=True) + "\n")
+    except OSError:  # a read-only work directory: hash again next time
+        pass
+    return digest
+
+
+def _sha256_file(path):
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while block := f.read(1 << 20):
+            h.update(block)
+    return h
+
+
+def code_version() -> dict:
+    """The git commit of the checkout the package runs from (and whether it has local changes)."""
+    repo = Path(__file__).resolve().parents[2]
+    try:
+        commit = subprocess.run(["git", "-C", str(repo), "rev-parse", "HEAD"], capture_output=True, text=True, timeout=10)
+        dirty = subprocess.run(["git", "-C", str(repo), "status", "--porcelain", "--untracked-files=no"], capture_output=True, text=True, timeout=10)
+        if commit.returncode == 0:
+            return {"git_commit": commit.stdout.strip(), "git_dirty": bool(dirty.stdout.strip()), "package_sha256": package_digest()}
+    except (OSError, subprocess.SubprocessError):
+        pass
+    return {"git_commit": None, "git_dirty": None, "package_sha256": package_digest()}
+
+
+def package_digest() -> str:
+    """SHA-256 over the package's Python sources (all subpackages; developer tools live outside
+    the package, in tools/): changes with any code change, committed or not."""
+    root = Path(__file__).resolve().parent
+    h = hashlib.sha256()
+    for path in sorted(root.rglob("*.py")):
+        h.update(path.relative_to(root).as_posix().encode())
+        h.update(path.read_bytes())
+    return h.hexdigest()
+
+
+def remove_stale_temporaries(folder) -> None:
+    """Delete temporary files a killed writer left behind (never a finished output)."""
+    for tmp in Path(folder).glob(f".*{TMP_MARK}*"):
+        tmp.unlink(missing_ok=True)
+
+
+def versions() -> dict:
+    import matplotlib
+    import pandas
+
+    from . import __version__
+
+    return {
+        "python": platform.python_version(),
+        "numpy": np.__version__,
+        "h5py": h5py.__version__,
+        "hdf5": h5py.version.hdf5_version,
+        "pandas": pandas.__version__,
+        "matplotlib": matplotlib.__version__,
+        "cifarflow": __version__,
+        "platform": f"{platform.system()} {platform.machine()}",
+        "argv0": Path(sys.argv[0]).name,
+    }

@@ -1,0 +1,1 @@
+"""Reporting: figures (plots), tables, comparison figures across runs, results/summary.md."""

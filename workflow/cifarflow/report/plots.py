@@ -1,0 +1,743 @@
+"""Figures for the report: training curves, weight templates, confusion matrices, comparisons.
+
+Every function takes in-memory objects (DataFrames, arrays, dicts) and returns a
+`matplotlib.figure.Figure` built without pyplot (no global figure registry, no backend needed);
+`save(fig, stem)` writes `stem.png` and `stem.pdf`. Figures use constrained layout and are grown,
+if needed, until no text sticks out of the canvas.
+
+Variant colours come from `variant_colors`; pass the same `colors` mapping (computed once from all
+variant names, in config order) to every figure so that a variant keeps its colour everywhere.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import os
+import warnings
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import matplotlib
+import matplotlib.colors as mcolors
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
+from matplotlib.ticker import MaxNLocator
+
+from cifarflow.io import atomic_output
+
+__all__ = [
+    "variant_colors",
+    "save",
+    "plot_curves",
+    "plot_templates",
+    "plot_confusion",
+    "plot_per_class",
+    "plot_vs_param",
+    "plot_curves_overlay",
+    "plot_templates_compare",
+    "plot_true_class_prob",
+    "plot_augment_preview",
+]
+
+IMAGE_SHAPE = (32, 32, 3)
+IMAGE_DIM = 32 * 32 * 3
+
+# tab10 reordered so that the eight most distinct hues come first (olive and grey, which are
+# easily confused with green and with "no data", come 9th and 10th), then the light halves of
+# tab20 for sets larger than ten.
+_TAB10_ORDER = (0, 1, 2, 3, 4, 5, 6, 9, 8, 7)
+PALETTE = tuple(mcolors.to_hex(matplotlib.colormaps["tab10"].colors[i]) for i in _TAB10_ORDER) + tuple(
+    mcolors.to_hex(matplotlib.colormaps["tab20"].colors[2 * i + 1]) for i in _TAB10_ORDER
+)
+_N_FIRST = 8  # a name's hash picks its first choice among these; clashes probe the rest in order
+
+SPLIT_STYLE = {"train": "--", "val": "-"}
+SPLIT_NAME = {"train": "training", "val": "validation"}
+
+_LOSS_LABELS = {
+    "cross_entropy": "cross-entropy loss (nats/image)",
+    "cross-entropy": "cross-entropy loss (nats/image)",
+    "ce": "cross-entropy loss (nats/image)",
+    "xent": "cross-entropy loss (nats/image)",
+    "bce": "binary cross-entropy (nats/image/class)",
+    "binary_cross_entropy": "binary cross-entropy (nats/image/class)",
+    "mse": "squared-error loss (per image)",
+    "squared_error": "squared-error loss (per image)",
+    "hinge": "hinge loss (per image)",
+    "svm": "hinge loss (per image)",
+}
+_COST_LABEL = r"cost = loss + $\lambda\|W\|^2$ (per image)"
+_NORM_LABEL = r"$\|W\|^2$ (sum of squared weights)"
+_PARAM_LABELS = {
+    "lambda": r"L2 penalty $\lambda$",
+    "eta": r"learning rate $\eta$",
+    "batch_size": "batch size (images)",
+    "epochs": "epochs",
+    "momentum": "momentum",
+}
+
+
+# --------------------------------------------------------------------------------------------
+# colours and saving
+
+
+def _stable_hash(name: str) -> int:
+    return int.from_bytes(hashlib.md5(str(name).encode("utf-8")).digest()[:8], "big")
+
+
+def _preferences(name: str) -> list[int]:
+    start = _stable_hash(name) % _N_FIRST
+    return [(start + j) % _N_FIRST for j in range(_N_FIRST)] + list(range(_N_FIRST, len(PALETTE)))
+
+
+def variant_colors(names: Sequence[str], order: Sequence[str] | None = None) -> dict[str, str]:
+    """Colour (hex string) for each variant name; deterministic across calls and processes.
+
+    With `order` (e.g. all variant names in config order), a name in `order` gets
+    `PALETTE[order.index(name) % 20]`: stable across every figure that is given the same order.
+    Other names get a colour from a stable hash of the name (MD5, not Python's salted `hash`);
+    clashes inside one call are resolved by probing, so up to 20 names always get distinct
+    colours, and a name keeps its hash colour in every figure where it does not clash.
+    """
+    names = list(dict.fromkeys(str(n) for n in names))
+    colors: dict[str, str] = {}
+    taken: set[int] = set()
+    if order is not None:
+        position = {n: i for i, n in enumerate(dict.fromkeys(str(n) for n in order))}
+        for n in names:
+            if n in position:
+                i = position[n] % len(PALETTE)
+                colors[n] = PALETTE[i]
+                taken.add(i)
+    for n in sorted((n for n in names if n not in colors), key=lambda n: (_stable_hash(n), n)):
+        prefs = _preferences(n)
+        i = next((p for p in prefs if p not in taken), prefs[0])
+        colors[n] = PALETTE[i]
+        taken.add(i)
+    return {n: colors[n] for n in names}
+
+
+def _colors_for(names: Sequence[str], colors: Mapping[str, object] | None) -> dict[str, object]:
+    out: dict[str, object] = variant_colors(names)
+    if colors:
+        out.update({n: colors[n] for n in names if n in colors})
+    return out
+
+
+def save(fig: Figure, stem: str | os.PathLike, dpi: int = 150) -> list[Path]:
+    """Write `stem.png` (at `dpi`) and `stem.pdf`, each via a temporary file; close `fig`.
+
+    `stem` has no extension (a trailing `.png`/`.pdf` is dropped); parent folders are created.
+    The figure is first grown, if needed, so that text added after it was built is not clipped.
+    The PDF carries no creation date, so reruns give identical files. Returns the two paths.
+    """
+    stem = str(stem)
+    for ext in (".png", ".pdf"):
+        if stem.endswith(ext):
+            stem = stem[: -len(ext)]
+    Path(stem).parent.mkdir(parents=True, exist_ok=True)
+    metadata = {"png": {"Software": None}, "pdf": {"CreationDate": None, "Creator": None}}
+    paths = []
+    try:
+        _fit_to_text(fig)  # again: a caller may have added a (long) suptitle since
+        for fmt in ("png", "pdf"):
+            final = Path(f"{stem}.{fmt}")
+            with atomic_output(final) as tmp:
+                fig.savefig(tmp, format=fmt, dpi=dpi, metadata=metadata[fmt])
+            paths.append(final)
+    finally:
+        import matplotlib.pyplot as plt  # only to release figures that pyplot may be tracking
+
+        plt.close(fig)
+    return paths
+
+
+# --------------------------------------------------------------------------------------------
+# layout helpers
+
+
+def _figure(figsize) -> Figure:
+    return Figure(figsize=figsize, layout="constrained")
+
+
+def _fit_to_text(fig: Figure, max_rounds: int = 4) -> Figure:
+    """Grow `fig` until every drawn artist (titles, tick labels, legends) lies inside it."""
+    for _ in range(max_rounds):
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            fig.draw_without_rendering()
+        layout = [m for m in caught if "constrained_layout" in str(m.message).lower()]
+        for m in caught:
+            if m not in layout:  # pass on anything that is not about the layout we fix here
+                warnings.warn_explicit(m.message, m.category, m.filename, m.lineno)
+        collapsed = bool(layout)
+        bb = fig.get_tightbbox()
+        w, h = fig.get_size_inches()
+        over_x = max(0.0, -bb.x0) + max(0.0, bb.x1 - w)
+        over_y = max(0.0, -bb.y0) + max(0.0, bb.y1 - h)
+        if not collapsed and over_x < 0.01 and over_y < 0.01:
+            break
+        grow = 1.25 if collapsed else 1.0
+        fig.set_size_inches(
+            w * grow + (2 * over_x + 0.1 if over_x >= 0.01 else 0.0),
+            h * grow + (2 * over_y + 0.1 if over_y >= 0.01 else 0.0),
+        )
+    return fig
+
+
+def _legend_columns(n: int, max_cols: int = 4) -> int:
+    """Columns for a legend of n entries, at most max_cols, with rows as evenly filled as possible."""
+    rows = math.ceil(max(1, n) / max_cols)
+    return max(1, math.ceil(n / rows))
+
+
+def _finite(series: pd.Series) -> pd.Series:
+    """Float copy with +-inf turned into NaN (drawn as gaps)."""
+    values = pd.to_numeric(series, errors="coerce").astype(float)
+    return values.where(np.isfinite(values))
+
+
+def _maybe_log_y(ax, values, ratio: float = 100.0) -> None:
+    """Log y axis when all finite values are positive and span more than `ratio`."""
+    v = np.asarray(values, dtype=float)
+    v = v[np.isfinite(v)]
+    if v.size and (v > 0).all() and v.max() / v.min() > ratio:
+        ax.set_yscale("log")
+
+
+def _no_data(ax, what: str = "no finite values") -> None:
+    ax.text(0.5, 0.5, what, transform=ax.transAxes, ha="center", va="center", color="0.4")
+
+
+def _loss_label(loss: str | None) -> str:
+    if loss is None:
+        return "loss (per image)"
+    return _LOSS_LABELS.get(str(loss).lower(), f"{loss} loss (per image)")
+
+
+def _as_templates(W, what: str = "W") -> np.ndarray:
+    """W: (K, 3072) (or (3072, K)) -> (K, 32, 32, 3) float in [0, 1], each template min-max scaled."""
+    W = np.asarray(W, dtype=np.float64)
+    if W.ndim == 1:
+        W = W[None, :]
+    if W.ndim != 2 or IMAGE_DIM not in W.shape:
+        raise ValueError(f"{what} has shape {W.shape}; expected (K, {IMAGE_DIM}) class templates")
+    if W.shape[1] != IMAGE_DIM:
+        W = W.T
+    W = W.reshape(-1, *IMAGE_SHAPE)
+    lo = W.min(axis=(1, 2, 3), keepdims=True)
+    span = W.max(axis=(1, 2, 3), keepdims=True) - lo
+    out = np.divide(W - lo, span, out=np.full_like(W, 0.5), where=span > 0)
+    return np.nan_to_num(out, nan=0.5)
+
+
+def _template_titles(K: int, class_names: Sequence[str]) -> list[str]:
+    names = [str(c) for c in class_names]
+    if K == len(names):
+        return names
+    if K == 1 and len(names) == 2:  # logistic: one template, label 1 = class_names[1]
+        return [f"{names[1]} (+) vs {names[0]} (\u2212)"]
+    return [names[k] if k < len(names) else f"class {k}" for k in range(K)]
+
+
+def _image_axis(ax) -> None:
+    """An axis that shows an image: no ticks or frame, but labels (row names) stay visible."""
+    ax.set_xticks([])
+    ax.set_yticks([])
+    for spine in ax.spines.values():
+        spine.set_visible(False)
+
+
+def _class_value(d: Mapping, name: str, index: int) -> float:
+    for key in (name, index, str(index)):
+        if key in d and d[key] is not None:
+            return float(d[key])
+    return math.nan
+
+
+# --------------------------------------------------------------------------------------------
+# one run
+
+
+def plot_curves(
+    history: pd.DataFrame,
+    name: str,
+    best_epoch: int | None = None,
+    stopped_epoch: int | None = None,
+    diverged_epoch: int | None = None,
+    *,
+    loss: str | None = None,
+    color=None,
+    figsize: tuple[float, float] | None = None,
+) -> Figure:
+    """Training vs validation loss, cost (only if it differs from the loss) and accuracy (%).
+
+    history: one row per epoch (epoch 0 = before training) with train_/val_ loss, cost, acc.
+    Non-finite values (a diverged run) are drawn as gaps; a loss spanning more than two decades
+    gets a log axis. Vertical lines mark the best epoch, the early stop and the divergence.
+    `loss` (the metrics' loss name) only refines the y label; `color` defaults to the variant's.
+    """
+    h = history
+    epoch = _finite(h["epoch"]) if "epoch" in h else pd.Series(np.arange(len(h)), dtype=float)
+    color = color if color is not None else variant_colors([name])[str(name)]
+
+    def pair(q):
+        return {s: _finite(h[f"{s}_{q}"]) for s in ("train", "val") if f"{s}_{q}" in h}
+
+    panels = [("loss", pair("loss"), _loss_label(loss), 1.0)]
+    cost = pair("cost")
+    if cost and not all(
+        np.allclose(cost[s], panels[0][1].get(s, cost[s] * np.nan), equal_nan=True, rtol=1e-6, atol=1e-9)
+        for s in cost
+    ):
+        panels.append(("cost", cost, _COST_LABEL, 1.0))
+    panels.append(("acc", pair("acc"), "accuracy (%)", 100.0))
+
+    n = len(panels)
+    fig = _figure(figsize or (3.6 * n + 0.4, 3.4))
+    axes = fig.subplots(1, n, squeeze=False)[0]
+    marker = "o" if len(h) <= 30 else None
+    for ax, (q, series, ylabel, scale) in zip(axes, panels):
+        finite_any = False
+        for split, y in series.items():
+            y = y * scale
+            finite_any |= bool(y.notna().any())
+            ax.plot(
+                epoch, y, linestyle=SPLIT_STYLE[split], marker=marker, markersize=3,
+                color=color, label=SPLIT_NAME[split],
+            )
+        if not finite_any:
+            _no_data(ax)
+        elif q != "acc":
+            _maybe_log_y(ax, pd.concat(list(series.values())))
+        ax.set_xlabel("epoch")
+        ax.set_ylabel(ylabel)
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.grid(alpha=0.3)
+
+    events = [
+        (best_epoch, "best epoch", ":", "black"),
+        (stopped_epoch, "early stop", "-.", "0.45"),
+        (diverged_epoch, "diverged", (0, (5, 2)), "tab:red"),
+    ]
+    handles = [
+        Line2D([], [], color=color, linestyle=SPLIT_STYLE[s], marker=marker, markersize=3, label=SPLIT_NAME[s])
+        for s in ("train", "val")
+    ]
+    for at, what, style, c in events:
+        if at is None or (isinstance(at, float) and not math.isfinite(at)):
+            continue
+        for ax in axes:
+            ax.axvline(at, linestyle=style, color=c, linewidth=1.2)
+        handles.append(Line2D([], [], linestyle=style, color=c, label=f"{what} ({int(at)})"))
+    fig.legend(handles=handles, loc="outside lower center", ncols=_legend_columns(len(handles), 5), frameon=False)
+    fig.suptitle(str(name))
+    return _fit_to_text(fig)
+
+
+def plot_templates(
+    W, class_names: Sequence[str], title: str, *, ncols: int = 5, figsize=None
+) -> Figure:
+    """Rows of W as 32x32 RGB images, one panel per class, each min-max rescaled to [0, 1].
+
+    W: (K, 3072), flattened HWC (a (3072, K) matrix is transposed). K = 1 (logistic) shows one
+    template titled "class_names[1] (+) vs class_names[0] (-)" when two class names are given.
+    """
+    imgs = _as_templates(W)
+    K = len(imgs)
+    titles = _template_titles(K, class_names)
+    ncols = max(1, min(K, ncols))
+    nrows = math.ceil(K / ncols)
+    fig = _figure(figsize or (1.6 * ncols + 0.3, 1.75 * nrows + 0.5))
+    axes = fig.subplots(nrows, ncols, squeeze=False)
+    for i, ax in enumerate(axes.flat):
+        if i < K:
+            ax.imshow(imgs[i], interpolation="nearest")
+            ax.set_title(titles[i])
+        ax.set_axis_off()
+    fig.suptitle(str(title))
+    return _fit_to_text(fig)
+
+
+def plot_confusion(confusion, class_names: Sequence[str], title: str, *, figsize=None) -> Figure:
+    """Confusion counts (rows = true class, columns = predicted) coloured by share of the true class.
+
+    confusion: (K, K) counts. Colour = row-normalised share (%); each cell prints its count.
+    """
+    C = np.asarray(confusion, dtype=float)
+    if C.ndim != 2 or C.shape[0] != C.shape[1]:
+        raise ValueError(f"confusion has shape {C.shape}; expected a square (K, K) matrix of counts")
+    K = C.shape[0]
+    names = [str(c) for c in class_names] if len(class_names) == K else [f"class {k}" for k in range(K)]
+    totals = C.sum(axis=1, keepdims=True)
+    share = np.divide(C, totals, out=np.zeros_like(C), where=totals > 0) * 100
+
+    cell = 0.55 if K > 4 else 0.9
+    fig = _figure(figsize or (cell * K + 2.6, cell * K + 1.6))
+    ax = fig.subplots()
+    im = ax.imshow(share, cmap="Blues", vmin=0, vmax=100)
+    fig.colorbar(im, ax=ax, label="share of true class (%)", shrink=0.9)
+    fontsize = 8 if K > 4 else 10
+    for i in range(K):
+        for j in range(K):
+            ax.text(
+                j, i, f"{C[i, j]:.0f}", ha="center", va="center", fontsize=fontsize,
+                color="white" if share[i, j] > 55 else "black",
+            )
+    ax.set_xticks(range(K), labels=names, rotation=45, ha="right", rotation_mode="anchor")
+    ax.set_yticks(range(K), labels=names)
+    ax.set_xlabel("predicted class")
+    ax.set_ylabel("true class")
+    ax.set_title(str(title))
+    return _fit_to_text(fig)
+
+
+# --------------------------------------------------------------------------------------------
+# comparisons between variants
+
+
+def plot_per_class(
+    per_class: Mapping[str, Mapping], class_names: Sequence[str], *, colors=None,
+    title: str = "per-class test accuracy", figsize=None,
+) -> Figure:
+    """Grouped bars: test accuracy (%) per class, one bar per variant.
+
+    per_class: variant -> {class name (or index): accuracy fraction}.
+    """
+    variants = [str(v) for v in per_class]
+    cols = _colors_for(variants, colors)
+    K = len(class_names)
+    x = np.arange(K)
+    width = 0.8 / max(1, len(variants))
+    fig = _figure(figsize or (max(6.0, 0.25 * K * len(variants) + 2.5), 3.8))
+    ax = fig.subplots()
+    for i, (v, d) in enumerate(per_class.items()):
+        acc = [100 * _class_value(d, str(c), k) for k, c in enumerate(class_names)]
+        ax.bar(x + (i - (len(variants) - 1) / 2) * width, acc, width, label=str(v), color=cols[str(v)])
+    ax.set_xticks(x, labels=[str(c) for c in class_names], rotation=30, ha="right", rotation_mode="anchor")
+    ax.set_xlabel("class")
+    ax.set_ylabel("test accuracy (%)")
+    ax.set_ylim(0, 100)
+    ax.grid(axis="y", alpha=0.3)
+    fig.legend(loc="outside lower center", ncols=_legend_columns(len(variants)), frameon=False)
+    ax.set_title(str(title))
+    return _fit_to_text(fig)
+
+
+def _param_scale(ax, values: np.ndarray) -> str:
+    """Log axis for a positive parameter spanning a decade; symlog when 0 is among the values."""
+    v = values[np.isfinite(values)]
+    pos = v[v > 0]
+    if pos.size and (v <= 0).any():
+        ax.set_xscale("symlog", linthresh=float(pos.min()), linscale=0.6)
+        return "symlog"
+    if pos.size == v.size and pos.size and pos.max() / pos.min() >= 10:
+        ax.set_xscale("log")
+        return "log"
+    return "linear"
+
+
+def plot_vs_param(
+    rows: Sequence[Mapping], param: str = "lambda", *, colors=None, title: str | None = None, figsize=None,
+) -> Figure:
+    """Validation accuracy (%) and ||W||^2 against a swept parameter (default lambda).
+
+    rows: [{variant, value, val_acc, weight_norm2}, ...]. The x axis is logarithmic; when a value
+    is 0 it is symmetric-log (linear below the smallest positive value), so 0 stays on the plot.
+    """
+    df = pd.DataFrame(list(rows))
+    missing = {"variant", "value", "val_acc", "weight_norm2"} - set(df.columns)
+    if missing:
+        raise ValueError(
+            f"plot_vs_param rows lack {sorted(missing)}; give each row variant, value, val_acc, weight_norm2"
+        )
+    df["value"] = pd.to_numeric(df["value"], errors="raise").astype(float)
+    df = df.sort_values("value", kind="stable").reset_index(drop=True)
+    df["variant"] = df["variant"].astype(str)
+    cols = _colors_for(list(df["variant"]), colors)
+
+    fig = _figure(figsize or (8.0, 3.6))
+    axes = fig.subplots(1, 2)
+    label = _PARAM_LABELS.get(param, str(param))
+    panels = [
+        (axes[0], _finite(df["val_acc"]) * 100, "validation accuracy (%)"),
+        (axes[1], _finite(df["weight_norm2"]), _NORM_LABEL),
+    ]
+    for ax, y, ylabel in panels:
+        scale = _param_scale(ax, df["value"].to_numpy())
+        ax.plot(df["value"], y, color="0.6", linewidth=1, zorder=1)
+        for v, xv, yv in zip(df["variant"], df["value"], y):
+            ax.plot([xv], [yv], "o", markersize=7, color=cols[v], label=v, zorder=2)
+        if ylabel == _NORM_LABEL:
+            _maybe_log_y(ax, y)
+        suffix = {"symlog": " (log scale; linear near 0)", "log": " (log scale)"}.get(scale, "")
+        ax.set_xlabel(label + suffix)
+        ax.set_ylabel(ylabel)
+        ax.grid(alpha=0.3)
+    handles = [
+        Line2D([], [], marker="o", linestyle="", color=cols[v], label=v) for v in dict.fromkeys(df["variant"])
+    ]
+    fig.legend(handles=handles, loc="outside lower center", ncols=_legend_columns(len(handles), 5), frameon=False)
+    if title:
+        fig.suptitle(str(title))
+    return _fit_to_text(fig)
+
+
+def _split_metric(metric: str) -> tuple[str | None, str]:
+    for split in ("train", "val"):
+        if metric.startswith(split + "_"):
+            return split, metric[len(split) + 1 :]
+    return None, metric
+
+
+def _quantity_label(q: str, splits: set, loss: str | None) -> str:
+    which = ""
+    if splits == {"train"}:
+        which = "training "
+    elif splits == {"val"}:
+        which = "validation "
+    if q == "acc":
+        return f"{which}accuracy (%)"
+    if q == "loss":
+        return which + _loss_label(loss)
+    if q == "cost":
+        return which + _COST_LABEL
+    return {
+        "lr": r"learning rate $\eta$",
+        "weight_norm2": _NORM_LABEL,
+        "seconds": "training time (s, cumulative)",
+    }.get(q, q)
+
+
+def _loss_groups(histories, cols, q, loss_names) -> list[tuple[str | None, list[str]]]:
+    """Variants whose loss values are comparable share a panel: same loss name, similar scale."""
+    names = list(histories)
+    if loss_names:
+        groups: dict = {}
+        for v in names:
+            groups.setdefault(loss_names.get(v), []).append(v)
+        return list(groups.items())
+    medians = []
+    for v in names:
+        vals = pd.concat([_finite(histories[v][c]) for c in cols if c in histories[v]])
+        medians.append(float(np.nanmedian(vals)) if vals.notna().any() else math.nan)
+    m = np.array(medians)
+    good = m[np.isfinite(m) & (m > 0)]
+    if good.size > 1 and good.max() / good.min() > 5:
+        return [(None, [v]) for v in names]
+    return [(None, names)]
+
+
+def plot_curves_overlay(
+    histories: Mapping[str, pd.DataFrame],
+    metrics: Sequence[str] = ("val_acc",),
+    *,
+    colors=None,
+    loss_names: Mapping[str, str] | None = None,
+    title: str | None = None,
+    figsize=None,
+) -> Figure:
+    """Several variants' curves on shared axes; colour = variant, dashed = training, solid = validation.
+
+    metrics: history columns; train_X and val_X share one panel per quantity X (accuracy in %).
+    Loss and cost panels are split by `loss_names` (variant -> loss name, e.g. cross-entropy vs
+    MSE, which are on different scales); without it, variants whose losses differ more than
+    5x in scale get a panel each. Every panel has its own y axis.
+    """
+    variants = [str(v) for v in histories]
+    histories = {str(k): v for k, v in histories.items()}
+    cols = _colors_for(variants, colors)
+    quantities: dict[str, list[str]] = {}
+    for m in metrics:
+        _, q = _split_metric(m)
+        quantities.setdefault(q, []).append(m)
+
+    panels = []  # (quantity, metric columns, variants, loss name, title)
+    for q, ms in quantities.items():
+        if q in ("loss", "cost") and len(variants) > 1:
+            groups = _loss_groups(histories, ms, q, loss_names)
+            for loss, vs in groups:
+                sub = None if len(groups) == 1 else ", ".join(vs)
+                panels.append((q, ms, vs, loss, sub))
+        else:
+            loss = next(iter(loss_names.values()), None) if loss_names and q == "loss" else None
+            panels.append((q, ms, variants, loss, None))
+
+    n = len(panels)
+    fig = _figure(figsize or (3.8 * n + 0.4, 3.5))
+    axes = fig.subplots(1, n, squeeze=False)[0]
+    used_splits: set = set()
+    for ax, (q, ms, vs, loss, sub) in zip(axes, panels):
+        scale = 100.0 if q == "acc" else 1.0
+        splits = {_split_metric(m)[0] for m in ms}
+        used_splits |= splits
+        values = []
+        for v in vs:
+            h = histories[v]
+            x = _finite(h["epoch"]) if "epoch" in h else pd.Series(np.arange(len(h)), dtype=float)
+            for m in ms:
+                if m not in h:
+                    continue
+                split, _ = _split_metric(m)
+                y = _finite(h[m]) * scale
+                values.append(y)
+                ax.plot(x, y, color=cols[v], linestyle=SPLIT_STYLE.get(split, "-"), label=v)
+        if not values or not pd.concat(values).notna().any():
+            _no_data(ax)
+        elif q != "acc":
+            _maybe_log_y(ax, pd.concat(values))
+        ax.set_xlabel("epoch")
+        ax.set_ylabel(_quantity_label(q, splits, loss))
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.grid(alpha=0.3)
+        if sub:
+            ax.set_title(sub)
+    handles = [Line2D([], [], color=cols[v], linewidth=2, label=v) for v in variants]
+    if len(used_splits - {None}) > 1:
+        handles += [
+            Line2D([], [], color="0.3", linestyle=SPLIT_STYLE[s], label=SPLIT_NAME[s]) for s in ("train", "val")
+        ]
+    fig.legend(handles=handles, loc="outside lower center", ncols=_legend_columns(len(handles), 5), frameon=False)
+    if title:
+        fig.suptitle(str(title))
+    return _fit_to_text(fig)
+
+
+def plot_templates_compare(
+    Ws: Mapping[str, np.ndarray], class_names: Sequence[str], *, title: str | None = None, figsize=None
+) -> Figure:
+    """Templates of several variants: rows = variants (named on the left), columns = classes.
+
+    Ws: variant -> W (K, 3072). Each template is min-max rescaled on its own. A variant with
+    fewer templates (e.g. K = 1) fills the first columns and titles its own panels.
+    """
+    variants = [str(v) for v in Ws]
+    imgs = {str(v): _as_templates(W, what=f"W of {v}") for v, W in Ws.items()}
+    ncols = max(len(class_names), max((len(t) for t in imgs.values()), default=1))
+    nrows = len(variants)
+    fig = _figure(figsize or (1.25 * ncols + 1.6, 1.2 * nrows + 0.45))
+    axes = fig.subplots(nrows, ncols, squeeze=False)
+    header = _template_titles(ncols, class_names)
+    for r, v in enumerate(variants):
+        own = len(imgs[v]) != ncols
+        titles = _template_titles(len(imgs[v]), class_names)
+        for c, ax in enumerate(axes[r]):
+            if c >= len(imgs[v]):
+                ax.set_axis_off()
+                continue
+            ax.imshow(imgs[v][c], interpolation="nearest")
+            _image_axis(ax)
+            if r == 0 or own:
+                ax.set_title(titles[c] if own else header[c], fontsize=9)
+        axes[r, 0].set_ylabel(v, rotation=0, ha="right", va="center", fontsize=10)
+    if title:
+        fig.suptitle(str(title))
+    return _fit_to_text(fig)
+
+
+def _true_class_prob(probs, labels, variant: str) -> tuple[np.ndarray, np.ndarray]:
+    """probs (N, K) or (N,)/(N, 1) for one sigmoid output; labels (N,) -> (p_true, correct)."""
+    p = np.asarray(probs, dtype=np.float64)
+    y = np.asarray(labels).astype(np.int64).ravel()
+    if p.ndim == 2 and p.shape[1] == 1:
+        p = p[:, 0]
+    if p.shape[0] != y.shape[0]:
+        raise ValueError(
+            f"{variant}: {p.shape[0]} probability rows but {y.shape[0]} labels; "
+            "pass the test probabilities and labels of the same images"
+        )
+    if p.ndim == 1:
+        if not np.isin(y, (0, 1)).all():
+            raise ValueError(
+                f"{variant}: one output per image needs labels 0/1 (label 1 = positive class); "
+                "map the two classes to 0 and 1"
+            )
+        p_true = np.where(y == 1, p, 1 - p)
+        correct = (p >= 0.5) == (y == 1)
+        return p_true, correct
+    p_true = p[np.arange(len(y)), y]
+    correct = p.argmax(axis=1) == y
+    return p_true, correct
+
+
+def plot_true_class_prob(
+    probs_by_variant: Mapping[str, tuple], *, colors=None, bins: int = 20, ncols: int = 3, figsize=None,
+    title: str | None = "probability given to the true class (test set)",
+) -> Figure:
+    """Histograms of p(true class) per variant, correct (filled) vs misclassified (outline).
+
+    probs_by_variant: variant -> (probs (N, K), labels (N,)). Correct = argmax equals the label
+    (for a single sigmoid output: p >= 0.5 for label 1). Panels share both axes.
+    """
+    variants = [str(v) for v in probs_by_variant]
+    cols = _colors_for(variants, colors)
+    n = len(variants)
+    ncols = max(1, min(n, ncols))
+    nrows = math.ceil(n / ncols)
+    fig = _figure(figsize or (3.6 * ncols + 0.3, 3.0 * nrows + 0.6))
+    axes = fig.subplots(nrows, ncols, squeeze=False, sharex=True, sharey=True)
+    edges = np.linspace(0, 1, bins + 1)
+    for i, ax in enumerate(axes.flat):
+        if i >= n:
+            ax.set_axis_off()
+            continue
+        v = variants[i]
+        probs, labels = probs_by_variant[list(probs_by_variant)[i]]
+        p_true, correct = _true_class_prob(probs, labels, v)
+        ax.hist(p_true[correct], bins=edges, color=cols[v], alpha=0.75, label=f"correct (n = {int(correct.sum())})")
+        ax.hist(
+            p_true[~correct], bins=edges, histtype="step", color="black", linewidth=1.4,
+            label=f"misclassified (n = {int((~correct).sum())})",
+        )
+        ax.set_title(v)
+        ax.set_xlim(0, 1)
+        ax.set_xlabel("p(true class)")
+        ax.set_ylabel("test images (count)")
+        ax.tick_params(labelleft=True, labelbottom=True)
+        ax.legend(fontsize=8, frameon=False, loc="upper center")
+    if title:
+        fig.suptitle(str(title))
+    return _fit_to_text(fig)
+
+
+def plot_augment_preview(
+    originals, augmented, titles: Sequence[str] | None = None, *, row_labels: Sequence[str] | None = None,
+    title: str | None = None, figsize=None,
+) -> Figure:
+    """Grid: first row the originals, then one row per augmented copy; one column per image.
+
+    originals: (n, 32, 32, 3) uint8; augmented: (m, n, 32, 32, 3) uint8 (copy j of image i at
+    [j, i]). titles: one per column (e.g. the images' class names); row_labels: 1 + m names,
+    default "original", "augmented 1", ...
+    """
+    orig = np.asarray(originals)
+    aug = np.asarray(augmented)
+    if aug.ndim == orig.ndim:  # a single augmented copy given as (n, 32, 32, 3)
+        aug = aug[None]
+    if orig.ndim != 4 or aug.ndim != 5 or aug.shape[1:] != orig.shape:
+        raise ValueError(
+            f"augmented has shape {aug.shape} but originals {orig.shape}; expected (m, n, H, W, 3) for (n, H, W, 3)"
+        )
+    n, m = orig.shape[0], aug.shape[0]
+    if titles is not None and len(titles) != n:
+        raise ValueError(f"{len(titles)} titles for {n} images; give one title per original image")
+    rows = [orig] + list(aug)
+    labels = list(row_labels) if row_labels is not None else ["original"] + [f"augmented {j + 1}" for j in range(m)]
+    if len(labels) != m + 1:
+        raise ValueError(f"{len(labels)} row labels for {m + 1} rows; give one for the originals and one per copy")
+    fig = _figure(figsize or (1.15 * n + 1.4, 1.2 * (m + 1) + 0.5))
+    axes = fig.subplots(m + 1, n, squeeze=False)
+    for r, imgs in enumerate(rows):
+        for c in range(n):
+            ax = axes[r, c]
+            ax.imshow(imgs[c], interpolation="nearest")
+            _image_axis(ax)
+            if r == 0 and titles is not None:
+                ax.set_title(str(titles[c]), fontsize=9)
+        axes[r, 0].set_ylabel(labels[r], rotation=0, ha="right", va="center", fontsize=9)
+    if title:
+        fig.suptitle(str(title))
+    return _fit_to_text(fig)

@@ -1,0 +1,244 @@
+"""Result tables: one row per variant (summary, per-class accuracy) or per job (benchmarks).
+
+Builders take the in-memory objects the training jobs write (metrics dicts, benchmark tables)
+and return pandas DataFrames; `write_table` writes a DataFrame as CSV, Markdown and LaTeX.
+Variant names appear in a `variant` column, spelt as in the figures' legends.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+import os
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+
+import pandas as pd
+
+from cifarflow.io import write_text
+
+__all__ = ["SETTINGS", "summary_table", "per_class_table", "benchmark_table", "write_table"]
+
+SETTINGS = (
+    "model",
+    "loss",
+    "split",
+    "classes",
+    "batch_size",
+    "epochs",
+    "eta",
+    "schedule",
+    "lambda",
+    "flip",
+    "translate",
+    "shuffle",
+    "early_stopping",
+    "hidden",
+    "momentum",
+)
+"""Config keys that summary_table shows when they differ between the listed variants."""
+
+BENCHMARK_COLUMNS = ("rule", "job", "seconds", "max RSS (MB)", "cpu seconds", "mean load (%)")
+_BENCHMARK_NA = ("NA", "-", "")
+
+
+def _is_missing(v) -> bool:
+    return v is None or (isinstance(v, float) and math.isnan(v))
+
+
+def _setting(metrics: Mapping, key: str):
+    """One setting of a variant as a hashable cell value ("" when it does not apply)."""
+    cfg = metrics.get("config") or {}
+    if key in ("flip", "translate"):  # what the augmentation plan actually applied
+        value = (metrics.get("plan") or {}).get(key, cfg.get(key, 0))
+    elif key in ("model", "loss"):
+        value = cfg.get(key, metrics.get(key))
+    else:
+        value = cfg.get(key)
+    if key == "eta" and cfg.get("schedule") == "cyclic":
+        value = f"{cfg['eta_min']:g}-{cfg['eta_max']:g}"
+    if key == "schedule" and value == "step":
+        value = f"step x{cfg['step_factor']:g}/{cfg['step_every']}"
+    if key == "hidden" and cfg.get("model") != "mlp":
+        value = None
+    if key == "early_stopping" and value:
+        value = f"{value.get('monitor', 'val_loss')}, patience {value['patience']}"
+    if isinstance(value, (list, tuple)):
+        value = "x".join(map(str, value)) if key == "hidden" else "/".join(map(str, value))
+    if isinstance(value, Mapping):
+        value = ", ".join(f"{k}={v}" for k, v in value.items())
+    return "" if _is_missing(value) else value
+
+
+def _timing(metrics: Mapping, key: str) -> float:
+    t = metrics.get("timing") or {}
+    value = t.get(key, metrics.get(key))
+    return math.nan if _is_missing(value) else float(value)
+
+
+def _percent(value) -> float:
+    return math.nan if _is_missing(value) else round(100 * float(value), 2)
+
+
+def summary_table(metrics_list: Iterable[Mapping]) -> pd.DataFrame:
+    """One row per variant: variant, set, the settings that differ, then the results.
+
+    Settings are the SETTINGS keys of each metrics' `config` (flip and translate from its
+    `plan`); a setting with the same value in every row is dropped, except `model`. `set` is
+    dropped when all rows share it (and there are several rows); `diverged` ("epoch N") when no
+    run diverged. Results: best val acc (%), test acc (%) (2 decimals), epochs run, stopped at
+    (early-stopped runs only), train s (1 decimal), peak MB (0 decimals) from `timing`.
+    """
+    rows = []
+    for m in metrics_list:
+        row = {"variant": m["variant"], "set": m.get("set", "")}
+        row.update({k: _setting(m, k) for k in SETTINGS})
+        row.update(
+            {
+                "best val acc (%)": _percent(m.get("best_val_acc")),
+                "test acc (%)": _percent(m.get("test_acc")),
+                "epochs run": m.get("epochs_run"),
+                "stopped at": m.get("stopped_epoch") if m.get("stopped_early") else "",
+                "diverged": f"epoch {m.get('diverged_epoch')}" if m.get("diverged") else "",
+                "train s": round(_timing(m, "train_seconds"), 1),
+                "peak MB": round(_timing(m, "peak_rss_mb"), 0),
+            }
+        )
+        rows.append(row)
+    df = pd.DataFrame(rows)
+    if df.empty:
+        return df
+    drop = [k for k in SETTINGS if k != "model" and df[k].astype(str).nunique() <= 1]
+    if df["set"].nunique() <= 1 and len(df) > 1:
+        drop.append("set")
+    if not (df["diverged"] != "").any():
+        drop.append("diverged")
+    return df.drop(columns=drop)
+
+
+def per_class_table(metrics_list: Iterable[Mapping]) -> pd.DataFrame:
+    """Test accuracy (%) per class: a `variant` column, then one column per class, 2 decimals.
+
+    Keys of `per_class_acc` may be class names or indices into `class_names`. Columns follow
+    the first variant's classes, then any other class seen; a class a variant lacks (class
+    pairs) is left empty (NaN).
+    """
+    rows, columns = [], ["variant"]
+    for m in metrics_list:
+        class_names = [str(c) for c in (m.get("class_names") or [])]
+        row = {"variant": m["variant"]}
+        for key, acc in (m.get("per_class_acc") or {}).items():
+            key = str(key)
+            if key not in class_names and key.isdigit() and int(key) < len(class_names):
+                key = class_names[int(key)]
+            row[key] = _percent(acc)
+        columns += [c for c in row if c not in columns]
+        rows.append(row)
+    return pd.DataFrame(rows, columns=columns)
+
+
+def _benchmark_frame(bench) -> pd.DataFrame:
+    if isinstance(bench, pd.DataFrame):
+        return bench
+    if isinstance(bench, str) and ("\t" in bench or "\n" in bench):
+        return pd.read_csv(io.StringIO(bench), sep="\t", na_values=list(_BENCHMARK_NA))
+    if isinstance(bench, (str, os.PathLike)):
+        return pd.read_csv(bench, sep="\t", na_values=list(_BENCHMARK_NA))
+    raise TypeError(f"benchmark is a {type(bench).__name__}; give a DataFrame, the TSV text or its path")
+
+
+def benchmark_table(records: Iterable[Mapping]) -> pd.DataFrame:
+    """One row per Snakemake job from its benchmark TSV, in the order given.
+
+    records: {rule, job, path} (the TSV file), or {rule, job, benchmark} where benchmark is the
+    parsed TSV (DataFrame) or its text; `wildcards` is accepted for `job`. "NA" and "-" (jobs
+    too short to sample) are missing values. With `repeat()` (several rows) seconds, CPU time
+    and load are means and max RSS the maximum.
+    """
+    rows = []
+    for r in records:
+        df = _benchmark_frame(r["benchmark"] if "benchmark" in r else r["path"])
+        job = r.get("job", r.get("wildcards", ""))
+        if "s" not in df.columns:
+            raise ValueError(
+                f"benchmark of rule {r.get('rule')} job {job} has no 's' column; pass a Snakemake benchmark TSV"
+            )
+
+        def column(name):
+            return pd.to_numeric(df[name], errors="coerce") if name in df else pd.Series(dtype="float64")
+
+        rows.append(
+            {
+                "rule": r.get("rule", ""),
+                "job": job,
+                "seconds": round(float(column("s").mean()), 2),
+                "max RSS (MB)": round(float(column("max_rss").max()), 1),
+                "cpu seconds": round(float(column("cpu_time").mean()), 2),
+                "mean load (%)": round(float(column("mean_load").mean()), 1),
+            }
+        )
+    return pd.DataFrame(rows, columns=list(BENCHMARK_COLUMNS))
+
+
+def _float_format(x: float) -> str:
+    return format(x, ".10g")
+
+
+def _render(df: pd.DataFrame, fmt: str, index: bool) -> str:
+    if fmt == "csv":
+        return df.to_csv(index=index, lineterminator="\n")
+    if fmt == "md":
+        cells = df.astype(object).where(df.notna(), None)
+        return cells.to_markdown(index=index, floatfmt=".10g", missingval="") + "\n"
+    if fmt == "tex":
+        text = df.to_latex(index=index, escape=True, na_rep="", float_format=_float_format)
+        if "\\toprule" not in text:
+            raise RuntimeError("pandas wrote LaTeX without booktabs rules; check the pandas version")
+        return text
+    raise ValueError(f"table format {fmt!r} is unknown; use 'csv', 'md' or 'tex'")
+
+
+def write_table(
+    df: pd.DataFrame,
+    stem: str | os.PathLike,
+    formats: Sequence[str] = ("csv", "md", "tex"),
+    *,
+    index: bool | None = None,
+) -> list[Path]:
+    """Write `stem.csv`, `stem.md` (pipe table) and/or `stem.tex` (booktabs tabular, escaped).
+
+    `stem` is the path without extension (dots in it are kept: "lambda0.1" -> "lambda0.1.csv";
+    a trailing .csv/.md/.tex is dropped).
+    Each file is written atomically (`cifarflow.io.write_text`). Missing
+    values are empty cells; floats print in their shortest form (31.29, not 31.290000). `index`
+    defaults to writing the index only when it is named or not a plain 0..n-1 range.
+    Returns the paths written.
+    """
+    if index is None:
+        index = df.index.name is not None or not isinstance(df.index, pd.RangeIndex)
+    stem = Path(stem)
+    if stem.suffix in (".csv", ".md", ".tex"):  # given a file name rather than a stem
+        stem = stem.with_suffix("")
+    stem.parent.mkdir(parents=True, exist_ok=True)
+    texts = {fmt: _render(df, fmt, index) for fmt in formats}  # render all before writing any
+    paths = []
+    for fmt, text in texts.items():
+        final = stem.with_name(f"{stem.name}.{fmt}")
+        write_text(final, text)
+        paths.append(final)
+    return paths
+
+
+def run_tables(metrics_paths, outdir) -> None:
+    """summary.{csv,md,tex} and per_class.{csv,md} in `outdir` from the runs' metrics.json files."""
+    from cifarflow.io import read_json
+
+    metrics = [read_json(p) for p in metrics_paths]
+    write_table(summary_table(metrics), str(Path(outdir) / "summary"), formats=("csv", "md", "tex"))
+    write_table(per_class_table(metrics), str(Path(outdir) / "per_class"), formats=("csv", "md"))
+
+
+def benchmark_files_table(files, out) -> None:
+    """`out`.{csv,md}: one row per Snakemake benchmark file (rule = its folder, job = its stem)."""
+    records = [{"path": str(Path(f)), "rule": Path(f).parent.name, "job": Path(f).stem} for f in files]
+    write_table(benchmark_table(records), out, formats=("csv", "md"))

@@ -1,0 +1,206 @@
+"""The training job: a split file, a plan file and a resolved variant in, run files out.
+
+Files of a run (in `outdir`): weights.h5 (parameters, normalisation), predictions.h5 (test class
+probabilities and labels), history.csv (one row per epoch, epoch 0 first), metrics.json (test
+metrics, history summary, timing, provenance). A checkpoint.h5 exists only while the job runs;
+a job killed mid-run resumes from it when its fingerprint (variant, plan, data, code) matches.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import resource
+import time
+from pathlib import Path
+from collections.abc import Callable
+
+import numpy as np
+import pandas as pd
+
+from cifarflow.data.plans import PlanFile
+from cifarflow.data.splits import load_split
+from cifarflow.data.subset import load_variant_data
+from cifarflow.errors import ConfigError, DataError
+from cifarflow.io import (
+    atomic_output,
+    code_version,
+    file_sha256,
+    package_digest,
+    remove_stale_temporaries,
+    versions,
+    write_json,
+    write_weights,
+)
+from cifarflow.nn.models import build_model
+from cifarflow.training.evaluation import history_summary, metrics_on_test_set
+from cifarflow.training.solver import (
+    Normalizer,
+    PlanSource,
+    evaluate,
+    init_rng,
+    predict_all,
+    train,
+)
+from cifarflow.training.state import read_checkpoint, write_checkpoint
+
+
+def peak_rss_mb() -> float:
+    """This process's own peak resident memory (VmHWM; ru_maxrss would include what the parent had at fork)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return round(int(line.split()[1]) / 1024, 1)
+    except OSError:
+        pass
+    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+
+
+def run_fingerprint(variant: dict, plan_spec: dict, data_sha: str) -> str:
+    """The identity of a run's inputs: a checkpoint resumes only a run with the same fingerprint."""
+    return hashlib.sha256(
+        json.dumps(
+            {
+                "variant": variant,
+                "plan": plan_spec,
+                "data": data_sha,
+                "code": package_digest(),
+            },
+            sort_keys=True,
+        ).encode()
+    ).hexdigest()
+
+
+def run_variant(
+    split_path,
+    plan_path,
+    variant: dict,
+    outdir,
+    threads: int | None = None,
+    log: Callable[[str], None] = print,
+) -> dict:
+    """Train `variant` on the split file with the plan file, write the run files; return metrics."""
+    name = variant["name"]
+    outdir = Path(outdir)
+    t_start = time.perf_counter()
+    split = load_split(split_path)
+    data = load_variant_data(split, variant)
+    if variant.get("classes") or variant.get("train_limit"):
+        norm = Normalizer.from_images(data.train_images, variant["normalize"])
+    else:  # the whole training split: its statistics are stored in the split file already
+        norm = Normalizer.from_split(split, variant["normalize"])
+    del split
+    n = len(data.train_labels)
+    if variant["batch_size"] > n:
+        raise ConfigError(
+            f"variant {name}: batch_size {variant['batch_size']} is larger than its {n} training images"
+        )
+    plan = PlanFile(plan_path)
+    if plan.n != n or plan.epochs < variant["epochs"]:
+        raise DataError(
+            f"{plan_path}: plan has {plan.epochs} epochs of {plan.n} images, variant {name} needs {variant['epochs']} of {n}"
+        )
+    source = PlanSource(plan.plan, plan.images if plan.has_images else None)
+    outdir.mkdir(parents=True, exist_ok=True)
+    remove_stale_temporaries(outdir)
+    model = build_model(
+        variant,
+        data.train_images.shape[1:],
+        len(data.class_names),
+        init_rng(variant["seed"]),
+        np.float32,
+    )
+    log(
+        f"variant {name}: {variant['model']} ({variant['loss']}), {model.n_params} parameters, {n} training images, "
+        f"{len(data.val_labels)} validation, {len(data.test_labels)} test; plan {'materialised' if plan.has_images else 'replayed'}"
+    )
+
+    data_sha = file_sha256(split_path)
+    fingerprint = run_fingerprint(variant, plan.spec, data_sha)
+    ckpt_path = outdir / "checkpoint.h5"
+    resume = read_checkpoint(ckpt_path, fingerprint)
+    if resume and resume.epoch >= variant["epochs"]:
+        resume = None  # a finished run's leftover: start clean (cannot happen unless outputs were removed by hand)
+
+    result = train(
+        model,
+        data,
+        source,
+        variant,
+        norm,
+        log=log,
+        checkpoint=lambda state: write_checkpoint(ckpt_path, state, fingerprint),
+        resume=resume,
+    )
+
+    lam = float(variant["lambda"])
+    tta = bool(variant.get("test_flip"))
+    test = evaluate(model, data.test_images, data.test_labels, norm, lam, flip=tta)
+    probs = predict_all(model, data.test_images, norm, flip=tta)
+    hist = pd.DataFrame(result.history)
+    metrics = {
+        "variant": name,
+        "set": variant["set"],
+        "model": variant["model"],
+        "loss": variant["loss"],
+        **metrics_on_test_set(test, probs, data.test_labels, data.class_names),
+        **history_summary(hist, result.best_epoch),
+        "epochs_run": int(result.epochs_run),
+        "stopped_early": result.stopped_early,
+        "stopped_epoch": result.stopped_epoch,
+        "diverged": result.diverged,
+        "diverged_epoch": result.diverged_epoch,
+        "n_params": int(model.n_params),
+        "weight_norm2": float(model.weight_norm2()),
+        "n_train": n,
+        "config": variant,
+        "plan": plan.spec,
+        "data_sha256": data_sha,
+        "timing": {
+            "train_seconds": round(result.seconds, 3),
+            "total_seconds": round(time.perf_counter() - t_start, 3),
+            "peak_rss_mb": peak_rss_mb(),
+            "resumed_from_epoch": result.resumed_from,
+            "threads": threads,
+        },
+        "provenance": {**versions(), **code_version()},
+    }
+    record = {
+        "config": variant,
+        "class_names": list(data.class_names),
+        "data_sha256": data_sha,
+        "provenance": metrics["provenance"],
+    }
+    attrs = dict(
+        record,
+        best_epoch=int(result.best_epoch),
+        normalize=variant["normalize"],
+        input_shape=list(data.train_images.shape[1:]),
+        plan=plan.spec,
+    )
+    write_weights(
+        outdir / "weights.h5",
+        model.params,
+        attrs,
+        {"norm_mean": norm.mean, "norm_inv_std": norm.inv_std},
+    )
+    write_weights(
+        outdir / "predictions.h5",
+        {"probs": probs},
+        record,
+        {"labels": data.test_labels},
+    )
+    with atomic_output(outdir / "history.csv") as tmp:
+        hist.to_csv(tmp, index=False)
+    write_json(outdir / "metrics.json", metrics)
+    if ckpt_path.exists():
+        ckpt_path.unlink()
+    status = (
+        f"DIVERGED at epoch {result.diverged_epoch}"
+        if result.diverged
+        else f"best epoch {result.best_epoch}"
+    )
+    log(
+        f"variant {name}: test accuracy {100 * test['acc']:.2f}% ({status}), {result.seconds:.1f}s training"
+    )
+    return metrics

@@ -1,0 +1,294 @@
+"""The training loop (solver): batching from epoch plans, schedules, history, early stopping.
+
+Models know nothing about epochs; this module knows nothing about files (it opens none):
+checkpoints go out through the `checkpoint` callback as a `TrainState` and come back as `resume`.
+"""
+
+from __future__ import annotations
+
+import copy
+import time
+from dataclasses import dataclass
+from typing import Callable, Iterable
+
+import numpy as np
+
+from cifarflow.data.augment import EpochPlan, plan_batch
+from cifarflow.data.subset import Data
+from cifarflow.nn.losses import get_loss
+from cifarflow.nn.models import predict_from_scores, probabilities_from_scores
+from cifarflow.nn.optim import learning_rate, sgd_update
+from cifarflow.training.state import TrainSettings, TrainState
+
+INIT_STREAM = 0x5EED_0002
+
+
+def init_rng(seed: int) -> np.random.Generator:
+    """The generator of a variant's weight initialisation (kept apart from the plans' streams)."""
+    return np.random.default_rng([seed, INIT_STREAM])
+
+
+class Normalizer:
+    """Maps uint8 images (B, H, W, C) to float32 rows (B, H*W*C): (x - mean) / std.
+
+    mode 'feature': one mean/std per pixel and channel; 'channel': per colour channel;
+    'scale': x / 255. Statistics come from the variant's training images.
+    """
+
+    def __init__(self, mean: np.ndarray, std: np.ndarray, mode: str):
+        self.mode = mode
+        self.mean = np.ascontiguousarray(mean, dtype=np.float32).reshape(-1)
+        self.inv_std = (1.0 / np.maximum(np.asarray(std, dtype=np.float64).reshape(-1), 1e-8)).astype(np.float32)
+
+    @classmethod
+    def from_images(cls, images: np.ndarray, mode: str = "feature", chunk: int = 1000) -> "Normalizer":
+        """Statistics of `images` (N, H, W, C) uint8, computed exactly by `data.splits.image_stats`."""
+        from cifarflow.data.splits import image_stats
+
+        size = int(np.prod(images.shape[1:]))
+        if mode == "scale":
+            return cls(np.zeros(size), np.full(size, 255.0), mode)
+        if mode not in ("feature", "channel"):
+            raise ValueError(f"unknown normalisation {mode!r}")
+        mean, std, cmean, cstd = image_stats(images, chunk)
+        if mode == "channel":
+            mean, std = np.broadcast_to(cmean, images.shape[1:]), np.broadcast_to(cstd, images.shape[1:])
+        return cls(mean, std, mode)
+
+    @classmethod
+    def from_split(cls, split, mode: str = "feature") -> "Normalizer":
+        """The same statistics as `from_images(split.train_images)`, read from the split file's `stats/`."""
+        shape = split.mean.shape
+        if mode == "scale":
+            return cls(np.zeros(int(np.prod(shape))), np.full(int(np.prod(shape)), 255.0), mode)
+        if mode == "channel":
+            return cls(np.broadcast_to(split.channel_mean, shape), np.broadcast_to(split.channel_std, shape), mode)
+        if mode != "feature":
+            raise ValueError(f"unknown normalisation {mode!r}")
+        return cls(split.mean, split.std, mode)
+
+    def __call__(self, images: np.ndarray) -> np.ndarray:
+        x = images.reshape(len(images), -1).astype(np.float32)
+        x -= self.mean
+        x *= self.inv_std
+        return x
+
+
+@dataclass
+class Result:
+    params: dict
+    history: list
+    best_epoch: int
+    epochs_run: int
+    stopped_early: bool
+    stopped_epoch: int | None
+    diverged: bool
+    diverged_epoch: int | None
+    seconds: float
+    resumed_from: int | None = None
+
+
+def _scores(model, images: np.ndarray, norm: Normalizer, flip: bool) -> np.ndarray:
+    """Scores of uint8 images; with `flip`, the mean of the scores of each image and its mirror image."""
+    scores = model.scores(norm(images))
+    if flip:
+        scores += model.scores(norm(images[:, :, ::-1]))
+        scores *= scores.dtype.type(0.5)
+    return scores
+
+
+def evaluate(model, images: np.ndarray, labels: np.ndarray, norm: Normalizer, lam: float, chunk: int = 1000, flip: bool = False) -> dict:
+    """Mean loss, cost (loss + lam * ||W||^2) and accuracy of `model` on a whole split, by chunks.
+
+    flip: test-time augmentation, averaging the scores of each image and its horizontal mirror.
+    """
+    loss_fn = get_loss(model.loss_name, model.output)
+    n = len(labels)
+    total_loss, correct = 0.0, 0
+    for start in range(0, n, chunk):
+        y = labels[start : start + chunk]
+        scores = _scores(model, images[start : start + chunk], norm, flip)
+        loss, _ = loss_fn(scores, y)
+        total_loss += float(loss) * len(y)
+        correct += int(np.count_nonzero(predict_from_scores(scores) == y))
+    loss = total_loss / n
+    return {"loss": loss, "cost": loss + lam * float(model.weight_norm2()), "acc": correct / n}
+
+
+def predict_all(model, images: np.ndarray, norm: Normalizer, chunk: int = 1000, flip: bool = False) -> np.ndarray:
+    """Class probabilities (N, n_classes) float32 for every image (flip: as in `evaluate`)."""
+    parts = [probabilities_from_scores(_scores(model, images[s : s + chunk], norm, flip), model.output) for s in range(0, len(images), chunk)]
+    return np.concatenate(parts).astype(np.float32)
+
+
+class PlanSource:
+    """Where the batches of each epoch come from: a plan replayed on the images, or materialised images."""
+
+    def __init__(self, plans: Callable[[int], EpochPlan], materialised: Callable[[int], np.ndarray] | None = None):
+        self.plans = plans
+        self.materialised = materialised
+
+    def batches(self, images: np.ndarray, labels: np.ndarray, epoch: int, batch_size: int, chunk: int = 5000) -> Iterable:
+        """(uint8 images, labels) of each batch of `epoch`, augmenting a few thousand images at a time."""
+        plan = self.plans(epoch)
+        mat = self.materialised(epoch) if self.materialised else None
+        n = len(plan.order)
+        per_chunk = max(1, chunk // batch_size) * batch_size
+        for c0 in range(0, n, per_chunk):
+            c1 = min(c0 + per_chunk, n)
+            block = mat[c0:c1] if mat is not None else plan_batch(images, plan, c0, c1)
+            for start in range(c0, c1, batch_size):
+                stop = min(start + batch_size, c1)
+                yield block[start - c0 : stop - c0], labels[plan.order[start:stop]]
+
+
+def _improved(monitor: str, value: float, best: float | None) -> bool:
+    if best is None:
+        return True
+    return value < best if monitor == "val_loss" else value > best
+
+
+def train(
+    model,
+    data: Data,
+    plans: PlanSource,
+    settings: dict | TrainSettings,
+    norm: Normalizer,
+    log: Callable[[str], None] = print,
+    checkpoint: Callable[[TrainState], None] | None = None,
+    resume: TrainState | None = None,
+) -> Result:
+    """Train `model` in place for settings.epochs epochs (or until early stopping or divergence).
+
+    settings: a `TrainSettings`, or the resolved variant it is read from. `checkpoint(state)` is
+    called after every completed epoch with a `TrainState` that `resume=state` continues from,
+    giving bit-identical results.
+    """
+    if not isinstance(settings, TrainSettings):
+        settings = TrainSettings.from_variant(settings)
+    lam = settings.lam
+    batch_size = settings.batch_size
+    epochs = settings.epochs
+    momentum = settings.momentum
+    nesterov = settings.nesterov
+    es = settings.early_stopping
+    monitor = settings.monitor
+    keep_best = monitor is not None
+    tta = settings.test_flip
+
+    if resume:
+        model.params.update({k: v.copy() for k, v in resume.params.items()})
+        opt_state = copy.deepcopy(resume.opt_state)
+        history = list(resume.history)
+        step, start_epoch = int(resume.step), int(resume.epoch) + 1
+        best = dict(resume.best)
+        best_params = {k: v.copy() for k, v in resume.best_params.items()} if resume.best_params else None
+        seconds = float(resume.seconds)
+        log(f"resumed from the checkpoint of epoch {resume.epoch}")
+    else:
+        opt_state = {k: {} for k in model.params}
+        step, start_epoch, seconds = 0, 1, 0.0
+        best = {"epoch": 0, "score": None, "bad_epochs": 0}
+        best_params = None
+        row = _epoch_row(model, data, norm, lam, 0, float("nan"), 0.0, tta)
+        history = [row]
+        log(_progress(row))
+        if keep_best:
+            best["score"] = row[monitor]
+            best_params = {k: v.copy() for k, v in model.params.items()}
+
+    stopped_early, stopped_epoch, diverged, diverged_epoch = False, None, False, None
+    last_good = {k: v.copy() for k, v in model.params.items()}
+    epoch = start_epoch - 1
+    for epoch in range(start_epoch, epochs + 1):
+        t0 = time.perf_counter()
+        lr_first = None
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+            for xb, yb in plans.batches(data.train_images, data.train_labels, epoch, batch_size):
+                lr = learning_rate(settings.schedule, step, epoch)
+                lr_first = lr if lr_first is None else lr_first
+                loss, _, grads = model.loss(norm(xb), yb, lam)
+                if not np.isfinite(loss):
+                    diverged = True
+                    break
+                for name, w in model.params.items():
+                    model.params[name], opt_state[name] = sgd_update(w, grads[name], opt_state[name], lr, momentum, nesterov)
+                step += 1
+            row = _epoch_row(model, data, norm, lam, epoch, lr_first, 0.0, tta) if not diverged else None
+        seconds += time.perf_counter() - t0
+        if diverged or not all(np.isfinite(row[k]) for k in ("train_loss", "val_loss")):
+            diverged, diverged_epoch = True, epoch
+            log(f"epoch {epoch}: the loss is no longer finite (NaN or inf): the variant diverged; keeping the weights of epoch {epoch - 1}")
+            model.params.update(last_good)
+            break
+        row["seconds"] = seconds
+        history.append(row)
+        log(_progress(row))
+        last_good = {k: v.copy() for k, v in model.params.items()}
+        if keep_best:
+            if _improved(monitor, row[monitor], best["score"]):
+                best.update(epoch=epoch, score=row[monitor], bad_epochs=0)
+                best_params = {k: v.copy() for k, v in model.params.items()}
+            else:
+                best["bad_epochs"] += 1
+        if checkpoint:
+            checkpoint(
+                TrainState(
+                    epoch=epoch,
+                    step=step,
+                    params=model.params,
+                    opt_state=opt_state,
+                    history=history,
+                    best=best,
+                    best_params=best_params,
+                    seconds=seconds,
+                )
+            )
+        if es and best["bad_epochs"] >= int(es["patience"]):
+            stopped_early, stopped_epoch = True, epoch
+            log(f"early stopping at epoch {epoch}: no improvement of {monitor} for {es['patience']} epochs; best epoch {best['epoch']}")
+            break
+
+    epochs_run = history[-1]["epoch"]
+    if keep_best and best_params is not None:
+        model.params.update(best_params)
+        best_epoch = best["epoch"]
+    else:
+        best_epoch = epochs_run
+    return Result(
+        params=model.params,
+        history=history,
+        best_epoch=best_epoch,
+        epochs_run=epochs_run,
+        stopped_early=stopped_early,
+        stopped_epoch=stopped_epoch,
+        diverged=diverged,
+        diverged_epoch=diverged_epoch,
+        seconds=seconds,
+        resumed_from=int(resume.epoch) if resume else None,
+    )
+
+
+def _epoch_row(model, data: Data, norm: Normalizer, lam: float, epoch: int, lr: float | None, seconds: float, tta: bool = False) -> dict:
+    tr = evaluate(model, data.train_images, data.train_labels, norm, lam)
+    va = evaluate(model, data.val_images, data.val_labels, norm, lam, flip=tta)
+    return {
+        "epoch": epoch,
+        "lr": float("nan") if lr is None else float(lr),
+        "train_loss": tr["loss"],
+        "train_cost": tr["cost"],
+        "train_acc": tr["acc"],
+        "val_loss": va["loss"],
+        "val_cost": va["cost"],
+        "val_acc": va["acc"],
+        "weight_norm2": float(model.weight_norm2()),
+        "seconds": seconds,
+    }
+
+
+def _progress(row: dict) -> str:
+    return (
+        f"epoch {row['epoch']:3d}  lr {row['lr']:.3g}  train loss {row['train_loss']:.4f} cost {row['train_cost']:.4f} "
+        f"acc {100 * row['train_acc']:.2f}%  val loss {row['val_loss']:.4f} acc {100 * row['val_acc']:.2f}%  "
+        f"{row['seconds']:.1f}s"
+    )

@@ -12,10 +12,10 @@ import pytest  # noqa: E402
 from matplotlib.colors import to_rgba  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 from scipy import stats as st  # noqa: E402
-from test_plots import CLASSES, draw, history, legend_texts, plot_axes, visible_texts  # noqa: E402
+from figure_utils import CLASSES, draw, history, legend_texts, plot_axes, visible_texts  # noqa: E402
 
-from cifarflow import stat_plots as SP  # noqa: E402
-from cifarflow import stats as S  # noqa: E402
+from cifarflow.report import stat_plots as SP  # noqa: E402
+from cifarflow.report import stats as S  # noqa: E402
 
 SEEDS = {"softmax": [0.412, 0.418, 0.421], "sigmoid": [0.401, 0.409, 0.399], "one-seed": [0.405]}
 

@@ -15,10 +15,10 @@ import jsonschema
 import numpy as np
 import pytest
 import yaml
-from cifarflow import search as S
+from cifarflow.training import search as S
 from cifarflow.errors import ConfigError
 
-SCHEMA = Path(__file__).resolve().parents[1] / "workflow" / "schemas" / "search.schema.yaml"
+SCHEMA = Path(__file__).resolve().parents[2] / "workflow" / "schemas" / "search.schema.yaml"
 WHERE = "experiments.s.search"
 
 # The proposed block for the linear softmax (the README/config example).

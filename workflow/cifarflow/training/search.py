@@ -64,7 +64,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .errors import ConfigError
+from ..errors import ConfigError
 
 KINDS = ("log_uniform", "uniform", "int", "choice")
 METHODS = ("grid", "random", "coarse_to_fine", "successive_halving")
@@ -343,7 +343,7 @@ def grid_values(dim: Dim, points: int | None = None, digits: int = 4) -> list:
 
 
 def _fmt(value) -> str:
-    from .config import format_value
+    from ..config import format_value
 
     return format_value(value)
 

@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from cifarflow import stats as S
+from cifarflow.report import stats as S
 
 # ---------------------------------------------------------------------------------------------
 # helpers

@@ -17,12 +17,12 @@ import pytest
 
 pytestmark = [pytest.mark.workflow, pytest.mark.slow]
 
-PACKAGE = Path(__file__).resolve().parents[1] / "workflow"
+PACKAGE = Path(__file__).resolve().parents[2] / "workflow"
 
 SNAKEFILE = r'''
 import json, sys
 sys.path.insert(0, PACKAGE)
-from cifarflow import search as S
+from cifarflow.training import search as S
 
 SEARCH = S.check_search(config["search"], "experiments.toy.search")
 SET, NAME, LAST = "toy", SEARCH["name"], S.n_rounds(SEARCH)

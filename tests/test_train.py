@@ -167,7 +167,7 @@ def test_an_evaluation_subset_changes_the_train_columns_only_never_the_weights()
     for col in ("val_loss", "val_acc", "weight_norm2", "lr"):
         assert [r[col] for r in res_full.history] == pytest.approx([r[col] for r in res_sub.history], nan_ok=True)
     assert [r["train_loss"] for r in res_full.history] != [r["train_loss"] for r in res_sub.history]
-    none, res_none, _ = run(settings(momentum=0.9, eval_train=None), data, flip=0.5, translate=2)
+    _, res_none, _ = run(settings(momentum=0.9, eval_train=None), data, flip=0.5, translate=2)
     assert [r["train_loss"] for r in res_none.history] == [r["train_loss"] for r in res_full.history]
 
 

@@ -101,6 +101,7 @@ FORCED_BLAS_VARS = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")
 EPOCH_TARGET_S = 0.5
 RSS_TARGET_MB = 600.0
 IMPORT_TARGET_S = 10.0
+IMPORT_THREADS = 2  # workflow/rules/data.smk, rule import_data: threads
 
 
 # ---- threads and environment -------------------------------------------------------------------
@@ -576,17 +577,19 @@ def train_job(split_path, workdir, model: str = "softmax") -> dict:
     }
 
 
-def import_job(archive, out, log_path) -> dict:
-    """Wall time and peak RSS of `python -m cifarflow --threads 1 import` of `archive` into `out`."""
+def import_job(archive, out, log_path, threads: int = None) -> dict:
+    """Wall time and peak RSS of `python -m cifarflow --threads N import` of `archive` into `out`
+    (N: the import rule's `threads:`, IMPORT_THREADS; it decodes in N processes)."""
+    threads = threads or IMPORT_THREADS
     with open(log_path, "w") as log:
-        r = _run_child([sys.executable, "-m", "cifarflow", "--threads", "1", "import", "--source", str(archive), "--out", str(out)], log)
+        r = _run_child([sys.executable, "-m", "cifarflow", "--threads", str(threads), "import", "--source", str(archive), "--out", str(out)], log)
     if r["returncode"]:
         raise _failed("import", r, log_path)
     import h5py
 
     with h5py.File(out, "r") as f:
         n = len(f["train/labels"]) + len(f["test/labels"])
-    return {"archive": str(archive), "n_images": n, "seconds": r["seconds"], "cpu_seconds": r["cpu_seconds"], "peak_rss_mb": r["peak_rss_mb"],
+    return {"archive": str(archive), "threads": threads, "n_images": n, "seconds": r["seconds"], "cpu_seconds": r["cpu_seconds"], "peak_rss_mb": r["peak_rss_mb"],
             "images_per_s": n / r["seconds"]}
 
 
@@ -742,7 +745,7 @@ def format_table(result: dict) -> str:
                      f"(rusage {j['peak_rss_mb_rusage']:.0f} MB), {j['wall_seconds']:.1f} s wall (CPU {j['cpu_seconds']:.1f} s), {j['train_seconds']:.2f} s training")
     if result.get("preprocess"):
         p = result["preprocess"]
-        lines.append(f"preprocessing: {p['n_images']} images in {p['seconds']:.1f} s ({p['images_per_s']:.0f}/s; CPU {p['cpu_seconds']:.1f} s), "
+        lines.append(f"preprocessing ({p.get('threads', 1)} decoding processes): {p['n_images']} images in {p['seconds']:.1f} s ({p['images_per_s']:.0f}/s; CPU {p['cpu_seconds']:.1f} s), "
                      f"peak RSS {p['peak_rss_mb']:.0f} MB")
     if result.get("epoch_profile"):
         pr = result["epoch_profile"]

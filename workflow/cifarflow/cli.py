@@ -33,7 +33,7 @@ def cmd_import(a) -> None:
     from . import data, sources
 
     t0 = time.perf_counter()
-    raw = sources.read_source(a.source, classes=json.loads(a.classes) if a.classes else None)
+    raw = sources.read_source(a.source, classes=json.loads(a.classes) if a.classes else None, workers=max(1, a.threads or 1))
     _log(f"read {len(raw.train_labels)} training and {len(raw.test_labels)} test images ({raw.source_format}) in {time.perf_counter() - t0:.1f}s")
     digest = data.file_sha256(a.source)
     data.write_raw(raw, a.out, source_path=str(a.source), source_sha256=digest)

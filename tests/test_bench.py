@@ -190,3 +190,39 @@ def test_the_softmax_epoch_is_judged_against_its_bandwidth_limit():
     limit = bench.epoch_bandwidth_limit(49_000, 11_000, 20.0)["seconds"]
     assert t["softmax full-data epoch / its memory-bandwidth limit"]["measured"] == pytest.approx(0.3 / limit)
     assert t["softmax full-data epoch / its memory-bandwidth limit"]["holds"] is (0.3 / limit <= 3.0)
+
+
+def _result(rate, epoch_s, cpu="EPYC", quick=True):
+    return {"created": "t", "environment": {"cpu": cpu, "cpu_count": 2}, "settings": {"quick": quick, "data": "random", "batch_size": 100},
+            "models": {"softmax": {"numpy": {"images_per_s_cpu": rate}, "epoch": {"n_train": 500, "cpu_seconds_est": epoch_s}}}}
+
+
+def test_a_regression_beyond_the_factor_is_flagged_only_against_the_same_machine():
+    base = _result(1000.0, 0.10)
+    ok = bench.compare_results(_result(600.0, 0.18), base, factor=2.0)
+    assert ok["compared"] and ok["regressions"] == 0
+    assert [r["speed_vs_baseline"] for r in ok["rows"]] == pytest.approx([0.6, 0.10 / 0.18])
+    slow = bench.compare_results(_result(400.0, 0.25), base, factor=2.0)
+    assert [r["regression"] for r in slow["rows"]] == [True, True]
+    assert "REGRESSION" in bench.format_comparison(slow)
+    other = bench.compare_results(_result(1.0, 9.0, cpu="another CPU"), base, factor=2.0)
+    assert not other["compared"] and other["regressions"] == 0
+    assert not bench.compare_results(_result(1.0, 9.0, quick=False), base, factor=2.0)["compared"]
+
+
+def test_quick_run_fails_against_a_baseline_it_cannot_reach(tmp_path):
+    first = tmp_path / "baseline.json"
+    cmd = [sys.executable, "-m", "cifarflow.bench", "--quick", "--skip-torch", "--skip-rss", "--skip-import", "--skip-epoch",
+           "--blas", "env", "--models", "softmax"]
+    proc = subprocess.run([*cmd, "--out", str(first)], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    recorded = json.loads(first.read_text())
+    again = subprocess.run([*cmd, "--out", str(tmp_path / "again.json"), "--compare", str(first), "--max-slowdown", "1000"],
+                           capture_output=True, text=True, timeout=300)
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert "0 regression(s)" in again.stdout
+    recorded["models"]["softmax"]["numpy"]["images_per_s_cpu"] *= 1e6  # a baseline 10^6 times faster
+    first.write_text(json.dumps(recorded))
+    slow = subprocess.run([*cmd, "--out", str(tmp_path / "slow.json"), "--compare", str(first)], capture_output=True, text=True, timeout=300)
+    assert slow.returncode == 1
+    assert "REGRESSION" in slow.stdout and "NumPy img/s" in slow.stdout

@@ -822,6 +822,48 @@ def format_table(result: dict) -> str:
     return "\n".join(lines)
 
 
+# ---- regression check against earlier figures ---------------------------------------------------
+
+
+def compare_results(result: dict, baseline: dict, factor: float) -> dict:
+    """Each model's step rate and epoch time (by CPU time, which other processes disturb least)
+    against `baseline`, an earlier result of this benchmark. A regression is a step rate below
+    the baseline's / factor or an epoch above its * factor. Figures from another machine (CPU
+    model or core count) or another mode (quick or full, data) are not compared."""
+    keys = ("cpu", "cpu_count")
+    same = all(result["environment"].get(k) == baseline.get("environment", {}).get(k) for k in keys) and all(
+        result["settings"].get(k) == baseline.get("settings", {}).get(k) for k in ("quick", "data", "batch_size"))
+    rows = []
+    if not same:
+        return {"compared": False, "factor": factor, "rows": rows, "regressions": 0,
+                "note": "the baseline comes from another machine or mode: nothing compared"}
+    for name, r in result["models"].items():
+        b = baseline.get("models", {}).get(name)
+        if not b:
+            continue
+        pairs = [("step images/s (CPU)", r["numpy"]["images_per_s_cpu"], b["numpy"]["images_per_s_cpu"], True)]
+        if r.get("epoch") and b.get("epoch") and r["epoch"]["n_train"] == b["epoch"]["n_train"]:
+            pairs.append(("epoch s (CPU est.)", r["epoch"]["cpu_seconds_est"], b["epoch"]["cpu_seconds_est"], False))
+        for metric, new, old, higher_is_better in pairs:
+            change = new / old if higher_is_better else old / new  # > 1: faster than the baseline
+            rows.append({"model": name, "metric": metric, "baseline": old, "measured": new, "speed_vs_baseline": change,
+                         "regression": bool(change < 1.0 / factor)})
+    return {"compared": True, "factor": factor, "rows": rows, "regressions": sum(r["regression"] for r in rows),
+            "baseline_created": baseline.get("created")}
+
+
+def format_comparison(cmp: dict) -> str:
+    if not cmp["compared"]:
+        return f"regression check: {cmp['note']}"
+    lines = [f"regression check against the figures of {cmp.get('baseline_created')} (fails below 1/{cmp['factor']:g} of their speed):",
+             f"{'model':<17}{'metric':<22}{'baseline':>11}{'measured':>11}{'speed':>8}"]
+    for r in cmp["rows"]:
+        lines.append(f"{r['model']:<17}{r['metric']:<22}{r['baseline']:>11.4g}{r['measured']:>11.4g}{r['speed_vs_baseline']:>7.2f}x"
+                     + ("  REGRESSION" if r["regression"] else ""))
+    lines.append(f"{cmp['regressions']} regression(s)")
+    return "\n".join(lines)
+
+
 # ---- command -----------------------------------------------------------------------------------
 
 
@@ -845,6 +887,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--split", default="results/data/split_full.h5", help="the full split (49,000 training images)")
     p.add_argument("--archive", default="../shared/data/cifar-10-jpeg.tar.gz", help="CIFAR-10 source for the preprocessing run")
     p.add_argument("--epoch-images", type=int, default=None, help="training images per epoch (default all; quick 500)")
+    p.add_argument("--compare", default=None, metavar="JSON",
+                   help="an earlier result of this benchmark on this machine (e.g. the --out of the last --quick run, read "
+                        "before it is overwritten): exit 1 when a step or epoch is slower than it by more than --max-slowdown")
+    p.add_argument("--max-slowdown", type=float, default=2.0, help="the factor of --compare (default 2.0)")
     p.add_argument("--epoch-repeats", type=int, default=3, help="epochs per model, at most (the median is reported; "
                    "after 10 s on one model no further repeat starts)")
     return p
@@ -901,6 +947,15 @@ def own_blas_child(a, names: list, repeats: int, work: Path) -> dict:
 
 def _run(a, names: list, repeats: int, out: Path, work: Path) -> int:
     log = lambda msg: print(msg, flush=True)  # noqa: E731
+    baseline = None
+    if a.compare:
+        try:
+            baseline = json.loads(Path(a.compare).read_text())
+        except FileNotFoundError:
+            log(f"regression check: {a.compare} does not exist yet; this run's figures become the baseline")
+        except (OSError, ValueError) as exc:
+            print(f"cifarflow.bench: error: --compare {a.compare}: not a readable benchmark result ({exc})", file=sys.stderr)
+            return 2
     forced = any(os.environ.get(v) for v in FORCED_BLAS_VARS)
     if a.blas == "own" and forced:  # run everything without the forced kernel
         return subprocess.run([sys.executable, "-m", "cifarflow.bench", *a.argv], env=_own_kernel_env()).returncode
@@ -979,11 +1034,16 @@ def _run(a, names: list, repeats: int, out: Path, work: Path) -> int:
     result["preprocess"] = preprocess
     result["targets"] = targets(result)
     env["load_average_end"] = list(os.getloadavg()) if hasattr(os, "getloadavg") else None
+    if baseline is not None:
+        result["comparison"] = compare_results(result, baseline, a.max_slowdown)
     json_path, csv_path = write_results(result, out)
     print()
     print(format_table(result))
+    if baseline is not None:
+        print()
+        print(format_comparison(result["comparison"]))
     print(f"\nwrote {json_path} and {csv_path}")
-    return 0
+    return 1 if baseline is not None and result["comparison"]["regressions"] else 0
 
 
 if __name__ == "__main__":

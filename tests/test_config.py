@@ -79,6 +79,8 @@ def test_grid_expands_to_stable_readable_names():
         ({"loss": "multi_bce"}, "variants[0].loss"),
         ({"loss": "hinge"}, "variants[0].loss"),
         ({"model": "logistic"}, "variants[0].classes"),
+        ({"eval_train": 0}, "variants[0].eval_train"),
+        ({"eval_train": "half"}, "variants[0].eval_train"),
     ],
 )
 def test_bad_variant_setting_is_a_one_line_error_naming_the_key(patch, key):
@@ -164,3 +166,11 @@ def test_an_unknown_fill_is_a_one_line_error_naming_the_key():
     with pytest.raises(ConfigError) as exc:
         check_config(base_config(augmentations={"none": {}, "t": {"translate": 1, "fill": "wrap"}}))
     assert "augmentations.t.fill" in str(exc.value) and "\n" not in str(exc.value)
+
+
+@pytest.mark.parametrize("value", [1, 10000, "all", None])
+def test_eval_train_takes_a_count_all_or_null(value):
+    cfg = base_config()
+    cfg["experiments"]["s1"]["variants"][0]["eval_train"] = value
+    check_config(cfg)
+    assert resolve_variants(cfg)["a"]["eval_train"] == value

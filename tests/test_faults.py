@@ -179,8 +179,8 @@ def test_unreachable_network_names_the_local_archive_key(tmp_path, where):
 
 
 def import_source(source: Path, out: Path, cwd=None):
-    """The import rule's call, with the schema's default `source_classes`."""
-    return cli("import", "--source", source, "--classes", json.dumps(list(CIFAR10_CLASSES)), "--out", out, cwd=cwd)
+    """The import rule's call (its `threads: 2`: two decoding processes), with the schema's default `source_classes`."""
+    return cli("--threads", "2", "import", "--source", source, "--classes", json.dumps(list(CIFAR10_CLASSES)), "--out", out, cwd=cwd)
 
 
 def test_archive_missing_a_batch_is_named(tmp_path):

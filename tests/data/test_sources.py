@@ -395,6 +395,39 @@ def test_error_messages_are_one_line(tmp_path):
 
 
 # --------------------------------------------------------------------------------------------
+# Parallel decoding
+
+
+def test_parallel_decoding_gives_the_serial_import_bit_for_bit(tmp_path, monkeypatch):
+    from cifarflow.data import sources
+
+    monkeypatch.setattr(sources, "DECODE_CHUNK", 7)  # many chunks, one partial at the end
+    expected = make_folder_archive(tmp_path / "f.tar.gz", n_train_per_class=6, n_test_per_class=3, fmt="jpg")
+    serial = read_source(tmp_path / "f.tar.gz")
+    assert_same(serial, expected)
+    for workers in (2, 3):
+        parallel = read_source(tmp_path / "f.tar.gz", workers=workers)
+        for key in ("train_images", "train_labels", "train_batch", "test_images", "test_labels"):
+            assert getattr(parallel, key).tobytes() == getattr(serial, key).tobytes()
+        assert parallel.class_names == serial.class_names
+
+
+def test_parallel_decoding_reports_the_error_the_serial_import_reports(tmp_path, monkeypatch):
+    from cifarflow.data import sources
+
+    monkeypatch.setattr(sources, "DECODE_CHUNK", 5)
+    good = encode_image(make_images([0])[0], "jpg")
+    bad = {"train/ship/0001.jpg": good[: len(good) // 2], "test/cat/9999.jpg": b"not really a jpeg"}
+    path = _folder_with(tmp_path, fmt="jpg", n_train_per_class=4, extra=bad)
+    with pytest.raises(DataError) as serial:
+        read_source(path)
+    with pytest.raises(DataError) as parallel:
+        read_source(path, workers=2)
+    assert str(parallel.value) == str(serial.value)
+    assert "test/cat/9999.jpg" in str(serial.value)  # the first bad member in archive order
+
+
+# --------------------------------------------------------------------------------------------
 # Real data
 
 
@@ -414,3 +447,12 @@ def test_real_jpeg_archive_decodes_fully_and_fast():
         assert np.bincount(raw.train_labels[raw.train_batch == b]).tolist() == [1000] * 10
     assert 100 < raw.train_images.mean() < 150  # real photos, not blank decodes
     assert seconds < 30  # the target is well under 10 s on an idle 2-core machine
+
+
+@pytest.mark.realdata
+def test_real_jpeg_archive_decodes_the_same_in_two_processes():
+    path = real_archive()
+    serial, parallel = read_source(path), read_source(path, workers=2)
+    assert parallel.train_images.tobytes() == serial.train_images.tobytes()
+    assert parallel.test_images.tobytes() == serial.test_images.tobytes()
+    assert parallel.train_labels.tobytes() == serial.train_labels.tobytes()

@@ -9,6 +9,7 @@ import json
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -159,3 +160,72 @@ def test_import_and_training_job_report_time_and_peak_rss(tmp_path):
     assert all(_positive(job[k]) for k in ("peak_rss_mb", "peak_rss_mb_rusage", "wall_seconds", "cpu_seconds", "train_seconds"))
     # the job's own peak, not the RSS of the (larger) process that started it
     assert job["peak_rss_mb_rusage"] < 1000
+
+
+def test_the_epoch_bandwidth_limit_counts_the_bytes_each_image_must_move():
+    d = 32 * 32 * 3
+    # training image: uint8 read (d), float32 row written (4d) and read by two GEMMs (8d); evaluated: d + 4d + 4d
+    lim = bench.epoch_bandwidth_limit(49_000, 11_000, copy_gbs=20.0)
+    assert lim["bytes"] == 49_000 * (d + 4 * d + 8 * d) + 11_000 * (d + 4 * d + 4 * d)
+    assert lim["seconds"] == pytest.approx(lim["bytes"] / 20e9)
+
+
+def test_matrix_bound_models_are_judged_by_the_bound_that_applies():
+    def model(ratio, frac, flops_ms=2.0, bytes_ms=0.5):
+        return {"numpy_over_torch": ratio, "numpy": {"fraction_of_limit": frac}, "limit_ms_flops": flops_ms, "limit_ms_bytes": bytes_ms}
+
+    result = {"models": {"mlp100": model(1.2, 0.85), "mlp256": model(1.1, 0.6), "convnet-small": model(1.1, 0.4),
+                         "convnet-patchify": model(1.2, 0.9, flops_ms=0.1)},
+              "machine": {"copy_gbs": 20.0}, "preprocess": None}
+    t = {row["target"]: row for row in bench.targets(result)}
+    assert t["mlp100 step, judged (either figure)"]["holds"] is True  # at 85% of sgemm, although 1.2x PyTorch
+    assert t["mlp256 step, judged (either figure)"]["holds"] is False
+    assert t["convnet-small step, judged (both figures)"]["holds"] is False  # 1.1x PyTorch but 40% of sgemm
+    assert t["convnet-patchify step at the machine's sgemm rate (matrix-bound)"]["measured"] is None  # memory-bound here
+    assert t["convnet-patchify step, judged (both figures)"]["holds"] is True
+    assert t["mlp50 step, judged (either figure)"]["holds"] is None
+
+
+def test_the_softmax_epoch_is_judged_against_its_bandwidth_limit():
+    ep = {"seconds": 0.3, "n_train": 49_000, "n_val": 1000, "n_eval_train": 10_000}
+    result = {"models": {"softmax": {"epoch": ep}}, "machine": {"copy_gbs": 20.0}, "preprocess": None}
+    t = {row["target"]: row for row in bench.targets(result)}
+    limit = bench.epoch_bandwidth_limit(49_000, 11_000, 20.0)["seconds"]
+    assert t["softmax full-data epoch / its memory-bandwidth limit"]["measured"] == pytest.approx(0.3 / limit)
+    assert t["softmax full-data epoch / its memory-bandwidth limit"]["holds"] is (0.3 / limit <= 3.0)
+
+
+def _result(rate, epoch_s, cpu="EPYC", quick=True):
+    return {"created": "t", "environment": {"cpu": cpu, "cpu_count": 2}, "settings": {"quick": quick, "data": "random", "batch_size": 100},
+            "models": {"softmax": {"numpy": {"images_per_s_cpu": rate}, "epoch": {"n_train": 500, "cpu_seconds_est": epoch_s}}}}
+
+
+def test_a_regression_beyond_the_factor_is_flagged_only_against_the_same_machine():
+    base = _result(1000.0, 0.10)
+    ok = bench.compare_results(_result(600.0, 0.18), base, factor=2.0)
+    assert ok["compared"] and ok["regressions"] == 0
+    assert [r["speed_vs_baseline"] for r in ok["rows"]] == pytest.approx([0.6, 0.10 / 0.18])
+    slow = bench.compare_results(_result(400.0, 0.25), base, factor=2.0)
+    assert [r["regression"] for r in slow["rows"]] == [True, True]
+    assert "REGRESSION" in bench.format_comparison(slow)
+    other = bench.compare_results(_result(1.0, 9.0, cpu="another CPU"), base, factor=2.0)
+    assert not other["compared"] and other["regressions"] == 0
+    assert not bench.compare_results(_result(1.0, 9.0, quick=False), base, factor=2.0)["compared"]
+
+
+def test_quick_run_fails_against_a_baseline_it_cannot_reach(tmp_path):
+    first = tmp_path / "baseline.json"
+    cmd = [sys.executable, str(Path(bench.__file__)), "--quick", "--skip-torch", "--skip-rss", "--skip-import", "--skip-epoch",
+           "--blas", "env", "--models", "softmax"]
+    proc = subprocess.run([*cmd, "--out", str(first)], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    recorded = json.loads(first.read_text())
+    again = subprocess.run([*cmd, "--out", str(tmp_path / "again.json"), "--compare", str(first), "--max-slowdown", "1000"],
+                           capture_output=True, text=True, timeout=300)
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert "0 regression(s)" in again.stdout
+    recorded["models"]["softmax"]["numpy"]["images_per_s_cpu"] *= 1e6  # a baseline 10^6 times faster
+    first.write_text(json.dumps(recorded))
+    slow = subprocess.run([*cmd, "--out", str(tmp_path / "slow.json"), "--compare", str(first)], capture_output=True, text=True, timeout=300)
+    assert slow.returncode == 1
+    assert "REGRESSION" in slow.stdout and "NumPy img/s" in slow.stdout

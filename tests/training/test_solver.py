@@ -7,10 +7,10 @@ import pytest
 
 from cifarflow.data.augment import make_epoch_plan, materialise
 from cifarflow.config import default_settings
+from cifarflow.data.subset import Data
 from cifarflow.nn.models import build_model
 from cifarflow.nn.optim import learning_rate, sgd_update
-from cifarflow.data.subset import Data
-from cifarflow.training.solver import Normalizer, PlanSource, evaluate, init_rng, train
+from cifarflow.training.solver import Normalizer, PlanSource, eval_subset, evaluate, init_rng, train
 
 
 def learnable(n, k=4, seed=0):
@@ -197,3 +197,51 @@ def test_test_time_flip_averages_the_scores_of_an_image_and_its_mirror():
     expected = np.exp((plain + mirrored) / 2)
     np.testing.assert_allclose(probs, expected / expected.sum(1, keepdims=True), rtol=1e-5)
     assert not np.allclose(probs, predict_all(model, x, norm))
+
+
+def test_an_evaluation_subset_changes_the_train_columns_only_never_the_weights():
+    data = make_data(n=300)
+    full, res_full, _ = run(settings(momentum=0.9, eval_train="all"), data, flip=0.5, translate=2)
+    sub, res_sub, _ = run(settings(momentum=0.9, eval_train=60), data, flip=0.5, translate=2)
+    for k in full.params:
+        assert full.params[k].tobytes() == sub.params[k].tobytes()
+    for col in ("val_loss", "val_acc", "weight_norm2", "lr"):
+        assert [r[col] for r in res_full.history] == pytest.approx([r[col] for r in res_sub.history], nan_ok=True)
+    assert [r["train_loss"] for r in res_full.history] != [r["train_loss"] for r in res_sub.history]
+    _, res_none, _ = run(settings(momentum=0.9, eval_train=None), data, flip=0.5, translate=2)
+    assert [r["train_loss"] for r in res_none.history] == [r["train_loss"] for r in res_full.history]
+
+
+def test_the_evaluation_subset_is_seeded_stratified_and_sorted():
+    labels = np.repeat(np.arange(4), [500, 300, 150, 50])
+    np.random.default_rng(3).shuffle(labels)
+    idx = eval_subset(labels, 100, seed=7)
+    assert np.array_equal(idx, eval_subset(labels, 100, seed=7))
+    assert not np.array_equal(idx, eval_subset(labels, 100, seed=8))
+    assert len(idx) == 100 and len(np.unique(idx)) == 100 and np.all(np.diff(idx) > 0)
+    assert np.bincount(labels[idx], minlength=4).tolist() == [50, 30, 15, 5]
+    # shares that do not divide evenly: largest remainders first, the total is exact
+    odd = eval_subset(labels, 7, seed=0)
+    counts = np.bincount(labels[odd], minlength=4)
+    assert counts.sum() == 7 and np.all(np.abs(counts - 7 * np.array([500, 300, 150, 50]) / 1000) < 1)
+    for whole in (None, "all", 1000, 5000):
+        assert eval_subset(labels, whole, seed=0) is None
+
+
+def test_the_train_columns_on_the_subset_match_a_direct_computation():
+    data = make_data(n=300)
+    s = settings(eval_train=40, **{"lambda": 0.01})
+    model, res, norm = run(s, data)
+    idx = eval_subset(data.train_labels, 40, s["seed"])
+    x = data.train_images[idx].reshape(40, -1).astype(np.float64)
+    x = (x - norm.mean) * norm.inv_std
+    w, b = model.params["W1"].astype(np.float64), model.params["b1"].astype(np.float64)
+    z = x @ w.T + b
+    logp = z - z.max(1, keepdims=True)
+    logp -= np.log(np.exp(logp).sum(1, keepdims=True))
+    y = data.train_labels[idx]
+    loss = -logp[np.arange(40), y].mean()
+    last = res.history[-1]
+    assert last["train_loss"] == pytest.approx(loss, rel=1e-5)
+    assert last["train_cost"] == pytest.approx(loss + 0.01 * np.sum(w * w), rel=1e-5)
+    assert last["train_acc"] == np.mean(z.argmax(1) == y)

@@ -35,7 +35,7 @@ def cmd_download(a) -> None:
 def cmd_import(a) -> None:
     from .data.splits import import_source
 
-    import_source(a.source, a.out, classes=json.loads(a.classes) if a.classes else None, log=_log)
+    import_source(a.source, a.out, classes=json.loads(a.classes) if a.classes else None, workers=max(1, a.threads or 1), log=_log)
 
 
 def cmd_split(a) -> None:

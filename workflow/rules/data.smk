@@ -29,6 +29,7 @@ rule import_data:
         "logs/data/import.log",
     benchmark:
         "benchmarks/data/import.tsv"
+    threads: 2
     resources:
         mem_mb=3000,
         runtime=20,
@@ -38,7 +39,7 @@ rule import_data:
     conda:
         "../envs/cifarflow.yaml"
     shell:
-        "python -m cifarflow import --source {input:q} --classes {params.classes:q} --out {output:q} > {log:q} 2>&1"
+        "python -m cifarflow --threads {threads} import --source {input:q} --classes {params.classes:q} --out {output:q} > {log:q} 2>&1"
 
 
 rule split_data:

@@ -119,13 +119,15 @@ class RawData:
 # Entry point
 
 
-def read_source(path, classes=None) -> RawData:
+def read_source(path, classes=None, workers: int = 1) -> RawData:
     """Read a CIFAR-10 source (archive or directory) into `RawData`.
 
     path: an official python/binary archive, a class-folder archive, or a directory holding
         any of these layouts.
     classes: optional expected class names in label order (folder sources only); when given,
         the class folders must be exactly these, and this order is used.
+    workers: processes that decode a class-folder source's images (1: in this process). The
+        result, and the first error reported, are the same for any number.
     """
     path = Path(path)
     if not path.exists():
@@ -137,7 +139,7 @@ def read_source(path, classes=None) -> RawData:
             return _read_python(source, prefix)
         if fmt == "binary":
             return _read_binary(source, prefix)
-        return _read_folders(source, classes)
+        return _read_folders(source, classes, workers)
     finally:
         source.close()
 
@@ -490,7 +492,7 @@ def _read_binary(source, prefix) -> RawData:
 # Class folders
 
 
-def _read_folders(source, classes=None) -> RawData:
+def _read_folders(source, classes=None, workers: int = 1) -> RawData:
     label = source.label
     names = source.names
     if not names:
@@ -548,9 +550,12 @@ def _read_folders(source, classes=None) -> RawData:
         target[key[-1]] = (train_images, pos)
     for pos, key in enumerate(test_keys):
         target[key[-1]] = (test_images, pos)
-    for name, data in source.iter_read(list(target)):
-        out, pos = target[name]
-        _decode_into(data, out, pos, label, name)
+    if workers > 1:
+        _decode_parallel(source, target, label, workers)
+    else:
+        for name, data in source.iter_read(list(target)):
+            out, pos = target[name]
+            _decode_into(data, out, pos, label, name)
 
     return RawData(
         train_images=train_images,
@@ -588,6 +593,72 @@ def _folder_classes(files, classes, label, prefix) -> tuple:
     if train == set(CIFAR10_CLASSES):
         return tuple(CIFAR10_CLASSES)
     return tuple(sorted(train))
+
+
+DECODE_CHUNK = 2000
+
+
+def _decode_chunk(items, label):
+    """Worker: decode [(name, bytes), ...] into (n, 32, 32, 3) uint8; stops at the first bad image.
+
+    Returns (images, None) or (images decoded so far, the error's message).
+    """
+    out = np.empty((len(items), *IMAGE_SHAPE), np.uint8)
+    for i, (name, data) in enumerate(items):
+        try:
+            _decode_into(data, out, i, label, name)
+        except DataError as exc:
+            return out[:i], str(exc)
+    return out, None
+
+
+def _decode_parallel(source, target, label, workers):
+    """Decode every member of `target` in `workers` processes, chunk by chunk as they are read.
+
+    Chunks are placed and checked in reading order, so the images and the first error (a bad
+    image before an unreadable member, as in the serial loop) are those of the serial import.
+    """
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    method = "fork" if "fork" in multiprocessing.get_all_start_methods() else None
+    pending = []  # (names of the chunk, future), in reading order
+
+    def place(upto):
+        while len(pending) > upto:
+            names, future = pending.pop(0)
+            images, error = future.result()
+            for name, image in zip(names, images):
+                out, pos = target[name]
+                out[pos] = image
+            if error is not None:
+                raise DataError(error)
+
+    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context(method)) as pool:
+        try:
+            chunk = []
+            for item in source.iter_read(list(target)):
+                chunk.append(item)
+                if len(chunk) == DECODE_CHUNK:
+                    pending.append(([n for n, _ in chunk], pool.submit(_decode_chunk, chunk, label)))
+                    chunk = []
+                    place(2 * workers)  # bounds the memory held by chunks in flight
+            if chunk:
+                pending.append(([n for n, _ in chunk], pool.submit(_decode_chunk, chunk, label)))
+        except DataError:  # a member cannot be read: an earlier bad image is the first error, as serially
+            place(0)
+            error = _decode_chunk(chunk, label)[1]
+            if error is not None:
+                raise DataError(error) from None
+            raise
+        except BaseException:
+            pool.shutdown(cancel_futures=True)
+            raise
+        try:
+            place(0)
+        except BaseException:
+            pool.shutdown(cancel_futures=True)
+            raise
 
 
 def _decode_into(data: bytes, out: np.ndarray, pos: int, label: str, name: str) -> None:

@@ -473,10 +473,11 @@ def make_split(raw: RawData, spec: dict, name: str | None = None) -> Split:
 # The import and split steps (file in, file out)
 
 
-def import_source(source, out, classes=None, log=print) -> None:
-    """Read a CIFAR-10 source (archive or folder) and write the raw HDF5 file `out`."""
+def import_source(source, out, classes=None, workers: int = 1, log=print) -> None:
+    """Read a CIFAR-10 source (archive or folder), decoding images in `workers` processes, and write
+    the raw HDF5 file `out`."""
     t0 = time.perf_counter()
-    raw = read_source(source, classes=classes)
+    raw = read_source(source, classes=classes, workers=workers)
     log(f"read {len(raw.train_labels)} training and {len(raw.test_labels)} test images ({raw.source_format}) in {time.perf_counter() - t0:.1f}s")
     digest = file_sha256(source)
     write_raw(raw, out, source_path=str(source), source_sha256=digest)

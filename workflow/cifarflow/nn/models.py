@@ -139,7 +139,10 @@ class Model:
         h = x
         for i in range(1, self.n_layers):
             a, c_aff = affine_forward(h, self.params[f"W{i}"], self.params[f"b{i}"])
-            h, c_act = self._act_forward(a)
+            if self.activation == "relu":  # in place; its gradient's mask h > 0 equals a > 0
+                h = c_act = np.maximum(a, 0, out=a)
+            else:
+                h, c_act = self._act_forward(a)
             caches.append((c_aff, c_act))
         L = self.n_layers
         scores, c_aff = affine_forward(h, self.params[f"W{L}"], self.params[f"b{L}"])
@@ -154,7 +157,10 @@ class Model:
         for i in range(self.n_layers, 0, -1):
             c_aff, c_act = cache[i - 1]
             if c_act is not None:
-                dout = self._act_backward(dout, c_act)
+                if self.activation == "relu":  # dout is this step's own array: mask it in place
+                    dout = np.multiply(dout, c_act > 0, out=dout)
+                else:
+                    dout = self._act_backward(dout, c_act)
             dout, grads[f"W{i}"], grads[f"b{i}"] = affine_backward(dout, c_aff, need_dx=i > 1)
         return grads
 
@@ -179,10 +185,13 @@ class Model:
         """x: (N, D). Returns scores: (N, K_out), without keeping a cache."""
         h = self._input(x)
         for i in range(1, self.n_layers):
-            a = h @ self.params[f"W{i}"].T + self.params[f"b{i}"]
-            h = self._act_forward(a)[0]
+            a = h @ self.params[f"W{i}"].T
+            a += self.params[f"b{i}"]
+            h = np.maximum(a, 0, out=a) if self.activation == "relu" else self._act_forward(a)[0]
         L = self.n_layers
-        return h @ self.params[f"W{L}"].T + self.params[f"b{L}"]
+        out = h @ self.params[f"W{L}"].T
+        out += self.params[f"b{L}"]
+        return out
 
     def probabilities(self, x):
         """x: (N, D). Returns (N, n_classes): softmax probabilities, per-class sigmoids

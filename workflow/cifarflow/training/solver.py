@@ -21,11 +21,36 @@ from cifarflow.nn.optim import learning_rate, sgd_update
 from cifarflow.training.state import TrainSettings, TrainState
 
 INIT_STREAM = 0x5EED_0002
+EVAL_STREAM = 0x5EED_0003
 
 
 def init_rng(seed: int) -> np.random.Generator:
     """The generator of a variant's weight initialisation (kept apart from the plans' streams)."""
     return np.random.default_rng([seed, INIT_STREAM])
+
+
+def eval_subset(labels: np.ndarray, size, seed: int) -> np.ndarray | None:
+    """Sorted indices of a stratified random subset of `size` training images, or None for all of them.
+
+    size: an integer, or None / "all" for the whole training set (also when it is not smaller than
+    the set). Each class gets its share of `size` in proportion to its count (largest remainders,
+    ties to the lower label), drawn without replacement from a generator of its own
+    (`[seed, EVAL_STREAM]`), so no other random draw of the variant changes.
+    """
+    if size is None or size == "all":
+        return None
+    size, n = int(size), len(labels)
+    if size >= n:
+        return None
+    classes, counts = np.unique(labels, return_counts=True)
+    exact = counts * size / n
+    take = np.floor(exact).astype(np.int64)
+    extra = size - int(take.sum())
+    order = np.lexsort((classes, -(exact - take)))  # largest remainder first, then by label
+    take[order[:extra]] += 1
+    rng = np.random.default_rng([seed, EVAL_STREAM])
+    picks = [rng.choice(np.flatnonzero(labels == c), size=int(k), replace=False) for c, k in zip(classes, take)]
+    return np.sort(np.concatenate(picks))
 
 
 class Normalizer:
@@ -175,6 +200,11 @@ def train(
     monitor = settings.monitor
     keep_best = monitor is not None
     tta = settings.test_flip
+    subset = eval_subset(data.train_labels, settings.eval_train, settings.seed)
+    if subset is None:
+        eval_images, eval_labels = data.train_images, data.train_labels
+    else:
+        eval_images, eval_labels = data.train_images[subset], data.train_labels[subset]
 
     if resume:
         model.params.update({k: v.copy() for k, v in resume.params.items()})
@@ -190,7 +220,7 @@ def train(
         step, start_epoch, seconds = 0, 1, 0.0
         best = {"epoch": 0, "score": None, "bad_epochs": 0}
         best_params = None
-        row = _epoch_row(model, data, norm, lam, 0, float("nan"), 0.0, tta)
+        row = _epoch_row(model, eval_images, eval_labels, data, norm, lam, 0, float("nan"), 0.0, tta)
         history = [row]
         log(_progress(row))
         if keep_best:
@@ -214,7 +244,7 @@ def train(
                 for name, w in model.params.items():
                     model.params[name], opt_state[name] = sgd_update(w, grads[name], opt_state[name], lr, momentum, nesterov)
                 step += 1
-            row = _epoch_row(model, data, norm, lam, epoch, lr_first, 0.0, tta) if not diverged else None
+            row = _epoch_row(model, eval_images, eval_labels, data, norm, lam, epoch, lr_first, 0.0, tta) if not diverged else None
         seconds += time.perf_counter() - t0
         if diverged or not all(np.isfinite(row[k]) for k in ("train_loss", "val_loss")):
             diverged, diverged_epoch = True, epoch
@@ -269,8 +299,9 @@ def train(
     )
 
 
-def _epoch_row(model, data: Data, norm: Normalizer, lam: float, epoch: int, lr: float | None, seconds: float, tta: bool = False) -> dict:
-    tr = evaluate(model, data.train_images, data.train_labels, norm, lam)
+def _epoch_row(model, eval_images, eval_labels, data: Data, norm: Normalizer, lam: float, epoch: int, lr: float | None, seconds: float, tta: bool = False) -> dict:
+    """One history row: train_* on `eval_images` (the training set or its `eval_train` subset), val_* on the validation set."""
+    tr = evaluate(model, eval_images, eval_labels, norm, lam)
     va = evaluate(model, data.val_images, data.val_labels, norm, lam, flip=tta)
     return {
         "epoch": epoch,

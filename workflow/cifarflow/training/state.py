@@ -36,6 +36,8 @@ class TrainSettings:
         str | None
     )  # the history column that picks the best epoch; None keeps the last
     test_flip: bool
+    eval_train: int | str | None  # training images the history's train_* columns use (None/all: every one)
+    seed: int
     schedule: dict  # the keys `nn.optim.learning_rate` reads
 
     @classmethod
@@ -55,6 +57,8 @@ class TrainSettings:
             early_stopping=es,
             monitor=monitor,
             test_flip=bool(v.get("test_flip")),
+            eval_train=v.get("eval_train"),
+            seed=int(v.get("seed") or 0),
             schedule=dict(v),
         )
 

@@ -46,6 +46,9 @@ def cmd_split(a) -> None:
     spec = json.loads(a.spec)
     raw = data.read_raw(a.raw)
     split = data.make_split(raw, spec, name=a.name)
+    for part, labels in (("validation", split.val_labels), ("test", split.test_labels), ("training", split.train_labels)):
+        if not len(labels):  # caught before a model trains for hours and then divides by zero
+            raise ConfigError(f"config key splits.{a.name}: the {part} set of this split is empty ({a.raw})")
     data.write_split(split, a.out)
     _log(f"split {a.name}: {len(split.train_labels)} train, {len(split.val_labels)} val, {len(split.test_labels)} test -> {a.out}")
 
@@ -114,7 +117,7 @@ def load_variant_data(split, variant: dict):
         lab = lambda y: np.asarray(y, dtype=np.int64)  # noqa: E731
         names = tuple(split.class_names)
     train_images = split.train_images if (isinstance(tr, np.ndarray) and len(tr) == len(split.train_labels)) else split.train_images[tr]
-    return Data(
+    data_ = Data(
         train_images=train_images,
         train_labels=lab(split.train_labels[tr]),
         val_images=split.val_images[va],
@@ -123,6 +126,10 @@ def load_variant_data(split, variant: dict):
         test_labels=lab(split.test_labels[te]),
         class_names=names,
     )
+    for part, images in (("validation", data_.val_images), ("test", data_.test_images), ("training", data_.train_images)):
+        if not len(images):
+            raise ConfigError(f"config key classes (variant {variant['name']}): the {part} set holds no image of {', '.join(names)}")
+    return data_
 
 
 def peak_rss_mb() -> float:
@@ -272,6 +279,21 @@ def _figure_args(a) -> dict:
     return json.loads(a.figures) if getattr(a, "figures", None) else {}
 
 
+DEFAULT_WIDTH = 6.4  # inches, matplotlib's single-panel default; `figures.width` scales from it
+
+
+def _save_figure(fig, stem, a) -> None:
+    """Save with the configured `figures` settings: `dpi`, and `width`, which scales the figure
+    (its proportions kept) by width / 6.4 inches."""
+    from . import plots
+
+    settings = _figure_args(a)
+    scale = float(settings.get("width", DEFAULT_WIDTH)) / DEFAULT_WIDTH
+    if scale != 1.0:
+        fig.set_size_inches(fig.get_size_inches() * scale)
+    plots.save(fig, stem, dpi=settings.get("dpi", 150))
+
+
 def cmd_preview(a) -> None:
     import numpy as np
 
@@ -290,7 +312,7 @@ def cmd_preview(a) -> None:
         shifts = rng.integers(-t, t + 1, size=(8, 2)) if t else np.zeros((8, 2), dtype=int)
         copies.append(augment_batch(originals, flips, shifts, fill=aug.get("fill", "zero")))
     fig = plots.plot_augment_preview(originals, np.stack(copies), [split.class_names[i] for i in split.train_labels[pick]])
-    plots.save(fig, a.out, dpi=_figure_args(a).get("dpi", 150))
+    _save_figure(fig, a.out, a)
 
 
 def _read_history(path):
@@ -304,16 +326,15 @@ def cmd_plot_variant(a) -> None:
     from .store import read_json, read_weights
 
     m = read_json(a.metrics)
-    dpi = _figure_args(a).get("dpi", 150)
     hist = _read_history(a.history)
     fig = plots.plot_curves(hist, m["variant"], best_epoch=m["best_epoch"], stopped_epoch=m["stopped_epoch"], diverged_epoch=m["diverged_epoch"])
-    plots.save(fig, a.curves, dpi=dpi)
+    _save_figure(fig, a.curves, a)
     fig = plots.plot_confusion(m["confusion"], m["class_names"], f"{m['variant']}: test confusion matrix")
-    plots.save(fig, a.confusion, dpi=dpi)
+    _save_figure(fig, a.confusion, a)
     params, _, _ = read_weights(a.weights)
     W, labels, title = weight_images(params, m)
     fig = plots.plot_templates(W, labels, title)
-    plots.save(fig, a.templates, dpi=dpi)
+    _save_figure(fig, a.templates, a)
 
 
 def weight_images(params: dict, metrics: dict):
@@ -344,7 +365,6 @@ def cmd_compare(a) -> None:
     from .store import read_json, read_weights
 
     spec = json.loads(a.spec)
-    dpi = _figure_args(a).get("dpi", 150)
     runs = [Path(r) for r in a.runs]
     names = [r.name for r in runs]
     metrics = {r.name: read_json(r / "metrics.json") for r in runs}
@@ -371,7 +391,7 @@ def cmd_compare(a) -> None:
         raise ConfigError(f"comparison {spec['name']}: unknown type {kind!r}")
     if spec.get("title"):
         fig.suptitle(spec["title"])
-    plots.save(fig, a.out, dpi=dpi)
+    _save_figure(fig, a.out, a)
 
 
 def cmd_tables(a) -> None:

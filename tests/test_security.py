@@ -408,6 +408,13 @@ EARLY_FAULTS = {
         "splits.full.val_size",
         "not a multiple of the 10 source_classes",
     ),
+    "holdout-of-every-image": (
+        lambda c: (
+            c.update(local_archive=None) or c["splits"]["full"].update(val_size=50000)
+        ),
+        "splits.full.val_size",
+        "leaves no training image",
+    ),
     "batches-split-without-val": (
         lambda c: c["splits"]["basic"].pop("val"),
         "splits.basic",
@@ -593,3 +600,45 @@ def test_empty_validation_set_is_refused_before_training(tmp_path, archive):
         )
         > 0
     )
+
+
+def test_split_with_an_empty_test_set_is_refused_naming_the_split(tmp_path, archive):
+    """A source without test images fails the split job (not the training job, hours later)."""
+    import dataclasses
+
+    from cifarflow.data import write_raw
+    from cifarflow.sources import read_source
+
+    raw = read_source(str(archive))
+    raw = dataclasses.replace(
+        raw, test_images=raw.test_images[:0], test_labels=raw.test_labels[:0]
+    )
+    write_raw(raw, tmp_path / "raw.h5", source_path="generated", source_sha256="")
+    out = tmp_path / "split_full.h5"
+    spec = json.dumps({"type": "holdout", "val_size": 100, "seed": 0})
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "cifarflow",
+            "split",
+            "--raw",
+            str(tmp_path / "raw.h5"),
+            "--name",
+            "full",
+            "--spec",
+            spec,
+            "--out",
+            str(out),
+        ],
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode == 1 and proc.stderr.startswith(ERROR), proc.stderr
+    assert (
+        proc.stderr.strip().count("\n") == 0
+        and "config key splits.full: the test set of this split is empty" in proc.stderr
+    )
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["raw.h5"]

@@ -111,11 +111,18 @@ def check_config(config: dict, schema: dict | None = None) -> None:
     if download.get("url"):
         check_name(Path(urlparse(download["url"]).path).name or "cifar-10.tar.gz", "download.url", "file name")
     classes = config.get("source_classes")
+    official = "local_archive" in config and not config["local_archive"]  # the download: 5,000 images a class
     for name, spec in (config.get("splits") or {}).items():
-        if classes and spec.get("type") == "holdout" and spec.get("val_size", 0) % len(classes):
+        if spec.get("type") != "holdout":
+            continue
+        if classes and spec.get("val_size", 0) % len(classes):
             raise ConfigError(
                 f"config key splits.{name}.val_size: {spec['val_size']} is not a multiple of the {len(classes)}"
                 " source_classes (every class holds out the same number of images)"
+            )
+        if official and spec.get("val_size", 0) >= 50000:
+            raise ConfigError(
+                f"config key splits.{name}.val_size: {spec['val_size']} leaves no training image of the 50,000 in the downloaded archive"
             )
 
 

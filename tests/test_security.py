@@ -377,6 +377,11 @@ EARLY_FAULTS = {
         f"{SET}.variants[0].hidden[0]",
         "maximum of 8192",
     ),
+    "too-many-mlp-weights": (
+        _variant(model="mlp", hidden=[8192, 8192, 8192]),
+        f"{SET}.variants[0].hidden",
+        "more than the 20,000,000 allowed",
+    ),
     "huge-batch": (
         _variant(batch_size=10**8),
         f"{SET}.variants[0].batch_size",

@@ -43,6 +43,7 @@ NAME_RE = re.compile(NAME_PATTERN)
 NAME_RULE = "use 1 to 64 letters, digits, '.', '_', '+' or '-', starting with a letter or digit"
 # Columns of history.csv a `curves` comparison can draw.
 HISTORY_METRICS = ("train_loss", "val_loss", "train_cost", "val_cost", "train_acc", "val_acc", "weight_norm2", "lr")
+MAX_WEIGHTS = 20_000_000  # an MLP's weight count (float32: 80 MB, several times over in training)
 PLAN_ID_MAX = 120  # longer plan ids are shortened and keyed by a hash of the spec
 
 
@@ -207,6 +208,13 @@ def _check_variant(name: str, where: str, v: dict, config: dict, settings_valida
                 raise ConfigError(
                     f"config key {where}.classes (variant {name}): unknown class {show(c)} (source_classes: {', '.join(known)})"
                 )
+    if v["model"] == "mlp":
+        sizes = [32 * 32 * 3, *v["hidden"], len(v["classes"] or known or range(10))]
+        weights = sum(a * b for a, b in itertools.pairwise(sizes))
+        if weights > MAX_WEIGHTS:
+            raise ConfigError(
+                f"config key {where}.hidden (variant {name}): {v['hidden']} gives {weights:,} weights, more than the {MAX_WEIGHTS:,} allowed"
+            )
     if v["train_limit"] and v["batch_size"] > v["train_limit"]:
         raise ConfigError(
             f"config key {where}.batch_size (variant {name}): {v['batch_size']} is more than the {v['train_limit']} images of train_limit"

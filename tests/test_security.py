@@ -647,3 +647,28 @@ def test_split_with_an_empty_test_set_is_refused_naming_the_split(tmp_path, arch
         and "config key splits.full: the test set of this split is empty" in proc.stderr
     )
     assert sorted(p.name for p in tmp_path.iterdir()) == ["raw.h5"]
+
+
+def test_plan_ids_stay_short_and_unique_with_many_long_class_names():
+    """Class names end up in plan file names: a long list is shortened and keyed by a hash."""
+    from cifarflow.config import plan_id
+
+    base = {
+        "split": "full",
+        "augmentation": "none",
+        "seed": 0,
+        "epochs": 3,
+        "shuffle": True,
+        "train_limit": None,
+    }
+    short = plan_id({**base, "classes": ["cat", "dog"]})
+    assert short == "full_none_seed0_ep3_cat-dog"  # ids of ordinary plans do not change
+    names = [f"class{i:03d}-" + "x" * 50 for i in range(40)]
+    ids = {
+        plan_id({**base, "classes": names}),
+        plan_id({**base, "classes": names[::-1]}),
+        plan_id({**base, "classes": names[:39]}),
+    }
+    assert len(ids) == 3 and all(
+        len(i) <= 120 and re.fullmatch(r"[A-Za-z0-9_.+-]+", i) for i in ids
+    )

@@ -672,3 +672,12 @@ def test_plan_ids_stay_short_and_unique_with_many_long_class_names():
     assert len(ids) == 3 and all(
         len(i) <= 120 and re.fullmatch(r"[A-Za-z0-9_.+-]+", i) for i in ids
     )
+
+
+def test_curve_metrics_of_the_schema_are_the_ones_config_checks():
+    from cifarflow.config import HISTORY_METRICS, load_schema
+
+    comp = load_schema()["properties"]["experiments"]["additionalProperties"][
+        "properties"
+    ]["comparisons"]["items"]
+    assert comp["properties"]["metrics"]["items"]["enum"] == list(HISTORY_METRICS)

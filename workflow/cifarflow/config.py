@@ -42,7 +42,7 @@ NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.+-]{0,63}$"
 NAME_RE = re.compile(NAME_PATTERN)
 NAME_RULE = "use 1 to 64 letters, digits, '.', '_', '+' or '-', starting with a letter or digit"
 # Columns of history.csv a `curves` comparison can draw.
-HISTORY_METRICS = ("train_loss", "val_loss", "train_cost", "val_cost", "train_acc", "val_acc", "weight_norm2", "lr")
+HISTORY_METRICS = ("train_loss", "val_loss", "train_cost", "val_cost", "train_acc", "val_acc", "weight_norm2", "lr", "seconds")
 MAX_WEIGHTS = 20_000_000  # an MLP's weight count (float32: 80 MB, several times over in training)
 PLAN_ID_MAX = 120  # longer plan ids are shortened and keyed by a hash of the spec
 
@@ -97,8 +97,9 @@ def _schema_message(err) -> str:
 def check_config(config: dict, schema: dict | None = None) -> None:
     """Validate `config` against the JSON schema; raise ConfigError naming the first bad key.
 
-    Then the checks the schema cannot express: finite numbers, the download file name, class
-    names against `source_classes`, holdout sizes against the number of classes."""
+    Around it, the checks the schema cannot express: finite numbers everywhere, the download's
+    file name, holdout sizes against the classes and the images. (Variant-level checks, such as
+    classes against `source_classes`, are in `resolve_variants` and `resolve_comparisons`.)"""
     import jsonschema
 
     check_finite(config)
@@ -288,6 +289,9 @@ def resolve_comparisons(config: dict, variants: dict[str, dict]) -> dict[str, di
                         raise ConfigError(f"config key {where}: class templates need linear variants, '{n}' is {variants[n]['model']}")
             if comp["type"] in ("templates", "per_class", "true_class_prob"):
                 _check_same_labels(where, comp["type"], names, variants)
+            for m in comp.get("metrics") or []:
+                if m not in HISTORY_METRICS:
+                    raise ConfigError(f"config key {where}.metrics: unknown metric {show(m)} (use {', '.join(HISTORY_METRICS)})")
             if comp.get("metrics") and comp["type"] != "curves":
                 raise ConfigError(f"config key {where}.metrics: only a curves comparison draws metrics, this one is {comp['type']}")
             if comp["name"] in out:

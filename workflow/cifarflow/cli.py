@@ -19,8 +19,10 @@ def _log(msg: str) -> None:
     print(msg, flush=True)
 
 
-def _dpi(a) -> int:
-    return (json.loads(a.figures) if getattr(a, "figures", None) else {}).get("dpi", 150)
+def _figure_settings(a) -> dict:
+    """The config's `figures` settings that saving reads: dpi and width (inches)."""
+    figures = json.loads(a.figures) if getattr(a, "figures", None) else {}
+    return {"dpi": figures.get("dpi", 150), "width": figures.get("width")}
 
 
 # ---- data --------------------------------------------------------------------------------------
@@ -65,19 +67,19 @@ def cmd_train(a) -> None:
 def cmd_preview(a) -> None:
     from .report.variant import augmentation_preview_file
 
-    augmentation_preview_file(a.split, json.loads(a.augmentation), a.seed, a.out, dpi=_dpi(a))
+    augmentation_preview_file(a.split, json.loads(a.augmentation), a.seed, a.out, **_figure_settings(a))
 
 
 def cmd_plot_variant(a) -> None:
     from .report.variant import variant_figures
 
-    variant_figures(a.metrics, a.history, a.weights, a.curves, a.confusion, a.templates, dpi=_dpi(a))
+    variant_figures(a.metrics, a.history, a.weights, a.curves, a.confusion, a.templates, **_figure_settings(a))
 
 
 def cmd_compare(a) -> None:
     from .report.compare import comparison_file
 
-    comparison_file(json.loads(a.spec), a.runs, a.out, dpi=_dpi(a))
+    comparison_file(json.loads(a.spec), a.runs, a.out, **_figure_settings(a))
 
 
 def cmd_tables(a) -> None:

@@ -7,6 +7,7 @@ the tests call them directly. Every problem is a one-line `ConfigError` naming t
 from __future__ import annotations
 
 import copy
+import hashlib
 import itertools
 import json
 import math
@@ -14,6 +15,7 @@ import os
 import re
 import sys
 from pathlib import Path
+from urllib.parse import urlparse
 
 import yaml
 
@@ -25,7 +27,16 @@ SCHEMA_PATH = Path(__file__).resolve().parents[1] / "schemas" / "config.schema.y
 # Settings that change what an epoch plan holds (the rest only change training).
 PLAN_KEYS = ("split", "classes", "train_limit", "augmentation", "shuffle", "epochs", "seed")
 
-NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+-]*$")
+# Names that become file paths and job command arguments: split, augmentation, experiment set,
+# variant (also as a grid expands it), comparison and plan names. No '/', no shell characters, no
+# leading '-' or '.', bounded length (the schema's `$defs.name` holds the same pattern).
+NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.+-]{0,63}$"
+NAME_RE = re.compile(NAME_PATTERN)
+NAME_RULE = "use 1 to 64 letters, digits, '.', '_', '+' or '-', starting with a letter or digit"
+# Columns of history.csv a `curves` comparison can draw.
+HISTORY_METRICS = ("train_loss", "val_loss", "train_cost", "val_cost", "train_acc", "val_acc", "weight_norm2", "lr", "seconds")
+MAX_WEIGHTS = 20_000_000  # an MLP's weight count (float32: 80 MB, several times over in training)
+PLAN_ID_MAX = 120  # longer plan ids are shortened and keyed by a hash of the spec
 
 
 def load_schema(path: str | Path = SCHEMA_PATH) -> dict:
@@ -41,16 +52,72 @@ def _key(path) -> str:
     return out or "<top level>"
 
 
+def show(value, limit: int = 70) -> str:
+    """A short one-line rendering of an untrusted value for an error message."""
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 5] + "...'" + f" ({len(str(value))} characters)"
+
+
+def check_name(name, key: str, what: str = "name") -> None:
+    """Refuse a name that would be unsafe in a file path or a job command."""
+    if not isinstance(name, str) or not NAME_RE.match(name):
+        raise ConfigError(f"config key {key}: {what} {show(name)} is not allowed ({NAME_RULE})")
+
+
+def check_finite(value, path=()) -> None:
+    """Every number anywhere in the config must be finite (the JSON schema lets .nan and .inf through)."""
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ConfigError(f"config key {_key(path)}: {value} is not a finite number")
+    if isinstance(value, dict):
+        for k, v in value.items():
+            check_finite(v, (*path, str(k)))
+    elif isinstance(value, (list, tuple)):
+        for i, v in enumerate(value):
+            check_finite(v, (*path, i))
+
+
+def _schema_message(err) -> str:
+    if err.validator == "pattern" and err.validator_value == NAME_PATTERN:
+        return f"name {show(err.instance)} is not allowed ({NAME_RULE})"
+    if err.validator == "minItems" and list(err.absolute_path) == ["run"]:
+        return "[] selects no experiment set (name at least one, or use null to run them all)"
+    if err.validator == "pattern":
+        return f"{show(err.instance)} does not match {err.validator_value!r}"
+    return err.message if len(err.message) <= 300 else err.message[:290] + "..."
+
+
 def check_config(config: dict, schema: dict | None = None) -> None:
-    """Validate `config` against the JSON schema; raise ConfigError naming the first bad key."""
+    """Validate `config` against the JSON schema; raise ConfigError naming the first bad key.
+
+    Around it, the checks the schema cannot express: finite numbers everywhere, the download's
+    file name, holdout sizes against the classes and the images. (Variant-level checks, such as
+    classes against `source_classes`, are in `resolve_variants` and `resolve_comparisons`.)"""
     import jsonschema
 
+    check_finite(config)
     schema = schema or load_schema()
     validator = jsonschema.Draft202012Validator(schema)
     errors = sorted(validator.iter_errors(config), key=lambda e: (len(e.absolute_path), list(map(str, e.absolute_path))))
     if errors:
         err = jsonschema.exceptions.best_match(errors)
-        raise ConfigError(f"config key {_key(err.absolute_path)}: {err.message}")
+        raise ConfigError(f"config key {_key(err.absolute_path)}: {_schema_message(err)}")
+    download = config.get("download") or {}
+    if download.get("url"):
+        check_name(Path(urlparse(download["url"]).path).name or "cifar-10.tar.gz", "download.url", "file name")
+    classes = config.get("source_classes")
+    official = "local_archive" in config and not config["local_archive"]  # the download: 5,000 images a class
+    for name, spec in (config.get("splits") or {}).items():
+        if spec.get("type") != "holdout":
+            continue
+        if classes and spec.get("val_size", 0) % len(classes):
+            raise ConfigError(
+                f"config key splits.{name}.val_size: {spec['val_size']} is not a multiple of the {len(classes)}"
+                " source_classes (every class holds out the same number of images)"
+            )
+        if official and spec.get("val_size", 0) >= 50000:
+            raise ConfigError(
+                f"config key splits.{name}.val_size: {spec['val_size']} leaves no training image of the 50,000 in the downloaded archive"
+            )
 
 
 def default_settings(schema: dict | None = None) -> dict:
@@ -124,9 +191,27 @@ def _check_variant(name: str, where: str, v: dict, config: dict, settings_valida
         raise ConfigError(f"config key {where}.classes (variant {name}): the logistic model needs exactly two classes, e.g. [cat, dog]")
     if v["schedule"] == "cyclic" and v["eta_min"] >= v["eta_max"]:
         raise ConfigError(f"config key {where}.eta_min (variant {name}): eta_min must be below eta_max for the cyclic schedule")
-    for key in ("eta", "lambda", "eta_min", "eta_max", "momentum"):
-        if isinstance(v[key], float) and not math.isfinite(v[key]):
-            raise ConfigError(f"config key {where}.{key} (variant {name}): must be a finite number")
+    for key, value in v.items():
+        if isinstance(value, float) and not math.isfinite(value):
+            raise ConfigError(f"config key {where}.{key} (variant {name}): {value} is not a finite number")
+    known = config.get("source_classes")
+    if v["classes"] and known:
+        for c in v["classes"]:
+            if c not in known:
+                raise ConfigError(
+                    f"config key {where}.classes (variant {name}): unknown class {show(c)} (source_classes: {', '.join(known)})"
+                )
+    if v["model"] == "mlp":
+        sizes = [32 * 32 * 3, *v["hidden"], len(v["classes"] or known or range(10))]
+        weights = sum(a * b for a, b in itertools.pairwise(sizes))
+        if weights > MAX_WEIGHTS:
+            raise ConfigError(
+                f"config key {where}.hidden (variant {name}): {v['hidden']} gives {weights:,} weights, more than the {MAX_WEIGHTS:,} allowed"
+            )
+    if v["train_limit"] and v["batch_size"] > v["train_limit"]:
+        raise ConfigError(
+            f"config key {where}.batch_size (variant {name}): {v['batch_size']} is more than the {v['train_limit']} images of train_limit"
+        )
 
 
 def resolve_variants(config: dict, schema: dict | None = None) -> dict[str, dict]:
@@ -150,8 +235,7 @@ def resolve_variants(config: dict, schema: dict | None = None) -> dict[str, dict
         for i, entry in enumerate(exp["variants"]):
             where = f"experiments.{set_name}.variants[{i}]"
             for name, settings in expand_grid(entry):
-                if not NAME_RE.match(name):
-                    raise ConfigError(f"config key {where}.name: '{name}' is not usable as a file name")
+                check_name(name, f"{where}.name", "variant name (as the grid expands it)" if entry.get("grid") else "variant name")
                 if name in variants:
                     kind = "a grid that expands to" if entry.get("grid") else "a second variant named"
                     raise ConfigError(
@@ -195,10 +279,40 @@ def resolve_comparisons(config: dict, variants: dict[str, dict]) -> dict[str, di
                 for n in names:
                     if variants[n]["model"] not in LINEAR_MODELS:
                         raise ConfigError(f"config key {where}: class templates need linear variants, '{n}' is {variants[n]['model']}")
+            if comp["type"] in ("templates", "per_class", "true_class_prob"):
+                _check_same_labels(where, comp["type"], names, variants)
+            for m in comp.get("metrics") or []:
+                if m not in HISTORY_METRICS:
+                    raise ConfigError(f"config key {where}.metrics: unknown metric {show(m)} (use {', '.join(HISTORY_METRICS)})")
+            if comp.get("metrics") and comp["type"] != "curves":
+                raise ConfigError(f"config key {where}.metrics: only a curves comparison draws metrics, this one is {comp['type']}")
             if comp["name"] in out:
                 raise ConfigError(f"config key {where}.name: comparison name '{comp['name']}' is used twice")
             out[comp["name"]] = dict(comp, set=set_name, variants=names)
     return out
+
+
+def _outputs(v: dict, kind: str) -> tuple:
+    """What a variant's outputs are labelled with: its classes (and, for templates, whether it has
+    one output row, as the logistic model has, or one per class)."""
+    return (kind == "templates" and v["model"] == "logistic", tuple(v["classes"] or ()))
+
+
+def _check_same_labels(where: str, kind: str, names: list[str], variants: dict[str, dict]) -> None:
+    """A comparison drawn with one set of class labels needs variants whose outputs share them."""
+    first = names[0]
+    for n in names[1:]:
+        if _outputs(variants[n], kind) != _outputs(variants[first], kind):
+
+            def describe(x):
+                v = variants[x]
+                kind_ = "a logistic (one output)" if v["model"] == "logistic" else f"a {v['model']}"
+                return f"'{x}' is {kind_} on {', '.join(v['classes']) if v['classes'] else 'all classes'}"
+
+            raise ConfigError(
+                f"config key {where}.variants: a {kind} comparison labels every variant with the same classes,"
+                f" but {describe(first)} and {describe(n)}"
+            )
 
 
 def plan_spec(variant: dict, config: dict) -> dict:
@@ -222,7 +336,10 @@ def plan_id(spec: dict) -> str:
         parts.append("-".join(spec["classes"]))
     if spec["train_limit"]:
         parts.append(f"n{spec['train_limit']}")
-    return re.sub(r"[^A-Za-z0-9_.+-]", "_", "_".join(parts))
+    stem = re.sub(r"[^A-Za-z0-9_.+-]", "_", "_".join(parts))
+    if len(stem) > PLAN_ID_MAX:  # many or long class names: keep the file name short, still unique
+        stem = f"{stem[: PLAN_ID_MAX - 17]}_{hashlib.sha256(canonical_json(spec).encode()).hexdigest()[:16]}"
+    return stem
 
 
 def canonical_json(obj) -> str:

@@ -51,4 +51,4 @@ rule preview_augmentation:
         "../envs/cifarflow.yaml"
     shell:
         "python -m cifarflow preview --split {input:q} --augmentation {params.augmentation:q} --figures {params.figures:q}"
-        " --out results/figures/augment/{wildcards.augmentation} > {log:q} 2>&1"
+        " --out results/figures/augment/{wildcards.augmentation:q} > {log:q} 2>&1"

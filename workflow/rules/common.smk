@@ -43,6 +43,14 @@ PREVIEWS = sorted(
 DOWNLOAD_PATH = "resources/" + (Path(urlparse(config["download"]["url"]).path).name or "cifar-10.tar.gz")
 FIGURES = canonical_json(config["figures"])
 
+
+def _inside_workdir(path):
+    """Every output path is relative and never climbs out of the working directory."""
+    p = Path(path)
+    if p.is_absolute() or ".." in p.parts:
+        sys.exit(f"cifarflow: error: output path {path!r} would leave the working directory; check the names in the config")
+    return path
+
 # Jobs run this checkout's package with the Python that runs Snakemake (`python -m cifarflow`).
 use_package_in_jobs(PACKAGE_DIR)
 
@@ -144,4 +152,7 @@ def table_outputs():
 
 
 def all_outputs():
-    return figure_outputs() + table_outputs() + ["results/summary.md"]
+    out = figure_outputs() + table_outputs() + ["results/summary.md"]
+    for path in [f"results/plans/{p}.h5" for p in PLANS] + [f"results/runs/{n}/metrics.json" for n in VARIANTS] + [DOWNLOAD_PATH]:
+        _inside_workdir(path)
+    return [_inside_workdir(p) for p in out]

@@ -16,8 +16,8 @@ rule download:
     conda:
         "../envs/cifarflow.yaml"
     shell:
-        "python -m cifarflow download --url {params.url:q} --md5 {params.md5} --out {output:q}"
-        " --retries {params.retries} --backoff {params.backoff} --timeout {params.timeout} > {log:q} 2>&1"
+        "python -m cifarflow download --url {params.url:q} --md5 {params.md5:q} --out {output:q}"
+        " --retries {params.retries:q} --backoff {params.backoff:q} --timeout {params.timeout:q} > {log:q} 2>&1"
 
 
 rule import_data:
@@ -34,12 +34,12 @@ rule import_data:
         mem_mb=3000,
         runtime=20,
     params:
-        classes=canonical_json(config["source_classes"]) if config["source_classes"] else "",
+        classes=canonical_json(config["source_classes"]),  # "null": any classes
         source_sha256=source_digest(),
     conda:
         "../envs/cifarflow.yaml"
     shell:
-        "python -m cifarflow --threads {threads} import --source {input:q} --classes {params.classes:q} --out {output:q} > {log:q} 2>&1"
+        "python -m cifarflow --threads {threads:q} import --source {input:q} --classes {params.classes:q} --out {output:q} > {log:q} 2>&1"
 
 
 rule split_data:
@@ -59,4 +59,4 @@ rule split_data:
     conda:
         "../envs/cifarflow.yaml"
     shell:
-        "python -m cifarflow split --raw {input:q} --name {wildcards.split} --spec {params.spec:q} --out {output:q} > {log:q} 2>&1"
+        "python -m cifarflow split --raw {input:q} --name {wildcards.split:q} --spec {params.spec:q} --out {output:q} > {log:q} 2>&1"

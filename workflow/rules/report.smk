@@ -41,9 +41,9 @@ rule plot_variant:
         "../envs/cifarflow.yaml"
     shell:
         "python -m cifarflow plot-variant --metrics {input.metrics:q} --history {input.history:q} --weights {input.weights:q}"
-        " --curves results/figures/{wildcards.set}/{wildcards.variant}/curves"
-        " --confusion results/figures/{wildcards.set}/{wildcards.variant}/confusion"
-        " --templates results/figures/{wildcards.set}/{wildcards.variant}/templates"
+        " --curves results/figures/{wildcards.set:q}/{wildcards.variant:q}/curves"
+        " --confusion results/figures/{wildcards.set:q}/{wildcards.variant:q}/confusion"
+        " --templates results/figures/{wildcards.set:q}/{wildcards.variant:q}/templates"
         " --figures {params.figures:q} > {log:q} 2>&1"
 
 
@@ -69,7 +69,7 @@ rule compare:
         "../envs/cifarflow.yaml"
     shell:
         "python -m cifarflow compare --spec {params.spec:q} --runs {params.runs:q} --figures {params.figures:q}"
-        " --out results/figures/{wildcards.set}/comparisons/{wildcards.comparison} > {log:q} 2>&1"
+        " --out results/figures/{wildcards.set:q}/comparisons/{wildcards.comparison:q} > {log:q} 2>&1"
 
 
 rule set_tables:
@@ -96,7 +96,7 @@ rule set_tables:
     conda:
         "../envs/cifarflow.yaml"
     shell:
-        "python -m cifarflow tables --metrics {input:q} --outdir results/tables/{wildcards.set} > {log:q} 2>&1"
+        "python -m cifarflow tables --metrics {input:q} --outdir results/tables/{wildcards.set:q} > {log:q} 2>&1"
 
 
 rule all_tables:

@@ -17,5 +17,5 @@ rule train:
     conda:
         "../envs/cifarflow.yaml"
     shell:
-        "python -m cifarflow --threads {threads} train --split {input.split:q} --plan {input.plan:q}"
+        "python -m cifarflow --threads {threads:q} train --split {input.split:q} --plan {input.plan:q}"
         " --variant {params.variant:q} --outdir {params.outdir:q} > {log:q} 2>&1"

@@ -487,5 +487,8 @@ def import_source(source, out, classes=None, workers: int = 1, log=print) -> Non
 def split_file(raw_path, spec: dict, name: str, out, log=print) -> None:
     """Write the split `name` (spec from the config's `splits`) of the raw file to `out`."""
     split = make_split(read_raw(raw_path), spec, name=name)
+    for part, labels in (("validation", split.val_labels), ("test", split.test_labels), ("training", split.train_labels)):
+        if not len(labels):  # caught before a model trains for hours and then divides by zero
+            raise ConfigError(f"config key splits.{name}: the {part} set of this split is empty ({raw_path})")
     write_split(split, out)
     log(f"split {name}: {len(split.train_labels)} train, {len(split.val_labels)} val, {len(split.test_labels)} test -> {out}")

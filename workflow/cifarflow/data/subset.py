@@ -76,7 +76,7 @@ def load_variant_data(split, variant: dict) -> Data:
         if (isinstance(tr, np.ndarray) and len(tr) == len(split.train_labels))
         else split.train_images[tr]
     )
-    return Data(
+    data = Data(
         train_images=train_images,
         train_labels=lab(split.train_labels[tr]),
         val_images=split.val_images[va],
@@ -85,3 +85,9 @@ def load_variant_data(split, variant: dict) -> Data:
         test_labels=lab(split.test_labels[te]),
         class_names=names,
     )
+    for part, images in (("validation", data.val_images), ("test", data.test_images), ("training", data.train_images)):
+        if not len(images):  # caught before a model trains and then divides by zero
+            raise ConfigError(
+                f"config key classes (variant {variant['name']}): the {part} set holds no image of {', '.join(names)}"
+            )
+    return data

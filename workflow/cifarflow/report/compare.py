@@ -84,6 +84,6 @@ def comparison_figure(spec: dict, run_dirs):
     return fig
 
 
-def comparison_file(spec: dict, run_dirs, out, dpi: int = 150) -> None:
+def comparison_file(spec: dict, run_dirs, out, dpi: int = 150, width: float | None = None) -> None:
     """Write the `comparison_figure` of `spec` over `run_dirs` to `out` (png + pdf)."""
-    plots.save(comparison_figure(spec, run_dirs), out, dpi=dpi)
+    plots.save(comparison_figure(spec, run_dirs), out, dpi=dpi, width=width)

@@ -127,8 +127,14 @@ def _colors_for(names: Sequence[str], colors: Mapping[str, object] | None) -> di
     return out
 
 
-def save(fig: Figure, stem: str | os.PathLike, dpi: int = 150) -> list[Path]:
+DEFAULT_WIDTH = 6.4  # inches, matplotlib's single-panel default; `figures.width` scales from it
+
+
+def save(fig: Figure, stem: str | os.PathLike, dpi: int = 150, width: float | None = None) -> list[Path]:
     """Write `stem.png` (at `dpi`) and `stem.pdf`, each via a temporary file; close `fig`.
+
+    `width` (the config's `figures.width`, inches) scales the figure, its proportions kept, by
+    width / 6.4; None or 6.4 leaves it as built.
 
     `stem` has no extension (a trailing `.png`/`.pdf` is dropped); parent folders are created.
     The figure is first grown, if needed, so that text added after it was built is not clipped.
@@ -139,6 +145,9 @@ def save(fig: Figure, stem: str | os.PathLike, dpi: int = 150) -> list[Path]:
         if stem.endswith(ext):
             stem = stem[: -len(ext)]
     Path(stem).parent.mkdir(parents=True, exist_ok=True)
+    scale = float(width) / DEFAULT_WIDTH if width else 1.0
+    if scale != 1.0:
+        fig.set_size_inches(fig.get_size_inches() * scale)
     metadata = {"png": {"Software": None}, "pdf": {"CreationDate": None, "Creator": None}}
     paths = []
     try:

@@ -52,7 +52,7 @@ def variant_figures(
     curves,
     confusion,
     templates,
-    dpi: int = 150,
+    dpi: int = 150, width: float | None = None,
 ) -> None:
     """Write the curves, confusion-matrix and weight-image figures of one run (png + pdf each)."""
     m = read_json(metrics_path)
@@ -64,15 +64,15 @@ def variant_figures(
         stopped_epoch=m["stopped_epoch"],
         diverged_epoch=m["diverged_epoch"],
     )
-    plots.save(fig, curves, dpi=dpi)
+    plots.save(fig, curves, dpi=dpi, width=width)
     fig = plots.plot_confusion(
         m["confusion"], m["class_names"], f"{m['variant']}: test confusion matrix"
     )
-    plots.save(fig, confusion, dpi=dpi)
+    plots.save(fig, confusion, dpi=dpi, width=width)
     params, _, _ = read_weights(weights_path)
     W, labels, title = weight_images(params, m)
     fig = plots.plot_templates(W, labels, title)
-    plots.save(fig, templates, dpi=dpi)
+    plots.save(fig, templates, dpi=dpi, width=width)
 
 
 def augmentation_preview(split, aug: dict, seed: int):
@@ -99,9 +99,9 @@ def augmentation_preview(split, aug: dict, seed: int):
 
 
 def augmentation_preview_file(
-    split_path, aug: dict, seed: int, out, dpi: int = 150
+    split_path, aug: dict, seed: int, out, dpi: int = 150, width: float | None = None
 ) -> None:
     """Write the `augmentation_preview` of the split file's training images to `out` (png + pdf)."""
     from cifarflow.data.splits import load_split
 
-    plots.save(augmentation_preview(load_split(split_path), aug, seed), out, dpi=dpi)
+    plots.save(augmentation_preview(load_split(split_path), aug, seed), out, dpi=dpi, width=width)

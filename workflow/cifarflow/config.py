@@ -238,13 +238,13 @@ def canonical_json(obj) -> str:
     return json.dumps(obj, sort_keys=True, separators=(",", ":"))
 
 
-def use_package_in_jobs(package_dir: str | Path) -> None:
-    """Make `python -m cifarflow` in job shells run this checkout's package with this Python.
+def use_this_python_in_jobs() -> None:
+    """Put the Python that runs Snakemake first on PATH, so `python` in a job shell is that one.
 
-    Local jobs and cluster jobs (which export the submitting environment) inherit both variables.
+    Local jobs and cluster jobs (which export the submitting environment) inherit PATH; a job in a
+    conda environment gets that environment's `python` (activation puts it first). The package
+    itself is found by workflow/scripts/run_cifarflow.py, not through PYTHONPATH.
     """
-    paths = [str(package_dir)] + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
-    os.environ["PYTHONPATH"] = os.pathsep.join(dict.fromkeys(paths))
     bindir = os.path.dirname(sys.executable)
     if os.environ.get("PATH", "").split(os.pathsep)[0] != bindir:
         os.environ["PATH"] = os.pathsep.join([bindir, os.environ.get("PATH", "")])

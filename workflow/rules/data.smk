@@ -16,7 +16,7 @@ rule download:
     conda:
         "../envs/cifarflow.yaml"
     shell:
-        "python -m cifarflow download --url {params.url:q} --md5 {params.md5} --out {output:q}"
+        "python \"$CIFARFLOW_LAUNCHER\" download --url {params.url:q} --md5 {params.md5} --out {output:q}"
         " --retries {params.retries} --backoff {params.backoff} --timeout {params.timeout} > {log:q} 2>&1"
 
 
@@ -38,7 +38,7 @@ rule import_data:
     conda:
         "../envs/cifarflow.yaml"
     shell:
-        "python -m cifarflow import --source {input:q} --classes {params.classes:q} --out {output:q} > {log:q} 2>&1"
+        "python \"$CIFARFLOW_LAUNCHER\" import --source {input:q} --classes {params.classes:q} --out {output:q} > {log:q} 2>&1"
 
 
 rule split_data:
@@ -58,4 +58,4 @@ rule split_data:
     conda:
         "../envs/cifarflow.yaml"
     shell:
-        "python -m cifarflow split --raw {input:q} --name {wildcards.split} --spec {params.spec:q} --out {output:q} > {log:q} 2>&1"
+        "python \"$CIFARFLOW_LAUNCHER\" split --raw {input:q} --name {wildcards.split} --spec {params.spec:q} --out {output:q} > {log:q} 2>&1"

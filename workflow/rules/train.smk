@@ -13,9 +13,9 @@ rule train:
         runtime=lambda wildcards: VARIANTS[wildcards.variant]["runtime"],
     params:
         variant=lambda wildcards: canonical_json({k: v for k, v in VARIANTS[wildcards.variant].items() if k != "plan_id"}),
-        outdir=lambda wildcards: f"results/runs/{wildcards.variant}",
+        outdir=lambda wildcards, output: os.path.dirname(output.weights),
     conda:
         "../envs/cifarflow.yaml"
     shell:
-        "python -m cifarflow --threads {threads} train --split {input.split:q} --plan {input.plan:q}"
+        "python \"$CIFARFLOW_LAUNCHER\" --threads {threads} train --split {input.split:q} --plan {input.plan:q}"
         " --variant {params.variant:q} --outdir {params.outdir:q} > {log:q} 2>&1"

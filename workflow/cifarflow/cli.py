@@ -402,6 +402,14 @@ def cmd_summary_md(a) -> None:
         tmp.write_text(text)
 
 
+def cmd_check_config(a) -> None:
+    from .config import load_config_files, selected_sets, validate_config
+
+    config, variants, comparisons = validate_config(load_config_files(a.configfiles))
+    sets = selected_sets(config)
+    _log(f"{', '.join(a.configfiles)}: valid ({len(variants)} variants, {len(comparisons)} comparisons in {len(sets)} sets: {', '.join(sets)})")
+
+
 def cmd_readme(a) -> None:
     from .report import update_readme
 
@@ -492,6 +500,10 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--figures-list", nargs="*", default=[])
     s.add_argument("--out", required=True)
     s.set_defaults(func=cmd_summary_md)
+    s = sub.add_parser("check-config", help="validate config files (later ones override earlier ones) as the workflow does")
+    s.add_argument("configfiles", nargs="+", metavar="CONFIG")
+    s.set_defaults(func=cmd_check_config)
+
     s = sub.add_parser("readme", help="regenerate the README's results block from results/runs")
     s.add_argument("--readme", default="README.md")
     s.add_argument("--runs", default="results/runs")

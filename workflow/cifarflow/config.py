@@ -19,7 +19,18 @@ import yaml
 
 from .errors import ConfigError
 
-SCHEMA_PATH = Path(__file__).resolve().parents[1] / "schemas" / "config.schema.yaml"
+
+
+def _schema_path() -> Path:
+    """The config schema. One source file, workflow/schemas/config.schema.yaml (Snakemake validates
+    against it); pyproject.toml ships that folder as the package data `cifarflow/schemas/`, where an
+    installed package finds it. A checkout (or an editable install) reads workflow/schemas/."""
+    here = Path(__file__).resolve().parent
+    installed = here / "schemas" / "config.schema.yaml"
+    return installed if installed.is_file() else here.parent / "schemas" / "config.schema.yaml"
+
+
+SCHEMA_PATH = _schema_path()
 
 MODEL_LOSSES = {
     "softmax": ("cross_entropy", "mse"),
@@ -248,3 +259,45 @@ def use_this_python_in_jobs() -> None:
     bindir = os.path.dirname(sys.executable)
     if os.environ.get("PATH", "").split(os.pathsep)[0] != bindir:
         os.environ["PATH"] = os.pathsep.join([bindir, os.environ.get("PATH", "")])
+
+
+def _merge(base: dict, extra: dict) -> dict:
+    """`extra` over `base`, nested dicts merged key by key (as Snakemake merges --configfile files)."""
+    out = dict(base)
+    for k, v in extra.items():
+        out[k] = _merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
+    return out
+
+
+def load_config_files(paths: list[str | Path]) -> dict:
+    """The config given by YAML files in order, later files overriding earlier ones."""
+    config: dict = {}
+    for path in paths:
+        try:
+            with open(path) as fh:
+                data = yaml.safe_load(fh)
+        except OSError as exc:
+            raise ConfigError(f"{path}: cannot read ({exc.strerror})") from None
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"{path}: not valid YAML ({str(exc).splitlines()[0]})") from None
+        if data is None:
+            data = {}
+        if not isinstance(data, dict):
+            raise ConfigError(f"{path}: the top level must be a mapping of config keys")
+        config = _merge(config, data)
+    return config
+
+
+def validate_config(config: dict, schema: dict | None = None) -> tuple[dict, dict, dict]:
+    """What the workflow does with a config before any job: the schema check, the schema's top-level
+    defaults for missing keys (as Snakemake's `validate` fills them), the variants and comparisons.
+    Returns (config with defaults, variants, comparisons); raises ConfigError naming the key."""
+    schema = schema or load_schema()
+    check_config(config, schema)
+    filled = copy.deepcopy(config)
+    for key, prop in schema.get("properties", {}).items():
+        if key not in filled and "default" in prop:
+            filled[key] = copy.deepcopy(prop["default"])
+    variants = resolve_variants(filled, schema)
+    return filled, variants, resolve_comparisons(filled, variants)
+

@@ -15,9 +15,10 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from workflow_utils import REPO, SNAKEMAKE, write_config
 
 from cifarflow.store import package_digest
+
+from workflow_utils import REPO, SNAKEMAKE, write_config
 
 pytestmark = pytest.mark.workflow
 
@@ -118,9 +119,10 @@ def test_jobs_ran_this_checkouts_package_without_pythonpath(consumer):
     metrics = json.loads((wd / PREFIX / "results" / "runs" / "soft" / "metrics.json").read_text())
     assert metrics["provenance"]["package_sha256"] == package_digest()
     assert metrics["variant"] == "soft"
-    assert metrics["provenance"]["git_commit"] == subprocess.run(
-        ["git", "-C", str(REPO), "rev-parse", "HEAD"], capture_output=True, text=True
-    ).stdout.strip()
+    assert (
+        metrics["provenance"]["git_commit"]
+        == subprocess.run(["git", "-C", str(REPO), "rev-parse", "HEAD"], capture_output=True, text=True).stdout.strip()
+    )
 
 
 def test_the_modules_rules_run_under_the_consumers_names(consumer):

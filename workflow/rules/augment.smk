@@ -20,7 +20,7 @@ rule plan_epochs:
     benchmark:
         "benchmarks/augment/{plan}.tsv"
     resources:
-        mem_mb=2000,
+        mem_mb=retry_mem(2000),
         runtime=10,
     params:
         spec=lambda wildcards: canonical_json(PLANS[wildcards.plan]),

@@ -104,6 +104,18 @@ def source_digest():
     return cached_file_sha256(local, ".snakemake/cifarflow/archive-sha256.json") if local else ""
 
 
+def train_group(name):
+    """The cluster job group of a variant's training job, or None (its own job)."""
+    group = VARIANTS[name]["group"]
+    return f"train-{group}" if group else None
+
+
+def retry_mem(mem_mb):
+    """`mem_mb` of a job: the base value, times the attempt (a job retried after running out of
+    memory asks for more; the profile sets `retries`)."""
+    return lambda wildcards, attempt: mem_mb * attempt
+
+
 def variant_of(wildcards):
     return VARIANTS[wildcards.variant]
 

@@ -30,7 +30,7 @@ rule import_data:
     benchmark:
         "benchmarks/data/import.tsv"
     resources:
-        mem_mb=3000,
+        mem_mb=retry_mem(3000),
         runtime=20,
     params:
         classes=canonical_json(config["source_classes"]) if config["source_classes"] else "",
@@ -51,7 +51,7 @@ rule split_data:
     benchmark:
         "benchmarks/data/split_{split}.tsv"
     resources:
-        mem_mb=3000,
+        mem_mb=retry_mem(3000),
         runtime=10,
     params:
         spec=lambda wildcards: canonical_json(config["splits"][wildcards.split]),

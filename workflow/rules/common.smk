@@ -25,6 +25,11 @@ sys.path.insert(0, str(PACKAGE_DIR))
 CIFARFLOW_LAUNCHER = str(PACKAGE_DIR / "scripts" / "run_cifarflow.py")
 os.environ["CIFARFLOW_LAUNCHER"] = CIFARFLOW_LAUNCHER
 
+
+envvars:
+    "CIFARFLOW_LAUNCHER",
+
+
 from cifarflow.errors import ConfigError  # noqa: E402
 from cifarflow.config import (  # noqa: E402
     LINEAR_MODELS,

@@ -12,6 +12,7 @@ import csv
 import json
 import os
 import subprocess
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -130,3 +131,22 @@ def test_the_modules_rules_run_under_the_consumers_names(consumer):
     log = proc.stdout + proc.stderr
     assert "rule cifarflow_train:" in log
     assert "rule train:" not in log
+
+
+def test_report_of_the_consumer_run_as_a_zip(consumer, tmp_path):
+    """`snakemake --report X.zip`: the report archive holds the HTML page and the module's figures."""
+    wd, _ = consumer
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    proc = subprocess.run(
+        [SNAKEMAKE, "-s", str(wd / "Snakefile"), "-d", str(wd), "--report", str(tmp_path / "report.zip")],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    names = zipfile.ZipFile(tmp_path / "report.zip").namelist()
+    assert "report/report.html" in names
+    pngs = [n for n in names if n.endswith(".png")]
+    # 2 variants x 3 figures + 1 comparison, each a report item of the module's rules
+    assert len(pngs) == 7, pngs

@@ -1,24 +1,12 @@
-# cifarflow: CIFAR-10 linear classifiers and small networks in NumPy, from archive to report.
-# Run: snakemake --cores 2 --config local_archive=../shared/data/cifar-10-jpeg.tar.gz
-from snakemake.utils import min_version
-
-min_version("9.0")
+# cifarflow from the repository root: `snakemake --cores N` reads this file. The workflow itself
+# is workflow/Snakefile (the layout of the Snakemake workflow catalog); its paths are relative to it.
 
 
-configfile: "config/config.yaml"
+include: "workflow/Snakefile"
 
 
-report: "workflow/report/workflow.rst"
-
-
-include: "workflow/rules/common.smk"
-include: "workflow/rules/data.smk"
-include: "workflow/rules/augment.smk"
-include: "workflow/rules/train.smk"
-include: "workflow/rules/report.smk"
-
-
-rule all:
-    input:
-        all_outputs(),
+# An included file's default target does not carry over: name the same files here.
+rule default:
     default_target: True
+    input:
+        rules.all.input,

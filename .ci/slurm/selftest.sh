@@ -12,15 +12,17 @@
 #      bounded time, reporting the failed SLURM job;
 #   4. the real workflow (whole default target) with the profile, on the quick config
 #      (config/config.yaml + config/quick.yaml) restricted to the experiment set(s) $REAL_SETS
-#      (default `best`: softmax, sigmoid and MLP, flips and shifts, 9 SLURM jobs), on the shared
-#      CIFAR-10 archive: every non-local job (import, split, epoch plans, augmentation previews,
-#      every training job) must be a SLURM job that completed, local rules must have run
-#      locally, every variant must have its training log (tests/slurm/check_workflow_evidence.py);
+#      (default `best`: softmax, sigmoid and MLP, flips and shifts), every variant in the job
+#      group `short`, on the shared CIFAR-10 archive: every non-local job (import, split, the
+#      training jobs) must be a SLURM job that completed, the trainings bundled into fewer sbatch
+#      jobs than trainings (group job), local rules must have run locally, every variant must
+#      have its training log (tests/slurm/check_workflow_evidence.py ... grouped);
 #   5. every variant of step 4 must be bit for bit identical to the local run of step 1
 #      (weights, metrics, history, predictions: tests/slurm/compare_runs.py, run_fingerprint);
 #   6. the real workflow with a variant whose training fails on the cluster (batch_size larger
 #      than its training images): Snakemake must exit non-zero by itself, in bounded time,
-#      reporting the failed SLURM job, and the job's log must hold its one-line error;
+#      reporting the failed SLURM job, and the job's log must hold its one-line error; the job
+#      must have been retried once (profile: retries 1) with twice the memory (mem_mb x attempt);
 #   7. stop the cluster (always, via trap; CIFARFLOW_SLURM_KEEP=1 leaves it up).
 # The cluster runs one after the other on purpose: the plugin checks the jobs' status at 2, 14,
 # 36, 68 s (+10 s more after every check that finds nothing finished), so a job that waits in
@@ -47,7 +49,8 @@ SLURM_DIR=${CIFARFLOW_SLURM_DIR:-/tmp/cifarflow-slurm}
 SMK_TIMEOUT=${SMK_TIMEOUT:-300}          # seconds, per Snakemake run (SIGKILL after)
 FAIL_BOUND=${FAIL_BOUND:-180}            # seconds the failing tiny run may take at most
 REAL_FAIL_BOUND=${REAL_FAIL_BOUND:-120}  # seconds the failing real-workflow run may take at most
-SELFTEST_TIME_BOUND=${SELFTEST_TIME_BOUND:-300}  # the whole self-test, cluster start included
+SELFTEST_TIME_BOUND=${SELFTEST_TIME_BOUND:-360}  # the whole self-test, cluster start included
+# (360, was 300: step 6's failing training job is now retried once, the profile's `retries: 1`)
 REAL_SETS=${REAL_SETS:-best}
 ARCHIVE=${CIFARFLOW_ARCHIVE:-$(cd "$REPO/.." && pwd)/shared/data/cifar-10-jpeg.tar.gz}
 SELFTEST_DIR=$(mktemp -d "${TMPDIR:-/tmp}/cifarflow-slurm-selftest.XXXXXX")
@@ -57,10 +60,16 @@ JOBCOMP="$SLURM_DIR/jobcomp.log"
 #   check that finds nothing finished, so a short start matters for short jobs);
 #   keep the per-job SLURM logs of successful jobs too (evidence).
 SMK_EXTRA=(--slurm-init-seconds-before-status-checks 2 --slurm-keep-successful-logs)
-# The real workflow's config: the quick experiment config, restricted to $REAL_SETS.
+# The real workflow's config: the quick experiment config, restricted to $REAL_SETS, with every
+# variant in the cluster job group `short` (group.yaml: the profile's group-components bundles
+# up to 8 trainings per sbatch job), so that step 4 shows the grouped submission. The local run
+# (step 5's reference) uses the same config: groups do not change results.
+GROUP_CONFIG="$SELFTEST_DIR/group.yaml"
+printf '%s\n' "# .ci/slurm/selftest.sh: every variant's training in the cluster job group train-short" \
+    "overrides: {group: short}" >"$GROUP_CONFIG"
 read -r -a REAL_ARGS <<<"${REAL_SNAKEMAKE_ARGS:-}"
 REAL_CONFIG=(-s Snakefile "${REAL_ARGS[@]}" --configfile "$REPO/config/config.yaml" "$REPO/config/quick.yaml"
-             --config "local_archive=$ARCHIVE" "run=[$REAL_SETS]")
+             "$GROUP_CONFIG" --config "local_archive=$ARCHIVE" "run=[$REAL_SETS]")
 REAL_DIR="$SELFTEST_DIR/real-slurm"
 LOCAL_DIR="$SELFTEST_DIR/real-local"
 LOCAL_LOG="$SELFTEST_DIR/real-local.log"
@@ -194,7 +203,8 @@ step_tiny_success() {
 
 step_tiny_fail() {
     say "3. tiny workflow with --config fail=1: must fail, in bounded time"
-    smk tiny-fail "$SELFTEST_DIR/tiny-fail" -s tests/slurm/Snakefile --config fail=1
+    # --retries 0: this step checks the failure path itself; step 6 checks the profile's retry
+    smk tiny-fail "$SELFTEST_DIR/tiny-fail" -s tests/slurm/Snakefile --config fail=1 --retries 0
     must_have_failed "$FAIL_BOUND"
     grep -E "Error in rule|SLURM-job .* failed" "$SMK_LOG" | sed 's/^/    /'
     evidence fail "$SELFTEST_DIR/tiny-fail" "$SMK_LOG"
@@ -205,7 +215,7 @@ step_real_success() {
     say "4. the real workflow (quick config, sets $REAL_SETS) on SLURM: every non-local job a SLURM job"
     smk real-slurm "$REAL_DIR" "${REAL_CONFIG[@]}"
     if [ "$SMK_RC" = 0 ]; then ok "snakemake exited 0 (${SMK_SECONDS}s)"; else bad "snakemake exited $SMK_RC"; tail -n 40 "$SMK_LOG" | sed 's/^/    /'; fi
-    checks real-slurm python3 "$REPO/tests/slurm/check_workflow_evidence.py" success "$REAL_DIR" "$SMK_LOG" "$JOBCOMP"
+    checks real-slurm python3 "$REPO/tests/slurm/check_workflow_evidence.py" success "$REAL_DIR" "$SMK_LOG" "$JOBCOMP" grouped
     no_leftover_jobs "$SMK_LOG"
 }
 

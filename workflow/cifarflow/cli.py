@@ -100,6 +100,14 @@ def cmd_summary_md(a) -> None:
     write_summary_markdown(a.summary, a.figures_list, a.out)
 
 
+def cmd_check_config(a) -> None:
+    from .config import load_config_files, selected_sets, validate_config
+
+    config, variants, comparisons = validate_config(load_config_files(a.configfiles))
+    sets = selected_sets(config)
+    _log(f"{', '.join(a.configfiles)}: valid ({len(variants)} variants, {len(comparisons)} comparisons in {len(sets)} sets: {', '.join(sets)})")
+
+
 # ---- argument parsing --------------------------------------------------------------------------
 
 
@@ -183,6 +191,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--figures-list", nargs="*", default=[])
     s.add_argument("--out", required=True)
     s.set_defaults(func=cmd_summary_md)
+    s = sub.add_parser("check-config", help="validate config files (later ones override earlier ones) as the workflow does")
+    s.add_argument("configfiles", nargs="+", metavar="CONFIG")
+    s.set_defaults(func=cmd_check_config)
     return p
 
 

@@ -22,7 +22,18 @@ import yaml
 from .errors import ConfigError
 from .nn.registry import LINEAR_MODELS, MODEL_LOSSES  # noqa: F401 (common.smk imports LINEAR_MODELS)
 
-SCHEMA_PATH = Path(__file__).resolve().parents[1] / "schemas" / "config.schema.yaml"
+
+
+def _schema_path() -> Path:
+    """The config schema. One source file, workflow/schemas/config.schema.yaml (Snakemake validates
+    against it); pyproject.toml ships that folder as the package data `cifarflow/schemas/`, where an
+    installed package finds it. A checkout (or an editable install) reads workflow/schemas/."""
+    here = Path(__file__).resolve().parent
+    installed = here / "schemas" / "config.schema.yaml"
+    return installed if installed.is_file() else here.parent / "schemas" / "config.schema.yaml"
+
+
+SCHEMA_PATH = _schema_path()
 
 # Settings that change what an epoch plan holds (the rest only change training).
 PLAN_KEYS = ("split", "classes", "train_limit", "augmentation", "shuffle", "epochs", "seed")
@@ -347,13 +358,55 @@ def canonical_json(obj) -> str:
     return json.dumps(obj, sort_keys=True, separators=(",", ":"))
 
 
-def use_package_in_jobs(package_dir: str | Path) -> None:
-    """Make `python -m cifarflow` in job shells run this checkout's package with this Python.
+def use_this_python_in_jobs() -> None:
+    """Put the Python that runs Snakemake first on PATH, so `python` in a job shell is that one.
 
-    Local jobs and cluster jobs (which export the submitting environment) inherit both variables.
+    Local jobs and cluster jobs (which export the submitting environment) inherit PATH; a job in a
+    conda environment gets that environment's `python` (activation puts it first). The package
+    itself is found by workflow/scripts/run_cifarflow.py, not through PYTHONPATH.
     """
-    paths = [str(package_dir)] + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
-    os.environ["PYTHONPATH"] = os.pathsep.join(dict.fromkeys(paths))
     bindir = os.path.dirname(sys.executable)
     if os.environ.get("PATH", "").split(os.pathsep)[0] != bindir:
         os.environ["PATH"] = os.pathsep.join([bindir, os.environ.get("PATH", "")])
+
+
+def _merge(base: dict, extra: dict) -> dict:
+    """`extra` over `base`, nested dicts merged key by key (as Snakemake merges --configfile files)."""
+    out = dict(base)
+    for k, v in extra.items():
+        out[k] = _merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
+    return out
+
+
+def load_config_files(paths: list[str | Path]) -> dict:
+    """The config given by YAML files in order, later files overriding earlier ones."""
+    config: dict = {}
+    for path in paths:
+        try:
+            with open(path) as fh:
+                data = yaml.safe_load(fh)
+        except OSError as exc:
+            raise ConfigError(f"{path}: cannot read ({exc.strerror})") from None
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"{path}: not valid YAML ({str(exc).splitlines()[0]})") from None
+        if data is None:
+            data = {}
+        if not isinstance(data, dict):
+            raise ConfigError(f"{path}: the top level must be a mapping of config keys")
+        config = _merge(config, data)
+    return config
+
+
+def validate_config(config: dict, schema: dict | None = None) -> tuple[dict, dict, dict]:
+    """What the workflow does with a config before any job: the schema check, the schema's top-level
+    defaults for missing keys (as Snakemake's `validate` fills them), the variants and comparisons.
+    Returns (config with defaults, variants, comparisons); raises ConfigError naming the key."""
+    schema = schema or load_schema()
+    check_config(config, schema)
+    filled = copy.deepcopy(config)
+    for key, prop in schema.get("properties", {}).items():
+        if key not in filled and "default" in prop:
+            filled[key] = copy.deepcopy(prop["default"])
+    variants = resolve_variants(filled, schema)
+    return filled, variants, resolve_comparisons(filled, variants)
+

@@ -20,14 +20,14 @@ rule plan_epochs:
     benchmark:
         "benchmarks/augment/{plan}.tsv"
     resources:
-        mem_mb=2000,
+        mem_mb=retry_mem(2000),
         runtime=10,
     params:
         spec=lambda wildcards: canonical_json(PLANS[wildcards.plan]),
     conda:
         "../envs/cifarflow.yaml"
     shell:
-        "python -m cifarflow plan --split {input:q} --spec {params.spec:q} --out {output:q} > {log:q} 2>&1"
+        "python \"$CIFARFLOW_LAUNCHER\" plan --split {input:q} --spec {params.spec:q} --out {output:q} > {log:q} 2>&1"
 
 
 rule preview_augmentation:
@@ -47,8 +47,9 @@ rule preview_augmentation:
     params:
         augmentation=lambda wildcards: canonical_json(config["augmentations"][wildcards.augmentation]),
         figures=FIGURES,
+        out=lambda wildcards, output: output[0].removesuffix(".png"),
     conda:
         "../envs/cifarflow.yaml"
     shell:
-        "python -m cifarflow preview --split {input:q} --augmentation {params.augmentation:q} --figures {params.figures:q}"
-        " --out results/figures/augment/{wildcards.augmentation:q} > {log:q} 2>&1"
+        "python \"$CIFARFLOW_LAUNCHER\" preview --split {input:q} --augmentation {params.augmentation:q} --figures {params.figures:q}"
+        " --out {params.out:q} > {log:q} 2>&1"

@@ -1,13 +1,34 @@
 # Helpers the rules use: config validation, variant/grid/plan expansion, input functions.
+import os
 import re
 import sys
 from pathlib import Path
 from urllib.parse import urlparse
 
+from snakemake.sourcecache import LocalSourceFile
 from snakemake.utils import validate
 
-PACKAGE_DIR = Path(workflow.basedir) / "workflow"
+# The package sits beside this file's folder (workflow/cifarflow). Found from this file's own
+# location: `workflow.basedir` is the consumer's folder when cifarflow is used as a module.
+_RULES_DIR = workflow.current_basedir
+if not isinstance(_RULES_DIR, LocalSourceFile):
+    sys.exit(
+        f"cifarflow: error: read the workflow from a local folder (a clone), not {_RULES_DIR.get_path_or_uri(secret_free=True)}"
+    )
+PACKAGE_DIR = Path(os.fspath(_RULES_DIR)).resolve().parent
 sys.path.insert(0, str(PACKAGE_DIR))
+# Every job runs `python "$CIFARFLOW_LAUNCHER" <command> ...`: the script puts PACKAGE_DIR first on
+# sys.path itself, so jobs need no PYTHONPATH (conda jobs lose it) and work from any directory.
+# An environment variable, not `{CIFARFLOW_LAUNCHER:q}`: Snakemake formats a module's shell
+# commands with the consumer's globals, where a name defined here is unknown. Jobs inherit it
+# (a cluster job parses this file again and sets it itself).
+CIFARFLOW_LAUNCHER = str(PACKAGE_DIR / "scripts" / "run_cifarflow.py")
+os.environ["CIFARFLOW_LAUNCHER"] = CIFARFLOW_LAUNCHER
+
+
+envvars:
+    "CIFARFLOW_LAUNCHER",
+
 
 from cifarflow.errors import ConfigError  # noqa: E402
 from cifarflow.config import (  # noqa: E402
@@ -19,7 +40,7 @@ from cifarflow.config import (  # noqa: E402
     resolve_comparisons,
     resolve_variants,
     selected_sets,
-    use_package_in_jobs,
+    use_this_python_in_jobs,
 )
 
 # One-line errors naming the key first, then Snakemake's own validation (it fills the defaults).
@@ -44,6 +65,7 @@ DOWNLOAD_PATH = "resources/" + (Path(urlparse(config["download"]["url"]).path).n
 FIGURES = canonical_json(config["figures"])
 
 
+
 def _inside_workdir(path):
     """Every output path is relative and never climbs out of the working directory."""
     p = Path(path)
@@ -51,8 +73,9 @@ def _inside_workdir(path):
         sys.exit(f"cifarflow: error: output path {path!r} would leave the working directory; check the names in the config")
     return path
 
-# Jobs run this checkout's package with the Python that runs Snakemake (`python -m cifarflow`).
-use_package_in_jobs(PACKAGE_DIR)
+
+# Local jobs run `python` from the environment that runs Snakemake (a conda job: its environment's).
+use_this_python_in_jobs()
 
 
 def _alternatives(names):
@@ -80,9 +103,12 @@ def _local_archive_file():
 
 def source_input():
     """The import step's input. A local archive file is keyed to its content, not its timestamp
-    (`source_digest`): a copy of the same archive with a new mtime does not rebuild everything."""
-    local = _local_archive_file()
-    return ancient(local) if local else source_archive()
+    (`source_digest`): a copy of the same archive with a new mtime does not rebuild everything.
+    The user's path is marked `local`: a module's `prefix:` does not apply to it."""
+    archive_file = _local_archive_file()
+    if archive_file:
+        return ancient(local(archive_file))
+    return local(config["local_archive"]) if config["local_archive"] else DOWNLOAD_PATH
 
 
 def source_digest():
@@ -91,6 +117,18 @@ def source_digest():
 
     local = _local_archive_file()
     return cached_file_sha256(local, ".snakemake/cifarflow/archive-sha256.json") if local else ""
+
+
+def train_group(name):
+    """The cluster job group of a variant's training job, or None (its own job)."""
+    group = VARIANTS[name]["group"]
+    return f"train-{group}" if group else None
+
+
+def retry_mem(mem_mb):
+    """`mem_mb` of a job: the base value, times the attempt (a job retried after running out of
+    memory asks for more; the profile sets `retries`)."""
+    return lambda wildcards, attempt: mem_mb * attempt
 
 
 def variant_of(wildcards):

@@ -16,7 +16,7 @@ rule download:
     conda:
         "../envs/cifarflow.yaml"
     shell:
-        "python -m cifarflow download --url {params.url:q} --md5 {params.md5:q} --out {output:q}"
+        "python \"$CIFARFLOW_LAUNCHER\" download --url {params.url:q} --md5 {params.md5:q} --out {output:q}"
         " --retries {params.retries:q} --backoff {params.backoff:q} --timeout {params.timeout:q} > {log:q} 2>&1"
 
 
@@ -31,7 +31,7 @@ rule import_data:
         "benchmarks/data/import.tsv"
     threads: 2
     resources:
-        mem_mb=3000,
+        mem_mb=retry_mem(3000),
         runtime=20,
     params:
         classes=canonical_json(config["source_classes"]),  # "null": any classes
@@ -39,7 +39,7 @@ rule import_data:
     conda:
         "../envs/cifarflow.yaml"
     shell:
-        "python -m cifarflow --threads {threads:q} import --source {input:q} --classes {params.classes:q} --out {output:q} > {log:q} 2>&1"
+        "python \"$CIFARFLOW_LAUNCHER\" import --source {input:q} --classes {params.classes:q} --out {output:q} > {log:q} 2>&1"
 
 
 rule split_data:
@@ -52,11 +52,11 @@ rule split_data:
     benchmark:
         "benchmarks/data/split_{split}.tsv"
     resources:
-        mem_mb=3000,
+        mem_mb=retry_mem(3000),
         runtime=10,
     params:
         spec=lambda wildcards: canonical_json(config["splits"][wildcards.split]),
     conda:
         "../envs/cifarflow.yaml"
     shell:
-        "python -m cifarflow split --raw {input:q} --name {wildcards.split:q} --spec {params.spec:q} --out {output:q} > {log:q} 2>&1"
+        "python \"$CIFARFLOW_LAUNCHER\" split --raw {input:q} --name {wildcards.split:q} --spec {params.spec:q} --out {output:q} > {log:q} 2>&1"

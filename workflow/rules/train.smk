@@ -1,3 +1,5 @@
+# Variants with a `group` setting (short trainings) share the group train-<group>: on a cluster the
+# profile's `group-components` bundles that many of them into one job. Ignored by local runs.
 rule train:
     input:
         unpack(train_inputs),
@@ -8,14 +10,16 @@ rule train:
     benchmark:
         "benchmarks/train/{variant}.tsv"
     threads: lambda wildcards: VARIANTS[wildcards.variant]["threads"]
+    group:
+        lambda wildcards: train_group(wildcards.variant)
     resources:
-        mem_mb=lambda wildcards: VARIANTS[wildcards.variant]["mem_mb"],
+        mem_mb=lambda wildcards, attempt: VARIANTS[wildcards.variant]["mem_mb"] * attempt,
         runtime=lambda wildcards: VARIANTS[wildcards.variant]["runtime"],
     params:
-        variant=lambda wildcards: canonical_json({k: v for k, v in VARIANTS[wildcards.variant].items() if k != "plan_id"}),
-        outdir=lambda wildcards: f"results/runs/{wildcards.variant}",
+        variant=lambda wildcards: canonical_json({k: v for k, v in VARIANTS[wildcards.variant].items() if k not in ("plan_id", "group")}),
+        outdir=lambda wildcards, output: os.path.dirname(output.weights),
     conda:
         "../envs/cifarflow.yaml"
     shell:
-        "python -m cifarflow --threads {threads:q} train --split {input.split:q} --plan {input.plan:q}"
+        "python \"$CIFARFLOW_LAUNCHER\" --threads {threads:q} train --split {input.split:q} --plan {input.plan:q}"
         " --variant {params.variant:q} --outdir {params.outdir:q} > {log:q} 2>&1"

@@ -1,0 +1,152 @@
+"""cifarflow used as a Snakemake module by a consumer workflow in another directory.
+
+The consumer declares `module cifarflow: snakefile: <repo>/workflow/Snakefile` with a `prefix:` and
+`use rule * from cifarflow as cifarflow_*`, and runs a tiny config end to end. Snakemake runs with
+no PYTHONPATH and from a third working directory: the package must be found from the rule files'
+own location and the jobs must start it through workflow/scripts/run_cifarflow.py.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import subprocess
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from cifarflow.io import package_digest
+
+from workflow_utils import REPO, SNAKEMAKE, write_config
+
+pytestmark = pytest.mark.workflow
+
+PREFIX = "cifar"
+
+CONSUMER_SNAKEFILE = """\
+configfile: "config.yaml"
+
+
+module cifarflow:
+    snakefile:
+        {snakefile!r}
+    config:
+        config
+    prefix:
+        "{prefix}"
+
+
+use rule * from cifarflow as cifarflow_*
+
+
+rule all:
+    default_target: True
+    input:
+        rules.cifarflow_all.input,
+"""
+
+
+def tiny_config(archive: Path) -> dict:
+    return {
+        "local_archive": str(archive),
+        "splits": {"basic": {"type": "batches", "train": [1], "val": [2]}},
+        "augmentations": {"none": {}},
+        "defaults": {"epochs": 2, "batch_size": 50, "eta": 0.01, "split": "basic"},
+        "experiments": {
+            "tiny": {
+                "title": "Tiny generated data",
+                "variants": [
+                    {"name": "soft", "model": "softmax"},
+                    {"name": "logi", "model": "logistic", "classes": ["cat", "dog"], "batch_size": 20},
+                ],
+                "comparisons": [{"name": "pc", "type": "per_class", "variants": ["soft", "logi"]}],
+            }
+        },
+    }
+
+
+@pytest.fixture(scope="module")
+def consumer(tmp_path_factory, archive) -> tuple[Path, subprocess.CompletedProcess]:
+    """A consumer workflow that ran to the end with PYTHONPATH unset, started from another folder."""
+    wd = tmp_path_factory.mktemp("consumer")
+    (wd / "Snakefile").write_text(
+        CONSUMER_SNAKEFILE.format(snakefile=str(REPO / "workflow" / "Snakefile"), prefix=PREFIX)
+    )
+    write_config(wd, tiny_config(archive))
+    elsewhere = tmp_path_factory.mktemp("elsewhere")
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    proc = subprocess.run(
+        [SNAKEMAKE, "-s", str(wd / "Snakefile"), "-d", str(wd), "--cores", "2"],
+        cwd=elsewhere,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+    assert proc.returncode == 0, f"consumer run failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-5000:]}"
+    return wd, proc
+
+
+def test_every_module_output_is_under_the_prefix(consumer):
+    wd, _ = consumer
+    out = wd / PREFIX / "results"
+    for variant in ("soft", "logi"):
+        for name in ("weights.h5", "history.csv", "metrics.json", "predictions.h5"):
+            assert (out / "runs" / variant / name).stat().st_size > 0
+        for fig in ("curves", "confusion", "templates"):
+            assert (out / "figures" / "tiny" / variant / f"{fig}.png").stat().st_size > 0
+            assert (out / "figures" / "tiny" / variant / f"{fig}.pdf").stat().st_size > 0
+    assert (out / "figures" / "tiny" / "comparisons" / "pc.png").stat().st_size > 0
+    assert (out / "summary.md").stat().st_size > 0
+    assert (wd / PREFIX / "logs" / "train" / "soft.log").exists()
+    assert (wd / PREFIX / "benchmarks" / "train" / "soft.tsv").exists()
+    # nothing written beside the prefix: paths in shell commands follow the rules' (prefixed) outputs
+    assert not (wd / "results").exists()
+    assert not (wd / "logs").exists()
+
+
+def test_tables_list_every_variant_of_the_consumer_config(consumer):
+    wd, _ = consumer
+    for table in ("results/tables/summary.csv", "results/tables/tiny/summary.csv"):
+        with open(wd / PREFIX / table, newline="") as f:
+            rows = list(csv.DictReader(f))
+        assert sorted(r["variant"] for r in rows) == ["logi", "soft"]
+
+
+def test_jobs_ran_this_checkouts_package_without_pythonpath(consumer):
+    wd, _ = consumer
+    metrics = json.loads((wd / PREFIX / "results" / "runs" / "soft" / "metrics.json").read_text())
+    assert metrics["provenance"]["package_sha256"] == package_digest()
+    assert metrics["variant"] == "soft"
+    assert (
+        metrics["provenance"]["git_commit"]
+        == subprocess.run(["git", "-C", str(REPO), "rev-parse", "HEAD"], capture_output=True, text=True).stdout.strip()
+    )
+
+
+def test_the_modules_rules_run_under_the_consumers_names(consumer):
+    _, proc = consumer
+    log = proc.stdout + proc.stderr
+    assert "rule cifarflow_train:" in log
+    assert "rule train:" not in log
+
+
+def test_report_of_the_consumer_run_as_a_zip(consumer, tmp_path):
+    """`snakemake --report X.zip`: the report archive holds the HTML page and the module's figures."""
+    wd, _ = consumer
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    proc = subprocess.run(
+        [SNAKEMAKE, "-s", str(wd / "Snakefile"), "-d", str(wd), "--report", str(tmp_path / "report.zip")],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    names = zipfile.ZipFile(tmp_path / "report.zip").namelist()
+    assert "report/report.html" in names
+    pngs = [n for n in names if n.endswith(".png")]
+    # 2 variants x 3 figures + 1 comparison, each a report item of the module's rules
+    assert len(pngs) == 7, pngs

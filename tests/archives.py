@@ -33,10 +33,7 @@ try:  # numpy >= 2
 except ImportError:  # pragma: no cover
     from numpy.core.multiarray import _reconstruct
 
-REAL_JPEG_ARCHIVE = (
-    Path(__file__).resolve().parents[2] / "shared" / "data" / "cifar-10-jpeg.tar.gz"
-)
-
+REAL_JPEG_ARCHIVE = Path(__file__).resolve().parents[2] / "shared" / "data" / "cifar-10-jpeg.tar.gz"
 
 
 def real_archive():
@@ -52,8 +49,7 @@ def real_archive():
 
 PY_FOLDER = "cifar-10-batches-py"
 BIN_FOLDER = "cifar-10-batches-bin"
-README_HTML = (b"<meta HTTP-EQUIV='REFRESH' content='0; "
-               b"url=https://www.cs.toronto.edu/~kriz/cifar.html'>\n")
+README_HTML = b"<meta HTTP-EQUIV='REFRESH' content='0; url=https://www.cs.toronto.edu/~kriz/cifar.html'>\n"
 
 
 # --------------------------------------------------------------------------------------------
@@ -108,7 +104,7 @@ def _official_split(n_per_batch, n_test, seed, learnable, class_names):
         train_images=images[: len(train_labels)],
         train_labels=train_labels,
         train_batch=np.repeat(np.arange(1, 6, dtype=np.uint8), n_per_batch),
-        test_images=images[len(train_labels):],
+        test_images=images[len(train_labels) :],
         test_labels=test_labels,
         class_names=tuple(class_names),
         source_format="python",
@@ -172,9 +168,18 @@ def py2_pickle(obj) -> bytes:
     return buf.getvalue()
 
 
-def make_python_archive(path, n_per_batch=20, n_test=20, seed=0, learnable=True,
-                        class_names=CIFAR10_CLASSES, py2=True, omit=(), as_dir=False,
-                        replace=None) -> RawData:
+def make_python_archive(
+    path,
+    n_per_batch=20,
+    n_test=20,
+    seed=0,
+    learnable=True,
+    class_names=CIFAR10_CLASSES,
+    py2=True,
+    omit=(),
+    as_dir=False,
+    replace=None,
+) -> RawData:
     """Write a cifar-10-python.tar.gz-layout archive (or directory with `as_dir`).
 
     py2: pickles as Python 2 wrote them (True) or as Python 3's pickle protocol 2 (False).
@@ -186,31 +191,45 @@ def make_python_archive(path, n_per_batch=20, n_test=20, seed=0, learnable=True,
     members = {}
     for k in range(5):
         sl = slice(k * n_per_batch, (k + 1) * n_per_batch)
-        members[f"data_batch_{k + 1}"] = dump({
-            b"batch_label": f"training batch {k + 1} of 5".encode(),
-            b"labels": [int(v) for v in raw.train_labels[sl]],
-            b"data": _to_rows(raw.train_images[sl]),
-            b"filenames": [f"img_{k}_{i:05d}.png".encode() for i in range(n_per_batch)],
-        })
-    members["test_batch"] = dump({
-        b"batch_label": b"testing batch 1 of 1",
-        b"labels": [int(v) for v in raw.test_labels],
-        b"data": _to_rows(raw.test_images),
-        b"filenames": [f"test_{i:05d}.png".encode() for i in range(n_test)],
-    })
-    members["batches.meta"] = dump({
-        b"num_cases_per_batch": n_per_batch,
-        b"label_names": [c.encode() for c in class_names],
-        b"num_vis": 3072,
-    })
+        members[f"data_batch_{k + 1}"] = dump(
+            {
+                b"batch_label": f"training batch {k + 1} of 5".encode(),
+                b"labels": [int(v) for v in raw.train_labels[sl]],
+                b"data": _to_rows(raw.train_images[sl]),
+                b"filenames": [f"img_{k}_{i:05d}.png".encode() for i in range(n_per_batch)],
+            }
+        )
+    members["test_batch"] = dump(
+        {
+            b"batch_label": b"testing batch 1 of 1",
+            b"labels": [int(v) for v in raw.test_labels],
+            b"data": _to_rows(raw.test_images),
+            b"filenames": [f"test_{i:05d}.png".encode() for i in range(n_test)],
+        }
+    )
+    members["batches.meta"] = dump(
+        {
+            b"num_cases_per_batch": n_per_batch,
+            b"label_names": [c.encode() for c in class_names],
+            b"num_vis": 3072,
+        }
+    )
     members["readme.html"] = README_HTML
     _write_layout(path, PY_FOLDER, members, omit, replace or {}, as_dir)
     return raw
 
 
-def make_binary_archive(path, n_per_batch=20, n_test=20, seed=0, learnable=True,
-                        class_names=CIFAR10_CLASSES, omit=(), as_dir=False,
-                        replace=None) -> RawData:
+def make_binary_archive(
+    path,
+    n_per_batch=20,
+    n_test=20,
+    seed=0,
+    learnable=True,
+    class_names=CIFAR10_CLASSES,
+    omit=(),
+    as_dir=False,
+    replace=None,
+) -> RawData:
     """Write a cifar-10-binary.tar.gz-layout archive: records of 1 label byte + 3072 pixels."""
     raw = _official_split(n_per_batch, n_test, seed, learnable, class_names)
     raw.source_format = "binary"
@@ -258,9 +277,19 @@ def encode_image(image: np.ndarray, fmt="png", mode=None) -> bytes:
     return buf.getvalue()
 
 
-def make_folder_archive(path, n_train_per_class=10, n_test_per_class=5, fmt="png", as_dir=False,
-                        seed=0, learnable=True, class_names=CIFAR10_CLASSES, top=None,
-                        extra=None, omit=()) -> RawData:
+def make_folder_archive(
+    path,
+    n_train_per_class=10,
+    n_test_per_class=5,
+    fmt="png",
+    as_dir=False,
+    seed=0,
+    learnable=True,
+    class_names=CIFAR10_CLASSES,
+    top=None,
+    extra=None,
+    omit=(),
+) -> RawData:
     """Write train/<class>/NNNN.<fmt> and test/<class>/NNNN.<fmt> as a .tar.gz or a directory.
 
     n_train_per_class / n_test_per_class: an int, or a sequence with one count per class.
@@ -284,9 +313,7 @@ def make_folder_archive(path, n_train_per_class=10, n_test_per_class=5, fmt="png
                 data = encode_image(images[pos], fmt)
                 rel = f"{split}/{name}/{i:04d}.{fmt}"
                 files[rel] = data
-                pixels[(split, c, i)] = (
-                    images[pos] if fmt == "png" else np.asarray(Image.open(io.BytesIO(data)))
-                )
+                pixels[(split, c, i)] = images[pos] if fmt == "png" else np.asarray(Image.open(io.BytesIO(data)))
                 pos += 1
 
     for rel in omit:
@@ -310,18 +337,15 @@ def make_folder_archive(path, n_train_per_class=10, n_test_per_class=5, fmt="png
 
     # Expected result, straight from the documented rule.
     order_cls = (
-        list(range(k)) if set(class_names) == set(CIFAR10_CLASSES)
-        else sorted(range(k), key=lambda c: class_names[c])
+        list(range(k)) if set(class_names) == set(CIFAR10_CLASSES) else sorted(range(k), key=lambda c: class_names[c])
     )
     label_of = {c: order_cls.index(c) for c in range(k)}  # generator index -> label
     train = sorted(
-        (i * 5 // counts["train"][c] + 1, i, label_of[c], c)
-        for c in range(k) for i in range(counts["train"][c])
+        (i * 5 // counts["train"][c] + 1, i, label_of[c], c) for c in range(k) for i in range(counts["train"][c])
     )
     test = sorted((i, label_of[c], c) for c in range(k) for i in range(counts["test"][c]))
     names_in_order = (
-        tuple(CIFAR10_CLASSES) if set(class_names) == set(CIFAR10_CLASSES)
-        else tuple(class_names[c] for c in order_cls)
+        tuple(CIFAR10_CLASSES) if set(class_names) == set(CIFAR10_CLASSES) else tuple(class_names[c] for c in order_cls)
     )
     return RawData(
         train_images=np.stack([pixels[("train", c, i)] for _, i, _, c in train]),
@@ -341,8 +365,13 @@ def _per_class(n, k):
 def add_members(path, members, compression="gz"):
     """Write a tar at `path` from {name: bytes | (kind, target)}, kind in
     'symlink', 'hardlink', 'chr', 'fifo', 'dir'; for hostile-archive tests."""
-    kinds = {"symlink": tarfile.SYMTYPE, "hardlink": tarfile.LNKTYPE, "chr": tarfile.CHRTYPE,
-             "fifo": tarfile.FIFOTYPE, "dir": tarfile.DIRTYPE}
+    kinds = {
+        "symlink": tarfile.SYMTYPE,
+        "hardlink": tarfile.LNKTYPE,
+        "chr": tarfile.CHRTYPE,
+        "fifo": tarfile.FIFOTYPE,
+        "dir": tarfile.DIRTYPE,
+    }
     with tarfile.open(path, f"w:{compression}" if compression else "w") as tar:
         for name, data in members.items():
             if isinstance(data, tuple):
@@ -358,8 +387,10 @@ def add_members(path, members, compression="gz"):
 # HTTP server
 
 
-HTML_PAGE = (b"<!DOCTYPE html>\n<html><head><title>Service unavailable</title></head>"
-             b"<body><h1>Please log in</h1></body></html>\n")
+HTML_PAGE = (
+    b"<!DOCTYPE html>\n<html><head><title>Service unavailable</title></head>"
+    b"<body><h1>Please log in</h1></body></html>\n"
+)
 
 
 class _QuietServer(http.server.ThreadingHTTPServer):
@@ -465,8 +496,7 @@ class FileServer:
 
         server = _QuietServer(("127.0.0.1", 0), Handler)
         self._server = server
-        self._thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05},
-                                        daemon=True)
+        self._thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
         self._thread.start()
         return self
 

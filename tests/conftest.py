@@ -19,7 +19,9 @@ TOOLS_DIR = TESTS.parent / "tools"
 sys.path.insert(0, str(TOOLS_DIR))
 sys.path.insert(0, str(TESTS))
 sys.path.insert(0, str(PACKAGE_DIR))
-os.environ["PYTHONPATH"] = os.pathsep.join([str(PACKAGE_DIR)] + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p])
+os.environ["PYTHONPATH"] = os.pathsep.join(
+    [str(PACKAGE_DIR)] + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
+)
 
 
 import pytest  # noqa: E402

@@ -1,6 +1,7 @@
 """Config resolution: defaults, grids, names, and one-line errors naming the key."""
 
 import copy
+from pathlib import Path
 
 import pytest
 import yaml
@@ -14,7 +15,6 @@ from cifarflow.config import (
     resolve_variants,
 )
 from cifarflow.errors import ConfigError
-from pathlib import Path
 
 CONFIG = Path(__file__).resolve().parents[1] / "config" / "config.yaml"
 
@@ -58,7 +58,12 @@ def test_settings_resolve_defaults_then_set_then_variant_then_overrides():
 
 def test_grid_expands_to_stable_readable_names():
     names = [n for n, _ in expand_grid({"name": "g", "grid": {"lambda": [0, 0.01], "augmentation": ["none", "flip"]}})]
-    assert names == ["g-lambda0-augmentationnone", "g-lambda0-augmentationflip", "g-lambda0.01-augmentationnone", "g-lambda0.01-augmentationflip"]
+    assert names == [
+        "g-lambda0-augmentationnone",
+        "g-lambda0-augmentationflip",
+        "g-lambda0.01-augmentationnone",
+        "g-lambda0.01-augmentationflip",
+    ]
     v = resolve_variants(base_config())
     assert v["g-lambda0.01-augmentationflip"]["lambda"] == 0.01
     assert v["g-lambda0.01-augmentationflip"]["augmentation"] == "flip"
@@ -152,8 +157,13 @@ def test_plans_are_shared_exactly_when_their_inputs_agree():
 
 
 def test_a_translation_fill_enters_the_plan_spec_only_when_it_is_not_zero():
-    cfg = base_config(augmentations={"z": {"translate": 2}, "e": {"translate": 2, "fill": "edge"},
-                                     "f": {"flip": 0.5, "fill": "reflect"}})
+    cfg = base_config(
+        augmentations={
+            "z": {"translate": 2},
+            "e": {"translate": 2, "fill": "edge"},
+            "f": {"flip": 0.5, "fill": "reflect"},
+        }
+    )
     cfg["experiments"]["s1"]["variants"] = [{"name": n, "augmentation": n} for n in ("z", "e", "f")]
     check_config(cfg)
     variants = resolve_variants(cfg)

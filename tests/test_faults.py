@@ -24,6 +24,10 @@ from pathlib import Path
 import h5py
 import numpy as np
 import pytest
+
+from cifarflow import CIFAR10_CLASSES
+from cifarflow.config import default_settings, plan_id
+
 from archives import (
     FileServer,
     add_members,
@@ -46,9 +50,6 @@ from workflow_utils import (
     stable_metrics,
     write_config,
 )
-
-from cifarflow import CIFAR10_CLASSES
-from cifarflow.config import default_settings, plan_id
 
 pytestmark = pytest.mark.faults
 WORKFLOW = pytest.mark.workflow  # runs the real Snakemake (directly or through the reference run)
@@ -150,13 +151,31 @@ def ref(tmp_path_factory, archive) -> Path:
 
 
 def download(url: str, md5: str, out: Path):
-    return cli("download", "--url", url, "--md5", md5, "--out", out, "--retries", "0", "--backoff", "0",
-               "--timeout", "5", env=NO_PROXY)
+    return cli(
+        "download",
+        "--url",
+        url,
+        "--md5",
+        md5,
+        "--out",
+        out,
+        "--retries",
+        "0",
+        "--backoff",
+        "0",
+        "--timeout",
+        "5",
+        env=NO_PROXY,
+    )
 
 
 @pytest.mark.parametrize(
     "mode, cause",
-    [("wrong_body", "md5 mismatch"), ("truncated", "the transfer is truncated"), ("html", "HTML page instead of the archive")],
+    [
+        ("wrong_body", "md5 mismatch"),
+        ("truncated", "the transfer is truncated"),
+        ("html", "HTML page instead of the archive"),
+    ],
     ids=["md5-mismatch", "truncated-download", "html-error-page"],
 )
 def test_bad_download_fails_with_one_line_and_leaves_no_file(archive, tmp_path, mode, cause):
@@ -180,7 +199,18 @@ def test_unreachable_network_names_the_local_archive_key(tmp_path, where):
 
 def import_source(source: Path, out: Path, cwd=None):
     """The import rule's call (its `threads: 2`: two decoding processes), with the schema's default `source_classes`."""
-    return cli("--threads", "2", "import", "--source", source, "--classes", json.dumps(list(CIFAR10_CLASSES)), "--out", out, cwd=cwd)
+    return cli(
+        "--threads",
+        "2",
+        "import",
+        "--source",
+        source,
+        "--classes",
+        json.dumps(list(CIFAR10_CLASSES)),
+        "--out",
+        out,
+        cwd=cwd,
+    )
 
 
 def test_archive_missing_a_batch_is_named(tmp_path):
@@ -225,8 +255,12 @@ JPEG = encode_image(make_images([0])[0], "jpg")
 FOLDER_FAULTS = {  # case: (members added, members left out, what the error names, the cause)
     "corrupt-jpeg": ({"train/ship/0001.jpg": JPEG[:300]}, (), "train/ship/0001.jpg", "corrupt image"),
     "non-image-file": ({"train/cat/notes.txt": b"hello"}, (), "train/cat/notes.txt", "is not an image"),
-    "wrong-size-image": ({"test/frog/0000.jpg": encode_image(np.zeros((40, 32, 3), np.uint8), "jpg")}, (),
-                         "test/frog/0000.jpg", "32x40 pixels"),
+    "wrong-size-image": (
+        {"test/frog/0000.jpg": encode_image(np.zeros((40, 32, 3), np.uint8), "jpg")},
+        (),
+        "test/frog/0000.jpg",
+        "32x40 pixels",
+    ),
     "missing-class-folder": ({}, ("train/truck/0000.jpg", "train/truck/0001.jpg"), "train/truck", "is missing"),
     "extra-class-folder": ({"train/unicorn/0000.jpg": JPEG}, (), "train/unicorn", "unexpected class folder"),
 }
@@ -260,11 +294,17 @@ def _foreign_plan(path: Path) -> Path:
 
 
 @WORKFLOW
-@pytest.mark.parametrize("case", ["truncated-split", "plan-as-split", "split-as-plan", "truncated-plan", "foreign-plan"])
+@pytest.mark.parametrize(
+    "case", ["truncated-split", "plan-as-split", "split-as-plan", "truncated-plan", "foreign-plan"]
+)
 def test_wrong_hdf5_given_to_train_is_named(ref, tmp_path, case):
     split, plan = ref / SPLIT, ref / "results" / "plans" / "full_none_seed0_ep3.h5"
     split_arg, plan_arg, *cause = {
-        "truncated-split": lambda: (_truncated(split, tmp_path / "split.h5"), plan, "split file is truncated or corrupt"),
+        "truncated-split": lambda: (
+            _truncated(split, tmp_path / "split.h5"),
+            plan,
+            "split file is truncated or corrupt",
+        ),
         "plan-as-split": lambda: (plan, plan, "not a cifarflow split file", "it looks like an epoch plan"),
         "split-as-plan": lambda: (split, split, "not an epoch plan"),
         "truncated-plan": lambda: (split, _truncated(plan, tmp_path / "plan.h5"), "not a readable HDF5 epoch plan"),
@@ -272,8 +312,19 @@ def test_wrong_hdf5_given_to_train_is_named(ref, tmp_path, case):
     }[case]()
     variant = run_metrics(ref, "lg-lambda0")["config"]
     outdir = tmp_path / "results" / "runs" / "lg-lambda0"
-    proc = cli("--threads", "1", "train", "--split", split_arg, "--plan", plan_arg, "--variant", json.dumps(variant),
-               "--outdir", outdir)
+    proc = cli(
+        "--threads",
+        "1",
+        "train",
+        "--split",
+        split_arg,
+        "--plan",
+        plan_arg,
+        "--variant",
+        json.dumps(variant),
+        "--outdir",
+        outdir,
+    )
     assert_refused(proc, split_arg if case.endswith("split") else plan_arg, *cause)
     assert not outdir.exists() or list(outdir.iterdir()) == []
 
@@ -318,8 +369,11 @@ CONFIG_FAULTS = {
     "zero-epochs": (_patch(epochs=0), f"{V0}.epochs", "0 is less than the minimum of 1"),
     "negative-lambda": (_patch(**{"lambda": -1}), f"{V0}.lambda", "-1 is less than the minimum of 0"),
     "duplicate-variant-name": (lambda v: [v[0], {"name": "soft", "eta": 0.1}], V1_NAME, "second variant named 'soft'"),
-    "grid-name-clash": (lambda v: [{"name": "lg-lambda0"}, {"name": "lg", "grid": {"lambda": [0, 0.1]}}], V1_NAME,
-                        "a grid that expands to 'lg-lambda0'"),
+    "grid-name-clash": (
+        lambda v: [{"name": "lg-lambda0"}, {"name": "lg", "grid": {"lambda": [0, 0.1]}}],
+        V1_NAME,
+        "a grid that expands to 'lg-lambda0'",
+    ),
 }
 
 
@@ -342,7 +396,9 @@ def test_batch_size_larger_than_the_split_fails_the_training_job_naming_the_vari
     """Only known at training time (the split's size): the job fails, the other results stay."""
     write_config(ref, fault_config(archive, [{"name": "big", "batch_size": 5000}]), "bigbatch.yaml")
     proc = snakemake(ref, "--cores", "1", "results/runs/big/metrics.json", config="bigbatch.yaml", check=False)
-    outputs = [ref / "results" / "runs" / "big" / f for f in ("weights.h5", "history.csv", "metrics.json", "predictions.h5")]
+    outputs = [
+        ref / "results" / "runs" / "big" / f for f in ("weights.h5", "history.csv", "metrics.json", "predictions.h5")
+    ]
     log = ref / "logs" / "train" / "big.log"
     assert_job_failed(proc, log, "variant big", "batch_size 5000", "900 training images", outputs=outputs)
 
@@ -433,8 +489,13 @@ def job_killed(tmp_path_factory, archive):
         pytest.skip("finding the job's process needs /proc")
     wd = workdir(tmp_path_factory.mktemp("job_killed"), archive, variants=[SLOW])
     target = "results/runs/slow/metrics.json"
-    status = interrupt(start_snakemake(wd, "--cores", "1", target), wd, "slow", 3,
-                       lambda proc: os.kill(training_process(proc.pid, "slow"), signal.SIGKILL))
+    status = interrupt(
+        start_snakemake(wd, "--cores", "1", target),
+        wd,
+        "slow",
+        3,
+        lambda proc: os.kill(training_process(proc.pid, "slow"), signal.SIGKILL),
+    )
     left = sorted(p.name for p in (wd / "results" / "runs" / "slow").iterdir() if not p.name.startswith("."))
     snakemake(wd, "--cores", "1", "--rerun-incomplete", target)
     return wd, status, left
@@ -472,8 +533,22 @@ def train_like_the_rule(ref: Path, name: str, outdir: Path, plan: Path | None = 
     """`python -m cifarflow train` of the reference run's variant `name`, as the train rule calls it."""
     m = run_metrics(ref, name)
     plan = plan or ref / "results" / "plans" / f"{plan_id(m['plan'])}.h5"
-    cmd = [sys.executable, "-m", "cifarflow", "--threads", "1", "train", "--split", str(ref / SPLIT), "--plan", str(plan),
-           "--variant", json.dumps(m["config"]), "--outdir", str(outdir)]
+    cmd = [
+        sys.executable,
+        "-m",
+        "cifarflow",
+        "--threads",
+        "1",
+        "train",
+        "--split",
+        str(ref / SPLIT),
+        "--plan",
+        str(plan),
+        "--variant",
+        json.dumps(m["config"]),
+        "--outdir",
+        str(outdir),
+    ]
     return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
 
 
@@ -534,14 +609,23 @@ def test_materialised_plan_gives_the_weights_of_the_replayed_plan(ref, tmp_path)
 
 def expected_provenance() -> dict:
     git = subprocess.run(["git", "-C", str(REPO), "rev-parse", "HEAD"], capture_output=True, text=True)
-    return {"numpy": np.__version__, "h5py": h5py.__version__, "git_commit": git.stdout.strip() if git.returncode == 0 else None}
+    return {
+        "numpy": np.__version__,
+        "h5py": h5py.__version__,
+        "git_commit": git.stdout.strip() if git.returncode == 0 else None,
+    }
 
 
 def assert_provenance(record: dict, ref: Path, name: str) -> None:
     """`record` holds the resolved variant, the hash of the HDF5 input, versions and the code version."""
     config = record["config"]
     assert set(default_settings()) <= set(config), "not the resolved variant"  # every setting, resolved
-    assert (config["name"], config["epochs"], config["batch_size"], config["augmentation"]) == (name, 3, 50, "fliptrans")
+    assert (config["name"], config["epochs"], config["batch_size"], config["augmentation"]) == (
+        name,
+        3,
+        50,
+        "fliptrans",
+    )
     assert record["data_sha256"] == sha256(ref / SPLIT)
     prov = record["provenance"]
     assert {k: prov.get(k) for k in expected_provenance()} == expected_provenance()
@@ -559,6 +643,9 @@ def test_weights_record_config_input_hash_versions_and_code(ref):
         attrs = dict(f.attrs)
     missing = [k for k in ("config", "data_sha256", "provenance") if k not in attrs]
     assert not missing, f"weights.h5 lacks the attributes {missing}"
-    record = {"config": json.loads(attrs["config"]), "data_sha256": attrs["data_sha256"],
-              "provenance": json.loads(attrs["provenance"])}
+    record = {
+        "config": json.loads(attrs["config"]),
+        "data_sha256": attrs["data_sha256"],
+        "provenance": json.loads(attrs["provenance"]),
+    }
     assert_provenance(record, ref, "soft")

@@ -40,9 +40,7 @@ def test_every_writer_uses_the_scheme_the_cleanup_removes(tmp_path, renames):
         TrainState(1, 2, {"W1": np.ones(2)}, {"W1": {}}, [], {}, None, 0.0),
         "fp",
     )
-    tables.write_table(
-        pd.DataFrame({"a": [1]}), tmp_path / "tab", formats=("csv", "md")
-    )
+    tables.write_table(pd.DataFrame({"a": [1]}), tmp_path / "tab", formats=("csv", "md"))
     fig = plots.plot_confusion([[1, 0], [0, 1]], ["a", "b"], "t")
     plots.save(fig, tmp_path / "fig")
     io.cached_file_sha256(tmp_path / "t.md", tmp_path / "cache.json")
@@ -95,6 +93,4 @@ def test_json_round_trip_and_package_digest_covers_subpackages(tmp_path):
     assert len(digest) == 64
     root = os.path.dirname(io.__file__)
     assert os.path.exists(os.path.join(root, "training", "solver.py"))
-    assert not os.path.exists(
-        os.path.join(root, "bench.py")
-    )  # developer tools live in tools/
+    assert not os.path.exists(os.path.join(root, "bench.py"))  # developer tools live in tools/

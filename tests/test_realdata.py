@@ -14,6 +14,7 @@ import pytest
 import yaml
 
 from cifarflow import CIFAR10_CLASSES
+
 from workflow_utils import REPO, SHARED_ARCHIVE, require_or_skip, snakemake, write_config
 
 pytestmark = [pytest.mark.realdata, pytest.mark.workflow]
@@ -63,7 +64,9 @@ def test_real_archive_becomes_hdf5_with_the_official_split(real, splits):
 
 
 def test_softmax_for_two_epochs_on_the_full_split_beats_chance_clearly(real, splits):
-    cfg = shipped_config(experiments={"check": {"variants": [{"name": "sm2", "model": "softmax", "epochs": 2, "eta": 0.01}]}})
+    cfg = shipped_config(
+        experiments={"check": {"variants": [{"name": "sm2", "model": "softmax", "epochs": 2, "eta": 0.01}]}}
+    )
     write_config(real, cfg, "sm2.yaml")
     snakemake(real, "--cores", "2", "results/runs/sm2/metrics.json", config="sm2.yaml")
     m = json.loads((real / "results" / "runs" / "sm2" / "metrics.json").read_text())

@@ -23,9 +23,11 @@ import sys
 from pathlib import Path
 
 import pytest
+from test_faults import ERROR, VARIANTS, fault_config
+
 from cifarflow.config import check_config, resolve_comparisons, resolve_variants
 from cifarflow.errors import ConfigError
-from test_faults import ERROR, VARIANTS, fault_config
+
 from workflow_utils import REPO, scheduled_jobs, snakemake, write_config
 
 pytestmark = pytest.mark.faults
@@ -79,30 +81,22 @@ NAME_KEYS = {
         None,
     ),
     "grid-expansion": (
-        lambda c, b: _set(c)["variants"].append(
-            {"name": "g", "grid": {"augmentation": ["none", b]}}
-        ),
+        lambda c, b: _set(c)["variants"].append({"name": "g", "grid": {"augmentation": ["none", b]}}),
         f"{SET}.variants[1]",
         None,
     ),
     "comparison-name": (
-        lambda c, b: _set(c).update(
-            comparisons=[{"name": b, "type": "per_class", "variants": ["soft"]}]
-        ),
+        lambda c, b: _set(c).update(comparisons=[{"name": b, "type": "per_class", "variants": ["soft"]}]),
         f"{SET}.comparisons[0].name",
         None,
     ),
     "comparison-variant": (
-        lambda c, b: _set(c).update(
-            comparisons=[{"name": "c", "type": "per_class", "variants": [b]}]
-        ),
+        lambda c, b: _set(c).update(comparisons=[{"name": "c", "type": "per_class", "variants": [b]}]),
         f"{SET}.comparisons[0].variants[0]",
         None,
     ),
     "comparison-grid": (
-        lambda c, b: _set(c).update(
-            comparisons=[{"name": "c", "type": "vs_lambda", "grid": b}]
-        ),
+        lambda c, b: _set(c).update(comparisons=[{"name": "c", "type": "vs_lambda", "grid": b}]),
         f"{SET}.comparisons[0].grid",
         None,
     ),
@@ -132,9 +126,7 @@ NAME_KEYS = {
         lambda b: f"overrides={json.dumps({'augmentation': b})}",
     ),
     "download-file-name": (
-        lambda c, b: c.update(
-            download={"url": "https://example.org/" + b, "md5": "0" * 32}
-        ),
+        lambda c, b: c.update(download={"url": "https://example.org/" + b, "md5": "0" * 32}),
         "download.url",
         None,
     ),
@@ -189,9 +181,7 @@ def test_safe_names_of_the_shipped_config_pass():
     check_config(cfg)
     variants = resolve_variants(cfg)
     assert "bonus-softmax-augmentationflip_p05-lambda0.01" in variants
-    comps = resolve_comparisons(
-        cfg, variants
-    )  # templates, per_class, true_class_prob, curves: labels fit
+    comps = resolve_comparisons(cfg, variants)  # templates, per_class, true_class_prob, curves: labels fit
     assert len(comps) == 13 and {c["type"] for c in comps.values()} >= {
         "templates",
         "per_class",
@@ -214,11 +204,7 @@ def test_every_shell_placeholder_in_the_rules_is_quoted():
     unquoted = []
     for smk in sorted((REPO / "workflow" / "rules").glob("*.smk")):
         for block in re.findall(r"shell:\n((?:\s+\".*\"\n)+)", smk.read_text()):
-            unquoted += [
-                (smk.name, p)
-                for p in re.findall(r"\{[^{}]+\}", block)
-                if not p.endswith(":q}")
-            ]
+            unquoted += [(smk.name, p) for p in re.findall(r"\{[^{}]+\}", block) if not p.endswith(":q}")]
     assert unquoted == []
 
 
@@ -229,22 +215,16 @@ def _snapshot(root: Path) -> set[str]:
     return {str(p.relative_to(root)) for p in root.rglob("*")}
 
 
-def assert_refused_before_any_job(
-    proc, key: str, root: Path, before: set[str], wd: Path
-) -> None:
+def assert_refused_before_any_job(proc, key: str, root: Path, before: set[str], wd: Path) -> None:
     text = proc.stdout + proc.stderr
     lines = [line for line in text.splitlines() if line.startswith(ERROR)]
     assert proc.returncode != 0 and len(lines) == 1, text[-3000:]
     assert "Traceback" not in text and f"config key {key}" in lines[0], lines[0]
     assert scheduled_jobs(proc) == {}
     assert not (root / "MARKER").exists()
-    assert not any(
-        (wd / d).exists() for d in ("results", "logs", "resources", "benchmarks")
-    )
+    assert not any((wd / d).exists() for d in ("results", "logs", "resources", "benchmarks"))
     assert _snapshot(root) - before <= {str((wd / ".snakemake").relative_to(root))} | {
-        p
-        for p in _snapshot(root)
-        if p.startswith(str((wd / ".snakemake").relative_to(root)))
+        p for p in _snapshot(root) if p.startswith(str((wd / ".snakemake").relative_to(root)))
     }, _snapshot(root) - before
 
 
@@ -268,18 +248,12 @@ CLI_KEYS = [k for k, v in NAME_KEYS.items() if v[2]]
 
 # each key with `$(...)` and one other payload, rotating (about 5 s per Snakemake start)
 OTHER_PAYLOADS = ("backtick", "semicolon", "traversal", "absolute", "long")
-CLI_CASES = [
-    (k, label)
-    for i, k in enumerate(CLI_KEYS)
-    for label in ("dollar", OTHER_PAYLOADS[i % 5])
-]
+CLI_CASES = [(k, label) for i, k in enumerate(CLI_KEYS) for label in ("dollar", OTHER_PAYLOADS[i % 5])]
 
 
 @WORKFLOW
 @pytest.mark.parametrize(("key", "label"), CLI_CASES)
-def test_hostile_name_on_the_command_line_stops_the_dry_run(
-    archive, tmp_path, key, label
-):
+def test_hostile_name_on_the_command_line_stops_the_dry_run(archive, tmp_path, key, label):
     root = tmp_path
     wd = root / "wd"
     wd.mkdir()
@@ -296,9 +270,7 @@ def test_hostile_name_on_the_command_line_stops_the_dry_run(
 
 
 @WORKFLOW
-def test_hostile_set_name_in_a_real_run_runs_nothing_and_writes_nothing(
-    archive, tmp_path
-):
+def test_hostile_set_name_in_a_real_run_runs_nothing_and_writes_nothing(archive, tmp_path):
     root = tmp_path
     wd = root / "wd"
     wd.mkdir()
@@ -413,9 +385,7 @@ EARLY_FAULTS = {
         "not a multiple of the 10 source_classes",
     ),
     "holdout-of-every-image": (
-        lambda c: (
-            c.update(local_archive=None) or c["splits"]["full"].update(val_size=50000)
-        ),
+        lambda c: c.update(local_archive=None) or c["splits"]["full"].update(val_size=50000),
         "splits.full.val_size",
         "leaves no training image",
     ),
@@ -478,9 +448,7 @@ EARLY_FAULTS = {
 @pytest.mark.parametrize("case", list(EARLY_FAULTS))
 def test_bad_value_fails_the_dry_run_naming_the_key(archive, tmp_path, case):
     patch, key, cause = EARLY_FAULTS[case]
-    cfg = fault_config(
-        archive, [dict(v) for v in VARIANTS[:1]], source_classes=list(_source_classes())
-    )
+    cfg = fault_config(archive, [dict(v) for v in VARIANTS[:1]], source_classes=list(_source_classes()))
     patch(cfg)
     wd = tmp_path / "wd"
     wd.mkdir()
@@ -507,9 +475,7 @@ def test_source_classes_null_imports_with_the_source_own_classes(archive, tmp_pa
 
     wd = tmp_path / "wd"
     wd.mkdir()
-    write_config(
-        wd, fault_config(archive, [dict(v) for v in VARIANTS[:1]], source_classes=None)
-    )
+    write_config(wd, fault_config(archive, [dict(v) for v in VARIANTS[:1]], source_classes=None))
     snakemake(wd, "--cores", "1", "results/data/cifar10.h5")
     with h5py.File(wd / "results" / "data" / "cifar10.h5", "r") as f:
         assert f.attrs is not None and f["train"]["labels"].shape[0] == 1000
@@ -573,9 +539,10 @@ def test_empty_validation_set_is_refused_before_training(tmp_path, archive):
     import dataclasses
 
     import numpy as np
+
+    from cifarflow.data.sources import read_source
     from cifarflow.data.splits import make_split
     from cifarflow.data.subset import load_variant_data
-    from cifarflow.data.sources import read_source
 
     split = make_split(
         read_source(str(archive)),
@@ -583,37 +550,24 @@ def test_empty_validation_set_is_refused_before_training(tmp_path, archive):
         name="full",
     )
     keep = ~np.isin(split.val_labels, [3, 5])  # no cat and no dog left in validation
-    split = dataclasses.replace(
-        split, val_labels=split.val_labels[keep], val_images=split.val_images[keep]
-    )
+    split = dataclasses.replace(split, val_labels=split.val_labels[keep], val_images=split.val_images[keep])
     with pytest.raises(
         ConfigError,
         match=r"config key classes \(variant v\): the validation set holds no image of cat, dog",
     ):
-        load_variant_data(
-            split, {"name": "v", "classes": ["cat", "dog"], "train_limit": None}
-        )
-    assert (
-        len(
-            load_variant_data(
-                split, {"name": "v", "classes": ["cat", "bird"], "train_limit": None}
-            ).val_labels
-        )
-        > 0
-    )
+        load_variant_data(split, {"name": "v", "classes": ["cat", "dog"], "train_limit": None})
+    assert len(load_variant_data(split, {"name": "v", "classes": ["cat", "bird"], "train_limit": None}).val_labels) > 0
 
 
 def test_split_with_an_empty_test_set_is_refused_naming_the_split(tmp_path, archive):
     """A source without test images fails the split job (not the training job, hours later)."""
     import dataclasses
 
-    from cifarflow.data.splits import write_raw
     from cifarflow.data.sources import read_source
+    from cifarflow.data.splits import write_raw
 
     raw = read_source(str(archive))
-    raw = dataclasses.replace(
-        raw, test_images=raw.test_images[:0], test_labels=raw.test_labels[:0]
-    )
+    raw = dataclasses.replace(raw, test_images=raw.test_images[:0], test_labels=raw.test_labels[:0])
     write_raw(raw, tmp_path / "raw.h5", source_path="generated", source_sha256="")
     out = tmp_path / "split_full.h5"
     spec = json.dumps({"type": "holdout", "val_size": 100, "seed": 0})
@@ -665,15 +619,11 @@ def test_plan_ids_stay_short_and_unique_with_many_long_class_names():
         plan_id({**base, "classes": names[::-1]}),
         plan_id({**base, "classes": names[:39]}),
     }
-    assert len(ids) == 3 and all(
-        len(i) <= 120 and re.fullmatch(r"[A-Za-z0-9_.+-]+", i) for i in ids
-    )
+    assert len(ids) == 3 and all(len(i) <= 120 and re.fullmatch(r"[A-Za-z0-9_.+-]+", i) for i in ids)
 
 
 def test_curve_metrics_of_the_schema_are_the_ones_config_checks():
     from cifarflow.config import HISTORY_METRICS, load_schema
 
-    comp = load_schema()["properties"]["experiments"]["additionalProperties"][
-        "properties"
-    ]["comparisons"]["items"]
+    comp = load_schema()["properties"]["experiments"]["additionalProperties"]["properties"]["comparisons"]["items"]
     assert comp["properties"]["metrics"]["items"]["enum"] == list(HISTORY_METRICS)

@@ -12,6 +12,7 @@ from pathlib import Path
 import h5py
 import pandas as pd
 import pytest
+
 from workflow_utils import (
     REPO,
     SNAKEMAKE,
@@ -25,6 +26,7 @@ from workflow_utils import (
 )
 
 pytestmark = pytest.mark.workflow
+
 
 @pytest.fixture(scope="module")
 def done(tmp_path_factory, archive) -> Path:
@@ -77,7 +79,17 @@ def test_metrics_record_results_config_and_provenance(done):
         assert f["params/W1"].shape == (10, 3072)
     hist = pd.read_csv(done / "results" / "runs" / "soft" / "history.csv")
     assert list(hist["epoch"]) == [0, 1, 2, 3]
-    assert {"lr", "train_loss", "train_cost", "train_acc", "val_loss", "val_cost", "val_acc", "weight_norm2", "seconds"} <= set(hist)
+    assert {
+        "lr",
+        "train_loss",
+        "train_cost",
+        "train_acc",
+        "val_loss",
+        "val_cost",
+        "val_acc",
+        "weight_norm2",
+        "seconds",
+    } <= set(hist)
 
 
 def test_logistic_variant_uses_its_class_pair(done):
@@ -142,7 +154,9 @@ def test_materialised_plan_gives_bit_identical_weights(done, archive, tmp_path):
     snakemake(tmp_path, "--cores", "2", "results/runs/sig/weights.h5")
     with h5py.File(next((tmp_path / "results" / "plans").glob("*fliptrans*.h5"))) as f:
         assert "images" in f and f["images"].shape[0] == 3
-    assert params_digest(tmp_path / "results/runs/sig/weights.h5") == params_digest(done / "results/runs/sig/weights.h5")
+    assert params_digest(tmp_path / "results/runs/sig/weights.h5") == params_digest(
+        done / "results/runs/sig/weights.h5"
+    )
 
 
 def test_killed_training_job_resumes_bit_identical(archive, tmp_path):
@@ -156,7 +170,18 @@ def test_killed_training_job_resumes_bit_identical(archive, tmp_path):
     target = "results/runs/slow/weights.h5"
     snakemake(ref, "--cores", "1", target)
 
-    cmd = [SNAKEMAKE, "-s", str(REPO / "Snakefile"), "-d", str(killed), "--configfile", str(killed / "config.yaml"), "--cores", "1", target]
+    cmd = [
+        SNAKEMAKE,
+        "-s",
+        str(REPO / "Snakefile"),
+        "-d",
+        str(killed),
+        "--configfile",
+        str(killed / "config.yaml"),
+        "--cores",
+        "1",
+        target,
+    ]
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     ckpt = killed / "results" / "runs" / "slow" / "checkpoint.h5"
     deadline = time.time() + 300
@@ -211,6 +236,7 @@ def test_html_report_builds_and_shows_its_figures_in_chromium(done, tmp_path):
 
     import numpy as np
     from PIL import Image
+
     from workflow_utils import require_or_skip
 
     snakemake(done, "--report", "report.html")
@@ -231,12 +257,18 @@ def test_html_report_builds_and_shows_its_figures_in_chromium(done, tmp_path):
     chromium = shutil.which("chromium") or shutil.which("chromium-browser")
     require_or_skip(chromium is not None, "headless Chromium (Debian package chromium)")
     flags = CHROMIUM_FLAGS + [f"--user-data-dir={tmp_path / 'profile'}"]
-    dom = subprocess.run([chromium, *flags, "--dump-dom", report.as_uri()], capture_output=True, text=True, timeout=180).stdout
+    dom = subprocess.run(
+        [chromium, *flags, "--dump-dom", report.as_uri()], capture_output=True, text=True, timeout=180
+    ).stdout
     # the report's script ran and built its navigation from the embedded results
     assert "small" in dom and "Summary" in dom
     shot = tmp_path / "report.png"
-    subprocess.run([chromium, *flags, "--window-size=1400,1000", f"--screenshot={shot}", report.as_uri()],
-                   capture_output=True, timeout=180, check=True)
+    subprocess.run(
+        [chromium, *flags, "--window-size=1400,1000", f"--screenshot={shot}", report.as_uri()],
+        capture_output=True,
+        timeout=180,
+        check=True,
+    )
     pixels = np.asarray(Image.open(shot).convert("L"), dtype=float)
     assert pixels.shape == (1000, 1400)
     assert pixels.std() > 10  # a rendered page, not a blank one

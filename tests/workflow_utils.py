@@ -29,12 +29,25 @@ def write_config(workdir: Path, config: dict, name: str = "config.yaml") -> Path
     return path
 
 
-def snakemake(workdir: Path, *args: str, config: str = "config.yaml", timeout: float = 900, check: bool = True, env=None):
+def snakemake(
+    workdir: Path, *args: str, config: str = "config.yaml", timeout: float = 900, check: bool = True, env=None
+):
     """Run Snakemake on this repository's Snakefile in `workdir`; returns the CompletedProcess."""
-    cmd = [SNAKEMAKE, "-s", str(REPO / "Snakefile"), "-d", str(workdir), "--configfile", str(Path(workdir) / config), *args]
+    cmd = [
+        SNAKEMAKE,
+        "-s",
+        str(REPO / "Snakefile"),
+        "-d",
+        str(workdir),
+        "--configfile",
+        str(Path(workdir) / config),
+        *args,
+    ]
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env)
     if check and proc.returncode != 0:
-        raise AssertionError(f"snakemake {' '.join(args)} failed ({proc.returncode}):\n{proc.stdout[-3000:]}\n{proc.stderr[-5000:]}")
+        raise AssertionError(
+            f"snakemake {' '.join(args)} failed ({proc.returncode}):\n{proc.stdout[-3000:]}\n{proc.stderr[-5000:]}"
+        )
     return proc
 
 
@@ -81,7 +94,11 @@ def stable_history(path: Path) -> str:
 
 def run_fingerprint(workdir: Path, variant: str) -> tuple:
     run = Path(workdir) / "results" / "runs" / variant
-    return (params_digest(run / "weights.h5"), stable_metrics(run / "metrics.json"), stable_history(run / "history.csv"))
+    return (
+        params_digest(run / "weights.h5"),
+        stable_metrics(run / "metrics.json"),
+        stable_history(run / "history.csv"),
+    )
 
 
 def require_or_skip(condition: bool, reason: str):
@@ -102,7 +119,13 @@ VARIANTS = [
     {"name": "sig", "model": "sigmoid", "augmentation": "fliptrans", "eta": 0.05},
     {"name": "lg", "model": "softmax", "grid": {"lambda": [0, 0.1]}},
     {"name": "mlp", "model": "mlp", "hidden": [16], "split": "basic", "momentum": 0.9},
-    {"name": "logi", "model": "logistic", "classes": ["cat", "dog"], "shuffle": False, "early_stopping": {"patience": 2}},
+    {
+        "name": "logi",
+        "model": "logistic",
+        "classes": ["cat", "dog"],
+        "shuffle": False,
+        "early_stopping": {"patience": 2},
+    },
     {"name": "boom", "model": "softmax", "eta": 1.0e37},
 ]
 
@@ -110,7 +133,10 @@ VARIANTS = [
 def small_config(archive: Path, **extra) -> dict:
     cfg = {
         "local_archive": str(archive),
-        "splits": {"basic": {"type": "batches", "train": [1], "val": [2]}, "full": {"type": "holdout", "val_size": 100, "seed": 0}},
+        "splits": {
+            "basic": {"type": "batches", "train": [1], "val": [2]},
+            "full": {"type": "holdout", "val_size": 100, "seed": 0},
+        },
         "augmentations": {"none": {}, "fliptrans": {"flip": 0.5, "translate": 2}},
         "defaults": {"epochs": 3, "batch_size": 50, "eta": 0.01},
         "experiments": {
@@ -122,7 +148,12 @@ def small_config(archive: Path, **extra) -> dict:
                     {"name": "lam", "type": "vs_lambda", "grid": "lg"},
                     {"name": "tp", "type": "true_class_prob", "variants": ["soft", "sig"]},
                     {"name": "tm", "type": "templates", "variants": ["soft", "sig"]},
-                    {"name": "cv", "type": "curves", "variants": ["soft", "boom"], "metrics": ["train_loss", "val_acc"]},
+                    {
+                        "name": "cv",
+                        "type": "curves",
+                        "variants": ["soft", "boom"],
+                        "metrics": ["train_loss", "val_acc"],
+                    },
                 ],
             }
         },

@@ -43,7 +43,9 @@ import sys
 # This checkout's package, here and in every child process (`python -m cifarflow ...`).
 WORKFLOW_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "workflow")
 sys.path.insert(0, WORKFLOW_DIR)
-os.environ["PYTHONPATH"] = os.pathsep.join([WORKFLOW_DIR] + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p])
+os.environ["PYTHONPATH"] = os.pathsep.join(
+    [WORKFLOW_DIR] + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
+)
 BENCH = os.path.abspath(__file__)
 
 THREAD_VARS = (
@@ -101,8 +103,15 @@ MODELS = {
 }
 # the issue's targets: NumPy/PyTorch step throughput (at least), epoch and preprocessing seconds
 # and training-job RSS (at most)
-STEP_RATIO_TARGET = {"softmax": 1.5, "sigmoid": 1.5, "mlp50": 1.5, "mlp100": 1.5, "mlp256": 1.5,
-                     "convnet-patchify": 1.0, "convnet-small": 1.0}
+STEP_RATIO_TARGET = {
+    "softmax": 1.5,
+    "sigmoid": 1.5,
+    "mlp50": 1.5,
+    "mlp100": 1.5,
+    "mlp256": 1.5,
+    "convnet-patchify": 1.0,
+    "convnet-small": 1.0,
+}
 # ... or, for a model bound by matrix products (its GEMM time bound exceeds its memory bound), this
 # fraction of the machine's measured sgemm rate: the MLPs meet their target by either bound, the
 # ConvNets need both (issue 19)
@@ -127,7 +136,9 @@ def thread_check() -> dict:
     pools = threadpoolctl.threadpool_info()
     out = {
         "checked": True,
-        "pools": [{k: p.get(k) for k in ("user_api", "internal_api", "num_threads", "version", "architecture")} for p in pools],
+        "pools": [
+            {k: p.get(k) for k in ("user_api", "internal_api", "num_threads", "version", "architecture")} for p in pools
+        ],
         "one_thread": all(p["num_threads"] == 1 for p in pools),
     }
     if not out["one_thread"]:  # e.g. imported after NumPy loaded: limit for this process
@@ -205,7 +216,13 @@ def machine_limits(quick: bool = False, repeats: int = 5) -> dict:
     np.copyto(dst, src)
     t = _cpu_times(lambda: np.copyto(dst, src), repeats)
     gbs = 2.0 * src.nbytes / min(t) / 1e9
-    return {"sgemm_gflops": gflops, "sgemm_shape": [n, n, n], "copy_gbs": gbs, "copy_mib": size >> 20, "repeats": repeats}
+    return {
+        "sgemm_gflops": gflops,
+        "sgemm_shape": [n, n, n],
+        "copy_gbs": gbs,
+        "copy_mib": size >> 20,
+        "repeats": repeats,
+    }
 
 
 # ---- models: build, count, step ----------------------------------------------------------------
@@ -339,7 +356,9 @@ def _calibrate(run, target_s: float, max_steps: int = 2000) -> int:
     return int(min(max_steps, max(2, round(target_s / per))))
 
 
-def bench_steps(name: str, batch: int = BATCH, repeats: int = 7, target_s: float = 0.25, torch=None, quick: bool = False) -> dict:
+def bench_steps(
+    name: str, batch: int = BATCH, repeats: int = 7, target_s: float = 0.25, torch=None, quick: bool = False
+) -> dict:
     """Step throughput of model `name` in NumPy (and PyTorch when given), repeats interleaved.
 
     Each repeat is timed by the wall clock and by this process's CPU time; on one thread the two
@@ -373,8 +392,12 @@ def bench_steps(name: str, batch: int = BATCH, repeats: int = 7, target_s: float
             "repeats_images_per_s": [batch / x for x in ts],
         }
     out.setdefault("torch", None)
-    out["numpy_over_torch"] = _median([tt / tn for tn, tt in zip(cpu["numpy"], cpu["torch"])]) if torch is not None else None
-    out["numpy_over_torch_wall"] = out["numpy"]["images_per_s"] / out["torch"]["images_per_s"] if torch is not None else None
+    out["numpy_over_torch"] = (
+        _median([tt / tn for tn, tt in zip(cpu["numpy"], cpu["torch"])]) if torch is not None else None
+    )
+    out["numpy_over_torch_wall"] = (
+        out["numpy"]["images_per_s"] / out["torch"]["images_per_s"] if torch is not None else None
+    )
     return out
 
 
@@ -411,14 +434,21 @@ def random_data(n_train: int = N_TRAIN_FULL, n_val: int = 1000, n_test: int = 10
     rng = np.random.default_rng(seed)
     img = lambda n: rng.integers(0, 256, size=(n, *IMAGE_SHAPE), dtype=np.uint8)  # noqa: E731
     lab = lambda n: rng.integers(0, N_CLASSES, size=n).astype(np.int64)  # noqa: E731
-    return Data(img(n_train), lab(n_train), img(n_val), lab(n_val), img(n_test), lab(n_test),
-                tuple(f"c{i}" for i in range(N_CLASSES)))
+    return Data(
+        img(n_train),
+        lab(n_train),
+        img(n_val),
+        lab(n_val),
+        img(n_test),
+        lab(n_test),
+        tuple(f"c{i}" for i in range(N_CLASSES)),
+    )
 
 
 def split_data(path):
     """cifarflow.data.subset.Data of a split file, as `python -m cifarflow train` loads it."""
-    from cifarflow.data.subset import load_variant_data
     from cifarflow.data.splits import load_split
+    from cifarflow.data.subset import load_variant_data
 
     return load_variant_data(load_split(path), {"name": "bench", "classes": None, "train_limit": None})
 
@@ -527,10 +557,17 @@ def profile_epoch(data, name: str = "softmax", batch: int = BATCH, norm=None) ->
     phases = {label: _cumtime(stats, f, s, c) for label, f, s, c in PHASES}
     phases[PHASES[-1][0]] = evaluation
     phases["other (loop, batching, Python overhead)"] = epoch - sum(phases.values())
-    parts = {label: (_cumtime(stats, f, s, None) - (_cumtime(stats, f, s, loop) if loop else 0.0)) / 2
-             for label, f, s, loop in EVALUATION_PARTS}
-    return {"model": name, "profiled_epoch_seconds": epoch, "phases": phases, "evaluation_parts": parts,
-            "note": "cProfile cumulative times of one epoch (epoch 0's evaluation removed); profiling adds overhead"}
+    parts = {
+        label: (_cumtime(stats, f, s, None) - (_cumtime(stats, f, s, loop) if loop else 0.0)) / 2
+        for label, f, s, loop in EVALUATION_PARTS
+    }
+    return {
+        "model": name,
+        "profiled_epoch_seconds": epoch,
+        "phases": phases,
+        "evaluation_parts": parts,
+        "note": "cProfile cumulative times of one epoch (epoch 0's evaluation removed); profiling adds overhead",
+    }
 
 
 # ---- subprocess jobs: training RSS and preprocessing -------------------------------------------
@@ -555,13 +592,17 @@ def _run_child(cmd: list, log) -> dict:
     env = dict(os.environ, **{v: "1" for v in THREAD_VARS})
     with tempfile.TemporaryDirectory() as tmp:
         report = Path(tmp) / "rusage.json"
-        subprocess.run([sys.executable, "-c", LAUNCHER, str(report), *cmd], stdout=log, stderr=subprocess.STDOUT, env=env)
+        subprocess.run(
+            [sys.executable, "-c", LAUNCHER, str(report), *cmd], stdout=log, stderr=subprocess.STDOUT, env=env
+        )
         return json.loads(report.read_text())
 
 
 def _failed(what: str, r: dict, log_path) -> RuntimeError:
     lines = Path(log_path).read_text().strip().splitlines()
-    return RuntimeError(f"python -m cifarflow {what} failed (exit {r['returncode']}): {lines[-1] if lines else 'no output'} (log: {log_path})")
+    return RuntimeError(
+        f"python -m cifarflow {what} failed (exit {r['returncode']}): {lines[-1] if lines else 'no output'} (log: {log_path})"
+    )
 
 
 def train_job(split_path, workdir, model: str = "softmax") -> dict:
@@ -574,19 +615,55 @@ def train_job(split_path, workdir, model: str = "softmax") -> dict:
     config = {
         "splits": {"full": FULL_SPLIT},
         "augmentations": {"flip_translate": AUGMENTATION},
-        "experiments": {"bench": {"variants": [{"name": f"bench-{model}", **MODELS[model], "split": "full",
-                                                "epochs": 1, "augmentation": "flip_translate"}]}},
+        "experiments": {
+            "bench": {
+                "variants": [
+                    {
+                        "name": f"bench-{model}",
+                        **MODELS[model],
+                        "split": "full",
+                        "epochs": 1,
+                        "augmentation": "flip_translate",
+                    }
+                ]
+            }
+        },
         "run": None,
     }
     variant = resolve_variants(config)[f"bench-{model}"]
     plan = workdir / "plan.h5"
     py = [sys.executable, "-m", "cifarflow", "--threads", "1"]
     with open(workdir / "job.log", "w") as log:
-        p = _run_child(py + ["plan", "--split", str(split_path), "--spec", json.dumps(plan_spec(variant, config)), "--out", str(plan)], log)
+        p = _run_child(
+            py
+            + [
+                "plan",
+                "--split",
+                str(split_path),
+                "--spec",
+                json.dumps(plan_spec(variant, config)),
+                "--out",
+                str(plan),
+            ],
+            log,
+        )
         if p["returncode"]:
             raise _failed("plan", p, workdir / "job.log")
-        t = _run_child(py + ["train", "--split", str(split_path), "--plan", str(plan), "--variant", json.dumps(variant),
-                             "--outdir", str(workdir / "run")], log)
+        t = _run_child(
+            py
+            + [
+                "train",
+                "--split",
+                str(split_path),
+                "--plan",
+                str(plan),
+                "--variant",
+                json.dumps(variant),
+                "--outdir",
+                str(workdir / "run"),
+            ],
+            log,
+        )
     if t["returncode"]:
         raise _failed("train", t, workdir / "job.log")
     metrics = json.loads((workdir / "run" / "metrics.json").read_text())
@@ -608,23 +685,61 @@ def import_job(archive, out, log_path, threads: int = None) -> dict:
     (N: the import rule's `threads:`, IMPORT_THREADS; it decodes in N processes)."""
     threads = threads or IMPORT_THREADS
     with open(log_path, "w") as log:
-        r = _run_child([sys.executable, "-m", "cifarflow", "--threads", str(threads), "import", "--source", str(archive), "--out", str(out)], log)
+        r = _run_child(
+            [
+                sys.executable,
+                "-m",
+                "cifarflow",
+                "--threads",
+                str(threads),
+                "import",
+                "--source",
+                str(archive),
+                "--out",
+                str(out),
+            ],
+            log,
+        )
     if r["returncode"]:
         raise _failed("import", r, log_path)
     import h5py
 
     with h5py.File(out, "r") as f:
         n = len(f["train/labels"]) + len(f["test/labels"])
-    return {"archive": str(archive), "threads": threads, "n_images": n, "seconds": r["seconds"], "cpu_seconds": r["cpu_seconds"], "peak_rss_mb": r["peak_rss_mb"],
-            "images_per_s": n / r["seconds"]}
+    return {
+        "archive": str(archive),
+        "threads": threads,
+        "n_images": n,
+        "seconds": r["seconds"],
+        "cpu_seconds": r["cpu_seconds"],
+        "peak_rss_mb": r["peak_rss_mb"],
+        "images_per_s": n / r["seconds"],
+    }
 
 
 def build_split(raw_path, out, spec: dict = FULL_SPLIT) -> None:
     """A split (default: config.yaml's `full`) of an imported raw file, through
     `python -m cifarflow split`."""
     with open(Path(out).with_suffix(".log"), "w") as log:
-        r = _run_child([sys.executable, "-m", "cifarflow", "--threads", "1", "split", "--raw", str(raw_path), "--name", "full",
-                        "--spec", json.dumps(spec), "--out", str(out)], log)
+        r = _run_child(
+            [
+                sys.executable,
+                "-m",
+                "cifarflow",
+                "--threads",
+                "1",
+                "split",
+                "--raw",
+                str(raw_path),
+                "--name",
+                "full",
+                "--spec",
+                json.dumps(spec),
+                "--out",
+                str(out),
+            ],
+            log,
+        )
     if r["returncode"]:
         raise _failed("split", r, Path(out).with_suffix(".log"))
 
@@ -641,40 +756,101 @@ def targets(result: dict) -> list:
         ratio = m and m.get("numpy_over_torch")
         if own is not None:  # this environment forces a kernel: judge on NumPy's own kernel
             o = own["models"].get(name)
-            rows.append({"target": f"{name} step throughput NumPy/PyTorch", "op": ">=", "limit": limit,
-                         "measured": o and o.get("numpy_over_torch"), "unit": "x"})
+            rows.append(
+                {
+                    "target": f"{name} step throughput NumPy/PyTorch",
+                    "op": ">=",
+                    "limit": limit,
+                    "measured": o and o.get("numpy_over_torch"),
+                    "unit": "x",
+                }
+            )
             if ratio is not None:
-                rows.append({"target": "  the same with the forced kernel (not judged)", "op": ">=", "limit": limit,
-                             "measured": ratio, "unit": "x", "informative": True})
+                rows.append(
+                    {
+                        "target": "  the same with the forced kernel (not judged)",
+                        "op": ">=",
+                        "limit": limit,
+                        "measured": ratio,
+                        "unit": "x",
+                        "informative": True,
+                    }
+                )
         else:
-            rows.append({"target": f"{name} step throughput NumPy/PyTorch", "op": ">=", "limit": limit, "measured": ratio, "unit": "x"})
+            rows.append(
+                {
+                    "target": f"{name} step throughput NumPy/PyTorch",
+                    "op": ">=",
+                    "limit": limit,
+                    "measured": ratio,
+                    "unit": "x",
+                }
+            )
     limits = result.get("machine") or {}
     for name, limit in SGEMM_FRACTION_TARGET.items():
         m = result["models"].get(name) or {}
         quick = (result.get("settings") or {}).get("quick")  # a smoke run's sgemm rate and steps are not comparable
         bound = not quick and m.get("limit_ms_flops") is not None and m["limit_ms_flops"] >= m.get("limit_ms_bytes", 0)
         frac = (m.get("numpy") or {}).get("fraction_of_limit") if bound else None
-        rows.append({"target": f"{name} step at the machine's sgemm rate (matrix-bound)", "op": ">=", "limit": limit, "measured": frac,
-                     "unit": "", "model": name})
+        rows.append(
+            {
+                "target": f"{name} step at the machine's sgemm rate (matrix-bound)",
+                "op": ">=",
+                "limit": limit,
+                "measured": frac,
+                "unit": "",
+                "model": name,
+            }
+        )
     sm = result["models"].get("softmax") or {}
     ep = sm.get("epoch")
     full = bool(ep and ep["n_train"] == N_TRAIN_FULL)
-    rows.append({"target": "softmax full-data epoch (augmentation + steps + evaluation)", "op": "<=", "limit": EPOCH_TARGET_S,
-                 "measured": ep["seconds"] if full else None, "unit": "s"})
+    rows.append(
+        {
+            "target": "softmax full-data epoch (augmentation + steps + evaluation)",
+            "op": "<=",
+            "limit": EPOCH_TARGET_S,
+            "measured": ep["seconds"] if full else None,
+            "unit": "s",
+        }
+    )
     if full and limits.get("copy_gbs"):
-        bw = epoch_bandwidth_limit(ep["n_train"], ep["n_val"] + ep.get("n_eval_train", ep["n_train"]), limits["copy_gbs"])
+        bw = epoch_bandwidth_limit(
+            ep["n_train"], ep["n_val"] + ep.get("n_eval_train", ep["n_train"]), limits["copy_gbs"]
+        )
         ep["bandwidth_limit_seconds"] = bw["seconds"]
         ratio = ep["seconds"] / bw["seconds"]
     else:
         ratio = None
-    rows.append({"target": "softmax full-data epoch / its memory-bandwidth limit", "op": "<=", "limit": EPOCH_BANDWIDTH_FACTOR,
-                 "measured": ratio, "unit": "x"})
+    rows.append(
+        {
+            "target": "softmax full-data epoch / its memory-bandwidth limit",
+            "op": "<=",
+            "limit": EPOCH_BANDWIDTH_FACTOR,
+            "measured": ratio,
+            "unit": "x",
+        }
+    )
     job = result.get("train_job")
-    rows.append({"target": "peak RSS of a full-data linear training job", "op": "<=", "limit": RSS_TARGET_MB,
-                 "measured": job["peak_rss_mb"] if job and job["n_train"] == N_TRAIN_FULL else None, "unit": "MB"})
+    rows.append(
+        {
+            "target": "peak RSS of a full-data linear training job",
+            "op": "<=",
+            "limit": RSS_TARGET_MB,
+            "measured": job["peak_rss_mb"] if job and job["n_train"] == N_TRAIN_FULL else None,
+            "unit": "MB",
+        }
+    )
     imp = result.get("preprocess")
-    rows.append({"target": "preprocessing 60,000 JPEGs into HDF5", "op": "<=", "limit": IMPORT_TARGET_S,
-                 "measured": imp["seconds"] if imp and imp["n_images"] == 60_000 else None, "unit": "s"})
+    rows.append(
+        {
+            "target": "preprocessing 60,000 JPEGs into HDF5",
+            "op": "<=",
+            "limit": IMPORT_TARGET_S,
+            "measured": imp["seconds"] if imp and imp["n_images"] == 60_000 else None,
+            "unit": "s",
+        }
+    )
     for r in rows:
         v = r["measured"]
         r["holds"] = None if v is None else bool(v >= r["limit"] if r["op"] == ">=" else v <= r["limit"])
@@ -688,8 +864,17 @@ def targets(result: dict) -> list:
         holds = (all(verdicts) if both else any(verdicts)) if verdicts else None
         if both and frac["measured"] is None:
             holds = ratio and ratio["holds"]  # not matrix-bound: the PyTorch ratio alone
-        rows.append({"target": f"{name} step, judged ({'both figures' if both else 'either figure'})", "op": "", "limit": None,
-                     "measured": None, "unit": "", "holds": holds, "factor": None})
+        rows.append(
+            {
+                "target": f"{name} step, judged ({'both figures' if both else 'either figure'})",
+                "op": "",
+                "limit": None,
+                "measured": None,
+                "unit": "",
+                "holds": holds,
+                "factor": None,
+            }
+        )
     return rows
 
 
@@ -697,23 +882,41 @@ def tidy_rows(result: dict) -> list:
     """(section, model, metric, value, unit) for every number of the result."""
     rows = []
     m = result["machine"]
-    rows += [("machine", "", "sgemm_gflops", m["sgemm_gflops"], "GFLOP/s"), ("machine", "", "copy_gbs", m["copy_gbs"], "GB/s")]
+    rows += [
+        ("machine", "", "sgemm_gflops", m["sgemm_gflops"], "GFLOP/s"),
+        ("machine", "", "copy_gbs", m["copy_gbs"], "GB/s"),
+    ]
     for name, r in result["models"].items():
-        rows += [("step", name, "n_params", r["n_params"], ""), ("step", name, "flops_per_step", r["flops"], "FLOP"),
-                 ("step", name, "bytes_per_step_min", r["bytes"], "B")]
+        rows += [
+            ("step", name, "n_params", r["n_params"], ""),
+            ("step", name, "flops_per_step", r["flops"], "FLOP"),
+            ("step", name, "bytes_per_step_min", r["bytes"], "B"),
+        ]
         for fw in ("numpy", "torch"):
             if r.get(fw):
-                for k, unit in (("images_per_s", "images/s"), ("steps_per_s", "steps/s"), ("ms_per_step", "ms"),
-                                ("images_per_s_cpu", "images/s"), ("gflops", "GFLOP/s"), ("fraction_of_limit", "")):
+                for k, unit in (
+                    ("images_per_s", "images/s"),
+                    ("steps_per_s", "steps/s"),
+                    ("ms_per_step", "ms"),
+                    ("images_per_s_cpu", "images/s"),
+                    ("gflops", "GFLOP/s"),
+                    ("fraction_of_limit", ""),
+                ):
                     if k in r[fw]:
                         rows.append(("step", name, f"{fw}_{k}", r[fw][k], unit))
         if r.get("numpy_over_torch") is not None:
-            rows += [("step", name, "numpy_over_torch", r["numpy_over_torch"], "x"),
-                     ("step", name, "numpy_over_torch_wall", r["numpy_over_torch_wall"], "x")]
+            rows += [
+                ("step", name, "numpy_over_torch", r["numpy_over_torch"], "x"),
+                ("step", name, "numpy_over_torch_wall", r["numpy_over_torch_wall"], "x"),
+            ]
         if r.get("epoch"):
-            rows += [("epoch", name, "seconds", r["epoch"]["seconds"], "s"), ("epoch", name, "n_train", r["epoch"]["n_train"], "images"),
-                     ("epoch", name, "cpu_share", r["epoch"]["cpu_share"], ""), ("epoch", name, "cpu_seconds_est", r["epoch"]["cpu_seconds_est"], "s"),
-                     ("epoch", name, "images_per_s", r["epoch"]["images_per_s"], "images/s")]
+            rows += [
+                ("epoch", name, "seconds", r["epoch"]["seconds"], "s"),
+                ("epoch", name, "n_train", r["epoch"]["n_train"], "images"),
+                ("epoch", name, "cpu_share", r["epoch"]["cpu_share"], ""),
+                ("epoch", name, "cpu_seconds_est", r["epoch"]["cpu_seconds_est"], "s"),
+                ("epoch", name, "images_per_s", r["epoch"]["images_per_s"], "images/s"),
+            ]
     own = result.get("own_blas")
     if own:
         for name, r in own["models"].items():
@@ -722,11 +925,22 @@ def tidy_rows(result: dict) -> list:
                     rows.append(("step_own_blas", name, k, r[k], "x" if k == "numpy_over_torch" else "images/s"))
     if result.get("train_job"):
         j = result["train_job"]
-        rows += [("train_job", j["model"], k, j[k], u) for k, u in (("peak_rss_mb", "MB"), ("peak_rss_mb_rusage", "MB"),
-                                                                      ("wall_seconds", "s"), ("cpu_seconds", "s"), ("train_seconds", "s"))]
+        rows += [
+            ("train_job", j["model"], k, j[k], u)
+            for k, u in (
+                ("peak_rss_mb", "MB"),
+                ("peak_rss_mb_rusage", "MB"),
+                ("wall_seconds", "s"),
+                ("cpu_seconds", "s"),
+                ("train_seconds", "s"),
+            )
+        ]
     if result.get("preprocess"):
         p = result["preprocess"]
-        rows += [("preprocess", "", k, p[k], u) for k, u in (("seconds", "s"), ("cpu_seconds", "s"), ("n_images", "images"), ("peak_rss_mb", "MB"))]
+        rows += [
+            ("preprocess", "", k, p[k], u)
+            for k, u in (("seconds", "s"), ("cpu_seconds", "s"), ("n_images", "images"), ("peak_rss_mb", "MB"))
+        ]
     if result.get("epoch_profile"):
         for phase, s in {**result["epoch_profile"]["phases"], **result["epoch_profile"]["evaluation_parts"]}.items():
             rows.append(("epoch_profile", result["epoch_profile"]["model"], phase, s, "s"))
@@ -751,7 +965,9 @@ def _fmt(v, spec=".0f"):
 
 def _blas(result: dict) -> str:
     pools = [p for p in result["threads"].get("pools") or [] if p["user_api"] == "blas"]
-    kernel = ", ".join(f"{p['internal_api']} {p['version']} kernel {p.get('architecture')} ({p['num_threads']} thread)" for p in pools)
+    kernel = ", ".join(
+        f"{p['internal_api']} {p['version']} kernel {p.get('architecture')} ({p['num_threads']} thread)" for p in pools
+    )
     core = result["environment"].get("openblas_coretype")
     return (kernel or "unknown (threadpoolctl not installed)") + (f", OPENBLAS_CORETYPE={core}" if core else "")
 
@@ -778,32 +994,46 @@ def format_table(result: dict) -> str:
             f"{_fmt(ep and ep['cpu_seconds_est'], '.2f'):>7}"
         )
     if any(r.get("torch") for r in result["models"].values()):
-        lines.append("(img/s, steps/s: wall clock; %limit and NumPy/Torch (median of the paired per-repeat ratios) by CPU time)")
+        lines.append(
+            "(img/s, steps/s: wall clock; %limit and NumPy/Torch (median of the paired per-repeat ratios) by CPU time)"
+        )
     own = result.get("own_blas")
     if own:
-        lines += ["", f"the same steps with NumPy's own BLAS kernel ({own['kernel']}; this environment forces "
-                  f"{own['forced']}), sgemm {own['sgemm_gflops']:.1f} GFLOP/s:",
-                  f"{'model':<17}{'NumPy img/s':>13}{'Torch img/s':>13}{'NumPy/Torch':>13}"]
+        lines += [
+            "",
+            f"the same steps with NumPy's own BLAS kernel ({own['kernel']}; this environment forces "
+            f"{own['forced']}), sgemm {own['sgemm_gflops']:.1f} GFLOP/s:",
+            f"{'model':<17}{'NumPy img/s':>13}{'Torch img/s':>13}{'NumPy/Torch':>13}",
+        ]
         for name, r in own["models"].items():
-            lines.append(f"{name:<17}{r['numpy_images_per_s']:>13.0f}{_fmt(r.get('torch_images_per_s')):>13}"
-                         f"{_fmt(r.get('numpy_over_torch'), '.2f'):>13}")
+            lines.append(
+                f"{name:<17}{r['numpy_images_per_s']:>13.0f}{_fmt(r.get('torch_images_per_s')):>13}"
+                f"{_fmt(r.get('numpy_over_torch'), '.2f'):>13}"
+            )
     if result["models"]:
         n = next(iter(result["models"].values())).get("epoch")
         if n:
             bw = (result["models"].get("softmax") or {}).get("epoch", {}).get("bandwidth_limit_seconds")
-            lines.append(f"(epoch: {n['n_train']} training images, evaluation of {n.get('n_eval_train', n['n_train'])} of them "
-                         f"(eval_train) and {n['n_val']} validation images, {result['settings']['data']}; "
-                         + (f"softmax epoch memory-bandwidth limit {bw:.3f} s; " if bw else "") +
-                         "(CPU): seconds x the CPU share of the core during the epochs: "
-                         + ", ".join(f"{k} {r['epoch']['cpu_share']:.2f}" for k, r in result["models"].items() if r.get("epoch")) + ")")
+            lines.append(
+                f"(epoch: {n['n_train']} training images, evaluation of {n.get('n_eval_train', n['n_train'])} of them "
+                f"(eval_train) and {n['n_val']} validation images, {result['settings']['data']}; "
+                + (f"softmax epoch memory-bandwidth limit {bw:.3f} s; " if bw else "")
+                + "(CPU): seconds x the CPU share of the core during the epochs: "
+                + ", ".join(f"{k} {r['epoch']['cpu_share']:.2f}" for k, r in result["models"].items() if r.get("epoch"))
+                + ")"
+            )
     if result.get("train_job"):
         j = result["train_job"]
-        lines.append(f"training job ({j['model']}, 1 epoch, {j['n_train']} images): peak RSS {j['peak_rss_mb']:.0f} MB "
-                     f"(rusage {j['peak_rss_mb_rusage']:.0f} MB), {j['wall_seconds']:.1f} s wall (CPU {j['cpu_seconds']:.1f} s), {j['train_seconds']:.2f} s training")
+        lines.append(
+            f"training job ({j['model']}, 1 epoch, {j['n_train']} images): peak RSS {j['peak_rss_mb']:.0f} MB "
+            f"(rusage {j['peak_rss_mb_rusage']:.0f} MB), {j['wall_seconds']:.1f} s wall (CPU {j['cpu_seconds']:.1f} s), {j['train_seconds']:.2f} s training"
+        )
     if result.get("preprocess"):
         p = result["preprocess"]
-        lines.append(f"preprocessing ({p.get('threads', 1)} decoding processes): {p['n_images']} images in {p['seconds']:.1f} s ({p['images_per_s']:.0f}/s; CPU {p['cpu_seconds']:.1f} s), "
-                     f"peak RSS {p['peak_rss_mb']:.0f} MB")
+        lines.append(
+            f"preprocessing ({p.get('threads', 1)} decoding processes): {p['n_images']} images in {p['seconds']:.1f} s ({p['images_per_s']:.0f}/s; CPU {p['cpu_seconds']:.1f} s), "
+            f"peak RSS {p['peak_rss_mb']:.0f} MB"
+        )
     if result.get("epoch_profile"):
         pr = result["epoch_profile"]
         lines += ["", f"profile of one {pr['model']} epoch ({pr['profiled_epoch_seconds']:.2f} s under cProfile):"]
@@ -814,8 +1044,15 @@ def format_table(result: dict) -> str:
     load = [result["environment"].get("load_average"), result["environment"].get("load_average_end")]
     if all(load):
         busy = max(load[0][0], load[1][0]) > 1.2
-        lines += ["", f"load average (1 min) at start {load[0][0]:.2f}, at end {load[1][0]:.2f}"
-                  + (f": other processes were busy on this {os.cpu_count()}-core machine, expect noisier figures" if busy else "")]
+        lines += [
+            "",
+            f"load average (1 min) at start {load[0][0]:.2f}, at end {load[1][0]:.2f}"
+            + (
+                f": other processes were busy on this {os.cpu_count()}-core machine, expect noisier figures"
+                if busy
+                else ""
+            ),
+        ]
     lines += ["", "targets:"]
     for t in result["targets"]:
         status = "not measured" if t["holds"] is None else ("holds" if t["holds"] else "MISSED")
@@ -824,7 +1061,9 @@ def format_table(result: dict) -> str:
         if t["limit"] is None:  # a verdict row
             lines.append(f"  {t['target']:<60} {'':<22}{'':>7}  {status}")
             continue
-        lines.append(f"  {t['target']:<60} {t['op']} {t['limit']:g} {t['unit']:<3} measured {_fmt(t['measured'], '.2f'):>7}  {status}")
+        lines.append(
+            f"  {t['target']:<60} {t['op']} {t['limit']:g} {t['unit']:<3} measured {_fmt(t['measured'], '.2f'):>7}  {status}"
+        )
     return "\n".join(lines)
 
 
@@ -838,11 +1077,17 @@ def compare_results(result: dict, baseline: dict, factor: float) -> dict:
     model or core count) or another mode (quick or full, data) are not compared."""
     keys = ("cpu", "cpu_count")
     same = all(result["environment"].get(k) == baseline.get("environment", {}).get(k) for k in keys) and all(
-        result["settings"].get(k) == baseline.get("settings", {}).get(k) for k in ("quick", "data", "batch_size"))
+        result["settings"].get(k) == baseline.get("settings", {}).get(k) for k in ("quick", "data", "batch_size")
+    )
     rows = []
     if not same:
-        return {"compared": False, "factor": factor, "rows": rows, "regressions": 0,
-                "note": "the baseline comes from another machine or mode: nothing compared"}
+        return {
+            "compared": False,
+            "factor": factor,
+            "rows": rows,
+            "regressions": 0,
+            "note": "the baseline comes from another machine or mode: nothing compared",
+        }
     for name, r in result["models"].items():
         b = baseline.get("models", {}).get(name)
         if not b:
@@ -852,20 +1097,37 @@ def compare_results(result: dict, baseline: dict, factor: float) -> dict:
             pairs.append(("epoch s (CPU est.)", r["epoch"]["cpu_seconds_est"], b["epoch"]["cpu_seconds_est"], False))
         for metric, new, old, higher_is_better in pairs:
             change = new / old if higher_is_better else old / new  # > 1: faster than the baseline
-            rows.append({"model": name, "metric": metric, "baseline": old, "measured": new, "speed_vs_baseline": change,
-                         "regression": bool(change < 1.0 / factor)})
-    return {"compared": True, "factor": factor, "rows": rows, "regressions": sum(r["regression"] for r in rows),
-            "baseline_created": baseline.get("created")}
+            rows.append(
+                {
+                    "model": name,
+                    "metric": metric,
+                    "baseline": old,
+                    "measured": new,
+                    "speed_vs_baseline": change,
+                    "regression": bool(change < 1.0 / factor),
+                }
+            )
+    return {
+        "compared": True,
+        "factor": factor,
+        "rows": rows,
+        "regressions": sum(r["regression"] for r in rows),
+        "baseline_created": baseline.get("created"),
+    }
 
 
 def format_comparison(cmp: dict) -> str:
     if not cmp["compared"]:
         return f"regression check: {cmp['note']}"
-    lines = [f"regression check against the figures of {cmp.get('baseline_created')} (fails below 1/{cmp['factor']:g} of their speed):",
-             f"{'model':<17}{'metric':<22}{'baseline':>11}{'measured':>11}{'speed':>8}"]
+    lines = [
+        f"regression check against the figures of {cmp.get('baseline_created')} (fails below 1/{cmp['factor']:g} of their speed):",
+        f"{'model':<17}{'metric':<22}{'baseline':>11}{'measured':>11}{'speed':>8}",
+    ]
     for r in cmp["rows"]:
-        lines.append(f"{r['model']:<17}{r['metric']:<22}{r['baseline']:>11.4g}{r['measured']:>11.4g}{r['speed_vs_baseline']:>7.2f}x"
-                     + ("  REGRESSION" if r["regression"] else ""))
+        lines.append(
+            f"{r['model']:<17}{r['metric']:<22}{r['baseline']:>11.4g}{r['measured']:>11.4g}{r['speed_vs_baseline']:>7.2f}x"
+            + ("  REGRESSION" if r["regression"] else "")
+        )
     lines.append(f"{cmp['regressions']} regression(s)")
     return "\n".join(lines)
 
@@ -874,31 +1136,54 @@ def format_comparison(cmp: dict) -> str:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python tools/bench.py", description=__doc__.split("\n\n")[0],
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        prog="python tools/bench.py",
+        description=__doc__.split("\n\n")[0],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     p.add_argument("--out", default="results/bench/bench.json", help="JSON result; the CSV goes beside it (.csv)")
     p.add_argument("--models", default=",".join(MODELS), help=f"comma-separated, from: {', '.join(MODELS)}")
-    p.add_argument("--quick", action="store_true", help="tiny repeats and sizes (smoke test; numbers are not meaningful)")
+    p.add_argument(
+        "--quick", action="store_true", help="tiny repeats and sizes (smoke test; numbers are not meaningful)"
+    )
     p.add_argument("--repeats", type=int, default=None, help="step-throughput repeats (default 7, quick 2)")
-    p.add_argument("--blas", choices=("both", "env", "own"), default="both",
-                   help="step throughputs with this environment's BLAS kernel (env), NumPy's own choice (own: "
-                        f"{' and '.join(FORCED_BLAS_VARS)} removed, in a child process when they are set) or both")
+    p.add_argument(
+        "--blas",
+        choices=("both", "env", "own"),
+        default="both",
+        help="step throughputs with this environment's BLAS kernel (env), NumPy's own choice (own: "
+        f"{' and '.join(FORCED_BLAS_VARS)} removed, in a child process when they are set) or both",
+    )
     p.add_argument("--skip-torch", action="store_true", help="no PyTorch side by side (also when it is not importable)")
     p.add_argument("--skip-epoch", action="store_true", help="no full epochs of cifarflow.training.solver.train")
     p.add_argument("--skip-rss", action="store_true", help="no training job subprocess (peak RSS)")
     p.add_argument("--skip-import", action="store_true", help="no preprocessing of the JPEG archive")
     p.add_argument("--profile", action="store_true", help="cProfile breakdown of one softmax epoch")
-    p.add_argument("--data", choices=("auto", "real", "random"), default="auto",
-                   help="auto: the real split if present or buildable from --archive, else random images")
+    p.add_argument(
+        "--data",
+        choices=("auto", "real", "random"),
+        default="auto",
+        help="auto: the real split if present or buildable from --archive, else random images",
+    )
     p.add_argument("--split", default="results/data/split_full.h5", help="the full split (49,000 training images)")
-    p.add_argument("--archive", default="../shared/data/cifar-10-jpeg.tar.gz", help="CIFAR-10 source for the preprocessing run")
+    p.add_argument(
+        "--archive", default="../shared/data/cifar-10-jpeg.tar.gz", help="CIFAR-10 source for the preprocessing run"
+    )
     p.add_argument("--epoch-images", type=int, default=None, help="training images per epoch (default all; quick 500)")
-    p.add_argument("--compare", default=None, metavar="JSON",
-                   help="an earlier result of this benchmark on this machine (e.g. the --out of the last --quick run, read "
-                        "before it is overwritten): exit 1 when a step or epoch is slower than it by more than --max-slowdown")
+    p.add_argument(
+        "--compare",
+        default=None,
+        metavar="JSON",
+        help="an earlier result of this benchmark on this machine (e.g. the --out of the last --quick run, read "
+        "before it is overwritten): exit 1 when a step or epoch is slower than it by more than --max-slowdown",
+    )
     p.add_argument("--max-slowdown", type=float, default=2.0, help="the factor of --compare (default 2.0)")
-    p.add_argument("--epoch-repeats", type=int, default=3, help="epochs per model, at most (the median is reported; "
-                   "after 10 s on one model no further repeat starts)")
+    p.add_argument(
+        "--epoch-repeats",
+        type=int,
+        default=3,
+        help="epochs per model, at most (the median is reported; after 10 s on one model no further repeat starts)",
+    )
     return p
 
 
@@ -930,8 +1215,21 @@ def own_blas_child(a, names: list, repeats: int, work: Path) -> dict:
     """Step throughputs measured by a child `python tools/bench.py` with the forced-kernel
     variables removed, so OpenBLAS picks its own kernel for this CPU."""
     child_out = work / "own_blas.json"
-    cmd = [sys.executable, BENCH, "--blas", "env", "--models", ",".join(names), "--repeats", str(repeats),
-           "--skip-epoch", "--skip-rss", "--skip-import", "--out", str(child_out)]
+    cmd = [
+        sys.executable,
+        BENCH,
+        "--blas",
+        "env",
+        "--models",
+        ",".join(names),
+        "--repeats",
+        str(repeats),
+        "--skip-epoch",
+        "--skip-rss",
+        "--skip-import",
+        "--out",
+        str(child_out),
+    ]
     cmd += ["--quick"] if a.quick else []
     cmd += ["--skip-torch"] if a.skip_torch else []
     r = subprocess.run(cmd, env=_own_kernel_env(), capture_output=True, text=True)
@@ -943,9 +1241,11 @@ def own_blas_child(a, names: list, repeats: int, work: Path) -> dict:
         "kernel": _blas(child),
         "sgemm_gflops": child["machine"]["sgemm_gflops"],
         "models": {
-            name: {"numpy_images_per_s": m["numpy"]["images_per_s"],
-                   "torch_images_per_s": m["torch"]["images_per_s"] if m.get("torch") else None,
-                   "numpy_over_torch": m.get("numpy_over_torch")}
+            name: {
+                "numpy_images_per_s": m["numpy"]["images_per_s"],
+                "torch_images_per_s": m["torch"]["images_per_s"] if m.get("torch") else None,
+                "numpy_over_torch": m.get("numpy_over_torch"),
+            }
             for name, m in child["models"].items()
         },
     }
@@ -987,7 +1287,10 @@ def _run(a, names: list, repeats: int, out: Path, work: Path) -> int:
         split = work / "split_full.h5"
         build_split(work / "cifar10.h5", split)
     if a.data == "real" and not split.exists():
-        print(f"bench: error: {split}: no split file and no archive at {archive} to build it from; use --data random", file=sys.stderr)
+        print(
+            f"bench: error: {split}: no split file and no archive at {archive} to build it from; use --data random",
+            file=sys.stderr,
+        )
         return 1
     use_real = a.data != "random" and split.exists()
     data = norm = None
@@ -1003,9 +1306,16 @@ def _run(a, names: list, repeats: int, out: Path, work: Path) -> int:
     result = {
         "schema": SCHEMA,
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-        "settings": {"batch_size": BATCH, "dtype": "float32", "threads": 1, "quick": a.quick, "repeats": repeats,
-                     "models": names, "data": f"real split {split}" if use_real else "random uint8 images",
-                     "augmentation": AUGMENTATION},
+        "settings": {
+            "batch_size": BATCH,
+            "dtype": "float32",
+            "threads": 1,
+            "quick": a.quick,
+            "repeats": repeats,
+            "models": names,
+            "data": f"real split {split}" if use_real else "random uint8 images",
+            "augmentation": AUGMENTATION,
+        },
         "environment": env,
         "threads": threads,
         "machine": limits,
@@ -1017,7 +1327,9 @@ def _run(a, names: list, repeats: int, out: Path, work: Path) -> int:
         add_roofline(row, limits)
         if data is not None and not a.skip_epoch:
             log(f"epoch: {name}")
-            row["epoch"] = bench_epoch(name, data, norm, BATCH, max_repeats=1 if a.quick else a.epoch_repeats, budget_s=0 if a.quick else 10.0)
+            row["epoch"] = bench_epoch(
+                name, data, norm, BATCH, max_repeats=1 if a.quick else a.epoch_repeats, budget_s=0 if a.quick else 10.0
+            )
         result["models"][name] = row
     if a.blas == "both" and forced:
         log("step: the same steps with NumPy's own BLAS kernel (child process)")

@@ -5,11 +5,12 @@ import socket
 import urllib.error
 
 import pytest
-from archives import FileServer, closed_port_url
 
 from cifarflow.data import download as download_module
 from cifarflow.data.download import KNOWN_ARCHIVES, download
 from cifarflow.errors import DownloadError
+
+from archives import FileServer, closed_port_url
 
 DATA = bytes(range(256)) * 4096 + b"tail"  # about 1 MB: several read chunks
 MD5 = hashlib.md5(DATA).hexdigest()
@@ -18,8 +19,7 @@ MD5 = hashlib.md5(DATA).hexdigest()
 @pytest.fixture(autouse=True)
 def no_proxy(monkeypatch):
     """Requests to 127.0.0.1 must not go through a proxy set in the environment."""
-    for var in ("http_proxy", "HTTP_PROXY", "https_proxy", "HTTPS_PROXY", "all_proxy",
-                "ALL_PROXY"):
+    for var in ("http_proxy", "HTTP_PROXY", "https_proxy", "HTTPS_PROXY", "all_proxy", "ALL_PROXY"):
         monkeypatch.delenv(var, raising=False)
     monkeypatch.setenv("no_proxy", "127.0.0.1,localhost")
 
@@ -125,8 +125,11 @@ def test_dns_failure_says_network_unreachable(fetch, monkeypatch):
         raise urllib.error.URLError(socket.gaierror(-3, "Temporary failure in name resolution"))
 
     monkeypatch.setattr(download_module.urllib.request, "urlopen", no_dns)
-    with pytest.raises(DownloadError, match=r"network is unreachable \(.*name resolution\).*"
-                                            r"local_archive"):
+    with pytest.raises(
+        DownloadError,
+        match=r"network is unreachable \(.*name resolution\).*"
+        r"local_archive",
+    ):
         fetch("https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz", retries=0)
 
 

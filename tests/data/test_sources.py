@@ -7,6 +7,12 @@ import time
 
 import numpy as np
 import pytest
+from PIL import Image
+
+from cifarflow import CIFAR10_CLASSES
+from cifarflow.data.sources import read_source
+from cifarflow.errors import DataError
+
 from archives import (
     add_members,
     encode_image,
@@ -17,11 +23,6 @@ from archives import (
     py2_pickle,
     real_archive,
 )
-from PIL import Image
-
-from cifarflow import CIFAR10_CLASSES
-from cifarflow.errors import DataError
-from cifarflow.data.sources import read_source
 
 FIELDS = ("train_images", "train_labels", "train_batch", "test_images", "test_labels")
 
@@ -52,10 +53,8 @@ def test_python_archive_rows_are_channel_first(tmp_path):
     img[0, 1] = (1, 2, 3)  # row 0, column 1
     row = np.concatenate([img[..., c].ravel() for c in range(3)])
     data = np.repeat(row[None], 4, axis=0)
-    batch = py2_pickle({b"batch_label": b"x", b"labels": [0, 1, 2, 3], b"data": data,
-                        b"filenames": [b"a"] * 4})
-    make_python_archive(tmp_path / "a.tar.gz", n_per_batch=4, n_test=4,
-                        replace={"data_batch_1": batch})
+    batch = py2_pickle({b"batch_label": b"x", b"labels": [0, 1, 2, 3], b"data": data, b"filenames": [b"a"] * 4})
+    make_python_archive(tmp_path / "a.tar.gz", n_per_batch=4, n_test=4, replace={"data_batch_1": batch})
     raw = read_source(tmp_path / "a.tar.gz")
     np.testing.assert_array_equal(raw.train_images[0], img)
     assert raw.train_labels[:4].tolist() == [0, 1, 2, 3]
@@ -80,16 +79,18 @@ def test_official_batches_keep_their_batch_numbers_and_order(tmp_path):
     assert raw.class_names == CIFAR10_CLASSES == expected.class_names
 
 
-@pytest.mark.parametrize("maker,member", [
-    (make_python_archive, "data_batch_3"),
-    (make_python_archive, "test_batch"),
-    (make_python_archive, "batches.meta"),
-    (make_binary_archive, "data_batch_5.bin"),
-])
+@pytest.mark.parametrize(
+    "maker,member",
+    [
+        (make_python_archive, "data_batch_3"),
+        (make_python_archive, "test_batch"),
+        (make_python_archive, "batches.meta"),
+        (make_binary_archive, "data_batch_5.bin"),
+    ],
+)
 def test_missing_batch_names_the_member(tmp_path, maker, member):
     maker(tmp_path / "a.tar.gz", omit=(member,))
-    with pytest.raises(DataError, match=f"a.tar.gz: member 'cifar-10-batches-[a-z]+/{member}' is "
-                                        f"missing"):
+    with pytest.raises(DataError, match=f"a.tar.gz: member 'cifar-10-batches-[a-z]+/{member}' is missing"):
         read_source(tmp_path / "a.tar.gz")
 
 
@@ -134,18 +135,24 @@ def test_pickle_payload_is_refused_without_running(tmp_path, how):
         "builtins.open": _Reduce(open, (str(victim), "w")),
         "eval": _Reduce(eval, (f"open({str(victim)!r}, 'w')",)),
     }[how]
-    make_python_archive(tmp_path / "a.tar.gz", n_per_batch=2, n_test=2,
-                        replace={"data_batch_2": pickle.dumps({b"data": payload}, protocol=2)})
-    with pytest.raises(DataError, match=r"data_batch_2': the pickle asks for \S+, which a "
-                                        r"CIFAR-10 batch never needs"):
+    make_python_archive(
+        tmp_path / "a.tar.gz",
+        n_per_batch=2,
+        n_test=2,
+        replace={"data_batch_2": pickle.dumps({b"data": payload}, protocol=2)},
+    )
+    with pytest.raises(
+        DataError,
+        match=r"data_batch_2': the pickle asks for \S+, which a "
+        r"CIFAR-10 batch never needs",
+    ):
         read_source(tmp_path / "a.tar.gz")
     assert not victim.exists()
 
 
 def test_not_a_pickle_names_the_member(tmp_path):
     make_python_archive(tmp_path / "a.tar.gz", replace={"batches.meta": b"garbage"})
-    with pytest.raises(DataError, match="member 'cifar-10-batches-py/batches.meta': not a readable "
-                                        "pickle"):
+    with pytest.raises(DataError, match="member 'cifar-10-batches-py/batches.meta': not a readable pickle"):
         read_source(tmp_path / "a.tar.gz")
 
 
@@ -211,8 +218,9 @@ def test_pseudo_batches_are_stratified_and_batch_major(tmp_path):
 
 
 def test_pseudo_batches_with_unequal_class_sizes_follow_the_rule(tmp_path):
-    expected = make_folder_archive(tmp_path / "f.tar.gz", class_names=("x", "y"),
-                                   n_train_per_class=[7, 12], n_test_per_class=[1, 2])
+    expected = make_folder_archive(
+        tmp_path / "f.tar.gz", class_names=("x", "y"), n_train_per_class=[7, 12], n_test_per_class=[1, 2]
+    )
     raw = read_source(tmp_path / "f.tar.gz")
     assert_same(raw, expected)
     # class x, 7 files: index i goes to batch i * 5 // 7 + 1
@@ -221,8 +229,11 @@ def test_pseudo_batches_with_unequal_class_sizes_follow_the_rule(tmp_path):
 
 def test_files_in_a_class_are_taken_in_name_order(tmp_path):
     img = make_images(np.zeros(2, int), seed=3)
-    extra = {"train/a/b.png": encode_image(img[1]), "train/a/a.png": encode_image(img[0]),
-             "test/a/z.png": encode_image(img[0])}
+    extra = {
+        "train/a/b.png": encode_image(img[1]),
+        "train/a/a.png": encode_image(img[0]),
+        "test/a/z.png": encode_image(img[0]),
+    }
     add_members(tmp_path / "f.tar.gz", extra)
     raw = read_source(tmp_path / "f.tar.gz")
     np.testing.assert_array_equal(raw.train_images, img)
@@ -234,8 +245,9 @@ def test_greyscale_palette_and_opaque_alpha_images_become_rgb(tmp_path, mode):
     img = make_images(np.zeros(1, int), seed=1)[0]
     data = encode_image(img, "png", mode=mode)
     want = np.asarray(Image.open(io.BytesIO(data)).convert("RGB"))
-    make_folder_archive(tmp_path / "f.tar.gz", n_train_per_class=1, n_test_per_class=1,
-                        extra={"train/airplane/0000.png": data})
+    make_folder_archive(
+        tmp_path / "f.tar.gz", n_train_per_class=1, n_test_per_class=1, extra={"train/airplane/0000.png": data}
+    )
     raw = read_source(tmp_path / "f.tar.gz")
     np.testing.assert_array_equal(raw.train_images[raw.train_labels == 0][0], want)
 
@@ -244,8 +256,9 @@ def test_transparent_image_is_rejected(tmp_path):
     im = Image.new("RGBA", (32, 32), (255, 0, 0, 128))
     buf = io.BytesIO()
     im.save(buf, "PNG")
-    make_folder_archive(tmp_path / "f.tar.gz", n_train_per_class=1, n_test_per_class=1,
-                        extra={"train/cat/0000.png": buf.getvalue()})
+    make_folder_archive(
+        tmp_path / "f.tar.gz", n_train_per_class=1, n_test_per_class=1, extra={"train/cat/0000.png": buf.getvalue()}
+    )
     with pytest.raises(DataError, match=r"member 'train/cat/0000.png' has transparent pixels"):
         read_source(tmp_path / "f.tar.gz")
 
@@ -253,8 +266,9 @@ def test_transparent_image_is_rejected(tmp_path):
 def test_16_bit_image_is_rejected(tmp_path):
     buf = io.BytesIO()
     Image.fromarray(np.zeros((32, 32), np.uint16)).save(buf, "PNG")
-    make_folder_archive(tmp_path / "f.tar.gz", n_train_per_class=1, n_test_per_class=1,
-                        extra={"test/dog/0000.png": buf.getvalue()})
+    make_folder_archive(
+        tmp_path / "f.tar.gz", n_train_per_class=1, n_test_per_class=1, extra={"test/dog/0000.png": buf.getvalue()}
+    )
     with pytest.raises(DataError, match=r"member 'test/dog/0000.png' has image mode I"):
         read_source(tmp_path / "f.tar.gz")
 
@@ -269,8 +283,11 @@ def _folder_with(tmp_path, **kwargs):
 def test_corrupt_jpeg_names_the_member(tmp_path):
     good = encode_image(make_images([0])[0], "jpg")
     path = _folder_with(tmp_path, fmt="jpg", extra={"train/ship/0001.jpg": good[: len(good) // 2]})
-    with pytest.raises(DataError, match=r"f.tar.gz: member 'train/ship/0001.jpg' is a corrupt "
-                                        r"image"):
+    with pytest.raises(
+        DataError,
+        match=r"f.tar.gz: member 'train/ship/0001.jpg' is a corrupt "
+        r"image",
+    ):
         read_source(path)
 
 
@@ -289,8 +306,11 @@ def test_non_image_bytes_with_image_suffix_names_the_member(tmp_path):
 def test_wrong_size_image_names_the_member(tmp_path):
     big = encode_image(np.zeros((40, 32, 3), np.uint8))
     path = _folder_with(tmp_path, extra={"train/frog/0000.png": big})
-    with pytest.raises(DataError, match=r"member 'train/frog/0000.png' is 32x40 pixels, "
-                                        r"expected 32x32"):
+    with pytest.raises(
+        DataError,
+        match=r"member 'train/frog/0000.png' is 32x40 pixels, "
+        r"expected 32x32",
+    ):
         read_source(path)
 
 
@@ -339,8 +359,7 @@ def test_path_traversal_member_is_refused_and_nothing_is_written(tmp_path, monke
     target = tmp_path / "evil.txt"
     name = str(target) if name == "ABS" else name
     png = encode_image(make_images([0])[0])
-    add_members(work / "x.tar.gz", {"train/cat/0000.png": png, "test/cat/0000.png": png,
-                                    name: b"gotcha"})
+    add_members(work / "x.tar.gz", {"train/cat/0000.png": png, "test/cat/0000.png": png, name: b"gotcha"})
     with pytest.raises(DataError, match=r"has an absolute path or a '\.\.' component"):
         read_source(work / "x.tar.gz")
     assert not target.exists() and not (tmp_path / "a" / "evil.txt").exists()
@@ -350,8 +369,10 @@ def test_path_traversal_member_is_refused_and_nothing_is_written(tmp_path, monke
 @pytest.mark.parametrize("kind", ["symlink", "hardlink", "chr", "fifo"])
 def test_link_and_device_members_are_refused(tmp_path, kind):
     png = encode_image(make_images([0])[0])
-    add_members(tmp_path / "x.tar.gz", {"train/cat/0000.png": png, "test/cat/0000.png": png,
-                                        "train/cat/0001.png": (kind, "/etc/passwd")})
+    add_members(
+        tmp_path / "x.tar.gz",
+        {"train/cat/0000.png": png, "test/cat/0000.png": png, "train/cat/0001.png": (kind, "/etc/passwd")},
+    )
     with pytest.raises(DataError, match=r"member 'train/cat/0001.png' is a (link|device)"):
         read_source(tmp_path / "x.tar.gz")
 

@@ -6,9 +6,9 @@ import json
 import h5py
 import numpy as np
 import pytest
-from archives import make_binary_archive, make_folder_archive, make_python_archive
 
 from cifarflow import CIFAR10_CLASSES, __version__
+from cifarflow.data.sources import RawData, read_source
 from cifarflow.data.splits import (
     image_stats,
     load_split,
@@ -19,7 +19,8 @@ from cifarflow.data.splits import (
 )
 from cifarflow.errors import ConfigError, DataError
 from cifarflow.io import file_sha256
-from cifarflow.data.sources import RawData, read_source
+
+from archives import make_binary_archive, make_folder_archive, make_python_archive
 
 FIELDS = ("train_images", "train_labels", "train_batch", "test_images", "test_labels")
 BASIC = {"type": "batches", "train": [1], "val": [2]}
@@ -59,8 +60,11 @@ def test_hdf5_from_every_source_matches_pixel_for_pixel(tmp_path, kind):
         np.testing.assert_array_equal(getattr(got, name), getattr(expected, name), err_msg=name)
     assert got.class_names == expected.class_names == CIFAR10_CLASSES
     assert got.source_format == expected.source_format
-    assert got.provenance == {"source_path": str(source), "source_sha256": file_sha256(source),
-                              "cifarflow_version": __version__}
+    assert got.provenance == {
+        "source_path": str(source),
+        "source_sha256": file_sha256(source),
+        "cifarflow_version": __version__,
+    }
 
 
 def test_hdf5_layout_is_chunked_uint8_with_root_attributes(tmp_path, raw):
@@ -90,7 +94,7 @@ def test_failed_write_keeps_the_old_file_and_no_temporary(tmp_path, raw):
     out.write_bytes(b"old")
     broken = RawData(**{**raw.__dict__, "class_names": ("a",)})
     broken.train_images = object()  # fails inside the writer
-    with pytest.raises(Exception):
+    with pytest.raises(Exception):  # noqa: B017 (any failure inside h5py; the point is what is left)
         write_raw(broken, out, "x", "0" * 64)
     assert out.read_bytes() == b"old"
     assert [p.name for p in tmp_path.iterdir()] == ["cifar10.h5"]
@@ -157,9 +161,12 @@ def test_holdout_is_determined_by_its_seed(raw):
 def test_split_statistics_equal_a_float64_reference(raw):
     split = make_split(raw, HOLDOUT)
     x = raw.train_images[split.train_index].astype(np.float64)
-    for got, want in [(split.mean, x.mean(axis=0)), (split.std, x.std(axis=0)),
-                      (split.channel_mean, x.mean(axis=(0, 1, 2))),
-                      (split.channel_std, x.std(axis=(0, 1, 2)))]:
+    for got, want in [
+        (split.mean, x.mean(axis=0)),
+        (split.std, x.std(axis=0)),
+        (split.channel_mean, x.mean(axis=(0, 1, 2))),
+        (split.channel_std, x.std(axis=(0, 1, 2))),
+    ]:
         assert got.dtype == np.float32 and got.shape == want.shape
         np.testing.assert_allclose(got, want, rtol=1e-6, atol=1e-5)
 
@@ -169,15 +176,18 @@ def test_image_stats_of_constant_images_have_zero_std():
     assert (mean == 200).all() and (std == 0).all() and (cmean == 200).all() and (cstd == 0).all()
 
 
-@pytest.mark.parametrize("spec,message", [
-    ({"type": "batches", "train": [1], "val": [1]}, "share batch 1"),
-    ({"type": "batches", "train": [6]}, "batch numbers in 1..5"),
-    ({"type": "batches", "train": []}, "at least one batch"),
-    ({"type": "holdout", "val_size": 55}, "multiple of the 10 classes"),
-    ({"type": "holdout", "val_size": 250}, "too few to hold out 25"),
-    ({"type": "holdout", "val_size": 10, "sed": 1}, "unknown key 'sed'"),
-    ({"type": "random"}, "'type' must be 'batches' or 'holdout'"),
-])
+@pytest.mark.parametrize(
+    "spec,message",
+    [
+        ({"type": "batches", "train": [1], "val": [1]}, "share batch 1"),
+        ({"type": "batches", "train": [6]}, "batch numbers in 1..5"),
+        ({"type": "batches", "train": []}, "at least one batch"),
+        ({"type": "holdout", "val_size": 55}, "multiple of the 10 classes"),
+        ({"type": "holdout", "val_size": 250}, "too few to hold out 25"),
+        ({"type": "holdout", "val_size": 10, "sed": 1}, "unknown key 'sed'"),
+        ({"type": "random"}, "'type' must be 'batches' or 'holdout'"),
+    ],
+)
 def test_bad_split_spec_is_a_config_error(raw, spec, message):
     with pytest.raises(ConfigError, match=message):
         make_split(raw, spec)
@@ -187,9 +197,20 @@ def test_split_file_round_trips_arrays_and_attributes(tmp_path, raw):
     split = make_split(raw, HOLDOUT, name="holdout1k")
     write_split(split, tmp_path / "split.h5", {"config": {"lr": 0.1}})
     got = load_split(tmp_path / "split.h5")
-    for key in ("train_images", "train_labels", "val_images", "val_labels", "test_images",
-                "test_labels", "train_index", "val_index", "mean", "std", "channel_mean",
-                "channel_std"):
+    for key in (
+        "train_images",
+        "train_labels",
+        "val_images",
+        "val_labels",
+        "test_images",
+        "test_labels",
+        "train_index",
+        "val_index",
+        "mean",
+        "std",
+        "channel_mean",
+        "channel_std",
+    ):
         np.testing.assert_array_equal(getattr(got, key), getattr(split, key), err_msg=key)
     assert (got.name, got.spec, got.seed) == ("holdout1k", HOLDOUT, 0)
     assert got.class_names == CIFAR10_CLASSES and got.source_sha256 == "ab" * 32
@@ -235,18 +256,27 @@ def test_non_hdf5_file_is_a_data_error(tmp_path):
 def test_foreign_hdf5_names_what_is_missing(tmp_path, raw):
     with h5py.File(tmp_path / "f.h5", "w") as f:
         f["train/images"] = np.zeros((1, 32, 32, 3), np.uint8)
-    with pytest.raises(DataError, match=r"f.h5: not a cifarflow split file, missing "
-                                        r"train/labels, train/index, val/images"):
+    with pytest.raises(
+        DataError,
+        match=r"f.h5: not a cifarflow split file, missing "
+        r"train/labels, train/index, val/images",
+    ):
         load_split(tmp_path / "f.h5")
-    with pytest.raises(DataError, match=r"missing train/labels, train/batch, .*attribute "
-                                        r"class_names"):
+    with pytest.raises(
+        DataError,
+        match=r"missing train/labels, train/batch, .*attribute "
+        r"class_names",
+    ):
         read_raw(tmp_path / "f.h5")
 
 
 def test_raw_file_given_as_split_names_what_is_missing(tmp_path, raw):
     write_raw(raw, tmp_path / "cifar10.h5", "x", "0" * 64)
-    with pytest.raises(DataError, match=r"cifar10.h5: not a cifarflow split file, missing "
-                                        r"train/index"):
+    with pytest.raises(
+        DataError,
+        match=r"cifar10.h5: not a cifarflow split file, missing "
+        r"train/index",
+    ):
         load_split(tmp_path / "cifar10.h5")
 
 
@@ -254,8 +284,11 @@ def test_wrong_dataset_shape_is_named(tmp_path, split_file):
     with h5py.File(split_file, "a") as f:
         del f["stats/mean"]
         f["stats/mean"] = np.zeros((3,), np.float32)
-    with pytest.raises(DataError, match=r"dataset stats/mean is float32 \(3,\), expected "
-                                        r"float32 \(32, 32, 3\)"):
+    with pytest.raises(
+        DataError,
+        match=r"dataset stats/mean is float32 \(3,\), expected "
+        r"float32 \(32, 32, 3\)",
+    ):
         load_split(split_file)
 
 

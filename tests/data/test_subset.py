@@ -34,12 +34,8 @@ def fake_split(seed=0):
 
 def test_class_subset_is_relabelled_in_the_order_given_and_limited_after_selection():
     split = fake_split()
-    d = load_variant_data(
-        split, {"name": "v", "classes": ["dog", "cat"], "train_limit": 7}
-    )
-    rows = [i for i, y in enumerate(split.train_labels) if NAMES[y] in ("dog", "cat")][
-        :7
-    ]
+    d = load_variant_data(split, {"name": "v", "classes": ["dog", "cat"], "train_limit": 7})
+    rows = [i for i, y in enumerate(split.train_labels) if NAMES[y] in ("dog", "cat")][:7]
     np.testing.assert_array_equal(d.train_images[:, 0, 0, 0], rows)
     np.testing.assert_array_equal(
         d.train_labels,
@@ -69,9 +65,7 @@ def test_the_plan_step_selects_the_same_training_rows():
 
 
 def test_an_unknown_class_is_a_config_error_naming_the_variant():
-    with pytest.raises(
-        ConfigError, match=r"variant v: classes: unknown class 'unicorn'"
-    ):
+    with pytest.raises(ConfigError, match=r"variant v: classes: unknown class 'unicorn'"):
         load_variant_data(
             fake_split(),
             {"name": "v", "classes": ["cat", "unicorn"], "train_limit": None},

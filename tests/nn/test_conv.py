@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 
+from cifarflow.errors import ConfigError
 from cifarflow.nn.conv import (
     LayerShape,
     conv1d,
@@ -21,7 +22,6 @@ from cifarflow.nn.conv import (
     relu_forward,
     writeup_example,
 )
-from cifarflow.errors import ConfigError
 from cifarflow.nn.gradcheck import numerical_gradient, rel_error
 
 # (N, H, W, C, F, k, stride, pad): overlapping, strided, patchify (stride == k, also with a

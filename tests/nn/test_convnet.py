@@ -5,10 +5,10 @@ import re
 import numpy as np
 import pytest
 
+from cifarflow.errors import ConfigError
 from cifarflow.nn import convnet as convnet_module
 from cifarflow.nn.conv import conv2d_forward, maxpool_forward, relu_forward
 from cifarflow.nn.convnet import build_convnet, patchify_layers, small_convnet_layers
-from cifarflow.errors import ConfigError
 from cifarflow.nn.gradcheck import check_model_gradients
 from cifarflow.nn.losses import get_loss
 
@@ -27,9 +27,7 @@ TINY_LAYERS = [
 
 
 def tiny_net(dtype=np.float64, seed=0, **spec):
-    return build_convnet(
-        {"layers": TINY_LAYERS, **spec}, TINY_SHAPE, 3, np.random.default_rng(seed), dtype
-    )
+    return build_convnet({"layers": TINY_LAYERS, **spec}, TINY_SHAPE, 3, np.random.default_rng(seed), dtype)
 
 
 def tiny_batch(n=4, dtype=np.float64, seed=1):
@@ -241,9 +239,15 @@ def test_whole_net_gradients_match_centred_differences(lam, loss, seed):
 
 
 TWO_BLOCKS = [
-    {"conv": {"filters": 3, "size": 3, "pad": 1}}, "relu", {"pool": {"size": 2}},
-    {"conv": {"filters": 4, "size": 3, "pad": 1}}, "relu", {"pool": {"size": 2}},
-    {"fc": {"units": 5}}, "relu", {"fc": {}},
+    {"conv": {"filters": 3, "size": 3, "pad": 1}},
+    "relu",
+    {"pool": {"size": 2}},
+    {"conv": {"filters": 4, "size": 3, "pad": 1}},
+    "relu",
+    {"pool": {"size": 2}},
+    {"fc": {"units": 5}},
+    "relu",
+    {"fc": {}},
 ]
 
 
@@ -262,10 +266,20 @@ def test_net_of_two_fused_blocks_gradients_match_centred_differences(shape, seed
 def test_conv_relu_pool_runs_are_fused_and_other_layers_are_not():
     small = build_convnet({"preset": "small"}, (32, 32, 3), 10, np.random.default_rng(0))
     assert [kind for kind, _, _ in small.steps] == [
-        "conv_relu_pool", "conv_relu_pool", "flatten", "fc", "relu", "fc",
+        "conv_relu_pool",
+        "conv_relu_pool",
+        "flatten",
+        "fc",
+        "relu",
+        "fc",
     ]
     assert [i for _, _, i in small.steps] == [1, 2, None, 3, None, 4]
-    overlapping = [{"conv": {"filters": 2, "size": 3, "pad": 1}}, "relu", {"pool": {"size": 3, "stride": 2}}, {"fc": {}}]
+    overlapping = [
+        {"conv": {"filters": 2, "size": 3, "pad": 1}},
+        "relu",
+        {"pool": {"size": 3, "stride": 2}},
+        {"fc": {}},
+    ]
     no_relu = [{"conv": {"filters": 2, "size": 3, "pad": 1}}, {"pool": {"size": 2}}, {"fc": {}}]
     for layers in (overlapping, no_relu):
         net = build_convnet({"layers": layers}, (8, 8, 3), 10, np.random.default_rng(0))
@@ -273,8 +287,9 @@ def test_conv_relu_pool_runs_are_fused_and_other_layers_are_not():
 
 
 def test_fused_small_preset_scores_equal_the_layers_one_by_one():
-    net = build_convnet({"preset": {"small": {"filters": [4, 6], "hidden": 8}}}, (8, 8, 3), 10,
-                        np.random.default_rng(0), np.float64)
+    net = build_convnet(
+        {"preset": {"small": {"filters": [4, 6], "hidden": 8}}}, (8, 8, 3), 10, np.random.default_rng(0), np.float64
+    )
     images = np.random.default_rng(1).standard_normal((3, 8, 8, 3))
     p = net.params
     h = images

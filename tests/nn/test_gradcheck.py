@@ -108,9 +108,7 @@ def test_affine_backward_matches_centred_differences(seed):
 
 
 @pytest.mark.parametrize("seed", SEEDS)
-@pytest.mark.parametrize(
-    "forward, backward", [(relu_forward, relu_backward), (softplus_forward, softplus_backward)]
-)
+@pytest.mark.parametrize("forward, backward", [(relu_forward, relu_backward), (softplus_forward, softplus_backward)])
 def test_activation_layer_backward_matches_centred_differences(forward, backward, seed):
     rng = np.random.default_rng(seed)
     x = rng.normal(size=(4, 5))
@@ -155,7 +153,7 @@ def _relu_margin(model, x):
 @pytest.mark.parametrize("seed", SEEDS)
 @pytest.mark.parametrize("lam", [0.0, 0.3])
 @pytest.mark.parametrize(
-    "model_name, loss, activation", CASES, ids=[f"{m}-{l}-{a or 'linear'}" for m, l, a in CASES]
+    "model_name, loss, activation", CASES, ids=[f"{m}-{loss}-{a or 'linear'}" for m, loss, a in CASES]
 )
 def test_model_gradients_match_centred_differences(model_name, loss, activation, lam, seed):
     model, x, y = _model_problem(model_name, loss, activation, seed)

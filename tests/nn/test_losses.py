@@ -6,8 +6,8 @@ import warnings
 import numpy as np
 import pytest
 
-from cifarflow.nn.activations import sigmoid, softmax
 from cifarflow.errors import ConfigError
+from cifarflow.nn.activations import sigmoid, softmax
 from cifarflow.nn.gradcheck import numerical_gradient, rel_error
 from cifarflow.nn.losses import bce, cross_entropy, get_loss, mse_sigmoid, mse_softmax, multi_bce
 
@@ -184,9 +184,7 @@ def test_get_loss_returns_the_matching_function(name, output, expected):
     assert get_loss(name, output) is expected
 
 
-@pytest.mark.parametrize(
-    "name, output", [("cross_entropy", "sigmoid"), ("multi_bce", "softmax"), ("bce", "softmax")]
-)
+@pytest.mark.parametrize("name, output", [("cross_entropy", "sigmoid"), ("multi_bce", "softmax"), ("bce", "softmax")])
 def test_get_loss_rejects_a_loss_that_does_not_fit_the_output(name, output):
     with pytest.raises(ConfigError, match=rf"loss '{name}'.*{output}"):
         get_loss(name, output)

@@ -6,8 +6,8 @@ import types
 import numpy as np
 import pytest
 
-from cifarflow.nn.activations import sigmoid, softmax, softplus
 from cifarflow.errors import ConfigError
+from cifarflow.nn.activations import sigmoid, softplus
 from cifarflow.nn.models import (
     ALLOWED_LOSSES,
     DEFAULT_LOSS,

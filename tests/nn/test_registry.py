@@ -37,11 +37,7 @@ def _comparison_types():
 
     def walk(node):
         if isinstance(node, dict):
-            t = (
-                node.get("properties", {}).get("type")
-                if isinstance(node.get("properties"), dict)
-                else None
-            )
+            t = node.get("properties", {}).get("type") if isinstance(node.get("properties"), dict) else None
             if isinstance(t, dict) and "enum" in t and "per_class" in t["enum"]:
                 types.extend(t["enum"])
             for v in node.values():
@@ -58,11 +54,7 @@ def test_schema_model_and_loss_enums_are_the_registry():
     props = _settings_properties()
     assert props["model"]["enum"] == list(registry.MODEL_NAMES)
     schema_losses = {x for x in props["loss"]["enum"] if x is not None}
-    assert (
-        schema_losses
-        == {loss for m in registry.MODELS.values() for loss in m.losses}
-        == set(LOSS_NAMES)
-    )
+    assert schema_losses == {loss for m in registry.MODELS.values() for loss in m.losses} == set(LOSS_NAMES)
 
 
 def test_schema_comparison_types_are_the_report_dispatch_table():

@@ -8,21 +8,21 @@ matplotlib.use("Agg")
 
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
+from figure_utils import (  # noqa: E402
+    CLASSES,
+    draw,
+    history,
+    is_colorbar,
+    legend_texts,
+    main_axes,
+    plot_axes,
+    tick_texts,
+    visible_texts,
+)
 from matplotlib.figure import Figure  # noqa: E402
 from matplotlib.text import Text  # noqa: E402
 
 from cifarflow.report import plots  # noqa: E402
-from figure_utils import (  # noqa: E402
-    CLASSES,
-    history,
-    draw,
-    is_colorbar,
-    main_axes,
-    plot_axes,
-    legend_texts,
-    tick_texts,
-    visible_texts,
-)
 
 SMALL = (4.0, 3.0)
 WIDE = (7.5, 3.0)  # room for two or three panels and a one-row legend

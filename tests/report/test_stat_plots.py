@@ -9,10 +9,10 @@ matplotlib.use("Agg")
 
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
+from figure_utils import CLASSES, draw, history, legend_texts, plot_axes, visible_texts  # noqa: E402
 from matplotlib.colors import to_rgba  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 from scipy import stats as st  # noqa: E402
-from figure_utils import CLASSES, draw, history, legend_texts, plot_axes, visible_texts  # noqa: E402
 
 from cifarflow.report import stat_plots as SP  # noqa: E402
 from cifarflow.report import stats as S  # noqa: E402
@@ -193,7 +193,7 @@ def test_per_class_bars_carry_t_interval_error_bars():
     ax = fig.axes[0]
     assert len(ax.containers) == 4  # per variant: the bars and their error bars
     errs = [c for c in ax.containers if hasattr(c, "has_yerr")]
-    for c, (v, row) in zip(errs, rows.items()):
+    for c, (v, _row) in zip(errs, rows.items()):
         segs = bar_extents(c)
         assert len(segs) == len(CLASSES)
         for seg, cls in zip(segs, CLASSES):

@@ -64,15 +64,21 @@ def test_write_table_writes_csv_markdown_and_booktabs(tmp_path):
 
 def test_benchmark_table_reads_snakemake_benchmark_files(tmp_path):
     tsv = tmp_path / "v.tsv"
-    tsv.write_text("s\th:m:s\tmax_rss\tmax_vms\tmax_uss\tmax_pss\tio_in\tio_out\tmean_load\tcpu_time\n"
-                   "4.25\t0:00:04\t184.36\t304.99\t155.98\t162.91\t0.01\t42.72\t75.12\t3.67\n")
+    tsv.write_text(
+        "s\th:m:s\tmax_rss\tmax_vms\tmax_uss\tmax_pss\tio_in\tio_out\tmean_load\tcpu_time\n"
+        "4.25\t0:00:04\t184.36\t304.99\t155.98\t162.91\t0.01\t42.72\t75.12\t3.67\n"
+    )
     df = benchmark_table([{"path": tsv, "rule": "train", "job": "v"}])
     assert df.loc[0, "seconds"] == 4.25 and df.loc[0, "max RSS (MB)"] == 184.4
 
 
 def test_summary_markdown_links_figures_relative_to_results(tmp_path):
     (tmp_path / "summary.md").write_text("| variant |\n|:--|\n| a |\n")
-    figs = ["results/figures/s/comparisons/pc.png", "results/figures/s/a/curves.png", "results/figures/augment/flip.png"]
+    figs = [
+        "results/figures/s/comparisons/pc.png",
+        "results/figures/s/a/curves.png",
+        "results/figures/augment/flip.png",
+    ]
     text = summary_markdown(tmp_path / "summary.md", figs, "results")
     assert "![pc](figures/s/comparisons/pc.png)" in text
     assert "[a curves](figures/s/a/curves.png)" in text

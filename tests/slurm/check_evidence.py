@@ -46,13 +46,14 @@ def slurm_jobs(run_id: str) -> dict[str, dict[str, str]]:
     fmt = "%i|%T|%k|%C|%m|%l|%N|%j"
     proc = subprocess.run(
         ["squeue", "--states=all", "--noheader", f"--format={fmt}", "--name", run_id],
-        capture_output=True, text=True, timeout=30,
+        capture_output=True,
+        text=True,
+        timeout=30,
     )
     jobs = {}
     for line in proc.stdout.splitlines():
         jid, state, comment, cpus, mem, limit, nodes, name = line.split("|")
-        jobs[jid.strip()] = dict(state=state, comment=comment, cpus=cpus, mem=mem,
-                                 limit=limit, nodes=nodes, name=name)
+        jobs[jid.strip()] = dict(state=state, comment=comment, cpus=cpus, mem=mem, limit=limit, nodes=nodes, name=name)
     return jobs
 
 
@@ -78,16 +79,14 @@ def main(argv: list[str]) -> int:
 
     # rule -> SLURM job id, from the plugin's submission lines
     submitted = {}
-    for jid, logpath in re.findall(
-        r"has been submitted with SLURM jobid (\d+) \(log: (\S+)\)", text
-    ):
+    for jid, logpath in re.findall(r"has been submitted with SLURM jobid (\d+) \(log: (\S+)\)", text):
         rule = Path(logpath).parent.name.removeprefix("rule_")
         submitted[rule] = jid
-    check(set(submitted) == set(SLURM_RULES),
-          f"exactly the SLURM rules were submitted: {submitted}")
+    check(set(submitted) == set(SLURM_RULES), f"exactly the SLURM rules were submitted: {submitted}")
     if mode == "success":
-        check("localrule summary:" in text and "localrule all:" in text,
-              "summary/all ran as local rules (not submitted)")
+        check(
+            "localrule summary:" in text and "localrule all:" in text, "summary/all ran as local rules (not submitted)"
+        )
 
     squeue = slurm_jobs(run_id)
     comp = jobcomp_records(jobcomp)
@@ -99,17 +98,23 @@ def main(argv: list[str]) -> int:
         q = squeue.get(jid)
         if not check(q is not None, f"{rule}: slurmctld knows job {jid} (squeue --states=all --name {run_id})"):
             continue
-        check(q["comment"] == f"rule_{rule}" and q["name"] == run_id,
-              f"{rule}: job {jid} name={q['name']} comment={q['comment']}")
+        check(
+            q["comment"] == f"rule_{rule}" and q["name"] == run_id,
+            f"{rule}: job {jid} name={q['name']} comment={q['comment']}",
+        )
         check(q["state"] == want_state[rule], f"{rule}: job {jid} state {q['state']} (want {want_state[rule]})")
-        check(q["cpus"] == str(SLURM_RULES[rule]),
-              f"{rule}: job {jid} allocated {q['cpus']} CPU(s) = rule threads {SLURM_RULES[rule]}"
-              f" (mem {q['mem']}, limit {q['limit']}, node {q['nodes']})")
+        check(
+            q["cpus"] == str(SLURM_RULES[rule]),
+            f"{rule}: job {jid} allocated {q['cpus']} CPU(s) = rule threads {SLURM_RULES[rule]}"
+            f" (mem {q['mem']}, limit {q['limit']}, node {q['nodes']})",
+        )
         if jobcomp is not None:
             c = comp.get(jid, {})
-            check(c.get("JobState") == want_state[rule],
-                  f"{rule}: job completion log has job {jid}: JobState={c.get('JobState')} "
-                  f"ExitCode={c.get('ExitCode')} ProcCnt={c.get('ProcCnt')}")
+            check(
+                c.get("JobState") == want_state[rule],
+                f"{rule}: job completion log has job {jid}: JobState={c.get('JobState')} "
+                f"ExitCode={c.get('ExitCode')} ProcCnt={c.get('ProcCnt')}",
+            )
         slog = workdir / ".snakemake" / "slurm_logs" / f"rule_{rule}" / f"{jid}.log"
         if mode == "success" or rule == "maybe_fail":
             check(slog.exists(), f"{rule}: per-job SLURM log {slog.relative_to(workdir)} exists")
@@ -117,35 +122,36 @@ def main(argv: list[str]) -> int:
     if mode == "success":
         for name in ("threaded.env", "single.env", "maybe_fail.env", "summary.tsv"):
             check((workdir / name).exists(), f"output {name} exists")
-        for rule, fname in (("threaded", "threaded.env"), ("single", "single.env"),
-                            ("maybe_fail", "maybe_fail.env")):
+        for rule, fname in (("threaded", "threaded.env"), ("single", "single.env"), ("maybe_fail", "maybe_fail.env")):
             p = workdir / fname
             if not p.exists():
                 continue
             env = read_env(p)
-            check(env.get("slurm_job_id") == submitted.get(rule),
-                  f"{rule}: SLURM_JOB_ID inside the job = {env.get('slurm_job_id')} "
-                  f"(submitted as {submitted.get(rule)})")
+            check(
+                env.get("slurm_job_id") == submitted.get(rule),
+                f"{rule}: SLURM_JOB_ID inside the job = {env.get('slurm_job_id')} (submitted as {submitted.get(rule)})",
+            )
             if rule in ("threaded", "single"):
                 t = str(SLURM_RULES[rule])
-                check(env.get("threads") == t and env.get("slurm_cpus_per_task") == t
-                      and env.get("omp_num_threads") == t,
-                      f"{rule}: threads={env.get('threads')} SLURM_CPUS_PER_TASK="
-                      f"{env.get('slurm_cpus_per_task')} OMP_NUM_THREADS="
-                      f"{env.get('omp_num_threads')} (want {t})")
+                check(
+                    env.get("threads") == t and env.get("slurm_cpus_per_task") == t and env.get("omp_num_threads") == t,
+                    f"{rule}: threads={env.get('threads')} SLURM_CPUS_PER_TASK="
+                    f"{env.get('slurm_cpus_per_task')} OMP_NUM_THREADS="
+                    f"{env.get('omp_num_threads')} (want {t})",
+                )
         summ = workdir / "summary.tsv"
         if summ.exists():
-            check("summary\tslurm_job_id\tnone" in summ.read_text(),
-                  "local rule summary saw no SLURM_JOB_ID")
+            check("summary\tslurm_job_id\tnone" in summ.read_text(), "local rule summary saw no SLURM_JOB_ID")
     else:  # fail
         jid = submitted.get("maybe_fail", "?")
         check("Error in rule maybe_fail" in text, "Snakemake reports 'Error in rule maybe_fail'")
-        check(f"SLURM-job '{jid}' failed" in text,
-              f"Snakemake reports SLURM job {jid} as failed")
+        check(f"SLURM-job '{jid}' failed" in text, f"Snakemake reports SLURM job {jid} as failed")
         check(not (workdir / "maybe_fail.env").exists(), "failed job left no output")
         slog = workdir / ".snakemake" / "slurm_logs" / "rule_maybe_fail" / f"{jid}.log"
-        check(slog.exists() and "failing on purpose" in slog.read_text(errors="replace"),
-              "the failed job's SLURM log holds its stderr ('failing on purpose')")
+        check(
+            slog.exists() and "failing on purpose" in slog.read_text(errors="replace"),
+            "the failed job's SLURM log holds its stderr ('failing on purpose')",
+        )
     return report()
 
 

@@ -60,8 +60,13 @@ def parse_jobs(text: str) -> tuple[dict[str, dict], list[dict]]:
         m = re.match(r"^(\s*)(local)?rule (\S+):$", line)
         if m:
             in_group = bool(m.group(1)) and bool(groups)
-            current = {"rule": m.group(3), "local": bool(m.group(2)), "wildcards": "", "threads": 1,
-                       "group": len(groups) - 1 if in_group else None}
+            current = {
+                "rule": m.group(3),
+                "local": bool(m.group(2)),
+                "wildcards": "",
+                "threads": 1,
+                "group": len(groups) - 1 if in_group else None,
+            }
             continue
         if current is None:
             continue
@@ -83,8 +88,12 @@ def parse_jobs(text: str) -> tuple[dict[str, dict], list[dict]]:
 
 def slurm_jobs(run_id: str) -> dict[str, dict[str, str]]:
     fmt = "%i|%T|%k|%C|%j|%m"
-    proc = subprocess.run(["squeue", "--states=all", "--noheader", f"--format={fmt}", "--name", run_id],
-                          capture_output=True, text=True, timeout=30)
+    proc = subprocess.run(
+        ["squeue", "--states=all", "--noheader", f"--format={fmt}", "--name", run_id],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
     jobs = {}
     for line in proc.stdout.splitlines():
         jid, state, comment, cpus, name, mem = line.split("|")
@@ -137,18 +146,27 @@ def main(argv: list[str]) -> int:
     remote = {j: info for j, info in jobs.items() if not info["local"]}
     local = {j: info for j, info in jobs.items() if info["local"]}
     check(bool(remote), f"the run started {len(remote)} non-local job(s): {counts(i['rule'] for i in remote.values())}")
-    check(set(remote) <= set(submitted),
-          "every non-local job was submitted to SLURM"
-          + (f" (not submitted: {sorted(remote[j]['rule'] for j in set(remote) - set(submitted))})"
-             if not set(remote) <= set(submitted) else ""))
-    check(not (set(local) & set(submitted)) and set(submitted) <= set(jobs),
-          f"no local job was submitted; local jobs: {counts(i['rule'] for i in local.values())}")
+    check(
+        set(remote) <= set(submitted),
+        "every non-local job was submitted to SLURM"
+        + (
+            f" (not submitted: {sorted(remote[j]['rule'] for j in set(remote) - set(submitted))})"
+            if not set(remote) <= set(submitted)
+            else ""
+        ),
+    )
+    check(
+        not (set(local) & set(submitted)) and set(submitted) <= set(jobs),
+        f"no local job was submitted; local jobs: {counts(i['rule'] for i in local.values())}",
+    )
 
     squeue = slurm_jobs(run_id)
     comp = jobcomp_records(jobcomp)
     mine = sorted((j for j, r in comp.items() if r.get("Name") == run_id), key=int)
-    check(len(mine) == len(submissions),
-          f"job completion log: {len(mine)} job(s) named {run_id} = {len(submissions)} submission(s)")
+    check(
+        len(mine) == len(submissions),
+        f"job completion log: {len(mine)} job(s) named {run_id} = {len(submissions)} submission(s)",
+    )
 
     for members, jid, slog, group in submissions:
         if group is not None:
@@ -184,28 +202,44 @@ def main(argv: list[str]) -> int:
         ):
             problems.append(f"per-job SLURM log {slog} does not show rule {rule} {wc}")
         rel = slog.relative_to(workdir) if slog.is_relative_to(workdir) else slog
-        check(not problems,
-              f"{label}: {q['state'] if q else '?'} in squeue, {c.get('JobState')} in the job completion log "
-              f"(want {want}; exit {c.get('ExitCode')}), {q['cpus'] if q else '?'} CPU(s) for "
-              f"{info['threads']} thread(s), log {rel}" + (f" -- PROBLEMS: {'; '.join(problems)}" if problems else ""))
+        check(
+            not problems,
+            f"{label}: {q['state'] if q else '?'} in squeue, {c.get('JobState')} in the job completion log "
+            f"(want {want}; exit {c.get('ExitCode')}), {q['cpus'] if q else '?'} CPU(s) for "
+            f"{info['threads']} thread(s), log {rel}" + (f" -- PROBLEMS: {'; '.join(problems)}" if problems else ""),
+        )
 
-    train_vs = {jobs[s]["wildcards"].removeprefix("variant=") for s in submitted if jobs.get(s, {}).get("rule") == "train"}
-    train_sbatch = {jid for members, jid, *_ in submissions if any(jobs.get(s, {}).get("rule") == "train" for s in members)}
+    train_vs = {
+        jobs[s]["wildcards"].removeprefix("variant=") for s in submitted if jobs.get(s, {}).get("rule") == "train"
+    }
+    train_sbatch = {
+        jid for members, jid, *_ in submissions if any(jobs.get(s, {}).get("rule") == "train" for s in members)
+    }
     if want_grouped:
-        check(0 < len(train_sbatch) < len(train_vs),
-              f"grouped submission: {len(train_vs)} training jobs went out in {len(train_sbatch)} sbatch job(s)")
+        check(
+            0 < len(train_sbatch) < len(train_vs),
+            f"grouped submission: {len(train_vs)} training jobs went out in {len(train_sbatch)} sbatch job(s)",
+        )
     if mode == "success":
-        runs = {p.name for p in (workdir / "results" / "runs").iterdir()} if (workdir / "results" / "runs").is_dir() else set()
-        check(bool(train_vs) and train_vs == runs,
-              f"every variant was trained by a SLURM job: {len(train_vs)} train jobs, {len(runs)} variants in results/runs")
+        runs = (
+            {p.name for p in (workdir / "results" / "runs").iterdir()}
+            if (workdir / "results" / "runs").is_dir()
+            else set()
+        )
+        check(
+            bool(train_vs) and train_vs == runs,
+            f"every variant was trained by a SLURM job: {len(train_vs)} train jobs, {len(runs)} variants in results/runs",
+        )
         for v in sorted(runs | train_vs):
             tlog = workdir / "logs" / "train" / f"{v}.log"
             bench = workdir / "benchmarks" / "train" / f"{v}.tsv"
             metrics = workdir / "results" / "runs" / v / "metrics.json"
             body = tlog.read_text(errors="replace") if tlog.exists() else ""
-            check("test accuracy" in body and bench.exists() and metrics.exists(),
-                  f"train[{v}]: training log ({len(body.splitlines())} lines, ends with the test accuracy), "
-                  f"benchmark and metrics.json exist")
+            check(
+                "test accuracy" in body and bench.exists() and metrics.exists(),
+                f"train[{v}]: training log ({len(body.splitlines())} lines, ends with the test accuracy), "
+                f"benchmark and metrics.json exist",
+            )
         m = re.findall(r"(\d+) of (\d+) steps \(100%\) done", text)
         check(bool(m), f"Snakemake finished all steps ({'/'.join(m[-1]) if m else 'not 100%'})")
     else:
@@ -214,22 +248,33 @@ def main(argv: list[str]) -> int:
         jid = submitted[fsjid][0] if fsjid else "?"
         tries = [j for members, j, *_ in submissions if members == [fsjid]]
         mems = [mem_mb(squeue.get(j, {}).get("mem", "")) for j in tries]
-        check(len(tries) == 2 and mems[0] and mems[1] == 2 * mems[0],
-              f"the failing training job was retried once with twice the memory: SLURM jobs {tries}, --mem {mems} MB")
-        check(re.search(r"Error in rule train:", text) is not None and f"variant={fail_variant}" in text,
-              f"Snakemake reports 'Error in rule train' for variant {fail_variant}")
+        check(
+            len(tries) == 2 and mems[0] and mems[1] == 2 * mems[0],
+            f"the failing training job was retried once with twice the memory: SLURM jobs {tries}, --mem {mems} MB",
+        )
+        check(
+            re.search(r"Error in rule train:", text) is not None and f"variant={fail_variant}" in text,
+            f"Snakemake reports 'Error in rule train' for variant {fail_variant}",
+        )
         check(f"SLURM-job '{jid}' failed" in text, f"Snakemake reports SLURM job {jid} as failed")
-        check(f"logs/train/{fail_variant}.log" in text, f"Snakemake's error names the job's log logs/train/{fail_variant}.log")
+        check(
+            f"logs/train/{fail_variant}.log" in text,
+            f"Snakemake's error names the job's log logs/train/{fail_variant}.log",
+        )
         tlog = workdir / "logs" / "train" / f"{fail_variant}.log"
         body = tlog.read_text(errors="replace") if tlog.exists() else ""
         line = next((ln for ln in body.splitlines() if fail_text in ln), None)
         check(line is not None, f"the job's log holds the one-line error: {line!r}")
-        check(line is not None and line in text,
-              "Snakemake's output shows that error (profile: show-failed-logs)")
-        check(not (workdir / "results" / "runs" / fail_variant / "metrics.json").exists(),
-              "the failed job left no metrics.json")
-        check("Exiting because a job execution failed" in text or "At least one job did not complete successfully" in text,
-              "Snakemake says the run failed")
+        check(line is not None and line in text, "Snakemake's output shows that error (profile: show-failed-logs)")
+        check(
+            not (workdir / "results" / "runs" / fail_variant / "metrics.json").exists(),
+            "the failed job left no metrics.json",
+        )
+        check(
+            "Exiting because a job execution failed" in text
+            or "At least one job did not complete successfully" in text,
+            "Snakemake says the run failed",
+        )
     return report()
 
 
@@ -243,7 +288,9 @@ def check_group_job(mode, fail_variant, jobs, members, jid, slog, group, squeue,
     """One sbatch job that ran a Snakemake group job: state, comment, CPUs, per-job log."""
     infos = [jobs.get(s, {"rule": "?", "wildcards": "", "threads": 1}) for s in members]
     labels = [f"{i['rule']}[{i['wildcards']}]" for i in infos]
-    want = "FAILED" if mode == "fail" and any(i["wildcards"] == f"variant={fail_variant}" for i in infos) else "COMPLETED"
+    want = (
+        "FAILED" if mode == "fail" and any(i["wildcards"] == f"variant={fail_variant}" for i in infos) else "COMPLETED"
+    )
     q = squeue.get(jid)
     c = comp.get(jid, {})
     body = slog.read_text(errors="replace") if slog.exists() else ""
@@ -269,11 +316,13 @@ def check_group_job(mode, fail_variant, jobs, members, jid, slog, group, squeue,
         if f"Group job {group}" not in body or missing:
             problems.append(f"per-job SLURM log {slog} does not show the group job or {missing}")
     rel = slog.relative_to(workdir) if slog.is_relative_to(workdir) else slog
-    check(not problems,
-          f"group job {group} = SLURM job {jid} running {len(infos)} jobs ({', '.join(labels)}): "
-          f"{q['state'] if q else '?'} in squeue, {c.get('JobState')} in the job completion log (want {want}), "
-          f"{q['cpus'] if q else '?'} CPU(s), {q['mem'] if q else '?'} memory, log {rel}"
-          + (f" -- PROBLEMS: {'; '.join(problems)}" if problems else ""))
+    check(
+        not problems,
+        f"group job {group} = SLURM job {jid} running {len(infos)} jobs ({', '.join(labels)}): "
+        f"{q['state'] if q else '?'} in squeue, {c.get('JobState')} in the job completion log (want {want}), "
+        f"{q['cpus'] if q else '?'} CPU(s), {q['mem'] if q else '?'} memory, log {rel}"
+        + (f" -- PROBLEMS: {'; '.join(problems)}" if problems else ""),
+    )
 
 
 def report() -> int:

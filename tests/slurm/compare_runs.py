@@ -73,9 +73,12 @@ def compare_variant(a: Path, b: Path, name: str) -> None:
     if fa == fb:
         pa = predictions_digest(a / "results" / "runs" / name / "predictions.h5")
         pb = predictions_digest(b / "results" / "runs" / name / "predictions.h5")
-        check(pa == pb, f"{name}: weights {fa[0][:12]}, metrics (test_acc {fa[1].get('test_acc')}), "
-                        f"history ({len(fa[2].splitlines()) - 1} epochs) and predictions "
-                        f"{'identical' if pa == pb else 'DIFFER (predictions.h5)'}")
+        check(
+            pa == pb,
+            f"{name}: weights {fa[0][:12]}, metrics (test_acc {fa[1].get('test_acc')}), "
+            f"history ({len(fa[2].splitlines()) - 1} epochs) and predictions "
+            f"{'identical' if pa == pb else 'DIFFER (predictions.h5)'}",
+        )
         return
     what = []
     if fa[0] != fb[0]:
@@ -97,9 +100,11 @@ def main(argv: list[str]) -> int:
     a = p.parse_args(argv)
 
     va, vb = variants(a.dir_a), variants(a.dir_b)
-    check(bool(va) and va == vb,
-          f"same variants in both runs: {len(va)} in A, {len(vb)} in B"
-          + (f" (only in A: {sorted(va - vb)}, only in B: {sorted(vb - va)})" if va != vb else ""))
+    check(
+        bool(va) and va == vb,
+        f"same variants in both runs: {len(va)} in A, {len(vb)} in B"
+        + (f" (only in A: {sorted(va - vb)}, only in B: {sorted(vb - va)})" if va != vb else ""),
+    )
     if a.expect is not None:
         check(len(va) == a.expect, f"{len(va)} variants, expected {a.expect}")
     for name in sorted(va & vb):

@@ -11,16 +11,24 @@ import subprocess
 import sys
 from pathlib import Path
 
+import bench  # tools/bench.py (tests/conftest.py puts tools/ on sys.path)
 import numpy as np
 import pytest
 
-import bench  # tools/bench.py (tests/conftest.py puts tools/ on sys.path)
 from archives import make_folder_archive
 
 BENCH = bench.BENCH
 
-NUMPY_KEYS = {"images_per_s", "steps_per_s", "ms_per_step", "images_per_s_cpu", "steps_per_repeat", "repeats_images_per_s",
-              "fraction_of_limit", "gflops"}
+NUMPY_KEYS = {
+    "images_per_s",
+    "steps_per_s",
+    "ms_per_step",
+    "images_per_s_cpu",
+    "steps_per_repeat",
+    "repeats_images_per_s",
+    "fraction_of_limit",
+    "gflops",
+}
 
 
 def _positive(x):
@@ -30,9 +38,24 @@ def _positive(x):
 def test_quick_run_writes_json_and_csv_with_every_model(tmp_path):
     out = tmp_path / "bench" / "bench.json"
     proc = subprocess.run(
-        [sys.executable, str(BENCH), "--quick", "--skip-torch", "--skip-rss", "--skip-import",
-         "--data", "random", "--epoch-images", "200", "--profile", "--out", str(out)],
-        capture_output=True, text=True, timeout=300,
+        [
+            sys.executable,
+            str(BENCH),
+            "--quick",
+            "--skip-torch",
+            "--skip-rss",
+            "--skip-import",
+            "--data",
+            "random",
+            "--epoch-images",
+            "200",
+            "--profile",
+            "--out",
+            str(out),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert proc.returncode == 0, proc.stderr
     r = json.loads(out.read_text())
@@ -49,7 +72,9 @@ def test_quick_run_writes_json_and_csv_with_every_model(tmp_path):
         assert all(_positive(m["numpy"][k]) for k in NUMPY_KEYS - {"repeats_images_per_s"}), name
         assert all(_positive(m[k]) for k in ("flops", "bytes", "n_params", "limit_ms_flops", "limit_ms_bytes")), name
         assert m["torch"] is None and m["numpy_over_torch"] is None and m["numpy_over_torch_wall"] is None
-        assert m["epoch"]["n_train"] == 200 and _positive(m["epoch"]["seconds"]) and _positive(m["epoch"]["cpu_share"]), name
+        assert (
+            m["epoch"]["n_train"] == 200 and _positive(m["epoch"]["seconds"]) and _positive(m["epoch"]["cpu_share"])
+        ), name
     phases = r["epoch_profile"]["phases"]
     assert _positive(r["epoch_profile"]["profiled_epoch_seconds"])
     assert all(_positive(phases[label]) for label, *_ in bench.PHASES if label != "learning rate"), phases
@@ -83,9 +108,14 @@ def test_step_flops_count_forward_and_backward_gemms():
 
 
 def test_targets_hold_or_miss_with_a_factor():
-    result = {"models": {"softmax": {"numpy_over_torch": 2.0, "epoch": {"seconds": 1.0, "n_train": 49_000}},
-                         "mlp50": {"numpy_over_torch": 1.2}},
-              "train_job": {"peak_rss_mb": 300.0, "n_train": 49_000}, "preprocess": None}
+    result = {
+        "models": {
+            "softmax": {"numpy_over_torch": 2.0, "epoch": {"seconds": 1.0, "n_train": 49_000}},
+            "mlp50": {"numpy_over_torch": 1.2},
+        },
+        "train_job": {"peak_rss_mb": 300.0, "n_train": 49_000},
+        "preprocess": None,
+    }
     t = {row["target"]: row for row in bench.targets(result)}
     assert t["softmax step throughput NumPy/PyTorch"]["holds"] is True
     assert t["mlp50 step throughput NumPy/PyTorch"]["holds"] is False
@@ -97,28 +127,56 @@ def test_targets_hold_or_miss_with_a_factor():
 
 
 def test_step_targets_are_judged_on_numpys_own_kernel_when_the_environment_forces_one():
-    result = {"models": {"convnet-small": {"numpy_over_torch": 0.9}}, "preprocess": None,
-              "own_blas": {"forced": "OPENBLAS_CORETYPE=Haswell",
-                           "models": {"convnet-small": {"numpy_over_torch": 1.3, "numpy_images_per_s": 2600.0,
-                                                        "torch_images_per_s": 2000.0}}}}
+    result = {
+        "models": {"convnet-small": {"numpy_over_torch": 0.9}},
+        "preprocess": None,
+        "own_blas": {
+            "forced": "OPENBLAS_CORETYPE=Haswell",
+            "models": {
+                "convnet-small": {"numpy_over_torch": 1.3, "numpy_images_per_s": 2600.0, "torch_images_per_s": 2000.0}
+            },
+        },
+    }
     rows = bench.targets(result)
     judged = next(r for r in rows if r["target"] == "convnet-small step throughput NumPy/PyTorch")
     assert judged["measured"] == 1.3 and judged["holds"] is True
     shown = rows[rows.index(judged) + 1]
     assert shown.get("informative") and shown["measured"] == 0.9 and "forced kernel" in shown["target"]
-    assert "not judged" in bench.format_table({**result, "machine": {"sgemm_gflops": 1, "sgemm_shape": [1, 1, 1], "copy_gbs": 1},
-                                               "settings": {"batch_size": 100}, "environment": {}, "threads": {},
-                                               "models": {}, "targets": rows,
-                                               "own_blas": {**result["own_blas"], "kernel": "k", "sgemm_gflops": 2.0}})
+    assert "not judged" in bench.format_table(
+        {
+            **result,
+            "machine": {"sgemm_gflops": 1, "sgemm_shape": [1, 1, 1], "copy_gbs": 1},
+            "settings": {"batch_size": 100},
+            "environment": {},
+            "threads": {},
+            "models": {},
+            "targets": rows,
+            "own_blas": {**result["own_blas"], "kernel": "k", "sgemm_gflops": 2.0},
+        }
+    )
 
 
 def test_a_forced_blas_kernel_is_measured_again_without_it(tmp_path):
     out = tmp_path / "bench.json"
     env = {**os.environ, "OPENBLAS_L2_SIZE": os.environ.get("OPENBLAS_L2_SIZE", "512")}
     proc = subprocess.run(
-        [sys.executable, str(BENCH), "--quick", "--skip-torch", "--skip-rss", "--skip-import", "--skip-epoch",
-         "--models", "softmax", "--out", str(out)],
-        capture_output=True, text=True, timeout=300, env=env,
+        [
+            sys.executable,
+            str(BENCH),
+            "--quick",
+            "--skip-torch",
+            "--skip-rss",
+            "--skip-import",
+            "--skip-epoch",
+            "--models",
+            "softmax",
+            "--out",
+            str(out),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=env,
     )
     assert proc.returncode == 0, proc.stderr
     r = json.loads(out.read_text())
@@ -144,7 +202,11 @@ def test_pytorch_runs_the_same_shapes_side_by_side():
         assert tuple(net(tx).shape) == (4, 10), name
         assert sum(p.numel() for p in net.parameters()) == model.n_params, name
     row = bench.bench_steps("sigmoid", batch=8, repeats=1, torch=torch, quick=True)
-    assert _positive(row["torch"]["images_per_s"]) and _positive(row["numpy_over_torch"]) and _positive(row["numpy_over_torch_wall"])
+    assert (
+        _positive(row["torch"]["images_per_s"])
+        and _positive(row["numpy_over_torch"])
+        and _positive(row["numpy_over_torch_wall"])
+    )
 
 
 @pytest.mark.slow
@@ -157,7 +219,9 @@ def test_import_and_training_job_report_time_and_peak_rss(tmp_path):
     bench.build_split(tmp_path / "cifar10.h5", split, {"type": "holdout", "val_size": 10, "seed": 0})
     job = bench.train_job(split, tmp_path / "job")
     assert job["n_train"] == 110 and job["model"] == "softmax"
-    assert all(_positive(job[k]) for k in ("peak_rss_mb", "peak_rss_mb_rusage", "wall_seconds", "cpu_seconds", "train_seconds"))
+    assert all(
+        _positive(job[k]) for k in ("peak_rss_mb", "peak_rss_mb_rusage", "wall_seconds", "cpu_seconds", "train_seconds")
+    )
     # the job's own peak, not the RSS of the (larger) process that started it
     assert job["peak_rss_mb_rusage"] < 1000
 
@@ -172,16 +236,30 @@ def test_the_epoch_bandwidth_limit_counts_the_bytes_each_image_must_move():
 
 def test_matrix_bound_models_are_judged_by_the_bound_that_applies():
     def model(ratio, frac, flops_ms=2.0, bytes_ms=0.5):
-        return {"numpy_over_torch": ratio, "numpy": {"fraction_of_limit": frac}, "limit_ms_flops": flops_ms, "limit_ms_bytes": bytes_ms}
+        return {
+            "numpy_over_torch": ratio,
+            "numpy": {"fraction_of_limit": frac},
+            "limit_ms_flops": flops_ms,
+            "limit_ms_bytes": bytes_ms,
+        }
 
-    result = {"models": {"mlp100": model(1.2, 0.85), "mlp256": model(1.1, 0.6), "convnet-small": model(1.1, 0.4),
-                         "convnet-patchify": model(1.2, 0.9, flops_ms=0.1)},
-              "machine": {"copy_gbs": 20.0}, "preprocess": None}
+    result = {
+        "models": {
+            "mlp100": model(1.2, 0.85),
+            "mlp256": model(1.1, 0.6),
+            "convnet-small": model(1.1, 0.4),
+            "convnet-patchify": model(1.2, 0.9, flops_ms=0.1),
+        },
+        "machine": {"copy_gbs": 20.0},
+        "preprocess": None,
+    }
     t = {row["target"]: row for row in bench.targets(result)}
     assert t["mlp100 step, judged (either figure)"]["holds"] is True  # at 85% of sgemm, although 1.2x PyTorch
     assert t["mlp256 step, judged (either figure)"]["holds"] is False
     assert t["convnet-small step, judged (both figures)"]["holds"] is False  # 1.1x PyTorch but 40% of sgemm
-    assert t["convnet-patchify step at the machine's sgemm rate (matrix-bound)"]["measured"] is None  # memory-bound here
+    assert (
+        t["convnet-patchify step at the machine's sgemm rate (matrix-bound)"]["measured"] is None
+    )  # memory-bound here
     assert t["convnet-patchify step, judged (both figures)"]["holds"] is True
     assert t["mlp50 step, judged (either figure)"]["holds"] is None
 
@@ -196,8 +274,14 @@ def test_the_softmax_epoch_is_judged_against_its_bandwidth_limit():
 
 
 def _result(rate, epoch_s, cpu="EPYC", quick=True):
-    return {"created": "t", "environment": {"cpu": cpu, "cpu_count": 2}, "settings": {"quick": quick, "data": "random", "batch_size": 100},
-            "models": {"softmax": {"numpy": {"images_per_s_cpu": rate}, "epoch": {"n_train": 500, "cpu_seconds_est": epoch_s}}}}
+    return {
+        "created": "t",
+        "environment": {"cpu": cpu, "cpu_count": 2},
+        "settings": {"quick": quick, "data": "random", "batch_size": 100},
+        "models": {
+            "softmax": {"numpy": {"images_per_s_cpu": rate}, "epoch": {"n_train": 500, "cpu_seconds_est": epoch_s}}
+        },
+    }
 
 
 def test_a_regression_beyond_the_factor_is_flagged_only_against_the_same_machine():
@@ -215,17 +299,37 @@ def test_a_regression_beyond_the_factor_is_flagged_only_against_the_same_machine
 
 def test_quick_run_fails_against_a_baseline_it_cannot_reach(tmp_path):
     first = tmp_path / "baseline.json"
-    cmd = [sys.executable, str(Path(bench.__file__)), "--quick", "--skip-torch", "--skip-rss", "--skip-import", "--skip-epoch",
-           "--blas", "env", "--models", "softmax"]
+    cmd = [
+        sys.executable,
+        str(Path(bench.__file__)),
+        "--quick",
+        "--skip-torch",
+        "--skip-rss",
+        "--skip-import",
+        "--skip-epoch",
+        "--blas",
+        "env",
+        "--models",
+        "softmax",
+    ]
     proc = subprocess.run([*cmd, "--out", str(first)], capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr
     recorded = json.loads(first.read_text())
-    again = subprocess.run([*cmd, "--out", str(tmp_path / "again.json"), "--compare", str(first), "--max-slowdown", "1000"],
-                           capture_output=True, text=True, timeout=300)
+    again = subprocess.run(
+        [*cmd, "--out", str(tmp_path / "again.json"), "--compare", str(first), "--max-slowdown", "1000"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert again.returncode == 0, again.stdout + again.stderr
     assert "0 regression(s)" in again.stdout
     recorded["models"]["softmax"]["numpy"]["images_per_s_cpu"] *= 1e6  # a baseline 10^6 times faster
     first.write_text(json.dumps(recorded))
-    slow = subprocess.run([*cmd, "--out", str(tmp_path / "slow.json"), "--compare", str(first)], capture_output=True, text=True, timeout=300)
+    slow = subprocess.run(
+        [*cmd, "--out", str(tmp_path / "slow.json"), "--compare", str(first)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert slow.returncode == 1
     assert "REGRESSION" in slow.stdout and "NumPy img/s" in slow.stdout

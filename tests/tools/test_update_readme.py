@@ -32,12 +32,7 @@ def test_readme_results_block_is_regenerated_from_runs(tmp_path):
     readme.write_text(f"intro\n{RESULTS_START}\nold\n{RESULTS_END}\nrest\n")
     assert update_readme.update_readme(readme, runs)
     text = readme.read_text()
-    assert (
-        "old" not in text
-        and "best-softmax" in text
-        and "40.57" in text
-        and text.endswith("rest\n")
-    )
+    assert "old" not in text and "best-softmax" in text and "40.57" in text and text.endswith("rest\n")
     assert not update_readme.update_readme(readme, runs)  # idempotent
     with pytest.raises(ValueError, match="no results block"):
         (tmp_path / "R2.md").write_text("nothing")
@@ -47,9 +42,7 @@ def test_readme_results_block_is_regenerated_from_runs(tmp_path):
 def test_the_tool_runs_as_documented(tmp_path):
     runs = tmp_path / "runs"
     (runs / "best-softmax").mkdir(parents=True)
-    (runs / "best-softmax" / "metrics.json").write_text(
-        json.dumps(metrics("best-softmax", 0.5))
-    )
+    (runs / "best-softmax" / "metrics.json").write_text(json.dumps(metrics("best-softmax", 0.5)))
     readme = tmp_path / "README.md"
     readme.write_text(f"{RESULTS_START}\n{RESULTS_END}\n")
     cmd = [

@@ -15,8 +15,9 @@ import jsonschema
 import numpy as np
 import pytest
 import yaml
-from cifarflow.training import search as S
+
 from cifarflow.errors import ConfigError
+from cifarflow.training import search as S
 
 SCHEMA = Path(__file__).resolve().parents[2] / "workflow" / "schemas" / "search.schema.yaml"
 WHERE = "experiments.s.search"
@@ -109,7 +110,9 @@ def test_successive_halving_keeps_the_true_best_arm_and_follows_the_schedule():
         for t in rounds[r]:
             arm = next(a for a in rounds[1] if a.index == t.index)
             assert t.name == f"s-search-r{r}-t{t.index}"
-            assert {k: v for k, v in t.settings.items() if k != "epochs"} == {k: v for k, v in arm.settings.items() if k != "epochs"}
+            assert {k: v for k, v in t.settings.items() if k != "epochs"} == {
+                k: v for k, v in arm.settings.items() if k != "epochs"
+            }
     true_best = max(rounds[1], key=lambda t: quality(t.settings))
     chosen = S.choose("s", search, scores)
     assert chosen.index == true_best.index
@@ -158,7 +161,9 @@ def test_coarse_to_fine_narrows_around_the_optimum():
             assert isinstance(t.settings["batch_size"], int)
     for r in range(2, 5):  # a choice keeps exactly the values seen in the previous round's top_k
         top = sorted(rounds[r - 1], key=lambda t: (-scores[t.name], t.index))[:3]
-        assert sorted(map(list, spaces[r]["hidden"].choices)) == sorted(map(list, {tuple(t.settings["hidden"]) for t in top}))
+        assert sorted(map(list, spaces[r]["hidden"].choices)) == sorted(
+            map(list, {tuple(t.settings["hidden"]) for t in top})
+        )
     best = S.choose("s", search, scores)
     assert abs(math.log10(best.settings["lambda"]) + 3) < 0.5
 
@@ -171,7 +176,12 @@ def test_narrow_space_widens_by_margin_on_the_log_scale_and_never_grows():
     edge = S.narrow_space(original, [{"lambda": 1.0, "k": 10}], margin=0.5)
     assert edge["lambda"].hi == 1.0 and edge["k"].hi == 10 and edge["lambda"].lo < 1.0
     again = S.narrow_space(out, [{"lambda": 10**-4.6, "k": 2}, {"lambda": 10**-1.4, "k": 5}], margin=0.5)
-    assert (again["lambda"].lo, again["lambda"].hi, again["k"].lo, again["k"].hi) == (out["lambda"].lo, out["lambda"].hi, 2, 5)
+    assert (again["lambda"].lo, again["lambda"].hi, again["k"].lo, again["k"].hi) == (
+        out["lambda"].lo,
+        out["lambda"].hi,
+        2,
+        5,
+    )
     same = S.narrow_space(original, [{"lambda": 1e-3, "k": 4}] * 3, margin=0.0)
     assert same["lambda"].lo == same["lambda"].hi and (same["k"].lo, same["k"].hi) == (4, 4)
 
@@ -198,7 +208,9 @@ def test_grid_sizes_log_spacing_bounds_and_reuse_of_shared_points():
     assert sorted({t.settings["batch_size"] for t in trials}) == [10, 100, 1000]
     assert len({t.name for t in trials}) == len(trials)
     assert "s-search-lambda0.001-batch_size100-augmentationflip_p05" in {t.name for t in trials}
-    finer = S.check_search({**search, "space": {**search["space"], "lambda": {"log_uniform": [1.0e-4, 1.0e-2], "points": 5}}}, WHERE)
+    finer = S.check_search(
+        {**search, "space": {**search["space"], "lambda": {"log_uniform": [1.0e-4, 1.0e-2], "points": 5}}}, WHERE
+    )
     finer_trials = S.trials_for_round("s", finer, 1, {})
     assert len(finer_trials) == 5 * 3 * 2
     assert {t.name: t.settings for t in trials}.items() <= {t.name: t.settings for t in finer_trials}.items()
@@ -254,7 +266,9 @@ def test_a_larger_n_keeps_the_first_trials(method):
 
 def test_adding_a_key_keeps_the_other_keys_draws():
     one = S.trials_for_round("s", block(n=5), 1, {})
-    two = S.trials_for_round("s", block(n=5, space={"lambda": {"log_uniform": [1.0e-6, 1.0]}, "eta": {"uniform": [0.1, 0.2]}}), 1, {})
+    two = S.trials_for_round(
+        "s", block(n=5, space={"lambda": {"log_uniform": [1.0e-6, 1.0]}, "eta": {"uniform": [0.1, 0.2]}}), 1, {}
+    )
     assert [t.settings["lambda"] for t in one] == [t.settings["lambda"] for t in two]
 
 
@@ -304,7 +318,9 @@ def test_choose_and_final_variants_merge_defaults_base_and_fresh_seeds():
     assert chosen == trials[3]
     finals = S.final_variants("s", search, chosen, {"model": "sigmoid", "epochs": 30, "seed": 0})
     assert [f["name"] for f in finals] == ["s-search-final-s11", "s-search-final-s12"]
-    assert all(f["model"] == "softmax" and f["epochs"] == 30 and f["lambda"] == chosen.settings["lambda"] for f in finals)
+    assert all(
+        f["model"] == "softmax" and f["epochs"] == 30 and f["lambda"] == chosen.settings["lambda"] for f in finals
+    )
     assert [f["seed"] for f in finals] == [11, 12]
     with pytest.raises(ConfigError, match=r"experiments\.s\.search\.final\.seeds"):
         S.final_variants("s", search, chosen, {"seed": 11})
@@ -366,7 +382,9 @@ def test_bad_search_blocks_give_one_line_errors_naming_the_key(change, key):
 
 def test_space_keys_can_be_restricted_to_variant_settings():
     with pytest.raises(ConfigError, match=r"experiments\.s\.search\.space\.lamda: not a variant setting"):
-        S.check_search({"method": "random", "space": {"lamda": {"uniform": [0, 1]}}}, WHERE, setting_keys={"lambda", "eta"})
+        S.check_search(
+            {"method": "random", "space": {"lamda": {"uniform": [0, 1]}}}, WHERE, setting_keys={"lambda", "eta"}
+        )
 
 
 # ----------------------------------------------------------------------------- schema fragment
@@ -405,11 +423,15 @@ def test_a_block_without_method_or_space_names_the_missing_key():
 
 
 def test_search_cost_counts_trials_and_epochs():
-    sh = S.check_search({"method": "successive_halving", "space": {"eta": {"uniform": [0.1, 0.2]}}, "n": 27, "max_epochs": 20}, WHERE)
+    sh = S.check_search(
+        {"method": "successive_halving", "space": {"eta": {"uniform": [0.1, 0.2]}}, "n": 27, "max_epochs": 20}, WHERE
+    )
     assert S.search_cost(sh) == {"rounds": 4, "trials": 27 + 9 + 3 + 1, "epochs": 27 * 1 + 9 * 3 + 3 * 9 + 1 * 20}
     c2f = S.check_search(SOFTMAX_BLOCK, WHERE)
     assert S.search_cost(c2f, epochs=10) == {"rounds": 3, "trials": 24, "epochs": 240}
-    grid = S.check_search({"method": "grid", "points": 4, "space": {"eta": {"uniform": [0.1, 0.2]}, "k": {"choice": [1, 2, 3]}}}, WHERE)
+    grid = S.check_search(
+        {"method": "grid", "points": 4, "space": {"eta": {"uniform": [0.1, 0.2]}, "k": {"choice": [1, 2, 3]}}}, WHERE
+    )
     assert S.search_cost(grid, epochs=2)["trials"] == 12
 
 
@@ -417,7 +439,9 @@ def test_round_digest_follows_the_trials_and_records_round_trip_their_scores():
     search = block(method="coarse_to_fine", n=4, rounds=2, top_k=2)
     first = S.trials_for_round("s", search, 1, {})
     assert S.round_digest(first) == S.round_digest(S.trials_for_round("s", search, 1, {}))
-    assert S.round_digest(first) != S.round_digest(S.trials_for_round("s", block(method="coarse_to_fine", n=5, rounds=2, top_k=2), 1, {}))
+    assert S.round_digest(first) != S.round_digest(
+        S.trials_for_round("s", block(method="coarse_to_fine", n=5, rounds=2, top_k=2), 1, {})
+    )
     assert S.round_digest(first) != S.round_digest(
         S.trials_for_round("s", block(method="coarse_to_fine", n=4, rounds=2, top_k=2, seed=1), 1, {})
     )

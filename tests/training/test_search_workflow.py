@@ -118,7 +118,9 @@ def snakemake(workdir: Path, n: int, rounds: int, dry: bool = False) -> str:
     }
     (workdir / "config.json").write_text(json.dumps({"search": block}))
     cmd = [sys.executable, "-m", "snakemake", "--cores", "1", "--configfile", "config.json"]
-    proc = subprocess.run(cmd + (["-n"] if dry else []), check=False, cwd=workdir, capture_output=True, text=True, timeout=600)
+    proc = subprocess.run(
+        cmd + (["-n"] if dry else []), check=False, cwd=workdir, capture_output=True, text=True, timeout=600
+    )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     return proc.stdout + proc.stderr
 
@@ -128,7 +130,9 @@ def trained(log: str) -> list[str]:
 
 
 def test_search_rounds_as_checkpoints_dry_run_reuse_and_replay(tmp_path):
-    (tmp_path / "Snakefile").write_text(SNAKEFILE.replace("sys.path.insert(0, PACKAGE)", f"sys.path.insert(0, {str(PACKAGE)!r})"))
+    (tmp_path / "Snakefile").write_text(
+        SNAKEFILE.replace("sys.path.insert(0, PACKAGE)", f"sys.path.insert(0, {str(PACKAGE)!r})")
+    )
     dry = snakemake(tmp_path, 3, 2, dry=True)
     assert trained(dry) == ["toy-lam-r1-t0", "toy-lam-r1-t1", "toy-lam-r1-t2"]  # round 2 waits for round 1's checkpoint
     assert re.search(r"search_round\s+1\b", dry)

@@ -5,8 +5,8 @@ import copy
 import numpy as np
 import pytest
 
-from cifarflow.data.augment import make_epoch_plan, materialise
 from cifarflow.config import default_settings
+from cifarflow.data.augment import make_epoch_plan, materialise
 from cifarflow.data.subset import Data
 from cifarflow.nn.models import build_model
 from cifarflow.nn.optim import learning_rate, sgd_update
@@ -36,7 +36,10 @@ def settings(**kw):
 
 def run(s, data, resume=None, checkpoint=None, materialised=False, flip=0.0, translate=0):
     model = build_model(s, data.train_images.shape[1:], len(data.class_names), init_rng(s["seed"]), np.float32)
-    plans = {e: make_epoch_plan(len(data.train_labels), e, s["seed"], s["shuffle"], flip, translate) for e in range(1, s["epochs"] + 1)}
+    plans = {
+        e: make_epoch_plan(len(data.train_labels), e, s["seed"], s["shuffle"], flip, translate)
+        for e in range(1, s["epochs"] + 1)
+    }
     mats = {e: materialise(data.train_images, p) for e, p in plans.items()} if materialised else None
     source = PlanSource(plans.__getitem__, mats.__getitem__ if mats else None)
     norm = Normalizer.from_images(data.train_images, s["normalize"])

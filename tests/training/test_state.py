@@ -19,26 +19,12 @@ def variant(**kw):
 
 
 def test_settings_read_the_variant_once_with_their_defaults():
-    s = TrainSettings.from_variant(
-        variant(momentum=None, early_stopping=None, select_best=False)
-    )
-    assert (
-        s.momentum == 0.0
-        and s.nesterov is False
-        and s.monitor is None
-        and s.early_stopping is None
-    )
+    s = TrainSettings.from_variant(variant(momentum=None, early_stopping=None, select_best=False))
+    assert s.momentum == 0.0 and s.nesterov is False and s.monitor is None and s.early_stopping is None
     s = TrainSettings.from_variant(variant(early_stopping={"patience": 3}))
     assert s.monitor == "val_loss" and s.early_stopping == {"patience": 3}
-    s = TrainSettings.from_variant(
-        variant(select_best=True, nesterov=True, momentum=0.9, **{"lambda": 0.5})
-    )
-    assert (
-        s.monitor == "val_acc"
-        and s.nesterov is True
-        and s.momentum == 0.9
-        and s.lam == 0.5
-    )
+    s = TrainSettings.from_variant(variant(select_best=True, nesterov=True, momentum=0.9, **{"lambda": 0.5}))
+    assert s.monitor == "val_acc" and s.nesterov is True and s.momentum == 0.9 and s.lam == 0.5
 
 
 def state(best_params=True):
@@ -76,14 +62,8 @@ def test_checkpoint_round_trips_the_state_bit_for_bit(tmp_path):
         )
         assert got.history[1] == s.history[1] and np.isnan(got.history[0]["val_loss"])
         for k in s.params:
-            assert (
-                got.params[k].tobytes() == s.params[k].tobytes()
-                and got.params[k].dtype == s.params[k].dtype
-            )
-        assert (
-            got.opt_state["W1"]["v"].tobytes() == s.opt_state["W1"]["v"].tobytes()
-            and got.opt_state["b1"] == {}
-        )
+            assert got.params[k].tobytes() == s.params[k].tobytes() and got.params[k].dtype == s.params[k].dtype
+        assert got.opt_state["W1"]["v"].tobytes() == s.opt_state["W1"]["v"].tobytes() and got.opt_state["b1"] == {}
         assert (got.best_params is None) == (not with_best)
 
 

@@ -37,7 +37,9 @@ def cmd_download(a) -> None:
 def cmd_import(a) -> None:
     from .data.splits import import_source
 
-    import_source(a.source, a.out, classes=json.loads(a.classes) if a.classes else None, workers=max(1, a.threads or 1), log=_log)
+    import_source(
+        a.source, a.out, classes=json.loads(a.classes) if a.classes else None, workers=max(1, a.threads or 1), log=_log
+    )
 
 
 def cmd_split(a) -> None:
@@ -105,7 +107,9 @@ def cmd_check_config(a) -> None:
 
     config, variants, comparisons = validate_config(load_config_files(a.configfiles))
     sets = selected_sets(config)
-    _log(f"{', '.join(a.configfiles)}: valid ({len(variants)} variants, {len(comparisons)} comparisons in {len(sets)} sets: {', '.join(sets)})")
+    _log(
+        f"{', '.join(a.configfiles)}: valid ({len(variants)} variants, {len(comparisons)} comparisons in {len(sets)} sets: {', '.join(sets)})"
+    )
 
 
 # ---- argument parsing --------------------------------------------------------------------------
@@ -191,7 +195,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--figures-list", nargs="*", default=[])
     s.add_argument("--out", required=True)
     s.set_defaults(func=cmd_summary_md)
-    s = sub.add_parser("check-config", help="validate config files (later ones override earlier ones) as the workflow does")
+    s = sub.add_parser(
+        "check-config", help="validate config files (later ones override earlier ones) as the workflow does"
+    )
     s.add_argument("configfiles", nargs="+", metavar="CONFIG")
     s.set_defaults(func=cmd_check_config)
     return p

@@ -23,7 +23,6 @@ from .errors import ConfigError
 from .nn.registry import LINEAR_MODELS, MODEL_LOSSES  # noqa: F401 (common.smk imports LINEAR_MODELS)
 
 
-
 def _schema_path() -> Path:
     """The config schema. One source file, workflow/schemas/config.schema.yaml (Snakemake validates
     against it); pyproject.toml ships that folder as the package data `cifarflow/schemas/`, where an
@@ -45,7 +44,17 @@ NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.+-]{0,63}$"
 NAME_RE = re.compile(NAME_PATTERN)
 NAME_RULE = "use 1 to 64 letters, digits, '.', '_', '+' or '-', starting with a letter or digit"
 # Columns of history.csv a `curves` comparison can draw.
-HISTORY_METRICS = ("train_loss", "val_loss", "train_cost", "val_cost", "train_acc", "val_acc", "weight_norm2", "lr", "seconds")
+HISTORY_METRICS = (
+    "train_loss",
+    "val_loss",
+    "train_cost",
+    "val_cost",
+    "train_acc",
+    "val_acc",
+    "weight_norm2",
+    "lr",
+    "seconds",
+)
 MAX_WEIGHTS = 20_000_000  # an MLP's weight count (float32: 80 MB, several times over in training)
 PLAN_ID_MAX = 120  # longer plan ids are shortened and keyed by a hash of the spec
 
@@ -108,7 +117,9 @@ def check_config(config: dict, schema: dict | None = None) -> None:
     check_finite(config)
     schema = schema or load_schema()
     validator = jsonschema.Draft202012Validator(schema)
-    errors = sorted(validator.iter_errors(config), key=lambda e: (len(e.absolute_path), list(map(str, e.absolute_path))))
+    errors = sorted(
+        validator.iter_errors(config), key=lambda e: (len(e.absolute_path), list(map(str, e.absolute_path)))
+    )
     if errors:
         err = jsonschema.exceptions.best_match(errors)
         raise ConfigError(f"config key {_key(err.absolute_path)}: {_schema_message(err)}")
@@ -199,9 +210,13 @@ def _check_variant(name: str, where: str, v: dict, config: dict, settings_valida
             f" (use one of {', '.join(MODEL_LOSSES[v['model']])})"
         )
     if v["model"] == "logistic" and (not v["classes"] or len(v["classes"]) != 2):
-        raise ConfigError(f"config key {where}.classes (variant {name}): the logistic model needs exactly two classes, e.g. [cat, dog]")
+        raise ConfigError(
+            f"config key {where}.classes (variant {name}): the logistic model needs exactly two classes, e.g. [cat, dog]"
+        )
     if v["schedule"] == "cyclic" and v["eta_min"] >= v["eta_max"]:
-        raise ConfigError(f"config key {where}.eta_min (variant {name}): eta_min must be below eta_max for the cyclic schedule")
+        raise ConfigError(
+            f"config key {where}.eta_min (variant {name}): eta_min must be below eta_max for the cyclic schedule"
+        )
     for key, value in v.items():
         if isinstance(value, float) and not math.isfinite(value):
             raise ConfigError(f"config key {where}.{key} (variant {name}): {value} is not a finite number")
@@ -246,7 +261,11 @@ def resolve_variants(config: dict, schema: dict | None = None) -> dict[str, dict
         for i, entry in enumerate(exp["variants"]):
             where = f"experiments.{set_name}.variants[{i}]"
             for name, settings in expand_grid(entry):
-                check_name(name, f"{where}.name", "variant name (as the grid expands it)" if entry.get("grid") else "variant name")
+                check_name(
+                    name,
+                    f"{where}.name",
+                    "variant name (as the grid expands it)" if entry.get("grid") else "variant name",
+                )
                 if name in variants:
                     kind = "a grid that expands to" if entry.get("grid") else "a second variant named"
                     raise ConfigError(
@@ -269,7 +288,9 @@ def grid_members(config: dict, set_name: str, grid_name: str) -> list[str]:
     for entry in config["experiments"][set_name]["variants"]:
         if entry["name"] == grid_name and entry.get("grid"):
             return [name for name, _ in expand_grid(entry)]
-    raise ConfigError(f"config key experiments.{set_name}.comparisons: no grid variant named '{grid_name}' in set {set_name}")
+    raise ConfigError(
+        f"config key experiments.{set_name}.comparisons: no grid variant named '{grid_name}' in set {set_name}"
+    )
 
 
 def resolve_comparisons(config: dict, variants: dict[str, dict]) -> dict[str, dict]:
@@ -289,14 +310,20 @@ def resolve_comparisons(config: dict, variants: dict[str, dict]) -> dict[str, di
             if comp["type"] == "templates":
                 for n in names:
                     if variants[n]["model"] not in LINEAR_MODELS:
-                        raise ConfigError(f"config key {where}: class templates need linear variants, '{n}' is {variants[n]['model']}")
+                        raise ConfigError(
+                            f"config key {where}: class templates need linear variants, '{n}' is {variants[n]['model']}"
+                        )
             if comp["type"] in ("templates", "per_class", "true_class_prob"):
                 _check_same_labels(where, comp["type"], names, variants)
             for m in comp.get("metrics") or []:
                 if m not in HISTORY_METRICS:
-                    raise ConfigError(f"config key {where}.metrics: unknown metric {show(m)} (use {', '.join(HISTORY_METRICS)})")
+                    raise ConfigError(
+                        f"config key {where}.metrics: unknown metric {show(m)} (use {', '.join(HISTORY_METRICS)})"
+                    )
             if comp.get("metrics") and comp["type"] != "curves":
-                raise ConfigError(f"config key {where}.metrics: only a curves comparison draws metrics, this one is {comp['type']}")
+                raise ConfigError(
+                    f"config key {where}.metrics: only a curves comparison draws metrics, this one is {comp['type']}"
+                )
             if comp["name"] in out:
                 raise ConfigError(f"config key {where}.name: comparison name '{comp['name']}' is used twice")
             out[comp["name"]] = dict(comp, set=set_name, variants=names)
@@ -409,4 +436,3 @@ def validate_config(config: dict, schema: dict | None = None) -> tuple[dict, dic
             filled[key] = copy.deepcopy(prop["default"])
     variants = resolve_variants(filled, schema)
     return filled, variants, resolve_comparisons(filled, variants)
-

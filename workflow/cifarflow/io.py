@@ -22,7 +22,6 @@ import numpy as np
 
 from .errors import DataError
 
-
 TMP_MARK = ".tmp-"
 
 
@@ -97,7 +96,11 @@ def write_weights(path, params: dict, attrs: dict, extra: dict | None = None) ->
         for name, value in (extra or {}).items():
             f.create_dataset(name, data=value)
         for k, v in attrs.items():
-            f.attrs[k] = v if isinstance(v, (str, int, float, np.ndarray)) else json.dumps(v, sort_keys=True, default=json_default)
+            f.attrs[k] = (
+                v
+                if isinstance(v, (str, int, float, np.ndarray))
+                else json.dumps(v, sort_keys=True, default=json_default)
+            )
 
 
 def read_weights(path) -> tuple[dict, dict, dict]:
@@ -172,10 +175,21 @@ def code_version() -> dict:
     """The git commit of the checkout the package runs from (and whether it has local changes)."""
     repo = Path(__file__).resolve().parents[2]
     try:
-        commit = subprocess.run(["git", "-C", str(repo), "rev-parse", "HEAD"], capture_output=True, text=True, timeout=10)
-        dirty = subprocess.run(["git", "-C", str(repo), "status", "--porcelain", "--untracked-files=no"], capture_output=True, text=True, timeout=10)
+        commit = subprocess.run(
+            ["git", "-C", str(repo), "rev-parse", "HEAD"], capture_output=True, text=True, timeout=10
+        )
+        dirty = subprocess.run(
+            ["git", "-C", str(repo), "status", "--porcelain", "--untracked-files=no"],
+            capture_output=True,
+            text=True,
+            timeout=10,
+        )
         if commit.returncode == 0:
-            return {"git_commit": commit.stdout.strip(), "git_dirty": bool(dirty.stdout.strip()), "package_sha256": package_digest()}
+            return {
+                "git_commit": commit.stdout.strip(),
+                "git_dirty": bool(dirty.stdout.strip()),
+                "package_sha256": package_digest(),
+            }
     except (OSError, subprocess.SubprocessError):
         pass
     return {"git_commit": None, "git_dirty": None, "package_sha256": package_digest()}

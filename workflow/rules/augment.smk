@@ -19,15 +19,15 @@ rule plan_epochs:
         "logs/augment/{plan}.log",
     benchmark:
         "benchmarks/augment/{plan}.tsv"
+    conda:
+        "../envs/cifarflow.yaml"
     resources:
         mem_mb=retry_mem(2000),
         runtime=10,
     params:
         spec=lambda wildcards: canonical_json(PLANS[wildcards.plan]),
-    conda:
-        "../envs/cifarflow.yaml"
     shell:
-        "python \"$CIFARFLOW_LAUNCHER\" plan --split {input:q} --spec {params.spec:q} --out {output:q} > {log:q} 2>&1"
+        'python "$CIFARFLOW_LAUNCHER" plan --split {input:q} --spec {params.spec:q} --out {output:q} > {log:q} 2>&1'
 
 
 rule preview_augmentation:
@@ -44,12 +44,12 @@ rule preview_augmentation:
         "results/figures/augment/{augmentation}.pdf",
     log:
         "logs/augment/preview_{augmentation}.log",
+    conda:
+        "../envs/cifarflow.yaml"
     params:
         augmentation=lambda wildcards: canonical_json(config["augmentations"][wildcards.augmentation]),
         figures=FIGURES,
         out=lambda wildcards, output: output[0].removesuffix(".png"),
-    conda:
-        "../envs/cifarflow.yaml"
     shell:
-        "python \"$CIFARFLOW_LAUNCHER\" preview --split {input:q} --augmentation {params.augmentation:q} --figures {params.figures:q}"
+        'python "$CIFARFLOW_LAUNCHER" preview --split {input:q} --augmentation {params.augmentation:q} --figures {params.figures:q}'
         " --out {params.out:q} > {log:q} 2>&1"

@@ -65,12 +65,13 @@ DOWNLOAD_PATH = "resources/" + (Path(urlparse(config["download"]["url"]).path).n
 FIGURES = canonical_json(config["figures"])
 
 
-
 def _inside_workdir(path):
     """Every output path is relative and never climbs out of the working directory."""
     p = Path(path)
     if p.is_absolute() or ".." in p.parts:
-        sys.exit(f"cifarflow: error: output path {path!r} would leave the working directory; check the names in the config")
+        sys.exit(
+            f"cifarflow: error: output path {path!r} would leave the working directory; check the names in the config"
+        )
     return path
 
 
@@ -191,6 +192,10 @@ def table_outputs():
 
 def all_outputs():
     out = figure_outputs() + table_outputs() + ["results/summary.md"]
-    for path in [f"results/plans/{p}.h5" for p in PLANS] + [f"results/runs/{n}/metrics.json" for n in VARIANTS] + [DOWNLOAD_PATH]:
+    for path in (
+        [f"results/plans/{p}.h5" for p in PLANS]
+        + [f"results/runs/{n}/metrics.json" for n in VARIANTS]
+        + [DOWNLOAD_PATH]
+    ):
         _inside_workdir(path)
     return [_inside_workdir(p) for p in out]

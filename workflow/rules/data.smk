@@ -7,16 +7,16 @@ rule download:
         DOWNLOAD_PATH,
     log:
         "logs/data/download.log",
+    conda:
+        "../envs/cifarflow.yaml"
     params:
         url=config["download"]["url"],
         md5=config["download"]["md5"],
         retries=config["download"]["retries"],
         backoff=config["download"]["backoff"],
         timeout=config["download"]["timeout"],
-    conda:
-        "../envs/cifarflow.yaml"
     shell:
-        "python \"$CIFARFLOW_LAUNCHER\" download --url {params.url:q} --md5 {params.md5:q} --out {output:q}"
+        'python "$CIFARFLOW_LAUNCHER" download --url {params.url:q} --md5 {params.md5:q} --out {output:q}'
         " --retries {params.retries:q} --backoff {params.backoff:q} --timeout {params.timeout:q} > {log:q} 2>&1"
 
 
@@ -29,6 +29,8 @@ rule import_data:
         "logs/data/import.log",
     benchmark:
         "benchmarks/data/import.tsv"
+    conda:
+        "../envs/cifarflow.yaml"
     threads: 2
     resources:
         mem_mb=retry_mem(3000),
@@ -36,10 +38,8 @@ rule import_data:
     params:
         classes=canonical_json(config["source_classes"]),  # "null": any classes
         source_sha256=source_digest(),
-    conda:
-        "../envs/cifarflow.yaml"
     shell:
-        "python \"$CIFARFLOW_LAUNCHER\" import --source {input:q} --classes {params.classes:q} --out {output:q} > {log:q} 2>&1"
+        'python "$CIFARFLOW_LAUNCHER" import --source {input:q} --classes {params.classes:q} --out {output:q} > {log:q} 2>&1'
 
 
 rule split_data:
@@ -51,12 +51,12 @@ rule split_data:
         "logs/data/split_{split}.log",
     benchmark:
         "benchmarks/data/split_{split}.tsv"
+    conda:
+        "../envs/cifarflow.yaml"
     resources:
         mem_mb=retry_mem(3000),
         runtime=10,
     params:
         spec=lambda wildcards: canonical_json(config["splits"][wildcards.split]),
-    conda:
-        "../envs/cifarflow.yaml"
     shell:
-        "python \"$CIFARFLOW_LAUNCHER\" split --raw {input:q} --name {wildcards.split:q} --spec {params.spec:q} --out {output:q} > {log:q} 2>&1"
+        'python "$CIFARFLOW_LAUNCHER" split --raw {input:q} --name {wildcards.split:q} --spec {params.spec:q} --out {output:q} > {log:q} 2>&1'

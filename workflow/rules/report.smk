@@ -35,15 +35,15 @@ rule plot_variant:
         pdfs=multiext("results/figures/{set}/{variant}/", "curves.pdf", "confusion.pdf", "templates.pdf"),
     log:
         "logs/report/plot_{set}_{variant}.log",
+    conda:
+        "../envs/cifarflow.yaml"
     params:
         figures=FIGURES,
         curves=lambda wildcards, output: output.curves.removesuffix(".png"),
         confusion=lambda wildcards, output: output.confusion.removesuffix(".png"),
         templates=lambda wildcards, output: output.templates.removesuffix(".png"),
-    conda:
-        "../envs/cifarflow.yaml"
     shell:
-        "python \"$CIFARFLOW_LAUNCHER\" plot-variant --metrics {input.metrics:q} --history {input.history:q} --weights {input.weights:q}"
+        'python "$CIFARFLOW_LAUNCHER" plot-variant --metrics {input.metrics:q} --history {input.history:q} --weights {input.weights:q}'
         " --curves {params.curves:q} --confusion {params.confusion:q} --templates {params.templates:q}"
         " --figures {params.figures:q} > {log:q} 2>&1"
 
@@ -62,15 +62,15 @@ rule compare:
         pdf="results/figures/{set}/comparisons/{comparison}.pdf",
     log:
         "logs/report/compare_{set}_{comparison}.log",
+    conda:
+        "../envs/cifarflow.yaml"
     params:
         spec=lambda wildcards: canonical_json(COMPARISONS[wildcards.comparison]),
         runs=lambda wildcards, input: list(dict.fromkeys(os.path.dirname(f) for f in input)),
         figures=FIGURES,
         out=lambda wildcards, output: output.png.removesuffix(".png"),
-    conda:
-        "../envs/cifarflow.yaml"
     shell:
-        "python \"$CIFARFLOW_LAUNCHER\" compare --spec {params.spec:q} --runs {params.runs:q} --figures {params.figures:q}"
+        'python "$CIFARFLOW_LAUNCHER" compare --spec {params.spec:q} --runs {params.runs:q} --figures {params.figures:q}'
         " --out {params.out:q} > {log:q} 2>&1"
 
 
@@ -95,12 +95,12 @@ rule set_tables:
         other=multiext("results/tables/{set}/", "summary.md", "summary.tex", "per_class.md"),
     log:
         "logs/report/tables_{set}.log",
-    params:
-        outdir=lambda wildcards, output: os.path.dirname(output.summary),
     conda:
         "../envs/cifarflow.yaml"
+    params:
+        outdir=lambda wildcards, output: os.path.dirname(output.summary),
     shell:
-        "python \"$CIFARFLOW_LAUNCHER\" tables --metrics {input:q} --outdir {params.outdir:q} > {log:q} 2>&1"
+        'python "$CIFARFLOW_LAUNCHER" tables --metrics {input:q} --outdir {params.outdir:q} > {log:q} 2>&1'
 
 
 rule all_tables:
@@ -116,12 +116,12 @@ rule all_tables:
         other=multiext("results/tables/", "summary.md", "summary.tex", "per_class.csv", "per_class.md"),
     log:
         "logs/report/tables_all.log",
-    params:
-        outdir=lambda wildcards, output: os.path.dirname(output.summary),
     conda:
         "../envs/cifarflow.yaml"
+    params:
+        outdir=lambda wildcards, output: os.path.dirname(output.summary),
     shell:
-        "python \"$CIFARFLOW_LAUNCHER\" tables --metrics {input:q} --outdir {params.outdir:q} > {log:q} 2>&1"
+        'python "$CIFARFLOW_LAUNCHER" tables --metrics {input:q} --outdir {params.outdir:q} > {log:q} 2>&1'
 
 
 rule benchmark_table:
@@ -137,12 +137,12 @@ rule benchmark_table:
         md="results/tables/benchmarks.md",
     log:
         "logs/report/benchmarks.log",
-    params:
-        out=lambda wildcards, output: output.csv.removesuffix(".csv"),
     conda:
         "../envs/cifarflow.yaml"
+    params:
+        out=lambda wildcards, output: output.csv.removesuffix(".csv"),
     shell:
-        "python \"$CIFARFLOW_LAUNCHER\" benchmarks --files {input:q} --out {params.out:q} > {log:q} 2>&1"
+        'python "$CIFARFLOW_LAUNCHER" benchmarks --files {input:q} --out {params.out:q} > {log:q} 2>&1'
 
 
 rule summary_md:
@@ -156,4 +156,4 @@ rule summary_md:
     conda:
         "../envs/cifarflow.yaml"
     shell:
-        "python \"$CIFARFLOW_LAUNCHER\" summary-md --summary {input.summary:q} --figures-list {input.figures:q} --out {output:q} > {log:q} 2>&1"
+        'python "$CIFARFLOW_LAUNCHER" summary-md --summary {input.summary:q} --figures-list {input.figures:q} --out {output:q} > {log:q} 2>&1'

@@ -9,17 +9,19 @@ rule train:
         "logs/train/{variant}.log",
     benchmark:
         "benchmarks/train/{variant}.tsv"
-    threads: lambda wildcards: VARIANTS[wildcards.variant]["threads"]
     group:
         lambda wildcards: train_group(wildcards.variant)
+    conda:
+        "../envs/cifarflow.yaml"
+    threads: lambda wildcards: VARIANTS[wildcards.variant]["threads"]
     resources:
         mem_mb=lambda wildcards, attempt: VARIANTS[wildcards.variant]["mem_mb"] * attempt,
         runtime=lambda wildcards: VARIANTS[wildcards.variant]["runtime"],
     params:
-        variant=lambda wildcards: canonical_json({k: v for k, v in VARIANTS[wildcards.variant].items() if k not in ("plan_id", "group")}),
+        variant=lambda wildcards: canonical_json(
+            {k: v for k, v in VARIANTS[wildcards.variant].items() if k not in ("plan_id", "group")}
+        ),
         outdir=lambda wildcards, output: os.path.dirname(output.weights),
-    conda:
-        "../envs/cifarflow.yaml"
     shell:
-        "python \"$CIFARFLOW_LAUNCHER\" --threads {threads:q} train --split {input.split:q} --plan {input.plan:q}"
+        'python "$CIFARFLOW_LAUNCHER" --threads {threads:q} train --split {input.split:q} --plan {input.plan:q}'
         " --variant {params.variant:q} --outdir {params.outdir:q} > {log:q} 2>&1"

@@ -1,4 +1,5 @@
 """Write what a `script:` job sees inside its SLURM job (tests/slurm/Snakefile)."""
+
 import os
 
 env = os.environ

@@ -88,7 +88,9 @@ def augment_batch(
             padded = np.pad(src, ((0, 0), (m, m), (m, m)), mode="edge" if fill == "edge" else "reflect")
             out[group] = padded[:, m - y : m - y + h, m - x : m - x + w]
             continue
-        out[group, max(y, 0) : h + min(y, 0), max(x, 0) : w + min(x, 0)] = src[:, max(-y, 0) : h - max(y, 0), max(-x, 0) : w - max(x, 0)]
+        out[group, max(y, 0) : h + min(y, 0), max(x, 0) : w + min(x, 0)] = src[
+            :, max(-y, 0) : h - max(y, 0), max(-x, 0) : w - max(x, 0)
+        ]
     return out.view(np.uint8).reshape(b, h, w, c)
 
 

@@ -41,10 +41,15 @@ KNOWN_ARCHIVES = {
     },
 }
 
-LOCAL_HINT = ("fetch the archive on a machine with internet access and set the config key "
-              "local_archive to its path")
-_UNREACHABLE_ERRNOS = {errno.ECONNREFUSED, errno.ENETUNREACH, errno.EHOSTUNREACH,
-                       errno.EADDRNOTAVAIL, errno.ENETDOWN, errno.EHOSTDOWN}
+LOCAL_HINT = "fetch the archive on a machine with internet access and set the config key local_archive to its path"
+_UNREACHABLE_ERRNOS = {
+    errno.ECONNREFUSED,
+    errno.ENETUNREACH,
+    errno.EHOSTUNREACH,
+    errno.EADDRNOTAVAIL,
+    errno.ENETDOWN,
+    errno.EHOSTDOWN,
+}
 _CHUNK = 1 << 20
 
 
@@ -86,12 +91,10 @@ def download(url, dest, md5, retries=4, backoff=1.0, timeout=60, log=print, size
                 tries = f"{attempts} attempt{'s' if attempts > 1 else ''}"
                 if exc.unreachable:
                     raise DownloadError(
-                        f"could not download {url}: the network is unreachable ({exc}), "
-                        f"{tries}; {LOCAL_HINT}"
+                        f"could not download {url}: the network is unreachable ({exc}), {tries}; {LOCAL_HINT}"
                     ) from None
                 raise DownloadError(
-                    f"could not download {url} after {tries}: {exc}; retry later, "
-                    f"or {LOCAL_HINT}"
+                    f"could not download {url} after {tries}: {exc}; retry later, or {LOCAL_HINT}"
                 ) from None
             delay = backoff * 2 ** (attempt - 1)
             log(f"download attempt {attempt}/{attempts} failed: {exc}; retrying in {delay:g} s")
@@ -149,8 +152,7 @@ def _fetch(url, dest, md5, size, timeout, log):
                         chunk = response.read(_CHUNK)
                     except (OSError, http.client.HTTPException) as exc:
                         raise _Transient(
-                            f"the transfer is truncated: it broke off after {received} bytes "
-                            f"({_one_line(exc)})"
+                            f"the transfer is truncated: it broke off after {received} bytes ({_one_line(exc)})"
                         ) from None
                     if not chunk:
                         break
@@ -168,7 +170,5 @@ def _fetch(url, dest, md5, size, timeout, log):
             if want is not None and received != want:
                 raise _Transient(f"the transfer is truncated: {received} of {want} bytes arrived")
             if digest.hexdigest() != md5:
-                raise _Transient(
-                    f"md5 mismatch: the file has {digest.hexdigest()}, expected {md5}"
-                )
+                raise _Transient(f"md5 mismatch: the file has {digest.hexdigest()}, expected {md5}")
     log(f"downloaded {dest} ({received} bytes, md5 verified)")

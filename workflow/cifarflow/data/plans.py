@@ -25,9 +25,7 @@ from cifarflow.errors import DataError
 from cifarflow.io import atomic_h5, open_h5
 
 
-def build_plans(
-    split, spec: dict, where: str
-) -> tuple[list[EpochPlan], list[np.ndarray] | None]:
+def build_plans(split, spec: dict, where: str) -> tuple[list[EpochPlan], list[np.ndarray] | None]:
     """The plans of epochs 1..spec['epochs'] for the training images `spec` selects from `split`,
     and, when spec['materialize'], the augmented images of every epoch."""
     idx = select_training(
@@ -40,9 +38,7 @@ def build_plans(
     n = len(idx)
     fill = spec.get("fill", "zero")
     plans = [
-        make_epoch_plan(
-            n, e, spec["seed"], spec["shuffle"], spec["flip"], spec["translate"], fill
-        )
+        make_epoch_plan(n, e, spec["seed"], spec["shuffle"], spec["flip"], spec["translate"], fill)
         for e in range(1, spec["epochs"] + 1)
     ]
     mats = None
@@ -85,20 +81,12 @@ class PlanFile:
         self.path = Path(path)
         redo = "delete it and run the plan_epochs step (python -m cifarflow plan)"
         with open_h5(path, "epoch plan") as f:
-            missing = [
-                k
-                for k in ("order", "flip", "shift")
-                if not isinstance(f.get(k), h5py.Dataset)
-            ]
+            missing = [k for k in ("order", "flip", "shift") if not isinstance(f.get(k), h5py.Dataset)]
             missing += [f"attribute {a}" for a in ("spec",) if a not in f.attrs]
             if missing:
-                raise DataError(
-                    f"{path}: not an epoch plan (missing {', '.join(missing)}); check the path, or {redo}"
-                )
+                raise DataError(f"{path}: not an epoch plan (missing {', '.join(missing)}); check the path, or {redo}")
             try:
-                self.order, self.flip, self.shift = (
-                    f[k][()] for k in ("order", "flip", "shift")
-                )
+                self.order, self.flip, self.shift = (f[k][()] for k in ("order", "flip", "shift"))
                 self.spec = json.loads(f.attrs["spec"])
                 self.has_images = "images" in f
             except (OSError, ValueError, TypeError) as exc:
@@ -110,10 +98,7 @@ class PlanFile:
             len(shape) != 2
             or self.flip.shape != shape
             or self.shift.shape != (*shape, 2)
-            or (
-                self.order.size
-                and (self.order.min() < 0 or self.order.max() >= shape[1])
-            )
+            or (self.order.size and (self.order.min() < 0 or self.order.max() >= shape[1]))
         ):
             raise DataError(
                 f"{path}: order {shape}, flip {self.flip.shape} and shift {self.shift.shape} are not the plan of one image set; {redo}"

@@ -194,8 +194,7 @@ class _TarSource:
 
     def _corrupt(self, exc):
         return DataError(
-            f"{self.label}: the archive is truncated or corrupt ({_one_line(exc)}); "
-            f"download or copy it again"
+            f"{self.label}: the archive is truncated or corrupt ({_one_line(exc)}); download or copy it again"
         )
 
     def _check_members(self, members):
@@ -203,11 +202,13 @@ class _TarSource:
         for m in members:
             name = _safe_name(m.name, self.label)
             if m.issym() or m.islnk():
-                raise DataError(f"{self.label}: member {m.name!r} is a link (to {m.linkname!r}); "
-                                f"archives with links are refused")
+                raise DataError(
+                    f"{self.label}: member {m.name!r} is a link (to {m.linkname!r}); archives with links are refused"
+                )
             if m.ischr() or m.isblk() or m.isfifo():
-                raise DataError(f"{self.label}: member {m.name!r} is a device or FIFO; "
-                                f"archives with special files are refused")
+                raise DataError(
+                    f"{self.label}: member {m.name!r} is a device or FIFO; archives with special files are refused"
+                )
             if m.isdir():
                 if name:
                     self.dirs.add(name)
@@ -215,8 +216,7 @@ class _TarSource:
             if not m.isreg():
                 raise DataError(f"{self.label}: member {m.name!r} is not a regular file or folder")
             if not name or name in self.members:
-                raise DataError(f"{self.label}: member {m.name!r} appears twice or has an empty "
-                                f"name")
+                raise DataError(f"{self.label}: member {m.name!r} appears twice or has an empty name")
             self.members[name] = m
 
     def _check_complete(self):
@@ -246,8 +246,7 @@ class _TarSource:
                 data = self.tar.extractfile(member).read()
             except (tarfile.TarError, OSError, EOFError, zlib.error) as exc:
                 raise DataError(
-                    f"{self.label}: member {name!r} cannot be read ({_one_line(exc)}); "
-                    f"the archive is corrupt"
+                    f"{self.label}: member {name!r} cannot be read ({_one_line(exc)}); the archive is corrupt"
                 ) from None
             if len(data) != member.size:
                 raise DataError(
@@ -280,9 +279,7 @@ def _walk_directory(root: Path):
             rel = (rel_here / name).as_posix()
             mode = os.lstat(full).st_mode
             if stat.S_ISLNK(mode):
-                raise DataError(
-                    f"{root}: {rel} is a symbolic link; links are not followed, copy the data in"
-                )
+                raise DataError(f"{root}: {rel} is a symbolic link; links are not followed, copy the data in")
             if stat.S_ISDIR(mode):
                 dirs.add(rel)
             elif stat.S_ISREG(mode):
@@ -409,8 +406,7 @@ def _py_batch(source, name, n_classes, label):
         if key not in d:
             raise DataError(f"{where}: the batch dict has no key {key!r}")
     data, labels = d["data"], d["labels"]
-    if not isinstance(data, np.ndarray) or data.dtype != np.uint8 or data.ndim != 2 \
-            or data.shape[1] != 3072:
+    if not isinstance(data, np.ndarray) or data.dtype != np.uint8 or data.ndim != 2 or data.shape[1] != 3072:
         raise DataError(
             f"{where}: 'data' must be a uint8 array of shape (n, 3072), got "
             f"{getattr(data, 'dtype', type(data).__name__)} {getattr(data, 'shape', '')}"
@@ -419,13 +415,12 @@ def _py_batch(source, name, n_classes, label):
 
 
 def _check_labels(data, labels, n_classes, where):
-    if labels.ndim != 1 or len(labels) != len(data) or (
-        len(labels) and (labels.dtype.kind not in "iu" or labels.min() < 0
-                         or labels.max() >= n_classes)
+    if (
+        labels.ndim != 1
+        or len(labels) != len(data)
+        or (len(labels) and (labels.dtype.kind not in "iu" or labels.min() < 0 or labels.max() >= n_classes))
     ):
-        raise DataError(
-            f"{where}: expected {len(data)} integer labels in 0..{n_classes - 1}"
-        )
+        raise DataError(f"{where}: expected {len(data)} integer labels in 0..{n_classes - 1}")
     images = data.reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1)  # channel-first rows -> HWC
     return np.ascontiguousarray(images), labels.astype(np.uint8)
 
@@ -437,8 +432,7 @@ def _read_python(source, prefix) -> RawData:
     meta = _unpickle(source.read(prefix + PY_META), f"{label}: member {prefix + PY_META!r}")
     if "label_names" not in meta:
         raise DataError(f"{label}: member {prefix + PY_META!r} has no key 'label_names'")
-    classes = _class_names(tuple(_as_str(n) for n in meta["label_names"]),
-                           f"{label}: member {prefix + PY_META!r}")
+    classes = _class_names(tuple(_as_str(n) for n in meta["label_names"]), f"{label}: member {prefix + PY_META!r}")
     parts = [_py_batch(source, b, len(classes), label) for b in batches]
     test = _py_batch(source, prefix + PY_TEST, len(classes), label)
     return _assemble(parts, test, classes, "python")
@@ -448,9 +442,7 @@ def _assemble(parts, test, classes, fmt) -> RawData:
     return RawData(
         train_images=np.concatenate([p[0] for p in parts]),
         train_labels=np.concatenate([p[1] for p in parts]),
-        train_batch=np.concatenate(
-            [np.full(len(p[1]), k, np.uint8) for k, p in enumerate(parts, start=1)]
-        ),
+        train_batch=np.concatenate([np.full(len(p[1]), k, np.uint8) for k, p in enumerate(parts, start=1)]),
         test_images=test[0],
         test_labels=test[1],
         class_names=classes,
@@ -465,9 +457,7 @@ def _assemble(parts, test, classes, fmt) -> RawData:
 def _bin_batch(data: bytes, name, n_classes, label):
     where = f"{label}: member {name!r}"
     if not data or len(data) % BIN_RECORD:
-        raise DataError(
-            f"{where}: size {len(data)} bytes is not a whole number of {BIN_RECORD}-byte records"
-        )
+        raise DataError(f"{where}: size {len(data)} bytes is not a whole number of {BIN_RECORD}-byte records")
     rec = np.frombuffer(data, np.uint8).reshape(-1, BIN_RECORD)
     return _check_labels(rec[:, 1:], rec[:, 0], n_classes, where)
 
@@ -481,8 +471,7 @@ def _read_binary(source, prefix) -> RawData:
         text = got[prefix + BIN_META].decode("utf-8")
     except UnicodeDecodeError:
         raise DataError(f"{label}: member {prefix + BIN_META!r} is not UTF-8 text") from None
-    classes = _class_names(tuple(line.strip() for line in text.splitlines()),
-                           f"{label}: member {prefix + BIN_META!r}")
+    classes = _class_names(tuple(line.strip() for line in text.splitlines()), f"{label}: member {prefix + BIN_META!r}")
     parts = [_bin_batch(got[b], b, len(classes), label) for b in batches]
     test = _bin_batch(got[prefix + BIN_TEST], prefix + BIN_TEST, len(classes), label)
     return _assemble(parts, test, classes, "binary")
@@ -505,7 +494,7 @@ def _read_folders(source, classes=None, workers: int = 1) -> RawData:
 
     files = {"train": {}, "test": {}}  # split -> class -> [names]
     for name in names:
-        parts = name[len(prefix):].split("/")
+        parts = name[len(prefix) :].split("/")
         if len(parts) != 3 or parts[0] not in files:
             raise DataError(
                 f"{label}: unexpected member {name!r}; a class-folder source holds only "
@@ -513,13 +502,11 @@ def _read_folders(source, classes=None, workers: int = 1) -> RawData:
             )
         split, cls, fname = parts
         if not fname.lower().endswith(IMAGE_SUFFIXES):
-            raise DataError(
-                f"{label}: member {name!r} is not an image (expected {', '.join(IMAGE_SUFFIXES)})"
-            )
+            raise DataError(f"{label}: member {name!r} is not an image (expected {', '.join(IMAGE_SUFFIXES)})")
         files[split].setdefault(cls, []).append(name)
     # Class folders without any file (empty directories) count as present but empty.
     for d in source.dirs:
-        parts = d[len(prefix):].split("/") if d.startswith(prefix) else []
+        parts = d[len(prefix) :].split("/") if d.startswith(prefix) else []
         if len(parts) == 2 and parts[0] in files and parts[1] not in files[parts[0]]:
             raise DataError(f"{label}: class folder {d} has no images")
 
@@ -576,18 +563,26 @@ def _folder_classes(files, classes, label, prefix) -> tuple:
             missing = [c for c in classes if c not in found]
             extra = sorted(found - set(classes))
             if missing:
-                raise DataError(f"{label}: class folder {prefix}{split}/{missing[0]} is missing "
-                                f"(expected classes: {', '.join(classes)})")
+                raise DataError(
+                    f"{label}: class folder {prefix}{split}/{missing[0]} is missing "
+                    f"(expected classes: {', '.join(classes)})"
+                )
             if extra:
-                raise DataError(f"{label}: unexpected class folder {prefix}{split}/{extra[0]} "
-                                f"(expected classes: {', '.join(classes)})")
+                raise DataError(
+                    f"{label}: unexpected class folder {prefix}{split}/{extra[0]} "
+                    f"(expected classes: {', '.join(classes)})"
+                )
         return classes
     if test - train:
-        raise DataError(f"{label}: class folder {prefix}test/{sorted(test - train)[0]} has no "
-                        f"counterpart in {prefix}train/; train and test need the same classes")
+        raise DataError(
+            f"{label}: class folder {prefix}test/{sorted(test - train)[0]} has no "
+            f"counterpart in {prefix}train/; train and test need the same classes"
+        )
     if train - test:
-        raise DataError(f"{label}: class folder {prefix}test/{sorted(train - test)[0]} is "
-                        f"missing ({prefix}train/ has it); train and test need the same classes")
+        raise DataError(
+            f"{label}: class folder {prefix}test/{sorted(train - test)[0]} is "
+            f"missing ({prefix}train/ has it); train and test need the same classes"
+        )
     if len(train) > 256:
         raise DataError(f"{label}: {len(train)} class folders; at most 256 are supported")
     if train == set(CIFAR10_CLASSES):
@@ -671,8 +666,7 @@ def _decode_into(data: bytes, out: np.ndarray, pos: int, label: str, name: str) 
     except Exception as exc:  # noqa: BLE001 - PIL raises many types on corrupt headers
         raise DataError(f"{where} is a corrupt image ({_one_line(exc)})") from None
     if im.size != (32, 32):
-        raise DataError(f"{where} is {im.size[0]}x{im.size[1]} pixels, expected 32x32; "
-                        f"resize the images first")
+        raise DataError(f"{where} is {im.size[0]}x{im.size[1]} pixels, expected 32x32; resize the images first")
     try:
         im.load()
         if im.mode != "RGB":
@@ -691,8 +685,7 @@ def _to_rgb(im, where):
     if mode in _ALPHA_MODES:
         alpha = np.asarray(im.getchannel("A"))
         if alpha.min() < 255:
-            raise DataError(f"{where} has transparent pixels (mode {im.mode}); flatten it onto a "
-                            f"background first")
+            raise DataError(f"{where} has transparent pixels (mode {im.mode}); flatten it onto a background first")
         return im.convert("RGB")
     if mode in _CONVERTIBLE_MODES:
         return im.convert("RGB")

@@ -38,8 +38,8 @@ import h5py
 import numpy as np
 
 from cifarflow import __version__
-from cifarflow.errors import ConfigError, DataError
 from cifarflow.data.sources import IMAGE_SHAPE, N_BATCHES, RawData, read_source
+from cifarflow.errors import ConfigError, DataError
 from cifarflow.io import atomic_h5, file_sha256
 
 __all__ = [
@@ -115,14 +115,17 @@ def write_raw(raw: RawData, path, source_path, source_sha256) -> None:
             _images(g, "images", getattr(raw, f"{split}_images"))
             g.create_dataset("labels", data=getattr(raw, f"{split}_labels"))
         f["train"].create_dataset("batch", data=raw.train_batch)
-        _set_attrs(f, {
-            "class_names": raw.class_names,
-            "source_path": str(source_path),
-            "source_sha256": str(source_sha256),
-            "source_format": raw.source_format,
-            "cifarflow_version": __version__,
-            "layout_version": LAYOUT_VERSION,
-        })
+        _set_attrs(
+            f,
+            {
+                "class_names": raw.class_names,
+                "source_path": str(source_path),
+                "source_sha256": str(source_sha256),
+                "source_format": raw.source_format,
+                "cifarflow_version": __version__,
+                "layout_version": LAYOUT_VERSION,
+            },
+        )
 
 
 def write_split(split: Split, path, attrs=None) -> None:
@@ -138,20 +141,23 @@ def write_split(split: Split, path, attrs=None) -> None:
         g = f.create_group("stats")
         for key in ("mean", "std", "channel_mean", "channel_std"):
             g.create_dataset(key, data=getattr(split, key).astype(np.float32))
-        _set_attrs(f, {
-            "name": split.name,
-            "spec": split.spec,
-            "seed": -1 if split.seed is None else int(split.seed),
-            "n_train": len(split.train_labels),
-            "n_val": len(split.val_labels),
-            "n_test": len(split.test_labels),
-            "class_names": split.class_names,
-            "source_sha256": split.source_sha256,
-            "cifarflow_version": __version__,
-            "layout_version": LAYOUT_VERSION,
-            **split.attrs,
-            **(attrs or {}),
-        })
+        _set_attrs(
+            f,
+            {
+                "name": split.name,
+                "spec": split.spec,
+                "seed": -1 if split.seed is None else int(split.seed),
+                "n_train": len(split.train_labels),
+                "n_val": len(split.val_labels),
+                "n_test": len(split.test_labels),
+                "class_names": split.class_names,
+                "source_sha256": split.source_sha256,
+                "cifarflow_version": __version__,
+                "layout_version": LAYOUT_VERSION,
+                **split.attrs,
+                **(attrs or {}),
+            },
+        )
 
 
 # --------------------------------------------------------------------------------------------
@@ -182,8 +188,12 @@ SPLIT_LAYOUT = {
     "stats/channel_std": (np.float32, None),
 }
 SPLIT_ATTRS = ("name", "spec", "seed", "class_names", "source_sha256")
-STATS_SHAPES = {"stats/mean": IMAGE_SHAPE, "stats/std": IMAGE_SHAPE,
-                "stats/channel_mean": (3,), "stats/channel_std": (3,)}
+STATS_SHAPES = {
+    "stats/mean": IMAGE_SHAPE,
+    "stats/std": IMAGE_SHAPE,
+    "stats/channel_mean": (3,),
+    "stats/channel_std": (3,),
+}
 
 
 def _read_checked(path, layout, attr_names, what):
@@ -199,11 +209,8 @@ def _read_checked(path, layout, attr_names, what):
             missing += [f"attribute {a}" for a in attr_names if a not in f.attrs]
             if missing:
                 kind = _other_kind(f)
-                todo = (f"it looks like {kind}; check the path" if kind
-                        else "delete it and run the step that makes it")
-                raise DataError(
-                    f"{path}: not a cifarflow {what} file, missing {', '.join(missing)}; {todo}"
-                )
+                todo = f"it looks like {kind}; check the path" if kind else "delete it and run the step that makes it"
+                raise DataError(f"{path}: not a cifarflow {what} file, missing {', '.join(missing)}; {todo}")
             arrays = {}
             for key, (dtype, tail) in layout.items():
                 ds = f[key]
@@ -271,8 +278,7 @@ def read_raw(path) -> RawData:
     """Read a file written by `write_raw`; provenance holds source_path, source_sha256 and
     cifarflow_version."""
     arrays, attrs = _read_checked(path, RAW_LAYOUT, RAW_ATTRS, "raw data (cifar10.h5)")
-    _check_lengths(path, arrays, {"train": ("images", "labels", "batch"),
-                                  "test": ("images", "labels")})
+    _check_lengths(path, arrays, {"train": ("images", "labels", "batch"), "test": ("images", "labels")})
     classes = tuple(attrs["class_names"])
     _check_label_range(path, arrays, ("train/labels", "test/labels"), len(classes))
     batch = arrays["train/batch"]
@@ -287,8 +293,7 @@ def read_raw(path) -> RawData:
             test_labels=arrays["test/labels"],
             class_names=classes,
             source_format=attrs["source_format"],
-            provenance={k: attrs.get(k) for k in
-                        ("source_path", "source_sha256", "cifarflow_version")},
+            provenance={k: attrs.get(k) for k in ("source_path", "source_sha256", "cifarflow_version")},
         )
     except ValueError as exc:
         raise DataError(f"{path}: {exc}") from None
@@ -297,17 +302,29 @@ def read_raw(path) -> RawData:
 def load_split(path) -> Split:
     """Read a file written by `write_split` (all arrays), validating its layout."""
     arrays, attrs = _read_checked(path, SPLIT_LAYOUT, SPLIT_ATTRS, "split")
-    _check_lengths(path, arrays, {"train": ("images", "labels", "index"),
-                                  "val": ("images", "labels", "index"),
-                                  "test": ("images", "labels")})
+    _check_lengths(
+        path,
+        arrays,
+        {"train": ("images", "labels", "index"), "val": ("images", "labels", "index"), "test": ("images", "labels")},
+    )
     classes = tuple(attrs["class_names"])
     _check_label_range(path, arrays, ("train/labels", "val/labels", "test/labels"), len(classes))
     try:
         spec = json.loads(attrs["spec"])
     except (TypeError, ValueError):
         raise DataError(f"{path}: attribute spec is not JSON") from None
-    known = {"name", "spec", "seed", "n_train", "n_val", "n_test", "class_names",
-             "source_sha256", "cifarflow_version", "layout_version"}
+    known = {
+        "name",
+        "spec",
+        "seed",
+        "n_train",
+        "n_val",
+        "n_test",
+        "class_names",
+        "source_sha256",
+        "cifarflow_version",
+        "layout_version",
+    }
     seed = int(attrs["seed"])
     return Split(
         name=str(attrs["name"]),
@@ -349,7 +366,7 @@ def image_stats(images: np.ndarray, chunk: int = CHUNK):
     s1 = np.zeros(images.shape[1:], np.int64)
     s2 = np.zeros(images.shape[1:], np.int64)
     for start in range(0, n, chunk):
-        block = images[start:start + chunk].astype(np.int64)
+        block = images[start : start + chunk].astype(np.int64)
         s1 += block.sum(axis=0)
         block *= block
         s2 += block.sum(axis=0)
@@ -364,8 +381,7 @@ def image_stats(images: np.ndarray, chunk: int = CHUNK):
     mean, std = moments(s1, s2, n)
     axes = tuple(range(s1.ndim - 1))
     cmean, cstd = moments(s1.sum(axis=axes), s2.sum(axis=axes), n * int(np.prod(s1.shape[:-1])))
-    return (mean.astype(np.float32), std.astype(np.float32),
-            cmean.astype(np.float32), cstd.astype(np.float32))
+    return (mean.astype(np.float32), std.astype(np.float32), cmean.astype(np.float32), cstd.astype(np.float32))
 
 
 SPEC_KEYS = {
@@ -381,9 +397,11 @@ def _spec_error(spec, what):
 def _batch_list(spec, key):
     value = spec.get(key, [])
     value = [value] if isinstance(value, int) else value
-    if not isinstance(value, (list, tuple)) or not all(
-        isinstance(b, int) and not isinstance(b, bool) and 1 <= b <= N_BATCHES for b in value
-    ) or len(set(value)) != len(value):
+    if (
+        not isinstance(value, (list, tuple))
+        or not all(isinstance(b, int) and not isinstance(b, bool) and 1 <= b <= N_BATCHES for b in value)
+        or len(set(value)) != len(value)
+    ):
         raise _spec_error(spec, f"'{key}' must be a list of distinct batch numbers in 1..5")
     return list(value)
 
@@ -393,8 +411,9 @@ def _select_batches(raw, spec):
     if not train:
         raise _spec_error(spec, "'train' must name at least one batch")
     if set(train) & set(val):
-        raise _spec_error(spec, f"'train' and 'val' share batch {sorted(set(train) & set(val))[0]}"
-                                f"; give disjoint batch lists")
+        raise _spec_error(
+            spec, f"'train' and 'val' share batch {sorted(set(train) & set(val))[0]}; give disjoint batch lists"
+        )
     train_index = np.flatnonzero(np.isin(raw.train_batch, train))
     val_index = np.flatnonzero(np.isin(raw.train_batch, val))
     if not len(train_index):
@@ -409,17 +428,20 @@ def _select_holdout(raw, spec):
         if not isinstance(value, int) or isinstance(value, bool) or value < 0:
             raise _spec_error(spec, f"'{key}' must be a non-negative integer")
     if val_size % k:
-        raise _spec_error(spec, f"'val_size' must be a multiple of the {k} classes, so that "
-                                f"every class has the same number of validation images")
+        raise _spec_error(
+            spec,
+            f"'val_size' must be a multiple of the {k} classes, so that "
+            f"every class has the same number of validation images",
+        )
     per_class = val_size // k
     counts = np.bincount(raw.train_labels, minlength=k)
     if per_class and counts.min() <= per_class:
         c = int(np.argmin(counts))
-        raise _spec_error(spec, f"class {raw.class_names[c]} has {counts[c]} training images, "
-                                f"too few to hold out {per_class}")
+        raise _spec_error(
+            spec, f"class {raw.class_names[c]} has {counts[c]} training images, too few to hold out {per_class}"
+        )
     rng = np.random.default_rng(seed)
-    val = [rng.choice(np.flatnonzero(raw.train_labels == c), per_class, replace=False)
-           for c in range(k)]
+    val = [rng.choice(np.flatnonzero(raw.train_labels == c), per_class, replace=False) for c in range(k)]
     val_index = np.sort(np.concatenate(val)).astype(np.int64)
     keep = np.ones(len(raw.train_labels), bool)
     keep[val_index] = False
@@ -440,8 +462,11 @@ def make_split(raw: RawData, spec: dict, name: str | None = None) -> Split:
         raise ConfigError(f"split spec {spec!r}: 'type' must be 'batches' or 'holdout'")
     unknown = sorted(set(spec) - SPEC_KEYS[spec["type"]])
     if unknown:
-        raise _spec_error(spec, f"unknown key {unknown[0]!r} for type {spec['type']!r} "
-                                f"(allowed: {', '.join(sorted(SPEC_KEYS[spec['type']]))})")
+        raise _spec_error(
+            spec,
+            f"unknown key {unknown[0]!r} for type {spec['type']!r} "
+            f"(allowed: {', '.join(sorted(SPEC_KEYS[spec['type']]))})",
+        )
     select = _select_batches if spec["type"] == "batches" else _select_holdout
     train_index, val_index, seed = select(raw, spec)
     train_index = train_index.astype(np.int64)
@@ -478,7 +503,9 @@ def import_source(source, out, classes=None, workers: int = 1, log=print) -> Non
     the raw HDF5 file `out`."""
     t0 = time.perf_counter()
     raw = read_source(source, classes=classes, workers=workers)
-    log(f"read {len(raw.train_labels)} training and {len(raw.test_labels)} test images ({raw.source_format}) in {time.perf_counter() - t0:.1f}s")
+    log(
+        f"read {len(raw.train_labels)} training and {len(raw.test_labels)} test images ({raw.source_format}) in {time.perf_counter() - t0:.1f}s"
+    )
     digest = file_sha256(source)
     write_raw(raw, out, source_path=str(source), source_sha256=digest)
     log(f"wrote {out} in {time.perf_counter() - t0:.1f}s (source sha256 {digest})")
@@ -487,8 +514,14 @@ def import_source(source, out, classes=None, workers: int = 1, log=print) -> Non
 def split_file(raw_path, spec: dict, name: str, out, log=print) -> None:
     """Write the split `name` (spec from the config's `splits`) of the raw file to `out`."""
     split = make_split(read_raw(raw_path), spec, name=name)
-    for part, labels in (("validation", split.val_labels), ("test", split.test_labels), ("training", split.train_labels)):
+    for part, labels in (
+        ("validation", split.val_labels),
+        ("test", split.test_labels),
+        ("training", split.train_labels),
+    ):
         if not len(labels):  # caught before a model trains for hours and then divides by zero
             raise ConfigError(f"config key splits.{name}: the {part} set of this split is empty ({raw_path})")
     write_split(split, out)
-    log(f"split {name}: {len(split.train_labels)} train, {len(split.val_labels)} val, {len(split.test_labels)} test -> {out}")
+    log(
+        f"split {name}: {len(split.train_labels)} train, {len(split.val_labels)} val, {len(split.test_labels)} test -> {out}"
+    )

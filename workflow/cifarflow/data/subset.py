@@ -42,9 +42,7 @@ def class_ids(class_names, classes, where: str) -> list[int]:
     names = list(class_names)
     for c in classes:
         if c not in names:
-            raise ConfigError(
-                f"{where}: unknown class '{c}' (the data has: {', '.join(names)})"
-            )
+            raise ConfigError(f"{where}: unknown class '{c}' (the data has: {', '.join(names)})")
     return [names.index(c) for c in classes]
 
 

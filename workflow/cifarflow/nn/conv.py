@@ -82,13 +82,11 @@ def conv_output_shape(
     (kh, kw), (sh, sw), (ph, pw) = _pair(kernel), _pair(stride), _pair(pad)
     if min(kh, kw, sh, sw) < 1 or min(ph, pw) < 0:
         raise ConfigError(
-            f"kernel {kernel}, stride {stride}, pad {pad} are invalid; "
-            "use kernel and stride >= 1 and pad >= 0."
+            f"kernel {kernel}, stride {stride}, pad {pad} are invalid; use kernel and stride >= 1 and pad >= 0."
         )
     if h + 2 * ph < kh or w + 2 * pw < kw:
         raise ConfigError(
-            f"a {kh}x{kw} window with pad {pad} does not fit a {h}x{w} input; "
-            "use a smaller window or more padding."
+            f"a {kh}x{kw} window with pad {pad} does not fit a {h}x{w} input; use a smaller window or more padding."
         )
     return (h + 2 * ph - kh) // sh + 1, (w + 2 * pw - kw) // sw + 1
 
@@ -116,9 +114,7 @@ def parse_layers(layers: Any, where: str = "layers") -> list[tuple[str, dict[str
     Raises ConfigError (naming `where[i]`) for unknown types or options and bad values.
     """
     if not isinstance(layers, (list, tuple)) or not layers:
-        raise ConfigError(
-            f"{where} must be a non-empty list of layers such as {{'conv': {{...}}}}."
-        )
+        raise ConfigError(f"{where} must be a non-empty list of layers such as {{'conv': {{...}}}}.")
     out = []
     for i, entry in enumerate(layers):
         loc = f"{where}[{i}]"
@@ -133,9 +129,7 @@ def parse_layers(layers: Any, where: str = "layers") -> list[tuple[str, dict[str
                 "{'conv': {'filters': 32, 'size': 3}}."
             )
         if kind not in LAYER_TYPES:
-            raise ConfigError(
-                f"{loc} has unknown layer type {kind!r}; use one of {', '.join(LAYER_TYPES)}."
-            )
+            raise ConfigError(f"{loc} has unknown layer type {kind!r}; use one of {', '.join(LAYER_TYPES)}.")
         if not isinstance(opts, dict):
             raise ConfigError(f"{loc}: the options of {kind!r} must be a mapping, not {opts!r}.")
         allowed = LAYER_TYPES[kind]
@@ -155,9 +149,7 @@ def parse_layers(layers: Any, where: str = "layers") -> list[tuple[str, dict[str
                 continue
             low = 0 if key == "pad" else 1
             if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
-                raise ConfigError(
-                    f"{loc} ({kind}) option {key!r} is {value!r}; use an integer >= {low}."
-                )
+                raise ConfigError(f"{loc} ({kind}) option {key!r} is {value!r}; use an integer >= {low}.")
             full[key] = int(value)
         out.append((kind, full))
     return out
@@ -186,9 +178,7 @@ def infer_shapes(
         wshape = None
         last = i == len(layers) - 1
         if kind in ("conv", "pool") and len(shape) != 3:
-            raise ConfigError(
-                f"{loc} ({kind}) follows a flatten or fc layer; put conv and pool layers first."
-            )
+            raise ConfigError(f"{loc} ({kind}) follows a flatten or fc layer; put conv and pool layers first.")
         try:
             if kind == "conv":
                 h, w, c = shape
@@ -207,9 +197,7 @@ def infer_shapes(
             units = o["units"]
             if units is None:
                 if not (last and n_classes is not None):
-                    raise ConfigError(
-                        f"{loc} (fc) needs option 'units' (only the final fc may omit it)."
-                    )
+                    raise ConfigError(f"{loc} (fc) needs option 'units' (only the final fc may omit it).")
                 units = n_classes
             elif last and n_classes is not None and units != n_classes:
                 raise ConfigError(
@@ -221,8 +209,7 @@ def infer_shapes(
         rows.append((name, shape, wshape))
     if n_classes is not None and layers[-1][0] != "fc":
         raise ConfigError(
-            f"{where} must end with an fc layer giving the {n_classes} class scores; "
-            "append {'fc': {}}."
+            f"{where} must end with an fc layer giving the {n_classes} class scores; append {{'fc': {{}}}}."
         )
     return rows
 
@@ -368,9 +355,7 @@ def _conv_dx(dout: np.ndarray, w: np.ndarray, x_shape: tuple, stride: int, pad: 
     dxp = np.zeros((n, h + 2 * pad, wd + 2 * pad, c), dtype=d2.dtype)
     if stride >= kh and stride >= kw:  # windows do not overlap: scatter in one assignment
         dcols = d2 @ w.reshape(f, -1)
-        _windows(dxp, kh, kw, stride, ho, wo, writeable=True)[...] = dcols.reshape(
-            n, ho, wo, kh, kw, c
-        )
+        _windows(dxp, kh, kw, stride, ho, wo, writeable=True)[...] = dcols.reshape(n, ho, wo, kh, kw, c)
     else:  # col2im, one GEMM per kernel offset (faster than one GEMM and strided adds)
         for i in range(kh):
             for j in range(kw):
@@ -423,9 +408,7 @@ def _conv_dx_same(d2: np.ndarray, w: np.ndarray, x_shape: tuple, pad: int) -> np
 # --------------------------------------------------------------------------------------------
 
 
-def maxpool_forward(
-    x: np.ndarray, size: int = 2, stride: int | None = None
-) -> tuple[np.ndarray, tuple]:
+def maxpool_forward(x: np.ndarray, size: int = 2, stride: int | None = None) -> tuple[np.ndarray, tuple]:
     """Max-pool over `size x size` windows (no padding).
 
     x: (N, H, W, C); stride defaults to size. Returns out: (N, Ho, Wo, C) and the cache.

@@ -25,6 +25,7 @@ from typing import Any
 
 import numpy as np
 
+from cifarflow.errors import ConfigError
 from cifarflow.nn.activations import softmax
 from cifarflow.nn.conv import (
     conv2d_backward,
@@ -40,7 +41,6 @@ from cifarflow.nn.conv import (
     relu_backward,
     relu_forward,
 )
-from cifarflow.errors import ConfigError
 from cifarflow.nn.layers import affine_backward, affine_forward
 from cifarflow.nn.registry import MODEL_LOSSES
 
@@ -50,9 +50,7 @@ LOSSES = MODEL_LOSSES["convnet"]
 PREDICT_BATCH = 500  # rows per chunk in scores(): bounds im2col memory on large inputs
 
 
-def patchify_layers(
-    filters: int = 40, size: int = 4, hidden: int = 300, n_classes: int = 10
-) -> list:
+def patchify_layers(filters: int = 40, size: int = 4, hidden: int = 300, n_classes: int = 10) -> list:
     """conv (filters, size x size, stride size, no pad) - ReLU - flatten - fc hidden - ReLU - fc."""
     return [
         {"conv": {"filters": filters, "size": size, "stride": size, "pad": 0}},
@@ -141,7 +139,7 @@ def build_convnet(
     n_classes: int,
     rng: np.random.Generator,
     dtype=np.float32,
-) -> "ConvNet":
+) -> ConvNet:
     """Build a ConvNet from `spec` (see the module docstring) for `(H, W, C)` images.
 
     Weights are drawn from `rng` (He by default), biases are zero, everything in `dtype`.
@@ -150,9 +148,7 @@ def build_convnet(
     if not isinstance(spec, dict):
         raise ConfigError(f"the convnet spec must be a mapping, not {type(spec).__name__}.")
     if len(tuple(input_shape)) != 3:
-        raise ConfigError(
-            f"input_shape {tuple(input_shape)} must be (height, width, channels) for a convnet."
-        )
+        raise ConfigError(f"input_shape {tuple(input_shape)} must be (height, width, channels) for a convnet.")
     loss_name = _get(spec, "loss", "cross_entropy")
     if loss_name not in LOSSES:
         raise ConfigError(f"loss is {loss_name!r}; use one of {', '.join(LOSSES)}.")
@@ -235,17 +231,13 @@ class ConvNet:
         """x: (N, H*W*C) -> scores: (N, K) and the cache for `backward`."""
         x = np.asarray(x)
         if x[0].size != int(np.prod(self.input_shape)):
-            raise ValueError(
-                f"x rows have {x[0].size} values, the model expects {self.input_shape} (HWC)"
-            )
+            raise ValueError(f"x rows have {x[0].size} values, the model expects {self.input_shape} (HWC)")
         h = x.reshape((x.shape[0],) + self.input_shape).astype(self.dtype, copy=False)
         p = self.params
         caches = []
         for step, (kind, o, i) in enumerate(self._steps):
             if kind == "conv_relu_pool":  # window-major im2col where no dx is needed
-                h, c = conv_relu_pool_forward(
-                    h, p[f"W{i}"], p[f"b{i}"], o["stride"], o["pad"], o["pool"], step == 0
-                )
+                h, c = conv_relu_pool_forward(h, p[f"W{i}"], p[f"b{i}"], o["stride"], o["pad"], o["pool"], step == 0)
             elif kind == "conv":
                 h, c = conv2d_forward(h, p[f"W{i}"], p[f"b{i}"], o["stride"], o["pad"])
             elif kind == "relu":
@@ -269,9 +261,7 @@ class ConvNet:
             c = cache[step]
             first = step == 0  # the input needs no gradient
             if kind == "conv_relu_pool":
-                d, grads[f"W{i}"], grads[f"b{i}"] = conv_relu_pool_backward(
-                    d, c, need_dx=not first
-                )
+                d, grads[f"W{i}"], grads[f"b{i}"] = conv_relu_pool_backward(d, c, need_dx=not first)
             elif kind == "conv":
                 d, grads[f"W{i}"], grads[f"b{i}"] = conv2d_backward(d, c, need_dx=not first)
             elif kind == "fc":

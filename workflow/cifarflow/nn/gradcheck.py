@@ -53,7 +53,4 @@ def check_model_gradients(model, x, y, lam, h=1e-5):
     def cost(_):
         return model.loss(x, y, lam)[1]
 
-    return {
-        name: rel_error(grads[name], numerical_gradient(cost, p, h))
-        for name, p in model.params.items()
-    }
+    return {name: rel_error(grads[name], numerical_gradient(cost, p, h)) for name, p in model.params.items()}

@@ -9,8 +9,8 @@ Regularisation is not applied here (see `Model.loss`).
 
 import numpy as np
 
-from cifarflow.nn.activations import sigmoid
 from cifarflow.errors import ConfigError
+from cifarflow.nn.activations import sigmoid
 
 LOSS_NAMES = ("cross_entropy", "multi_bce", "bce", "mse")
 OUTPUTS = ("softmax", "sigmoid")
@@ -144,18 +144,13 @@ def get_loss(name, output):
     Returns a callable (scores, y) -> (loss, dscores). Raises ConfigError otherwise.
     """
     if name not in LOSS_NAMES:
-        raise ConfigError(
-            f"loss {name!r} is not a known loss; use one of {', '.join(map(repr, LOSS_NAMES))}."
-        )
+        raise ConfigError(f"loss {name!r} is not a known loss; use one of {', '.join(map(repr, LOSS_NAMES))}.")
     if output not in OUTPUTS:
-        raise ConfigError(
-            f"output {output!r} is not a known output; use 'softmax' or 'sigmoid'."
-        )
+        raise ConfigError(f"output {output!r} is not a known output; use 'softmax' or 'sigmoid'.")
     try:
         return _BY_OUTPUT[(name, output)]
     except KeyError:
         allowed = sorted(n for (n, o) in _BY_OUTPUT if o == output)
         raise ConfigError(
-            f"loss {name!r} does not fit a {output} output; use one of "
-            f"{', '.join(map(repr, allowed))}."
+            f"loss {name!r} does not fit a {output} output; use one of {', '.join(map(repr, allowed))}."
         ) from None

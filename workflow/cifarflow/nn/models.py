@@ -24,8 +24,8 @@ from typing import Protocol, runtime_checkable
 
 import numpy as np
 
-from cifarflow.nn.activations import sigmoid, softmax
 from cifarflow.errors import ConfigError
+from cifarflow.nn.activations import sigmoid, softmax
 from cifarflow.nn.layers import ACTIVATIONS, affine_backward, affine_forward
 from cifarflow.nn.losses import get_loss
 from cifarflow.nn.registry import ALLOWED_LOSSES, DEFAULT_LOSS, MODEL_NAMES, OUTPUT  # noqa: F401
@@ -253,21 +253,12 @@ def _normalise_spec(spec, n_classes):
         hidden = _get(spec, "hidden", DEFAULT_HIDDEN)
         if _is_int(hidden):
             hidden = (hidden,)
-        if (
-            not isinstance(hidden, (list, tuple))
-            or not hidden
-            or not all(_is_int(h) and h > 0 for h in hidden)
-        ):
-            raise ConfigError(
-                f"hidden {hidden!r} is not a non-empty list of positive layer sizes, "
-                "e.g. hidden: [100]."
-            )
+        if not isinstance(hidden, (list, tuple)) or not hidden or not all(_is_int(h) and h > 0 for h in hidden):
+            raise ConfigError(f"hidden {hidden!r} is not a non-empty list of positive layer sizes, e.g. hidden: [100].")
         hidden = tuple(int(h) for h in hidden)
         activation = _get(spec, "activation", DEFAULT_ACTIVATION)
         if activation not in ACTIVATIONS:
-            raise ConfigError(
-                f"activation {activation!r} is not supported; use 'relu' or 'softplus'."
-            )
+            raise ConfigError(f"activation {activation!r} is not supported; use 'relu' or 'softplus'.")
     init = _get(spec, "init", DEFAULT_INIT[name])
     if init not in INITS:
         raise ConfigError(f"init {init!r} is not supported; use 'he', 'xavier' or 'normal'.")
@@ -309,9 +300,7 @@ def build_model(spec, input_shape, n_classes, rng, dtype=np.float32):
         raise ConfigError(f"model spec {spec!r} is not a mapping with at least a 'model' key.")
     name = spec.get("model")
     if name not in MODEL_NAMES:
-        raise ConfigError(
-            f"model {name!r} is not a known model; use one of {', '.join(map(repr, MODEL_NAMES))}."
-        )
+        raise ConfigError(f"model {name!r} is not a known model; use one of {', '.join(map(repr, MODEL_NAMES))}.")
     loss = _get(spec, "loss", DEFAULT_LOSS[name])
     if loss not in ALLOWED_LOSSES[name]:
         allowed = ", ".join(map(repr, sorted(ALLOWED_LOSSES[name])))

@@ -19,9 +19,7 @@ from cifarflow.report import plots
 
 def _per_class(spec, names, runs, metrics):
     class_names = metrics[names[0]]["class_names"]
-    return plots.plot_per_class(
-        {n: metrics[n]["per_class_acc"] for n in names}, class_names
-    )
+    return plots.plot_per_class({n: metrics[n]["per_class_acc"] for n in names}, class_names)
 
 
 def _vs_lambda(spec, names, runs, metrics):

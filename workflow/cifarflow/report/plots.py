@@ -299,8 +299,7 @@ def plot_curves(
     panels = [("loss", pair("loss"), _loss_label(loss), 1.0)]
     cost = pair("cost")
     if cost and not all(
-        np.allclose(cost[s], panels[0][1].get(s, cost[s] * np.nan), equal_nan=True, rtol=1e-6, atol=1e-9)
-        for s in cost
+        np.allclose(cost[s], panels[0][1].get(s, cost[s] * np.nan), equal_nan=True, rtol=1e-6, atol=1e-9) for s in cost
     ):
         panels.append(("cost", cost, _COST_LABEL, 1.0))
     panels.append(("acc", pair("acc"), "accuracy (%)", 100.0))
@@ -315,8 +314,13 @@ def plot_curves(
             y = y * scale
             finite_any |= bool(y.notna().any())
             ax.plot(
-                epoch, y, linestyle=SPLIT_STYLE[split], marker=marker, markersize=3,
-                color=color, label=SPLIT_NAME[split],
+                epoch,
+                y,
+                linestyle=SPLIT_STYLE[split],
+                marker=marker,
+                markersize=3,
+                color=color,
+                label=SPLIT_NAME[split],
             )
         if not finite_any:
             _no_data(ax)
@@ -347,9 +351,7 @@ def plot_curves(
     return _fit_to_text(fig)
 
 
-def plot_templates(
-    W, class_names: Sequence[str], title: str, *, ncols: int = 5, figsize=None
-) -> Figure:
+def plot_templates(W, class_names: Sequence[str], title: str, *, ncols: int = 5, figsize=None) -> Figure:
     """Rows of W as 32x32 RGB images, one panel per class, each min-max rescaled to [0, 1].
 
     W: (K, 3072), flattened HWC (a (3072, K) matrix is transposed). K = 1 (logistic) shows one
@@ -393,7 +395,12 @@ def plot_confusion(confusion, class_names: Sequence[str], title: str, *, figsize
     for i in range(K):
         for j in range(K):
             ax.text(
-                j, i, f"{C[i, j]:.0f}", ha="center", va="center", fontsize=fontsize,
+                j,
+                i,
+                f"{C[i, j]:.0f}",
+                ha="center",
+                va="center",
+                fontsize=fontsize,
                 color="white" if share[i, j] > 55 else "black",
             )
     ax.set_xticks(range(K), labels=names, rotation=45, ha="right", rotation_mode="anchor")
@@ -409,8 +416,12 @@ def plot_confusion(confusion, class_names: Sequence[str], title: str, *, figsize
 
 
 def plot_per_class(
-    per_class: Mapping[str, Mapping], class_names: Sequence[str], *, colors=None,
-    title: str = "per-class test accuracy", figsize=None,
+    per_class: Mapping[str, Mapping],
+    class_names: Sequence[str],
+    *,
+    colors=None,
+    title: str = "per-class test accuracy",
+    figsize=None,
 ) -> Figure:
     """Grouped bars: test accuracy (%) per class, one bar per variant.
 
@@ -450,7 +461,12 @@ def _param_scale(ax, values: np.ndarray) -> str:
 
 
 def plot_vs_param(
-    rows: Sequence[Mapping], param: str = "lambda", *, colors=None, title: str | None = None, figsize=None,
+    rows: Sequence[Mapping],
+    param: str = "lambda",
+    *,
+    colors=None,
+    title: str | None = None,
+    figsize=None,
 ) -> Figure:
     """Validation accuracy (%) and ||W||^2 against a swept parameter (default lambda).
 
@@ -486,9 +502,7 @@ def plot_vs_param(
         ax.set_xlabel(label + suffix)
         ax.set_ylabel(ylabel)
         ax.grid(alpha=0.3)
-    handles = [
-        Line2D([], [], marker="o", linestyle="", color=cols[v], label=v) for v in dict.fromkeys(df["variant"])
-    ]
+    handles = [Line2D([], [], marker="o", linestyle="", color=cols[v], label=v) for v in dict.fromkeys(df["variant"])]
     fig.legend(handles=handles, loc="outside lower center", ncols=_legend_columns(len(handles), 5), frameon=False)
     if title:
         fig.suptitle(str(title))
@@ -673,7 +687,12 @@ def _true_class_prob(probs, labels, variant: str) -> tuple[np.ndarray, np.ndarra
 
 
 def plot_true_class_prob(
-    probs_by_variant: Mapping[str, tuple], *, colors=None, bins: int = 20, ncols: int = 3, figsize=None,
+    probs_by_variant: Mapping[str, tuple],
+    *,
+    colors=None,
+    bins: int = 20,
+    ncols: int = 3,
+    figsize=None,
     title: str | None = "probability given to the true class (test set)",
 ) -> Figure:
     """Histograms of p(true class) per variant, correct (filled) vs misclassified (outline).
@@ -698,7 +717,11 @@ def plot_true_class_prob(
         p_true, correct = _true_class_prob(probs, labels, v)
         ax.hist(p_true[correct], bins=edges, color=cols[v], alpha=0.75, label=f"correct (n = {int(correct.sum())})")
         ax.hist(
-            p_true[~correct], bins=edges, histtype="step", color="black", linewidth=1.4,
+            p_true[~correct],
+            bins=edges,
+            histtype="step",
+            color="black",
+            linewidth=1.4,
             label=f"misclassified (n = {int((~correct).sum())})",
         )
         ax.set_title(v)
@@ -713,8 +736,13 @@ def plot_true_class_prob(
 
 
 def plot_augment_preview(
-    originals, augmented, titles: Sequence[str] | None = None, *, row_labels: Sequence[str] | None = None,
-    title: str | None = None, figsize=None,
+    originals,
+    augmented,
+    titles: Sequence[str] | None = None,
+    *,
+    row_labels: Sequence[str] | None = None,
+    title: str | None = None,
+    figsize=None,
 ) -> Figure:
     """Grid: first row the originals, then one row per augmented copy; one column per image.
 

@@ -44,7 +44,11 @@ def summary_markdown(summary_md: str | Path, figures: list[str], outdir: str | P
         for p in groups["comparisons"]:
             lines += [f"### {p.stem}", "", f"![{p.stem}]({_rel(p, outdir)})", ""]
         if groups["variants"]:
-            lines += ["Per-variant figures: " + ", ".join(f"[{p.parent.name} {p.stem}]({_rel(p, outdir)})" for p in groups["variants"]), ""]
+            lines += [
+                "Per-variant figures: "
+                + ", ".join(f"[{p.parent.name} {p.stem}]({_rel(p, outdir)})" for p in groups["variants"]),
+                "",
+            ]
     if previews:
         lines += ["## Augmentations", ""]
         for p in previews:

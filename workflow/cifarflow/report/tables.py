@@ -164,7 +164,7 @@ def benchmark_table(records: Iterable[Mapping]) -> pd.DataFrame:
                 f"benchmark of rule {r.get('rule')} job {job} has no 's' column; pass a Snakemake benchmark TSV"
             )
 
-        def column(name):
+        def column(name, df=df):
             return pd.to_numeric(df[name], errors="coerce") if name in df else pd.Series(dtype="float64")
 
         rows.append(

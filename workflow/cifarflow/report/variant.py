@@ -52,7 +52,8 @@ def variant_figures(
     curves,
     confusion,
     templates,
-    dpi: int = 150, width: float | None = None,
+    dpi: int = 150,
+    width: float | None = None,
 ) -> None:
     """Write the curves, confusion-matrix and weight-image figures of one run (png + pdf each)."""
     m = read_json(metrics_path)
@@ -65,9 +66,7 @@ def variant_figures(
         diverged_epoch=m["diverged_epoch"],
     )
     plots.save(fig, curves, dpi=dpi, width=width)
-    fig = plots.plot_confusion(
-        m["confusion"], m["class_names"], f"{m['variant']}: test confusion matrix"
-    )
+    fig = plots.plot_confusion(m["confusion"], m["class_names"], f"{m['variant']}: test confusion matrix")
     plots.save(fig, confusion, dpi=dpi, width=width)
     params, _, _ = read_weights(weights_path)
     W, labels, title = weight_images(params, m)
@@ -85,12 +84,8 @@ def augmentation_preview(split, aug: dict, seed: int):
     for _ in range(3):
         flips = rng.random(8) < float(aug.get("flip", 0.0))
         t = int(aug.get("translate", 0))
-        shifts = (
-            rng.integers(-t, t + 1, size=(8, 2)) if t else np.zeros((8, 2), dtype=int)
-        )
-        copies.append(
-            augment_batch(originals, flips, shifts, fill=aug.get("fill", "zero"))
-        )
+        shifts = rng.integers(-t, t + 1, size=(8, 2)) if t else np.zeros((8, 2), dtype=int)
+        copies.append(augment_batch(originals, flips, shifts, fill=aug.get("fill", "zero")))
     return plots.plot_augment_preview(
         originals,
         np.stack(copies),

@@ -12,8 +12,8 @@ import hashlib
 import json
 import resource
 import time
-from pathlib import Path
 from collections.abc import Callable
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -92,9 +92,7 @@ def run_variant(
     del split
     n = len(data.train_labels)
     if variant["batch_size"] > n:
-        raise ConfigError(
-            f"variant {name}: batch_size {variant['batch_size']} is larger than its {n} training images"
-        )
+        raise ConfigError(f"variant {name}: batch_size {variant['batch_size']} is larger than its {n} training images")
     plan = PlanFile(plan_path)
     if plan.n != n or plan.epochs < variant["epochs"]:
         raise DataError(
@@ -195,12 +193,6 @@ def run_variant(
     write_json(outdir / "metrics.json", metrics)
     if ckpt_path.exists():
         ckpt_path.unlink()
-    status = (
-        f"DIVERGED at epoch {result.diverged_epoch}"
-        if result.diverged
-        else f"best epoch {result.best_epoch}"
-    )
-    log(
-        f"variant {name}: test accuracy {100 * test['acc']:.2f}% ({status}), {result.seconds:.1f}s training"
-    )
+    status = f"DIVERGED at epoch {result.diverged_epoch}" if result.diverged else f"best epoch {result.best_epoch}"
+    log(f"variant {name}: test accuracy {100 * test['acc']:.2f}% ({status}), {result.seconds:.1f}s training")
     return metrics

@@ -156,7 +156,9 @@ def _parse_dim(key: str, spec, where: str, search_points: int | None = None) -> 
         raise ConfigError(f"config key {w}: give exactly one of {', '.join(KINDS)}")
     kind = kinds[0]
     points = spec.get("points", search_points)
-    if "points" in spec and (not isinstance(spec["points"], int) or isinstance(spec["points"], bool) or spec["points"] < 1):
+    if "points" in spec and (
+        not isinstance(spec["points"], int) or isinstance(spec["points"], bool) or spec["points"] < 1
+    ):
         raise ConfigError(f"config key {w}.points: must be an integer >= 1")
     if kind == "choice":
         choices = spec["choice"]
@@ -193,7 +195,9 @@ def _parse_dim(key: str, spec, where: str, search_points: int | None = None) -> 
     return Dim(key, "float", lo=float(lo), hi=float(hi), log=kind == "log_uniform", points=points)
 
 
-def parse_space(space, where: str = "search.space", setting_keys=None, search_points: int | None = None) -> dict[str, Dim]:
+def parse_space(
+    space, where: str = "search.space", setting_keys=None, search_points: int | None = None
+) -> dict[str, Dim]:
     """Validate a `space:` mapping and return {key: Dim} in config order.
 
     `setting_keys` (e.g. the schema's variant setting names) restricts the keys; `where` is the
@@ -227,7 +231,9 @@ def check_search(search, where: str = "search", setting_keys=None) -> dict:
         raise ConfigError(f"config key {where}: must be a mapping with at least `method` and `space`")
     unknown = sorted(set(search) - set(SEARCH_DEFAULTS) - {"method", "space"})
     if unknown:
-        raise ConfigError(f"config key {where}.{unknown[0]}: unknown key (allowed: method, space, {', '.join(SEARCH_DEFAULTS)})")
+        raise ConfigError(
+            f"config key {where}.{unknown[0]}: unknown key (allowed: method, space, {', '.join(SEARCH_DEFAULTS)})"
+        )
     for key in ("method", "space"):
         if key not in search:
             raise ConfigError(f"config key {where}.{key}: missing (a search needs `method` and `space`)")
@@ -235,7 +241,9 @@ def check_search(search, where: str = "search", setting_keys=None) -> dict:
     if out["method"] not in METHODS:
         raise ConfigError(f"config key {where}.method: unknown method '{out['method']}' (known: {', '.join(METHODS)})")
     if not isinstance(out["name"], str) or not NAME_RE.match(out["name"]):
-        raise ConfigError(f"config key {where}.name: '{out['name']}' must be letters, digits, _ . + - (it goes into trial names)")
+        raise ConfigError(
+            f"config key {where}.name: '{out['name']}' must be letters, digits, _ . + - (it goes into trial names)"
+        )
     for key, minimum in (
         ("seed", 0),
         ("n", 1),
@@ -256,7 +264,9 @@ def check_search(search, where: str = "search", setting_keys=None) -> dict:
             raise ConfigError(f"config key {where}.max_epochs: successive_halving needs the largest epoch budget")
         _int_at_least(out, "max_epochs", where, out["min_epochs"])
         if "epochs" in out["space"]:
-            raise ConfigError(f"config key {where}.space.epochs: successive_halving sets the epochs itself (min_epochs..max_epochs)")
+            raise ConfigError(
+                f"config key {where}.space.epochs: successive_halving sets the epochs itself (min_epochs..max_epochs)"
+            )
     if not isinstance(out["base"], Mapping):
         raise ConfigError(f"config key {where}.base: must be a mapping of settings")
     for key in out["base"]:
@@ -266,7 +276,11 @@ def check_search(search, where: str = "search", setting_keys=None) -> dict:
     if not isinstance(final, Mapping) or set(final) - {"seeds"}:
         raise ConfigError(f"config key {where}.final: must be {{seeds: [...]}}")
     seeds = final.get("seeds")
-    if not isinstance(seeds, list) or not seeds or not all(isinstance(s, int) and not isinstance(s, bool) and s >= 0 for s in seeds):
+    if (
+        not isinstance(seeds, list)
+        or not seeds
+        or not all(isinstance(s, int) and not isinstance(s, bool) and s >= 0 for s in seeds)
+    ):
         raise ConfigError(f"config key {where}.final.seeds: must be a non-empty list of integers >= 0")
     if len(set(seeds)) != len(seeds):
         raise ConfigError(f"config key {where}.final.seeds: a seed is listed twice")
@@ -331,7 +345,11 @@ def grid_values(dim: Dim, points: int | None = None, digits: int = 4) -> list:
     if dim.kind == "choice":
         return [_thaw(c) for c in dim.choices]
     n = points or dim.points or SEARCH_DEFAULTS["points"]
-    ys = [(_fwd(dim, dim.lo) + _fwd(dim, dim.hi)) / 2] if n == 1 else np.linspace(_fwd(dim, dim.lo), _fwd(dim, dim.hi), n)
+    ys = (
+        [(_fwd(dim, dim.lo) + _fwd(dim, dim.hi)) / 2]
+        if n == 1
+        else np.linspace(_fwd(dim, dim.lo), _fwd(dim, dim.hi), n)
+    )
     if dim.kind == "int":
         vals = [int(min(max(round(_inv(dim, y)), dim.lo), dim.hi)) for y in ys]
     else:
@@ -460,7 +478,10 @@ def narrow_space(dims: Mapping[str, Dim], best: Sequence[Mapping], margin: float
 def _random_round(set_name: str, search: Mapping, dims: Mapping[str, Dim], round_: int, n: int) -> list[Trial]:
     return [
         Trial(
-            trial_name(set_name, search["name"], round_, i), round_, i, sample_settings(dims, search["seed"], round_, i, search["digits"])
+            trial_name(set_name, search["name"], round_, i),
+            round_,
+            i,
+            sample_settings(dims, search["seed"], round_, i, search["digits"]),
         )
         for i in range(n)
     ]
@@ -482,7 +503,9 @@ def grid_trials(set_name: str, search: Mapping) -> list[Trial]:
     return trials
 
 
-def space_for_round(search: Mapping, round_: int, trials_by_round: Mapping[int, Sequence[Trial]], scores: Mapping) -> dict[str, Dim]:
+def space_for_round(
+    search: Mapping, round_: int, trials_by_round: Mapping[int, Sequence[Trial]], scores: Mapping
+) -> dict[str, Dim]:
     """Coarse-to-fine: the space round `round_` samples, narrowed round by round from the original."""
     dims = parse_space(search["space"], search_points=search["points"])
     for r in range(1, round_):
@@ -520,7 +543,10 @@ def trials_for_round(set_name: str, search: Mapping, round_: int, scores: Mappin
         count, epochs = rungs[r - 1]
         kept = top_k(current, scores, count)
         current = sorted(
-            (Trial(trial_name(set_name, search["name"], r, t.index), r, t.index, {**t.settings, "epochs": epochs}) for t in kept),
+            (
+                Trial(trial_name(set_name, search["name"], r, t.index), r, t.index, {**t.settings, "epochs": epochs})
+                for t in kept
+            ),
             key=lambda t: t.index,
         )
     return current
@@ -568,7 +594,9 @@ def final_variants(set_name: str, search: Mapping, chosen: Trial, set_defaults: 
     return out
 
 
-def trial_variants(set_name: str, search: Mapping, trials: Sequence[Trial], set_defaults: Mapping | None = None) -> list[dict]:
+def trial_variants(
+    set_name: str, search: Mapping, trials: Sequence[Trial], set_defaults: Mapping | None = None
+) -> list[dict]:
     """Variant entries for trials: set defaults < search base < the trial's settings, named by the trial."""
     base = {**(set_defaults or {}), **search["base"]}
     return [{**base, **t.settings, "name": t.name} for t in trials]

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import copy
 import time
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Callable, Iterable
 
 import numpy as np
 
@@ -66,7 +66,7 @@ class Normalizer:
         self.inv_std = (1.0 / np.maximum(np.asarray(std, dtype=np.float64).reshape(-1), 1e-8)).astype(np.float32)
 
     @classmethod
-    def from_images(cls, images: np.ndarray, mode: str = "feature", chunk: int = 1000) -> "Normalizer":
+    def from_images(cls, images: np.ndarray, mode: str = "feature", chunk: int = 1000) -> Normalizer:
         """Statistics of `images` (N, H, W, C) uint8, computed exactly by `data.splits.image_stats`."""
         from cifarflow.data.splits import image_stats
 
@@ -81,7 +81,7 @@ class Normalizer:
         return cls(mean, std, mode)
 
     @classmethod
-    def from_split(cls, split, mode: str = "feature") -> "Normalizer":
+    def from_split(cls, split, mode: str = "feature") -> Normalizer:
         """The same statistics as `from_images(split.train_images)`, read from the split file's `stats/`."""
         shape = split.mean.shape
         if mode == "scale":
@@ -122,7 +122,9 @@ def _scores(model, images: np.ndarray, norm: Normalizer, flip: bool) -> np.ndarr
     return scores
 
 
-def evaluate(model, images: np.ndarray, labels: np.ndarray, norm: Normalizer, lam: float, chunk: int = 1000, flip: bool = False) -> dict:
+def evaluate(
+    model, images: np.ndarray, labels: np.ndarray, norm: Normalizer, lam: float, chunk: int = 1000, flip: bool = False
+) -> dict:
     """Mean loss, cost (loss + lam * ||W||^2) and accuracy of `model` on a whole split, by chunks.
 
     flip: test-time augmentation, averaging the scores of each image and its horizontal mirror.
@@ -142,7 +144,10 @@ def evaluate(model, images: np.ndarray, labels: np.ndarray, norm: Normalizer, la
 
 def predict_all(model, images: np.ndarray, norm: Normalizer, chunk: int = 1000, flip: bool = False) -> np.ndarray:
     """Class probabilities (N, n_classes) float32 for every image (flip: as in `evaluate`)."""
-    parts = [probabilities_from_scores(_scores(model, images[s : s + chunk], norm, flip), model.output) for s in range(0, len(images), chunk)]
+    parts = [
+        probabilities_from_scores(_scores(model, images[s : s + chunk], norm, flip), model.output)
+        for s in range(0, len(images), chunk)
+    ]
     return np.concatenate(parts).astype(np.float32)
 
 
@@ -153,7 +158,9 @@ class PlanSource:
         self.plans = plans
         self.materialised = materialised
 
-    def batches(self, images: np.ndarray, labels: np.ndarray, epoch: int, batch_size: int, chunk: int = 5000) -> Iterable:
+    def batches(
+        self, images: np.ndarray, labels: np.ndarray, epoch: int, batch_size: int, chunk: int = 5000
+    ) -> Iterable:
         """(uint8 images, labels) of each batch of `epoch`, augmenting a few thousand images at a time."""
         plan = self.plans(epoch)
         mat = self.materialised(epoch) if self.materialised else None
@@ -242,13 +249,21 @@ def train(
                     diverged = True
                     break
                 for name, w in model.params.items():
-                    model.params[name], opt_state[name] = sgd_update(w, grads[name], opt_state[name], lr, momentum, nesterov)
+                    model.params[name], opt_state[name] = sgd_update(
+                        w, grads[name], opt_state[name], lr, momentum, nesterov
+                    )
                 step += 1
-            row = _epoch_row(model, eval_images, eval_labels, data, norm, lam, epoch, lr_first, 0.0, tta) if not diverged else None
+            row = (
+                _epoch_row(model, eval_images, eval_labels, data, norm, lam, epoch, lr_first, 0.0, tta)
+                if not diverged
+                else None
+            )
         seconds += time.perf_counter() - t0
         if diverged or not all(np.isfinite(row[k]) for k in ("train_loss", "val_loss")):
             diverged, diverged_epoch = True, epoch
-            log(f"epoch {epoch}: the loss is no longer finite (NaN or inf): the variant diverged; keeping the weights of epoch {epoch - 1}")
+            log(
+                f"epoch {epoch}: the loss is no longer finite (NaN or inf): the variant diverged; keeping the weights of epoch {epoch - 1}"
+            )
             model.params.update(last_good)
             break
         row["seconds"] = seconds
@@ -276,7 +291,9 @@ def train(
             )
         if es and best["bad_epochs"] >= int(es["patience"]):
             stopped_early, stopped_epoch = True, epoch
-            log(f"early stopping at epoch {epoch}: no improvement of {monitor} for {es['patience']} epochs; best epoch {best['epoch']}")
+            log(
+                f"early stopping at epoch {epoch}: no improvement of {monitor} for {es['patience']} epochs; best epoch {best['epoch']}"
+            )
             break
 
     epochs_run = history[-1]["epoch"]
@@ -299,7 +316,18 @@ def train(
     )
 
 
-def _epoch_row(model, eval_images, eval_labels, data: Data, norm: Normalizer, lam: float, epoch: int, lr: float | None, seconds: float, tta: bool = False) -> dict:
+def _epoch_row(
+    model,
+    eval_images,
+    eval_labels,
+    data: Data,
+    norm: Normalizer,
+    lam: float,
+    epoch: int,
+    lr: float | None,
+    seconds: float,
+    tta: bool = False,
+) -> dict:
     """One history row: train_* on `eval_images` (the training set or its `eval_train` subset), val_* on the validation set."""
     tr = evaluate(model, eval_images, eval_labels, norm, lam)
     va = evaluate(model, data.val_images, data.val_labels, norm, lam, flip=tta)

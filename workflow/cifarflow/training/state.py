@@ -32,9 +32,7 @@ class TrainSettings:
     momentum: float
     nesterov: bool
     early_stopping: dict | None
-    monitor: (
-        str | None
-    )  # the history column that picks the best epoch; None keeps the last
+    monitor: str | None  # the history column that picks the best epoch; None keeps the last
     test_flip: bool
     eval_train: int | str | None  # training images the history's train_* columns use (None/all: every one)
     seed: int
@@ -43,11 +41,7 @@ class TrainSettings:
     @classmethod
     def from_variant(cls, v: dict) -> TrainSettings:
         es = v.get("early_stopping") or None
-        monitor = (
-            es.get("monitor", "val_loss")
-            if es
-            else ("val_acc" if v.get("select_best") else None)
-        )
+        monitor = es.get("monitor", "val_loss") if es else ("val_acc" if v.get("select_best") else None)
         return cls(
             lam=float(v["lambda"]),
             batch_size=int(v["batch_size"]),
@@ -96,9 +90,7 @@ def write_checkpoint(path, state: TrainState, fingerprint: str) -> None:
                 sg.create_dataset(k, data=v)
         f.attrs["fingerprint"] = fingerprint
         f.attrs["has_best_params"] = bool(state.best_params)
-        f.attrs["meta"] = json.dumps(
-            {k: getattr(state, k) for k in META}, default=json_default
-        )
+        f.attrs["meta"] = json.dumps({k: getattr(state, k) for k in META}, default=json_default)
 
 
 def read_checkpoint(path, fingerprint: str) -> TrainState | None:
@@ -116,10 +108,7 @@ def read_checkpoint(path, fingerprint: str) -> TrainState | None:
                 best_params={k: f["best_params"][k][()] for k in f["best_params"]}
                 if f.attrs["has_best_params"]
                 else None,
-                opt_state={
-                    n: {k: f["opt_state"][n][k][()] for k in f["opt_state"][n]}
-                    for n in f["opt_state"]
-                },
+                opt_state={n: {k: f["opt_state"][n][k][()] for k in f["opt_state"][n]} for n in f["opt_state"]},
             )
     except (OSError, KeyError, ValueError):
         return None

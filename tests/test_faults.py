@@ -456,7 +456,7 @@ def training_process(root: int, variant: str) -> int:
             argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
         except OSError:
             continue
-        if b"cifarflow" in argv and b"train" in argv and f"results/runs/{variant}".encode() in argv:
+        if any(b"cifarflow" in arg for arg in argv) and b"train" in argv and f"results/runs/{variant}".encode() in argv:
             return pid
         todo += children.get(pid, [])
     raise AssertionError(f"no training process of {variant} under {root}")

@@ -655,3 +655,31 @@ def _dim_json(dim: Dim) -> dict:
     if dim.kind == "int":
         return {"int": [dim.lo, dim.hi], "log": dim.log}
     return {("log_uniform" if dim.log else "uniform"): [dim.lo, dim.hi]}
+
+
+def trial_from_json(d: Mapping) -> Trial:
+    return Trial(d["name"], int(d["round"]), int(d["index"]), dict(d["settings"]))
+
+
+def scored_round_record(
+    set_name: str, search_name: str, method: str, round_: int, trials: Sequence[Trial], summaries: Mapping
+) -> dict:
+    """What a round's checkpoint in the workflow writes: the round's trials, ranked, each with its
+    `validation_summary` (val_acc, epoch, epochs_run). Unlike `round_record` it needs nothing but
+    the round's own trials, so the record (and the checkpoint's params) stays the same when the
+    search gets more rounds or a larger budget: a finished round is never rerun, and neither are
+    the trials after it. The next round and the choice are derived from these records
+    (`trials_for_round`, `choose`)."""
+    scores = {name: s["val_acc"] for name, s in summaries.items()}
+    ranked = rank_trials(trials, scores)
+    return {
+        "set": set_name,
+        "search": search_name,
+        "method": method,
+        "round": round_,
+        "digest": round_digest(trials),
+        "trials": [
+            {**t.to_json(), **{k: summaries[t.name][k] for k in ("val_acc", "epoch", "epochs_run")}, "rank": i + 1}
+            for i, t in enumerate(ranked)
+        ],
+    }

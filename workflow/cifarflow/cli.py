@@ -130,8 +130,10 @@ def cmd_check_config(a) -> None:
 
     config, variants, comparisons = validate_config(load_config_files(a.configfiles))
     sets = selected_sets(config)
+    searches = sum(1 for s in sets if config["experiments"][s].get("search"))
     _log(
-        f"{', '.join(a.configfiles)}: valid ({len(variants)} variants, {len(comparisons)} comparisons in {len(sets)} sets: {', '.join(sets)})"
+        f"{', '.join(a.configfiles)}: valid ({len(variants)} variants, {len(comparisons)} comparisons"
+        f"{f', {searches} searches' if searches else ''} in {len(sets)} sets: {', '.join(sets)})"
     )
 
 

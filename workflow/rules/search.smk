@@ -126,6 +126,12 @@ def search_report_inputs(wildcards):
     return rounds + [f"{base}/seed{s}/metrics.json" for s in search["final"]["seeds"]]
 
 
+def search_rounds(wildcards):
+    """Every round's record of every search: `all` lists them (each from its checkpoint), as an
+    existing report would not notice by itself that the config asks for one more round."""
+    return [f for s, b in SEARCHES.items() for f in search_scored(s, S.n_rounds(b))[1]]
+
+
 def search_outputs():
     """What `all` asks of the searches: each search's report and the searches' summary."""
     out = [f"results/search/{s}/{b['name']}/summary.md" for s, b in SEARCHES.items()]

@@ -168,7 +168,7 @@ def plot_search_parallel(
 
     fig = _figure((max(4.5, 1.7 * len(names) + 1.5), 3.8))
     ax = fig.subplots()
-    norm = Normalize(vmin=lo, vmax=hi if hi > lo else lo + 1e-9)
+    norm = Normalize(vmin=lo, vmax=hi) if hi > lo else Normalize(vmin=lo - 0.5, vmax=lo + 0.5)
     cmap = matplotlib.colormaps["viridis"]
     xs = np.arange(len(names))
     ys = np.column_stack([c[0] for c in cols])

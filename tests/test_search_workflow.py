@@ -142,3 +142,40 @@ def test_one_more_round_reuses_every_trained_trial(searched, archive):
     assert result["rounds"] == 3 and len(pd.read_csv(wd / SEARCH_DIR / "trials.csv")) == 9
     again = snakemake(wd, "-n", config="three.yaml")
     assert scheduled_jobs(again) == {}
+
+
+def test_successive_halving_promotes_the_best_and_chooses_in_the_last_rung(archive, tmp_path):
+    cfg = search_config(archive)
+    cfg["experiments"]["tiny"]["search"] = {
+        "name": "lam",
+        "method": "successive_halving",
+        "n": 4,
+        "reduction": 2,
+        "min_epochs": 1,
+        "max_epochs": 2,  # rungs: 4 trials for 1 epoch, the best 2 for 2 epochs
+        "base": {"model": "softmax"},
+        "space": {"eta": {"log_uniform": [1.0e-7, 1.0e-4]}},
+        "final": {"seeds": [101]},
+    }
+    write_config(tmp_path, cfg)
+    snakemake(tmp_path, "--cores", "2")
+    trials = pd.read_csv(tmp_path / SEARCH_DIR / "trials.csv")
+    first = trials[trials["round"] == 1]
+    second = trials[trials["round"] == 2]
+    assert list(first["epochs_run"]) == [1] * 4 and list(second["epochs_run"]) == [2] * 2
+    # the promoted arms are round 1's best two, by the histories of round 1
+    val = {
+        h.parent.name: pd.read_csv(h)["val_acc"].max()
+        for h in (tmp_path / SEARCH_DIR / "trials").glob("*-r1-*/history.csv")
+    }
+    best_two = sorted(val, key=lambda n: (-val[n], int(n.rsplit("-t", 1)[1])))[:2]
+    assert sorted(n.rsplit("-t", 1)[1] for n in second["trial"]) == sorted(n.rsplit("-t", 1)[1] for n in best_two)
+    result = json.loads((tmp_path / SEARCH_DIR / "chosen.json").read_text())
+    last = {
+        h.parent.name: pd.read_csv(h)["val_acc"].max()
+        for h in (tmp_path / SEARCH_DIR / "trials").glob("*-r2-*/history.csv")
+    }
+    best = min(last, key=lambda n: (-last[n], int(n.rsplit("-t", 1)[1])))  # ties: the lower arm index
+    assert result["chosen"]["round"] == 2 and result["chosen"]["name"] == best
+    final = json.loads((tmp_path / SEARCH_DIR / "final/seed101/metrics.json").read_text())
+    assert final["config"]["epochs"] == 2 and final["config"]["eta"] == result["chosen"]["settings"]["eta"]

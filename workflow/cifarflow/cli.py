@@ -135,6 +135,19 @@ def cmd_check_config(a) -> None:
         f"{', '.join(a.configfiles)}: valid ({len(variants)} variants, {len(comparisons)} comparisons"
         f"{f', {searches} searches' if searches else ''} in {len(sets)} sets: {', '.join(sets)})"
     )
+    from .config import resolve_searches, search_variant
+    from .training import search as S
+
+    for set_name, search in resolve_searches(config).items():
+        first = S.trials_for_round(set_name, search, 1, {})[0]
+        epochs = search_variant(config, set_name, search, first.settings, first.name)["epochs"]
+        cost = S.search_cost(search, epochs)
+        finals = len(search["final"]["seeds"])
+        final_epochs = search["max_epochs"] if search["method"] == "successive_halving" else epochs
+        _log(
+            f"  search {set_name}/{search['name']} ({search['method']}): {cost['trials']} trials in {cost['rounds']}"
+            f" round(s), {cost['epochs']} trial epochs, then {finals} final runs of {final_epochs} epochs"
+        )
 
 
 # ---- argument parsing --------------------------------------------------------------------------

@@ -4,7 +4,8 @@ Two rounds of coarse-to-fine (3 trials each) and two final seeds: `snakemake -n`
 one `snakemake` gives the choice, the figures, the tables and the final models' test numbers; the
 choice is the trial with the best validation accuracy in the trials' own history files; no round
 record holds a test number and the rounds read nothing but history files; one more round trains
-only the new round's trials.
+only the new round's trials, a larger `n` only the new trials of round 1. (The search functions
+themselves are tested in tests/training/test_search.py.)
 """
 
 import json
@@ -142,6 +143,17 @@ def test_one_more_round_reuses_every_trained_trial(searched, archive):
     assert result["rounds"] == 3 and len(pd.read_csv(wd / SEARCH_DIR / "trials.csv")) == 9
     again = snakemake(wd, "-n", config="three.yaml")
     assert scheduled_jobs(again) == {}
+
+
+def test_a_larger_n_trains_only_the_new_trials_of_round_one(searched, archive):
+    wd, _ = searched
+    cfg = search_config(archive, rounds=3)
+    cfg["experiments"]["tiny"]["search"]["n"] = 4
+    write_config(wd, cfg, "four.yaml")
+    new = trained(snakemake(wd, "--cores", "2", config="four.yaml"))
+    assert "tiny-lam-r1-t3" in new and not {"tiny-lam-r1-t0", "tiny-lam-r1-t1", "tiny-lam-r1-t2"} & set(new)
+    # later rounds follow round 1's new top_k: their trials may be retrained (their inputs changed)
+    assert len(pd.read_csv(wd / SEARCH_DIR / "trials.csv")) == 12
 
 
 def test_successive_halving_promotes_the_best_and_chooses_in_the_last_rung(archive, tmp_path):

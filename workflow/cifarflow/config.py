@@ -7,6 +7,7 @@ the tests call them directly. Every problem is a one-line `ConfigError` naming t
 from __future__ import annotations
 
 import copy
+import functools
 import hashlib
 import itertools
 import json
@@ -326,14 +327,27 @@ def _searched_keys(search: dict) -> set[str]:
     return keys | {"epochs"} if search["method"] == "successive_halving" else keys
 
 
+@functools.lru_cache(maxsize=1)
+def _search_schema_and_validator():
+    """The default schema and its settings validator, loaded once: the workflow resolves trials in
+    its input functions, many times per DAG evaluation (neither object is ever modified)."""
+    import jsonschema
+
+    schema = load_schema()
+    return schema, jsonschema.Draft202012Validator({"$defs": schema["$defs"], **schema["$defs"]["settings"]})
+
+
 def search_variant(config: dict, set_name: str, search: dict, settings: dict, name: str, schema=None) -> dict:
     """A trial (or final run) as a fully resolved variant: defaults < set defaults < the search's
     `base` < the trial's settings, then `overrides` except on the keys the search sets itself
     (its space, successive halving's epochs, a final run's seed).
     Checked as a listed variant is; errors name the search block."""
-    import jsonschema
+    if schema is None:
+        schema, validator = _search_schema_and_validator()
+    else:
+        import jsonschema
 
-    schema = schema or load_schema()
+        validator = jsonschema.Draft202012Validator({"$defs": schema["$defs"], **schema["$defs"]["settings"]})
     v = default_settings(schema)
     v.update(config.get("defaults") or {})
     v.update(config["experiments"][set_name].get("defaults") or {})
@@ -342,7 +356,6 @@ def search_variant(config: dict, set_name: str, search: dict, settings: dict, na
     searched = _searched_keys(search)
     v.update({k: x for k, x in (config.get("overrides") or {}).items() if k not in searched and k not in settings})
     v["name"], v["set"] = name, set_name
-    validator = jsonschema.Draft202012Validator({"$defs": schema["$defs"], **schema["$defs"]["settings"]})
     _check_variant(name, f"experiments.{set_name}.search", v, config, validator)
     v["loss"] = v["loss"] or MODEL_LOSSES[v["model"]][0]
     return v

@@ -184,3 +184,118 @@ def test_eval_train_takes_a_count_all_or_null(value):
     cfg["experiments"]["s1"]["variants"][0]["eval_train"] = value
     check_config(cfg)
     assert resolve_variants(cfg)["a"]["eval_train"] == value
+
+
+# ---- search blocks (issue 17) -------------------------------------------------------------------
+
+
+def search_block(**changes):
+    block = {
+        "name": "lam",
+        "method": "coarse_to_fine",
+        "n": 3,
+        "rounds": 2,
+        "top_k": 2,
+        "base": {"model": "softmax"},
+        "space": {"lambda": {"log_uniform": [1.0e-4, 1.0]}, "eta": {"log_uniform": [1.0e-3, 1.0e-1]}},
+        "final": {"seeds": [101, 102]},
+    }
+    block.update(changes)
+    return block
+
+
+def search_config(block=None, **extra):
+    cfg = base_config(**extra)
+    cfg["experiments"]["srch"] = {"search": block or search_block()}
+    return cfg
+
+
+def test_a_set_with_a_search_needs_no_variants_and_resolves_its_search():
+    from cifarflow.config import resolve_searches
+
+    cfg = search_config(run=["srch"])
+    check_config(cfg)
+    assert resolve_variants(cfg) == {}
+    (search,) = resolve_searches(cfg).values()
+    assert search["name"] == "lam" and search["margin"] == 0.1  # defaults filled in
+
+
+def test_a_set_with_neither_variants_nor_search_is_named():
+    cfg = base_config()
+    cfg["experiments"]["empty"] = {"title": "nothing"}
+    with pytest.raises(ConfigError, match=r"^config key experiments\.empty: a set needs `variants`, a `search`"):
+        check_config(cfg)
+
+
+@pytest.mark.parametrize(
+    ("change", "key"),
+    [
+        ({"method": "bayes"}, r"experiments\.srch\.search\.method"),
+        ({"space": {"lamda": {"uniform": [0, 1]}}}, r"experiments\.srch\.search\.space\.lamda: not a variant setting"),
+        (
+            {"space": {"eta": {"log_uniform": [0.1, 0.01]}}},
+            r"experiments\.srch\.search\.space\.eta\.log_uniform: lo must",
+        ),
+        ({"top_k": 5}, r"experiments\.srch\.search\.top_k"),
+        ({"base": {"model": "softmx"}}, r"experiments\.srch\.search\.base\.model"),
+        ({"final": {"seeds": [0]}}, r"experiments\.srch\.search\.final\.seeds: seed 0 is the trials' own seed"),
+        ({"space": {"eta": {"uniform": [-1.0, 1.0]}}}, r"experiments\.srch\.search\.eta .*variant srch-lam-r1-t"),
+        ({"space": {"epochs": {"uniform": [1.0, 3.0]}}}, r"experiments\.srch\.search"),
+    ],
+)
+def test_bad_search_blocks_are_one_line_errors_naming_the_key(change, key):
+    from cifarflow.config import validate_config
+
+    cfg = search_config(search_block(**change))
+    with pytest.raises(ConfigError, match=key) as exc:
+        validate_config(cfg)
+    assert "\n" not in str(exc.value)
+
+
+def test_search_plans_cover_every_plan_a_search_can_ask_for():
+    from cifarflow.config import resolve_searches, search_plans, search_variant
+    from cifarflow.training import search as S
+
+    block = search_block(
+        method="successive_halving",
+        n=4,
+        reduction=2,
+        min_epochs=1,
+        max_epochs=4,
+        base={"model": "softmax", "batch_size": 10},
+        space={"train_limit": {"int": [50, 52]}},
+    )
+    cfg = search_config(block, run=["srch"])
+    search = resolve_searches(cfg)["srch"]
+    plans = search_plans(cfg, "srch", search)
+    # rungs 1, 2, 4 epochs x 3 training limits x the trials' seed and the two final seeds
+    assert len(plans) == 3 * 3 * 3
+    scores = {}
+    for r in range(1, S.n_rounds(search) + 1):
+        for t in S.trials_for_round("srch", search, r, scores):
+            v = search_variant(cfg, "srch", search, t.settings, t.name)
+            assert plan_id(plan_spec(v, cfg)) in plans
+            scores[t.name] = t.index / 10
+    assert {spec["epochs"] for spec in plans.values()} == {1, 2, 4}
+
+
+def test_overrides_reach_search_runs_except_what_the_search_sets():
+    from cifarflow.config import final_search_variant, resolve_searches, search_variant
+
+    cfg = search_config(search_block(), overrides={"epochs": 1, "lambda": 0.5, "seed": 7}, run=["srch"])
+    search = resolve_searches(cfg)["srch"]
+    v = search_variant(cfg, "srch", search, {"lambda": 0.01, "eta": 0.02}, "t")
+    assert (v["epochs"], v["lambda"], v["eta"], v["seed"]) == (1, 0.01, 0.02, 7)
+    final = final_search_variant(cfg, "srch", search, {"lambda": 0.01, "eta": 0.02}, 101)
+    assert final["seed"] == 101 and final["name"] == "srch-lam-final-s101"
+
+
+def test_shipped_search_sets_are_opt_in_and_valid():
+    from cifarflow.config import resolve_searches, selected_sets
+
+    cfg = yaml.safe_load(CONFIG.read_text())
+    searched = [s for s, exp in cfg["experiments"].items() if exp.get("search")]
+    assert {"search-softmax", "search-sigmoid", "search-mlp"} <= set(searched)
+    assert not set(searched) & set(selected_sets(cfg))  # not in the default run
+    check_config(cfg)
+    assert set(resolve_searches(dict(cfg, run=searched))) == set(searched)

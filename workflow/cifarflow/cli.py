@@ -99,7 +99,30 @@ def cmd_benchmarks(a) -> None:
 def cmd_summary_md(a) -> None:
     from .report.summary import write_summary_markdown
 
-    write_summary_markdown(a.summary, a.figures_list, a.out)
+    summary = [f for f in a.summary if f]  # an empty input list arrives as one empty argument
+    search = [f for f in a.search if f]
+    write_summary_markdown(summary[0] if summary else None, a.figures_list, a.out, search[0] if search else None)
+
+
+# ---- search ------------------------------------------------------------------------------------
+
+
+def cmd_search_round(a) -> None:
+    from .training.search_job import write_round
+
+    write_round(a.set, a.search, a.method, a.round, json.loads(a.trials), a.histories, a.out, log=_log)
+
+
+def cmd_search_report(a) -> None:
+    from .report.search_report import write_search_report
+
+    write_search_report(a.set, json.loads(a.search), a.rounds, a.final, a.outdir, **_figure_settings(a))
+
+
+def cmd_search_summary(a) -> None:
+    from .report.search_report import write_search_summary
+
+    write_search_summary(a.sections, a.out)
 
 
 def cmd_check_config(a) -> None:
@@ -107,9 +130,24 @@ def cmd_check_config(a) -> None:
 
     config, variants, comparisons = validate_config(load_config_files(a.configfiles))
     sets = selected_sets(config)
+    searches = sum(1 for s in sets if config["experiments"][s].get("search"))
     _log(
-        f"{', '.join(a.configfiles)}: valid ({len(variants)} variants, {len(comparisons)} comparisons in {len(sets)} sets: {', '.join(sets)})"
+        f"{', '.join(a.configfiles)}: valid ({len(variants)} variants, {len(comparisons)} comparisons"
+        f"{f', {searches} searches' if searches else ''} in {len(sets)} sets: {', '.join(sets)})"
     )
+    from .config import resolve_searches, search_variant
+    from .training import search as S
+
+    for set_name, search in resolve_searches(config).items():
+        first = S.trials_for_round(set_name, search, 1, {})[0]
+        epochs = search_variant(config, set_name, search, first.settings, first.name)["epochs"]
+        cost = S.search_cost(search, epochs)
+        finals = len(search["final"]["seeds"])
+        final_epochs = search["max_epochs"] if search["method"] == "successive_halving" else epochs
+        _log(
+            f"  search {set_name}/{search['name']} ({search['method']}): {cost['trials']} trials in {cost['rounds']}"
+            f" round(s), {cost['epochs']} trial epochs, then {finals} final runs of {final_epochs} epochs"
+        )
 
 
 # ---- argument parsing --------------------------------------------------------------------------
@@ -191,10 +229,35 @@ def build_parser() -> argparse.ArgumentParser:
     s.set_defaults(func=cmd_benchmarks)
 
     s = sub.add_parser("summary-md", help="results/summary.md")
-    s.add_argument("--summary", required=True)
+    s.add_argument("--summary", nargs="*", default=[], help="results/tables/summary.md (none: only searches ran)")
+    s.add_argument("--search", nargs="*", default=[], help="results/search/summary.md, appended")
     s.add_argument("--figures-list", nargs="*", default=[])
     s.add_argument("--out", required=True)
     s.set_defaults(func=cmd_summary_md)
+
+    s = sub.add_parser("search-round", help="score one search round from its trials' validation accuracy")
+    s.add_argument("--set", required=True)
+    s.add_argument("--search", required=True, help="the search's name")
+    s.add_argument("--method", required=True)
+    s.add_argument("--round", type=int, required=True)
+    s.add_argument("--trials", required=True, help="the round's trials as JSON (name, round, index, settings)")
+    s.add_argument("--histories", nargs="+", required=True, help="their history.csv files, in the same order")
+    s.add_argument("--out", required=True)
+    s.set_defaults(func=cmd_search_round)
+
+    s = sub.add_parser("search-report", help="a search's trials table, figures, choice and final test accuracy")
+    s.add_argument("--set", required=True)
+    s.add_argument("--search", required=True, help="the checked search block as JSON")
+    s.add_argument("--rounds", nargs="+", required=True, help="the rounds' records")
+    s.add_argument("--final", nargs="+", required=True, help="the final runs' metrics.json")
+    s.add_argument("--figures", default=None)
+    s.add_argument("--outdir", required=True)
+    s.set_defaults(func=cmd_search_report)
+
+    s = sub.add_parser("search-summary", help="results/search/summary.md from every search's section")
+    s.add_argument("--sections", nargs="+", required=True)
+    s.add_argument("--out", required=True)
+    s.set_defaults(func=cmd_search_summary)
     s = sub.add_parser(
         "check-config", help="validate config files (later ones override earlier ones) as the workflow does"
     )

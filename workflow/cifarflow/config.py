@@ -7,6 +7,7 @@ the tests call them directly. Every problem is a one-line `ConfigError` naming t
 from __future__ import annotations
 
 import copy
+import functools
 import hashlib
 import itertools
 import json
@@ -126,6 +127,9 @@ def check_config(config: dict, schema: dict | None = None) -> None:
     download = config.get("download") or {}
     if download.get("url"):
         check_name(Path(urlparse(download["url"]).path).name or "cifar-10.tar.gz", "download.url", "file name")
+    for name, exp in (config.get("experiments") or {}).items():
+        if not exp.get("variants") and not exp.get("search"):
+            raise ConfigError(f"config key experiments.{name}: a set needs `variants`, a `search`, or both")
     classes = config.get("source_classes")
     official = "local_archive" in config and not config["local_archive"]  # the download: 5,000 images a class
     for name, spec in (config.get("splits") or {}).items():
@@ -258,7 +262,7 @@ def resolve_variants(config: dict, schema: dict | None = None) -> dict[str, dict
     for set_name in selected_sets(config):
         exp = config["experiments"][set_name]
         set_defaults = exp.get("defaults") or {}
-        for i, entry in enumerate(exp["variants"]):
+        for i, entry in enumerate(exp.get("variants") or []):
             where = f"experiments.{set_name}.variants[{i}]"
             for name, settings in expand_grid(entry):
                 check_name(
@@ -281,6 +285,140 @@ def resolve_variants(config: dict, schema: dict | None = None) -> dict[str, dict
                 variants[name] = v
                 origin[name] = where
     return variants
+
+
+def setting_keys(schema: dict | None = None) -> set[str]:
+    """The variant settings (what a search may vary and what its `base` may set)."""
+    schema = schema or load_schema()
+    return set(schema["$defs"]["setting_properties"]["properties"])
+
+
+def resolve_searches(config: dict, schema: dict | None = None) -> dict[str, dict]:
+    """The `search:` blocks of the selected sets, checked and with their defaults, keyed by set.
+
+    Before any job: the block itself (`check_search`, one-line errors naming the key), every trial
+    of round 1 and the final runs as complete variants (the same checks as a listed variant), and
+    the epoch plans the search can ask for (`search_plans`)."""
+    from .training import search as S
+
+    schema = schema or load_schema()
+    keys = setting_keys(schema)
+    out = {}
+    for set_name in selected_sets(config):
+        block = config["experiments"][set_name].get("search")
+        if block is None:
+            continue
+        where = f"experiments.{set_name}.search"
+        search = S.check_search(block, where, keys)
+        check_name(f"{set_name}-{search['name']}-final-s{max(search['final']['seeds'])}", f"{where}.name", "trial name")
+        first = S.trials_for_round(set_name, search, 1, {})
+        for t in first:
+            check_name(t.name, f"{where}.name", "trial name")
+            search_variant(config, set_name, search, t.settings, t.name, schema)
+        for seed in search["final"]["seeds"]:
+            final_search_variant(config, set_name, search, first[0].settings, seed, schema)
+        out[set_name] = search
+        search_plans(config, set_name, search, schema)
+    return out
+
+
+def _searched_keys(search: dict) -> set[str]:
+    keys = set(search["space"])
+    return keys | {"epochs"} if search["method"] == "successive_halving" else keys
+
+
+@functools.lru_cache(maxsize=1)
+def _search_schema_and_validator():
+    """The default schema and its settings validator, loaded once: the workflow resolves trials in
+    its input functions, many times per DAG evaluation (neither object is ever modified)."""
+    import jsonschema
+
+    schema = load_schema()
+    return schema, jsonschema.Draft202012Validator({"$defs": schema["$defs"], **schema["$defs"]["settings"]})
+
+
+def search_variant(config: dict, set_name: str, search: dict, settings: dict, name: str, schema=None) -> dict:
+    """A trial (or final run) as a fully resolved variant: defaults < set defaults < the search's
+    `base` < the trial's settings, then `overrides` except on the keys the search sets itself
+    (its space, successive halving's epochs, a final run's seed).
+    Checked as a listed variant is; errors name the search block."""
+    if schema is None:
+        schema, validator = _search_schema_and_validator()
+    else:
+        import jsonschema
+
+        validator = jsonschema.Draft202012Validator({"$defs": schema["$defs"], **schema["$defs"]["settings"]})
+    v = default_settings(schema)
+    v.update(config.get("defaults") or {})
+    v.update(config["experiments"][set_name].get("defaults") or {})
+    v.update(search["base"])
+    v.update(settings)
+    searched = _searched_keys(search)
+    v.update({k: x for k, x in (config.get("overrides") or {}).items() if k not in searched and k not in settings})
+    v["name"], v["set"] = name, set_name
+    _check_variant(name, f"experiments.{set_name}.search", v, config, validator)
+    v["loss"] = v["loss"] or MODEL_LOSSES[v["model"]][0]
+    return v
+
+
+def final_search_variant(config: dict, set_name: str, search: dict, chosen: dict, seed: int, schema=None) -> dict:
+    """The chosen setting retrained with the fresh final seed `seed` (an error if it is the trials' own seed)."""
+    from .training import search as S
+
+    trial = search_variant(config, set_name, search, chosen, "x", schema)
+    if seed == trial["seed"]:
+        raise ConfigError(
+            f"config key experiments.{set_name}.search.final.seeds: seed {seed} is the trials' own seed; final seeds must be fresh"
+        )
+    return search_variant(
+        config, set_name, search, {**chosen, "seed": seed}, S.final_name(set_name, search["name"], seed), schema
+    )
+
+
+SEARCH_PLAN_LIMIT = 1000
+
+
+def search_plans(config: dict, set_name: str, search: dict, schema=None) -> dict[str, dict]:
+    """Every epoch plan a search can ask for, {plan id: spec}, known before any job runs.
+
+    Later rounds' settings depend on earlier scores, but a plan depends only on PLAN_KEYS: those the
+    space varies (choices, integer ranges), the epochs of successive halving's rungs and the final
+    seeds. Their combinations are listed (at most SEARCH_PLAN_LIMIT), so `plan_epochs` serves them.
+    """
+    from .training import search as S
+
+    where = f"experiments.{set_name}.search.space"
+    first = S.trials_for_round(set_name, search, 1, {})
+    v0 = search_variant(config, set_name, search, first[0].settings, first[0].name, schema)
+    axes: dict[str, list] = {}
+    dims = S.parse_space(search["space"], where, search_points=search["points"])
+    for key, dim in dims.items():
+        if key not in PLAN_KEYS:
+            continue
+        if dim.kind == "choice":
+            axes[key] = [S._thaw(c) for c in dim.choices]
+        elif dim.kind == "int":
+            axes[key] = list(range(dim.lo, dim.hi + 1))
+        else:
+            raise ConfigError(f"config key {where}.{key}: {key} takes whole values; search it with `int` or `choice`")
+    if search["method"] == "successive_halving":
+        rungs = S.halving_schedule(search["n"], search["reduction"], search["min_epochs"], search["max_epochs"])
+        axes["epochs"] = sorted({e for _, e in rungs})
+    axes["seed"] = [v0["seed"], *search["final"]["seeds"]]
+    count = math.prod(len(a) for a in axes.values())
+    if count > SEARCH_PLAN_LIMIT:
+        raise ConfigError(
+            f"config key {where}: the searched plan settings ({', '.join(k for k in axes if k != 'seed')}) give {count:,}"
+            f" epoch plans, more than {SEARCH_PLAN_LIMIT:,}; narrow their ranges"
+        )
+    out = {}
+    for combo in itertools.product(*axes.values()):
+        v = search_variant(
+            config, set_name, search, {**first[0].settings, **dict(zip(axes, combo))}, v0["name"], schema
+        )
+        spec = plan_spec(v, config)
+        out[plan_id(spec)] = spec
+    return out
 
 
 def grid_members(config: dict, set_name: str, grid_name: str) -> list[str]:
@@ -435,4 +573,6 @@ def validate_config(config: dict, schema: dict | None = None) -> tuple[dict, dic
         if key not in filled and "default" in prop:
             filled[key] = copy.deepcopy(prop["default"])
     variants = resolve_variants(filled, schema)
-    return filled, variants, resolve_comparisons(filled, variants)
+    comparisons = resolve_comparisons(filled, variants)
+    resolve_searches(filled, schema)
+    return filled, variants, comparisons

@@ -38,7 +38,9 @@ from cifarflow.config import (  # noqa: E402
     plan_id,
     plan_spec,
     resolve_comparisons,
+    resolve_searches,
     resolve_variants,
+    search_plans,
     selected_sets,
     use_this_python_in_jobs,
 )
@@ -49,6 +51,8 @@ try:
     validate(config, "../schemas/config.schema.yaml")
     VARIANTS = resolve_variants(config)
     COMPARISONS = resolve_comparisons(config, VARIANTS)
+    SEARCHES = resolve_searches(config)  # {set: checked search block}; rules/search.smk wires them
+    SEARCH_PLANS = {p: spec for s, b in SEARCHES.items() for p, spec in search_plans(config, s, b).items()}
 except ConfigError as _exc:
     sys.exit(f"cifarflow: error: {_exc}")
 SETS = [s for s in selected_sets(config) if any(v["set"] == s for v in VARIANTS.values())]
@@ -57,7 +61,8 @@ for _v in VARIANTS.values():
     _spec = plan_spec(_v, config)
     _v["plan_id"] = plan_id(_spec)
     PLANS[_v["plan_id"]] = _spec
-SPLITS = sorted({v["split"] for v in VARIANTS.values()})
+PLANS.update(SEARCH_PLANS)
+SPLITS = sorted({v["split"] for v in VARIANTS.values()} | {p["split"] for p in SEARCH_PLANS.values()})
 PREVIEWS = sorted(
     {v["augmentation"] for v in VARIANTS.values() if any(config["augmentations"][v["augmentation"]].values())}
 )
@@ -185,6 +190,8 @@ def figure_outputs():
 
 
 def table_outputs():
+    if not VARIANTS:  # only searches selected: they have tables of their own (rules/search.smk)
+        return []
     out = [f"results/tables/{s}/summary.csv" for s in SETS]
     out += ["results/tables/summary.csv", "results/tables/benchmarks.csv"]
     return out

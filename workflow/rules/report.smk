@@ -147,7 +147,8 @@ rule benchmark_table:
 
 rule summary_md:
     input:
-        summary="results/tables/summary.md",
+        summary=["results/tables/summary.md"] if VARIANTS else [],
+        search=SEARCH_SUMMARY,
         figures=figure_outputs(),
     output:
         "results/summary.md",
@@ -156,4 +157,5 @@ rule summary_md:
     conda:
         "../envs/cifarflow.yaml"
     shell:
-        'python "$CIFARFLOW_LAUNCHER" summary-md --summary {input.summary:q} --figures-list {input.figures:q} --out {output:q} > {log:q} 2>&1'
+        'python "$CIFARFLOW_LAUNCHER" summary-md --summary {input.summary:q} --search {input.search:q}'
+        " --figures-list {input.figures:q} --out {output:q} > {log:q} 2>&1"

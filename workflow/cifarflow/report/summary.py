@@ -6,14 +6,16 @@ import os
 from pathlib import Path
 
 
-def summary_markdown(summary_md: str | Path, figures: list[str], outdir: str | Path) -> str:
+def summary_markdown(
+    summary_md: str | Path | None, figures: list[str], outdir: str | Path, search_md: str | Path | None = None
+) -> str:
     """Markdown with the summary table (as written by `tables`) and links to the key figures.
 
     Key figures are the comparisons (grouped by experiment set) and the augmentation previews;
-    the per-variant figures are listed by set as links, to keep the page short.
+    the per-variant figures are listed by set as links, to keep the page short. `search_md`
+    (results/search/summary.md, when searches ran) is appended with its links rebased.
     """
     outdir = Path(outdir)
-    table = Path(summary_md).read_text().strip()
     lines = [
         "# cifarflow results",
         "",
@@ -21,11 +23,9 @@ def summary_markdown(summary_md: str | Path, figures: list[str], outdir: str | P
         "Accuracies are percentages; `test acc` is measured with the kept weights (the best",
         "validation epoch where early stopping or best-epoch selection is on, else the last epoch).",
         "",
-        "## All variants",
-        "",
-        table,
-        "",
     ]
+    if summary_md:
+        lines += ["## All variants", "", Path(summary_md).read_text().strip(), ""]
     by_set: dict[str, dict[str, list[Path]]] = {}
     previews = []
     for f in figures:
@@ -53,6 +53,11 @@ def summary_markdown(summary_md: str | Path, figures: list[str], outdir: str | P
         lines += ["## Augmentations", ""]
         for p in previews:
             lines += [f"![{p.stem}]({_rel(p, outdir)})", ""]
+    if search_md:
+        from .search_report import rebase_links
+
+        text = Path(search_md).read_text().replace("\n## ", "\n### ").replace("# Searches", "## Searches", 1)
+        lines += [rebase_links(text, Path(search_md).parent, outdir).strip(), ""]
     return "\n".join(lines).rstrip() + "\n"
 
 
@@ -60,8 +65,8 @@ def _rel(path: Path, start: Path) -> str:
     return Path(os.path.relpath(path, start)).as_posix()
 
 
-def write_summary_markdown(summary_md, figures: list[str], out) -> None:
+def write_summary_markdown(summary_md, figures: list[str], out, search_md=None) -> None:
     """Write `summary_markdown` to `out` (links relative to its folder)."""
     from cifarflow.io import write_text
 
-    write_text(out, summary_markdown(summary_md, figures, Path(out).parent))
+    write_text(out, summary_markdown(summary_md, figures, Path(out).parent, search_md))

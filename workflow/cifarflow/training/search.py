@@ -7,49 +7,31 @@ one more round keeps every earlier trial (and its name, so Snakemake reuses its 
 validation scores only (``validation_summary`` reads nothing but the ``val_acc`` column of a
 history), ties go to the earlier trial (lower round, then lower index).
 
-Wiring into Snakemake (design; tests/test_search_workflow.py runs a miniature of it)
-------------------------------------------------------------------------------------
-* Trials are ordinary variants trained by the unchanged ``train`` rule into
-  ``results/runs/<trial>/`` (``--cores N``, SLURM, cached, resumable). Round 1 is known from the
-  config alone (``trials_for_round(set, search, 1, {})``); later rounds from earlier scores.
-* Each round ends in a checkpoint that reads its trials' ``history.csv`` (``validation_summary``:
-  the ``val_acc`` column only, never ``metrics.json``'s test numbers) and writes
-  ``round_record`` to ``results/search/<set>/<search>/round<k>-<digest>.json``; the digest
-  (``round_digest``) names exactly the trials the config asks for, so a file written for a
-  smaller ``n`` is never read as current (Snakemake counts any existing checkpoint output as done)::
-
-      def scored(set, search, upto):          # scores of rounds 1..upto and their files
-          scores, files = {}, []
-          for r in range(1, upto + 1):
-              trials = trials_for_round(set, SEARCHES[set][search], r, scores)
-              f = checkpoints.search_round.get(set=set, search=search, k=r, digest=round_digest(trials)).output[0]
-              files.append(f)
-              scores.update(scores_from_record(json.load(open(f))))
-          return scores, files
-
-      checkpoint search_round:
-          input: unpack(search_round_inputs)  # prev: scored(k-1) files; hist: round k's history.csv
-          output: "results/search/{set}/{search}/round{k}-{digest}.json"
-          shell: "python -m cifarflow search-round --search {params.search:q} --round {wildcards.k}"
-                 " --prev {input.prev:q} --histories {input.hist:q} --out {output:q}"
-
-* ``train``'s input function adds ``scored(..., k - 1)[1]`` for a trial of round k > 1, and its
-  ``params.variant`` takes the settings from ``trials_for_round(..., k, scored(..., k - 1)[0])``:
-  Snakemake 9 lets a params function depend on a checkpoint only when the checkpoint's output is
-  also an input of the rule (``Rule.expand_params``), hence both.
-* The last round's record holds ``chosen`` (``choose``: best validation accuracy; successive
-  halving: of the last rung). ``final_variants`` makes ``<set>-<search>-final-s<seed>`` runs with
-  the fresh ``final.seeds``; their inputs add ``scored(..., n_rounds)[1]`` like later trials, and
-  they are the only runs of a search whose test numbers are read (tables, figures, summary.md).
-  The ``all`` target lists ``scored(..., n_rounds)[1]`` too, so one more round is built.
-* ``snakemake -n`` lists round 1's ``train`` jobs and round 1's checkpoint: ``checkpoints.<rule>.get``
-  raises ``IncompleteCheckpointException`` while round<k>'s file is missing, Snakemake keeps what
-  depends on it pending and re-evaluates the DAG after the checkpoint ran, so round 2's trials
-  cannot be listed before round 1's accuracies exist. ``search_cost`` gives the whole budget.
+Wiring into Snakemake (workflow/rules/search.smk; tests/test_search_workflow.py runs it)
+-------------------------------------------------------------------------------------------
+* Trials are training jobs (`search_train`, the `train` command) writing
+  ``results/search/<set>/<search>/trials/<trial>/``. Round 1 is known from the config alone
+  (``trials_for_round(set, search, 1, {})``); later rounds from earlier scores.
+* Each round ends in the checkpoint ``search_round``: it reads its trials' ``history.csv``
+  (``validation_summary``: the ``val_acc`` column only, never a test number) and writes
+  ``scored_round_record`` to ``results/search/<set>/<search>/round<k>-<digest>.json``. The digest
+  (``round_digest``) names exactly the trials the config asks for, so a file written for a smaller
+  ``n`` is never read as current (Snakemake counts any existing checkpoint output as done), and
+  the record holds nothing but the round's own trials (its params too): more rounds or a larger
+  budget never rerun a finished round. ``search_scored(set, upto)`` walks the records of rounds
+  1..upto through ``checkpoints.search_round.get`` (missing -> pending, the DAG is re-evaluated
+  after the checkpoint ran), so ``snakemake -n`` lists round 1's jobs only.
+* A trial of round k > 1 has the records of rounds < k as inputs, and its params take its
+  settings from ``trials_for_round(..., k, scores)``: Snakemake 9 lets a params function depend on
+  a checkpoint only when the checkpoint's output is also an input of the rule.
+* ``choose`` (best validation accuracy; successive halving: of the last rung) gives the setting
+  the final runs (``final/seed<s>/``, ``final.seeds``) retrain; they are the only runs of a search
+  whose test numbers are read (``report.search_report``). ``all`` lists every round's record, so
+  a search given one more round is extended. Epoch plans are listed before any job
+  (``config.search_plans``), so the ``plan_epochs`` rule serves trials of every round.
 * Replay: names and settings come from (seed, round, index), so one more round trains only that
-  round and a larger ``n`` only the new trials of round 1 (later rounds keep their names but, when
-  their settings follow the new top_k, Snakemake's params trigger retrains them); the same config
-  again has nothing to do (all checked by the miniature).
+  round and a larger ``n`` only the new trials of round 1 (later rounds keep their names but,
+  their inputs being round 1's new record, are retrained).
 """
 
 from __future__ import annotations
@@ -655,3 +637,31 @@ def _dim_json(dim: Dim) -> dict:
     if dim.kind == "int":
         return {"int": [dim.lo, dim.hi], "log": dim.log}
     return {("log_uniform" if dim.log else "uniform"): [dim.lo, dim.hi]}
+
+
+def trial_from_json(d: Mapping) -> Trial:
+    return Trial(d["name"], int(d["round"]), int(d["index"]), dict(d["settings"]))
+
+
+def scored_round_record(
+    set_name: str, search_name: str, method: str, round_: int, trials: Sequence[Trial], summaries: Mapping
+) -> dict:
+    """What a round's checkpoint in the workflow writes: the round's trials, ranked, each with its
+    `validation_summary` (val_acc, epoch, epochs_run). Unlike `round_record` it needs nothing but
+    the round's own trials, so the record (and the checkpoint's params) stays the same when the
+    search gets more rounds or a larger budget: a finished round is never rerun, and neither are
+    the trials after it. The next round and the choice are derived from these records
+    (`trials_for_round`, `choose`)."""
+    scores = {name: s["val_acc"] for name, s in summaries.items()}
+    ranked = rank_trials(trials, scores)
+    return {
+        "set": set_name,
+        "search": search_name,
+        "method": method,
+        "round": round_,
+        "digest": round_digest(trials),
+        "trials": [
+            {**t.to_json(), **{k: summaries[t.name][k] for k in ("val_acc", "epoch", "epochs_run")}, "rank": i + 1}
+            for i, t in enumerate(ranked)
+        ],
+    }

@@ -1,0 +1,209 @@
+"""Figures of a hyperparameter search (issue 17): validation accuracy against each searched setting,
+coloured by round, and a parallel-coordinates view of every trial.
+
+Pure functions like `report.plots`: a DataFrame of trials in (one row per trial with its round,
+its searched settings and `val_acc`, a fraction), a `Figure` out, no file opened; `plots.save`
+writes them. A setting's axis is given by `scales`: ``"log"`` (the space is log-uniform or a log
+integer range), ``"linear"`` or ``"category"`` (a choice: one position per value, in the given
+order). Trials' test numbers are never drawn: a search is judged on validation only.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Mapping, Sequence
+
+import matplotlib
+import numpy as np
+import pandas as pd
+from matplotlib.colors import Normalize
+from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
+
+from .plots import _PARAM_LABELS, _figure, _fit_to_text, _legend_columns
+
+__all__ = ["round_colors", "plot_search_settings", "plot_search_parallel"]
+
+SCALES = ("log", "linear", "category")
+
+
+def round_colors(rounds: Sequence[int]) -> dict[int, str]:
+    """One colour per round, from viridis (light = late: the narrowed rounds stand out)."""
+    rs = sorted(set(int(r) for r in rounds))
+    cmap = matplotlib.colormaps["viridis"]
+    return {r: matplotlib.colors.to_hex(cmap(0.15 + 0.7 * i / max(1, len(rs) - 1))) for i, r in enumerate(rs)}
+
+
+def _label(key: str) -> str:
+    return _PARAM_LABELS.get(key, key)
+
+
+def _show(value) -> str:
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(_show(v) for v in value) + "]"
+    if isinstance(value, float):
+        return f"{value:g}"
+    return str(value)
+
+
+def _check(trials: pd.DataFrame, scales: Mapping[str, str]) -> None:
+    missing = {"trial", "round", "val_acc", *scales} - set(trials.columns)
+    if missing:
+        raise ValueError(f"search trials lack the column(s) {sorted(missing)}")
+    bad = {k: s for k, s in scales.items() if s not in SCALES}
+    if bad:
+        raise ValueError(f"unknown axis scale(s) {bad}; use one of {SCALES}")
+    if not scales:
+        raise ValueError("no searched setting to draw")
+
+
+def _categories(values: Sequence, order: Sequence | None) -> list:
+    """Distinct values of a choice, in `order` (the space's) when given, else as first seen."""
+    keyed = {json.dumps(v, sort_keys=True): v for v in (order or [])}
+    for v in values:
+        keyed.setdefault(json.dumps(v, sort_keys=True), v)
+    return list(keyed.values())
+
+
+def _positions(values: Sequence, cats: list) -> np.ndarray:
+    index = {json.dumps(c, sort_keys=True): i for i, c in enumerate(cats)}
+    return np.array([index[json.dumps(v, sort_keys=True)] for v in values], dtype=float)
+
+
+def plot_search_settings(
+    trials: pd.DataFrame,
+    scales: Mapping[str, str],
+    *,
+    chosen: str | None = None,
+    choices: Mapping[str, Sequence] | None = None,
+    title: str | None = None,
+    ncols: int = 3,
+) -> Figure:
+    """Validation accuracy (%) against each searched setting, one panel per setting, each trial
+    a dot coloured by its round; the chosen trial is ringed. Log settings get log axes; a choice
+    gets one position per value (`choices`: the space's values in config order)."""
+    _check(trials, scales)
+    keys = list(scales)
+    ncols = min(ncols, len(keys))
+    nrows = math.ceil(len(keys) / ncols)
+    fig = _figure((3.2 * ncols + 0.6, 2.8 * nrows + 0.8))
+    axes = np.atleast_1d(fig.subplots(nrows, ncols, squeeze=False)).ravel()
+    colors = round_colors(trials["round"])
+    acc = pd.to_numeric(trials["val_acc"], errors="coerce").astype(float) * 100
+    for ax, key in zip(axes, keys):
+        values = list(trials[key])
+        if scales[key] == "category":
+            cats = _categories(values, (choices or {}).get(key))
+            x = _positions(values, cats)
+            ax.set_xticks(range(len(cats)), [_show(c) for c in cats], rotation=30 if len(cats) > 3 else 0)
+            ax.set_xlim(-0.5, len(cats) - 0.5)
+        else:
+            x = pd.to_numeric(pd.Series(values), errors="coerce").to_numpy(float)
+            if scales[key] == "log":
+                ax.set_xscale("log")
+        for r, color in colors.items():
+            sel = (trials["round"] == r).to_numpy()
+            ax.scatter(x[sel], acc[sel], s=28, color=color, edgecolors="white", linewidths=0.5, zorder=2)
+        if chosen is not None and chosen in set(trials["trial"]):
+            sel = (trials["trial"] == chosen).to_numpy()
+            ax.scatter(x[sel], acc[sel], s=130, facecolors="none", edgecolors="crimson", linewidths=1.6, zorder=3)
+        ax.set_xlabel(_label(key) + (" (log scale)" if scales[key] == "log" else ""))
+        ax.set_ylabel("validation accuracy (%)")
+        ax.grid(alpha=0.3)
+    for ax in axes[len(keys) :]:
+        ax.set_visible(False)
+    handles = [Line2D([], [], marker="o", linestyle="", color=c, label=f"round {r}") for r, c in colors.items()]
+    if chosen is not None:
+        handles.append(
+            Line2D([], [], marker="o", linestyle="", markerfacecolor="none", markeredgecolor="crimson", label="chosen")
+        )
+    fig.legend(handles=handles, loc="outside lower center", ncols=_legend_columns(len(handles), 6), frameon=False)
+    if title:
+        fig.suptitle(str(title))
+    return _fit_to_text(fig)
+
+
+def plot_search_parallel(
+    trials: pd.DataFrame,
+    scales: Mapping[str, str],
+    *,
+    chosen: str | None = None,
+    choices: Mapping[str, Sequence] | None = None,
+    title: str | None = None,
+) -> Figure:
+    """Parallel coordinates: one vertical axis per searched setting and a last one for validation
+    accuracy; each trial is a line coloured by its validation accuracy (colour bar), the chosen
+    trial drawn thick. Each axis spans its values (on the log scale for log settings) and is
+    labelled with its smallest and largest value (every value for a choice)."""
+    _check(trials, scales)
+    keys = list(scales)
+    n = len(trials)
+    cols = []  # per axis: (positions in [0, 1], tick positions, tick labels)
+    for key in keys:
+        values = list(trials[key])
+        if scales[key] == "category":
+            cats = _categories(values, (choices or {}).get(key))
+            pos = _positions(values, cats)
+            span = max(1, len(cats) - 1)
+            cols.append((pos / span, [i / span for i in range(len(cats))], [_show(c) for c in cats]))
+            continue
+        x = pd.to_numeric(pd.Series(values), errors="coerce").to_numpy(float)
+        y = np.log10(x) if scales[key] == "log" else x
+        lo, hi = np.nanmin(y), np.nanmax(y)
+        scaled = (y - lo) / (hi - lo) if hi > lo else np.full(n, 0.5)
+        ticks = [0.0, 1.0] if hi > lo else [0.5]
+        labels = [f"{np.nanmin(x):.3g}", f"{np.nanmax(x):.3g}"] if hi > lo else [f"{x[0]:.3g}"]
+        cols.append((scaled, ticks, labels))
+    acc = pd.to_numeric(trials["val_acc"], errors="coerce").to_numpy(float) * 100
+    lo, hi = np.nanmin(acc), np.nanmax(acc)
+    cols.append(
+        (
+            (acc - lo) / (hi - lo) if hi > lo else np.full(n, 0.5),
+            [0.0, 1.0] if hi > lo else [0.5],
+            [f"{lo:.1f}", f"{hi:.1f}"] if hi > lo else [f"{lo:.1f}"],
+        )
+    )
+    names = [_label(k) + (" (log)" if scales[k] == "log" else "") for k in keys] + ["validation\naccuracy (%)"]
+
+    fig = _figure((max(4.5, 1.7 * len(names) + 1.5), 3.8))
+    ax = fig.subplots()
+    norm = Normalize(vmin=lo, vmax=hi) if hi > lo else Normalize(vmin=lo - 0.5, vmax=lo + 0.5)
+    cmap = matplotlib.colormaps["viridis"]
+    xs = np.arange(len(names))
+    ys = np.column_stack([c[0] for c in cols])
+    order = np.argsort(np.nan_to_num(acc, nan=-np.inf), kind="stable")  # best drawn last (on top)
+    for i in order:
+        is_chosen = chosen is not None and trials["trial"].iloc[i] == chosen
+        ax.plot(
+            xs,
+            ys[i],
+            color="crimson" if is_chosen else cmap(norm(acc[i])) if np.isfinite(acc[i]) else "0.7",
+            linewidth=2.6 if is_chosen else 1.0,
+            alpha=1.0 if is_chosen else 0.75,
+            zorder=3 if is_chosen else 2,
+        )
+    for j, (_, ticks, labels) in enumerate(cols):
+        ax.axvline(j, color="0.3", linewidth=0.8, zorder=1)
+        for t, text in zip(ticks, labels):
+            ax.text(j + 0.04, t, text, fontsize=7, va="center", ha="left", color="0.2")
+    ax.set_xticks(xs, names)
+    ax.set_xlim(-0.2, len(names) - 0.6)
+    ax.set_ylim(-0.06, 1.06)
+    ax.set_yticks([])
+    ax.set_ylabel("position on each axis (low to high)")
+    for side in ("top", "right", "left"):
+        ax.spines[side].set_visible(False)
+    sm = matplotlib.cm.ScalarMappable(norm=norm, cmap=cmap)
+    fig.colorbar(sm, ax=ax, label="validation accuracy (%)", shrink=0.85)
+    if chosen is not None:
+        ax.legend(
+            handles=[Line2D([], [], color="crimson", linewidth=2.6, label="chosen")],
+            loc="upper left",
+            frameon=False,
+            fontsize=8,
+            bbox_to_anchor=(0, 1.12),
+        )
+    if title:
+        fig.suptitle(str(title))
+    return _fit_to_text(fig)

@@ -1,0 +1,179 @@
+"""What a person reads of a search (issue 17): the trials table, the figures, the chosen setting
+and its final models' test accuracy (the `search-report` and `search-summary` commands).
+
+The trials and the choice come from the rounds' records only (validation numbers); the only test
+numbers read are the final models' metrics.json, retrained from the chosen setting with fresh seeds.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import pandas as pd
+
+from ..training import search as S
+from .stats import PM_FOOTNOTE, format_pm, summarize
+
+FIGURES = ("settings", "parallel")
+
+
+def trials_frame(records: Sequence[Mapping]) -> pd.DataFrame:
+    """One row per trial of every round record: trial, round, index, the settings (one column
+    each, lists as text), val_acc, best_epoch, epochs_run, rank (within its round)."""
+    rows = []
+    for rec in sorted(records, key=lambda r: r["round"]):
+        for t in sorted(rec["trials"], key=lambda t: t["index"]):
+            row = {"trial": t["name"], "round": t["round"], "index": t["index"]}
+            row.update(t["settings"])
+            row.update(
+                {"val_acc": t["val_acc"], "best_epoch": t["epoch"], "epochs_run": t["epochs_run"], "rank": t["rank"]}
+            )
+            rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def axis_scales(search: Mapping) -> tuple[dict[str, str], dict[str, list]]:
+    """Each searched key's axis ('log', 'linear' or 'category') and a choice's values in config order."""
+    dims = S.parse_space(search["space"], search_points=search["points"])
+    scales = {k: "category" if d.kind == "choice" else "log" if d.log else "linear" for k, d in dims.items()}
+    choices = {k: [S._thaw(c) for c in d.choices] for k, d in dims.items() if d.kind == "choice"}
+    return scales, choices
+
+
+def _text(value) -> str:
+    return json.dumps(value) if isinstance(value, (list, dict)) else str(value)
+
+
+def final_rows(final_metrics: Sequence[Mapping]) -> pd.DataFrame:
+    return pd.DataFrame(
+        [
+            {
+                "run": m.get("variant"),
+                "seed": (m.get("config") or {}).get("seed"),
+                "test_acc": m.get("test_acc"),
+                "test_loss": m.get("test_loss"),
+                "best_val_acc": m.get("best_val_acc"),
+            }
+            for m in final_metrics
+        ]
+    )
+
+
+def search_result(set_name: str, search: Mapping, records: Sequence[Mapping], final_metrics: Sequence[Mapping]) -> dict:
+    """The chosen trial (from the records' validation scores) and its final runs' test accuracy."""
+    scores = {}
+    for rec in records:
+        scores.update(S.scores_from_record(rec))
+    chosen = S.choose(set_name, search, scores)
+    acc = summarize([float("nan") if m.get("test_acc") is None else m["test_acc"] for m in final_metrics])
+    return {
+        "set": set_name,
+        "search": search["name"],
+        "method": search["method"],
+        "trials": len(scores),
+        "rounds": S.n_rounds(search),
+        "chosen": {**chosen.to_json(), "val_acc": scores[chosen.name]},
+        "final": {
+            "seeds": [(m.get("config") or {}).get("seed") for m in final_metrics],
+            "test_acc": [m.get("test_acc") for m in final_metrics],
+            "test_acc_mean": acc.mean,
+            "test_acc_half": acc.half,
+            "test_acc_lo": acc.lo,
+            "test_acc_hi": acc.hi,
+            "n": acc.n,
+            "text": format_pm(acc),
+        },
+    }
+
+
+def section_markdown(result: Mapping, trials: pd.DataFrame, heading: str = "##") -> str:
+    """The search's section of results/summary.md; links are relative to the section's own folder."""
+    c = result["chosen"]
+    settings = ", ".join(f"`{k}` = {_text(v)}" for k, v in c["settings"].items())
+    lines = [
+        f"{heading} Search {result['set']} / {result['search']}",
+        "",
+        f"{result['method']}: {result['trials']} trials in {result['rounds']} round(s), chosen on validation accuracy only.",
+        "",
+        f"- chosen: **{c['name']}** (round {c['round']}): {settings}; validation accuracy {c['val_acc'] * 100:.2f}%",
+        f"- its final models (fresh seeds {', '.join(str(s) for s in result['final']['seeds'])}):"
+        f" test accuracy **{result['final']['text']}** (%)",
+        "",
+        PM_FOOTNOTE,
+        "",
+        "Best trials (validation accuracy; [every trial](trials.md)):",
+        "",
+    ]
+    best = trials.sort_values(["val_acc", "round", "index"], ascending=[False, True, True], kind="stable").head(5)
+    show = best.drop(columns=["index"]).assign(val_acc=lambda d: (d["val_acc"] * 100).round(2))
+    lines += [_markdown(show), "", "![settings](settings.png)", "", "![parallel coordinates](parallel.png)", ""]
+    return "\n".join(lines)
+
+
+def _markdown(df: pd.DataFrame) -> str:
+    cells = df.astype(object).map(_text).where(df.notna(), "")
+    return cells.to_markdown(index=False)
+
+
+def write_search_report(
+    set_name: str, search: Mapping, round_files: Sequence[str], final_metrics: Sequence[str], outdir, **figures
+) -> dict:
+    """trials.{csv,md}, final.{csv,md}, chosen.json, settings and parallel figures (.png, .pdf)
+    and summary.md in `outdir`."""
+    from ..io import read_json, write_json, write_text
+    from . import search_plots
+    from .plots import save
+    from .tables import write_table
+
+    outdir = Path(outdir)
+    records = [read_json(f) for f in round_files]
+    finals = [read_json(f) for f in final_metrics]
+    trials = trials_frame(records)
+    result = search_result(set_name, search, records, finals)
+    table = trials.copy()
+    for col in table.columns:
+        if table[col].map(lambda v: isinstance(v, (list, dict))).any():
+            table[col] = table[col].map(_text)
+    write_table(table, outdir / "trials", formats=("csv", "md"))
+    write_table(final_rows(finals), outdir / "final", formats=("csv", "md"))
+    write_json(outdir / "chosen.json", result)
+    scales, choices = axis_scales(search)
+    title = f"search {set_name} / {search['name']} ({search['method']})"
+    chosen = result["chosen"]["name"]
+    dpi, width = figures.get("dpi", 150), figures.get("width")
+    fig = search_plots.plot_search_settings(trials, scales, chosen=chosen, choices=choices, title=title)
+    save(fig, outdir / "settings", dpi=dpi, width=width)
+    fig = search_plots.plot_search_parallel(trials, scales, chosen=chosen, choices=choices, title=title)
+    save(fig, outdir / "parallel", dpi=dpi, width=width)
+    write_text(outdir / "summary.md", section_markdown(result, trials) + "\n")
+    return result
+
+
+_LINK = re.compile(r"(\]\()([^)\s]+)(\))")
+
+
+def rebase_links(text: str, from_dir, to_dir) -> str:
+    """Markdown links and images relative to `from_dir` rewritten relative to `to_dir`."""
+
+    def fix(m):
+        target = m.group(2)
+        if "://" in target or target.startswith(("/", "#")):
+            return m.group(0)
+        path = os.path.relpath(os.path.join(from_dir, target), to_dir)
+        return m.group(1) + Path(path).as_posix() + m.group(3)
+
+    return _LINK.sub(fix, text)
+
+
+def write_search_summary(sections: Sequence[str], out) -> None:
+    """`out` (results/search/summary.md): every search's section, links made relative to `out`'s folder."""
+    from ..io import write_text
+
+    parts = ["# Searches", ""]
+    for f in sections:
+        parts.append(rebase_links(Path(f).read_text(), Path(f).parent, Path(out).parent).rstrip() + "\n")
+    write_text(out, "\n".join(parts))

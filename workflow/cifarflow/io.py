@@ -171,27 +171,45 @@ def file_sha256(path) -> str:
 
     Directory digest: sha256 of, for every regular file in sorted relative POSIX path order,
     ``path (UTF-8) + b"\\0" + sha256(contents)``; the same tree always gives the same value.
+    Anything but a regular file or a directory (a device such as /dev/zero, a FIFO) is a
+    `DataError`, found with stat before anything is read.
     """
+    from cifarflow.data.sources import check_source_path, directory_files  # what the readers use
+
     path = Path(path)
+    check_source_path(path)
     if path.is_dir():
         h = hashlib.sha256(b"cifarflow-directory-v1\0")
-        from cifarflow.data.sources import directory_files  # the listing the folder reader uses
-
         for rel in directory_files(path):
             h.update(rel.encode("utf-8") + b"\0" + _sha256_file(path / rel).digest())
         return h.hexdigest()
-    if not path.is_file():
-        raise DataError(f"{path}: the data source does not exist; check the path in the config")
     return _sha256_file(path).hexdigest()
 
 
-def cached_file_sha256(path, cache_file) -> str:
-    """`file_sha256` of a regular file, remembered in the JSON file `cache_file` under the file's
-    absolute path, size and modification time, so a workflow can key its import step to the
-    archive's content (not its timestamp) without hashing it on every invocation."""
-    path = Path(path)
+def _stat_key(path: Path) -> str:
+    """What `cached_file_sha256` remembers a digest under: the absolute path, plus size and
+    modification time of the file, or of every file under a directory (a file changed in place
+    changes its own mtime, not its folder's)."""
+    from cifarflow.data.sources import check_source_path, directory_files
+
+    check_source_path(path)
+    if path.is_dir():
+        h = hashlib.sha256()
+        for rel in directory_files(path):
+            st = (path / rel).stat()
+            h.update(f"{rel}\0{st.st_size}\0{st.st_mtime_ns}\0{st.st_ino}\n".encode())
+        return f"{path.resolve()}|dir|{h.hexdigest()}"
     st = path.stat()
-    key = f"{path.resolve()}|{st.st_size}|{st.st_mtime_ns}"
+    return f"{path.resolve()}|{st.st_size}|{st.st_mtime_ns}"
+
+
+def cached_file_sha256(path, cache_file) -> str:
+    """`file_sha256` of an archive or a directory, remembered in the JSON file `cache_file` under
+    the path and the size and modification time of its file(s), so a workflow can key its
+    import step to the source's content (not its timestamp) without hashing it on every
+    invocation. A DataError for a source that is neither a regular file nor a directory."""
+    path = Path(path)
+    key = _stat_key(path)
     cache_file = Path(cache_file)
     try:
         cache = json.loads(cache_file.read_text())
@@ -205,9 +223,8 @@ def cached_file_sha256(path, cache_file) -> str:
     cache = {k: v for k, v in cache.items() if not k.startswith(f"{path.resolve()}|")}
     cache[key] = digest
     try:
-        cache_file.parent.mkdir(parents=True, exist_ok=True)
         write_text(cache_file, json.dumps(cache, indent=1, sort_keys=True) + "\n")
-    except OSError:  # a read-only work directory: hash again next time
+    except (OSError, DataError):  # a read-only work directory: hash again next time
         pass
     return digest
 

@@ -145,6 +145,11 @@ def check_config(config: dict, schema: dict | None = None) -> None:
 
     check_size(config)
     check_finite(config)
+    classes = config.get("source_classes")
+    if isinstance(classes, list) and len(classes) > MAX_SOURCE_CLASSES:
+        raise ConfigError(
+            f"config key source_classes: {len(classes)} classes; at most {MAX_SOURCE_CLASSES} are supported (labels are uint8)"
+        )
     schema = schema or load_schema()
     validator = jsonschema.Draft202012Validator(schema)
     errors = sorted(
@@ -157,10 +162,6 @@ def check_config(config: dict, schema: dict | None = None) -> None:
     if download.get("url"):
         check_name(Path(urlparse(download["url"]).path).name or "cifar-10.tar.gz", "download.url", "file name")
     classes = config.get("source_classes")
-    if isinstance(classes, list) and len(classes) > MAX_SOURCE_CLASSES:
-        raise ConfigError(
-            f"config key source_classes: {len(classes)} classes; at most {MAX_SOURCE_CLASSES} are supported (labels are uint8)"
-        )
     official = "local_archive" in config and not config["local_archive"]  # the download: 5,000 images a class
     for name, spec in (config.get("splits") or {}).items():
         if spec.get("type") != "holdout":

@@ -522,10 +522,7 @@ def _py_batch(source, name, n_classes, label):
             raise DataError(f"{where}: the batch dict has no key {key!r}")
     data, labels = d["data"], d["labels"]
     if not isinstance(data, np.ndarray) or data.dtype != np.uint8 or data.ndim != 2 or data.shape[1] != 3072:
-        raise DataError(
-            f"{where}: 'data' must be a uint8 array of shape (n, 3072), got "
-            f"{getattr(data, 'dtype', type(data).__name__)} {getattr(data, 'shape', '')}"
-        )
+        raise DataError(f"{where}: 'data' must be a uint8 array of shape (n, 3072), got {_describe(data)}")
     return _check_labels(data, _labels_array(labels, len(data), where), n_classes, where)
 
 

@@ -32,9 +32,6 @@ from cifarflow.config import ConfigError, load_config_files, plan_spec, validate
 from cifarflow.errors import DataError
 
 from archives import (
-    BIN_FOLDER,
-    PY_FOLDER,
-    add_members,
     encode_image,
     make_binary_archive,
     make_folder_archive,
@@ -378,3 +375,459 @@ def test_the_shipped_convnets_pass_the_bound():
     repo = Path(__file__).resolve().parents[1]
     _, variants, _ = validate_config(load_config_files([repo / "config" / "config.yaml"]))
     assert any(v["model"] == "convnet" for v in variants.values())
+
+
+# ---- matplotlib mathtext in class names and titles ----------------------------------------------
+
+MATH_NAMES = ["$x^2$", "price $5", "a$b$c$", r"$\frac{$", "$$", r"\$"]
+
+
+def _drawn(fig) -> list[str]:
+    """Every text of a figure as it is drawn (after matplotlib's mathtext preprocessing)."""
+    from matplotlib.text import Text
+
+    fig.canvas.draw()
+    return [t._preprocess_math(t.get_text()) for t in fig.findobj(Text) if t.get_text()]
+
+
+@pytest.mark.parametrize(
+    "figure",
+    ["confusion", "templates", "per_class", "templates_compare"],
+)
+def test_dollar_signs_in_class_names_and_titles_are_drawn_literally(tmp_path, figure):
+    from cifarflow.report import plots
+
+    names, title = MATH_NAMES, "a $title$ with $ signs"
+    k = len(names)
+    rng = np.random.default_rng(0)
+    if figure == "confusion":
+        fig = plots.plot_confusion(np.eye(k) * 10, names, title)
+    elif figure == "templates":
+        fig = plots.plot_templates(rng.standard_normal((k, 3072)), names, title)
+    elif figure == "per_class":
+        per_class = {"v": {n: 0.5 for n in names}}
+        fig = plots.plot_per_class(per_class, names, title=title)
+    else:
+        fig = plots.plot_templates_compare({"v": rng.standard_normal((k, 3072))}, names, title=title)
+    drawn = _drawn(fig)
+    for text in [*names, title]:
+        assert (text, False) in drawn, (text, drawn)  # shown as written, not as mathtext
+    paths = plots.save(fig, tmp_path / "f")  # an unbalanced $ once failed the figure here
+    assert all(p.stat().st_size > 0 for p in paths)
+
+
+def test_comparison_title_with_dollars_is_drawn_literally():
+    from cifarflow.report import plots
+
+    assert plots.literal("$\\alpha$ 5$") == "\\$\\alpha\\$ 5\\$"
+
+
+# ---- templates of a softmax and a logistic variant -----------------------------------------------
+
+
+def test_templates_comparison_titles_a_logistic_template_by_its_class_pair():
+    from matplotlib.text import Text
+
+    from cifarflow.report import plots
+
+    rng = np.random.default_rng(0)
+    fig = plots.plot_templates_compare(
+        {"soft": rng.standard_normal((10, 3072)), "logi": rng.standard_normal((1, 3072))},
+        {"soft": list(CIFAR10_CLASSES), "logi": ["cat", "dog"]},
+    )
+    axes = fig.axes
+    logistic_row = [ax for ax in axes if ax.get_ylabel() == "logi"][0]
+    row = axes.index(logistic_row)
+    assert logistic_row.get_title() == "dog (+) vs cat (\u2212)"
+    assert all(not ax.get_visible() or not ax.axison or ax.get_title() == "" for ax in axes[row + 1 :])
+    titles = [t.get_text() for t in fig.findobj(Text)]
+    assert titles.count("airplane") == 1  # the softmax row's header only
+
+
+def test_templates_comparison_with_the_logistic_first_titles_the_softmax_row_itself():
+    from cifarflow.report import plots
+
+    rng = np.random.default_rng(0)
+    fig = plots.plot_templates_compare(
+        {"logi": rng.standard_normal((1, 3072)), "soft": rng.standard_normal((10, 3072))},
+        {"logi": ["cat", "dog"], "soft": list(CIFAR10_CLASSES)},
+    )
+    by_title = [ax.get_title() for ax in fig.axes if ax.get_title()]
+    assert by_title[0] == "dog (+) vs cat (\u2212)"
+    assert by_title[1:] == list(CIFAR10_CLASSES)
+
+
+# ---- unbounded resources: archive members that decompress to gigabytes ---------------------------
+
+
+def _zeros_member_archive(path: Path, folder: str, member: str, size: int, base: dict) -> Path:
+    """`base` members plus `member` of `size` zero bytes (a few KB compressed), written streaming."""
+    with tarfile.open(path, "w:gz", compresslevel=1) as tar:
+        for name, data in base.items():
+            info = tarfile.TarInfo(f"{folder}/{name}")
+            info.size = len(data)
+            tar.addfile(info, __import__("io").BytesIO(data))
+        info = tarfile.TarInfo(f"{folder}/{member}")
+        info.size = size
+        with open("/dev/zero", "rb") as zero:
+            tar.addfile(info, _Limited(zero, size))
+    return path
+
+
+class _Limited:
+    def __init__(self, fh, size):
+        self.fh, self.left = fh, size
+
+    def read(self, n=-1):
+        n = self.left if n < 0 else min(n, self.left)
+        self.left -= n
+        return self.fh.read(n)
+
+
+def _python_members(n=4):
+    meta = py2_pickle(_meta([c.encode() for c in CIFAR10_CLASSES]))
+    members = {"batches.meta": meta}
+    for name in ("data_batch_1", "data_batch_2", "data_batch_3", "data_batch_4", "data_batch_5", "test_batch"):
+        members[name] = py2_pickle(_batch())
+    return members
+
+
+BIG_MEMBERS = {  # case: (layout, member, size in bytes, what the limit is)
+    "pickled-batch-200MB": ("python", "data_batch_3", 200_000_000, "40,000,000"),
+    "pickled-meta-50MB": ("python", "batches.meta", 50_000_000, "1,000,000"),
+    "binary-batch-one-record-too-many": ("binary", "data_batch_2.bin", 30_733_073, "30,730,000"),
+    "binary-test-200MB": ("binary", "test_batch.bin", 200_000_000, "30,730,000"),
+    "image-100MB": ("folders", "train/cat/0001.png", 100_000_000, "262,144"),
+}
+
+
+@pytest.mark.parametrize("case", list(BIG_MEMBERS))
+def test_oversized_member_is_refused_before_it_is_read_within_the_rules_memory(tmp_path, case):
+    layout, member, size, limit = BIG_MEMBERS[case]
+    path = tmp_path / "big.tar.gz"
+    if layout == "python":
+        base = {k: v for k, v in _python_members().items() if k != member}
+        _zeros_member_archive(path, "cifar-10-batches-py", member, size, base)
+    elif layout == "binary":
+        rec = bytes(3073) * 4
+        base = {f"data_batch_{k}.bin": rec for k in range(1, 6)} | {"test_batch.bin": rec}
+        base["batches.meta.txt"] = "\n".join(CIFAR10_CLASSES).encode()
+        base.pop(member)
+        _zeros_member_archive(path, "cifar-10-batches-bin", member, size, base)
+    else:
+        png = encode_image(make_images([0])[0])
+        base = {f"{s}/{c}/0000.png": png for s in ("train", "test") for c in CIFAR10_CLASSES}
+        _zeros_member_archive(path, ".", member, size, base)
+    out = tmp_path / "cifar10.h5"
+    # Under the import rule's mem_mb less the member: reading it whole would not fit.
+    proc = import_cmd(path, out, mem_mb=IMPORT_MEM_MB)
+    assert_refused(proc, "big.tar.gz", member.rpartition("/")[2], f"{size:,} bytes", limit, absent=[out])
+
+
+def test_oversized_image_in_a_directory_source_is_refused(tmp_path):
+    make_folder_archive(tmp_path / "d", n_train_per_class=2, n_test_per_class=1, as_dir=True)
+    big = tmp_path / "d" / "train" / "cat" / "0000.png"
+    big.write_bytes(big.read_bytes() + bytes(300_000))  # a valid PNG followed by padding
+    out = tmp_path / "cifar10.h5"
+    assert_refused(import_cmd(tmp_path / "d", out), "train/cat/0000.png", "262,144", absent=[out])
+
+
+def test_a_source_with_a_million_empty_members_is_refused(tmp_path):
+    path = tmp_path / "many.tar"
+    with tarfile.open(path, "w") as tar:
+        info = tarfile.TarInfo("train/cat/x.png")
+        for i in range(500_001):
+            info.name = f"train/cat/{i}.png"
+            tar.addfile(info)
+    out = tmp_path / "cifar10.h5"
+    assert_refused(import_cmd(path, out, mem_mb=IMPORT_MEM_MB, timeout=300), "more than 500,000 members", absent=[out])
+
+
+# ---- local_archive: a device, FIFO or socket -------------------------------------------------------
+
+
+def _special(tmp_path, kind) -> Path:
+    if kind == "dev-zero":
+        return Path("/dev/zero")
+    if kind == "dev-urandom":
+        return Path("/dev/urandom")
+    path = tmp_path / kind
+    if kind == "fifo":
+        os.mkfifo(path)
+    else:
+        import socket
+
+        sock = socket.socket(socket.AF_UNIX)
+        sock.bind(str(path))
+        sock.close()
+    return path
+
+
+SPECIAL = ["dev-zero", "dev-urandom", "fifo", "socket"]
+
+
+@pytest.mark.parametrize("kind", SPECIAL)
+def test_import_from_a_device_fifo_or_socket_is_refused_at_once(tmp_path, kind):
+    source = _special(tmp_path, kind)
+    out = tmp_path / "cifar10.h5"
+    proc = import_cmd(source, out, timeout=60)  # reading one would not end
+    assert_refused(proc, str(source), "not a regular file or a directory", "local_archive", absent=[out])
+
+
+@pytest.mark.parametrize("kind", SPECIAL)
+def test_source_digest_of_a_device_fifo_or_socket_is_refused(tmp_path, kind):
+    source = _special(tmp_path, kind)
+    with pytest.raises(DataError, match="not a regular file or a directory"):
+        io.cached_file_sha256(source, tmp_path / "cache.json")
+    with pytest.raises(DataError, match="not a regular file or a directory"):
+        io.file_sha256(source)
+
+
+@WORKFLOW
+@pytest.mark.parametrize("kind", ["dev-zero", "fifo"])
+def test_local_archive_device_or_fifo_stops_the_dry_run(tmp_path, archive, kind):
+    source = _special(tmp_path, kind)
+    write_config(tmp_path, small_config(archive, local_archive=str(source)))
+    proc = snakemake(tmp_path, "-n", check=False, timeout=120)
+    assert_dry_run_refused(proc, str(source), "not a regular file")
+
+
+# ---- a YAML alias bomb; config size ----------------------------------------------------------------
+
+
+def _list_bomb(levels=9) -> str:
+    lines = ['a0: &a0 ["x", "x", "x", "x", "x", "x", "x", "x", "x", "x"]']
+    lines += [f"a{i}: &a{i} [" + ", ".join([f"*a{i - 1}"] * 10) + "]" for i in range(1, levels)]
+    return "\n".join(lines) + "\n"
+
+
+def _mapping_bomb(levels=9) -> str:
+    lines = ["a0: &a0 {" + ", ".join(f"k{j}: x" for j in range(10)) + "}"]
+    lines += [f"a{i}: &a{i} {{" + ", ".join(f"k{j}: *a{i - 1}" for j in range(10)) + "}" for i in range(1, levels)]
+    return "\n".join(lines) + "\n"
+
+
+CONFIG_FILES = {  # case: (file contents, words of the error)
+    "list-alias-bomb": (_list_bomb(), ("a8", "200,000 values", "aliases")),
+    "mapping-alias-bomb": (_mapping_bomb(), ("a8", "200,000 values")),
+    "bomb-under-experiments": ("experiments:\n  " + _list_bomb().replace("\n", "\n  "), ("experiments",)),
+    "deep-nesting": ("x: " + "[" * 100 + "]" * 100 + "\n", ("nested",)),
+    "very-deep-nesting": ("x: " + "[" * 50000 + "]" * 50000 + "\n", ("x.yaml", "nested")),
+    "two-megabytes": ("# " + "x" * 2_000_000 + "\n", ("larger than 1,000,000 bytes",)),
+}
+
+
+@pytest.mark.parametrize("case", list(CONFIG_FILES))
+def test_hostile_config_file_is_refused_by_check_config_quickly(tmp_path, case):
+    text, words = CONFIG_FILES[case]
+    (tmp_path / "x.yaml").write_text(text)
+    proc = cli("check-config", tmp_path / "x.yaml", timeout=60, mem_mb=1000)
+    assert_refused(proc, *words)
+
+
+@pytest.mark.parametrize("kind", ["dev-zero", "fifo"])
+def test_check_config_of_a_device_or_fifo_is_refused(tmp_path, kind):
+    path = _special(tmp_path, kind)
+    assert_refused(cli("check-config", path, timeout=60), str(path), "not a regular file")
+
+
+@WORKFLOW
+def test_list_alias_bomb_stops_the_dry_run_quickly(tmp_path, archive):
+    """Snakemake loads the file (the YAML loader shares aliased values: cheap), then our check
+    counts the expansion and stops. (A bomb of nested *mappings* given with --configfile is
+    expanded by Snakemake's own update_config before any workflow code runs: not ours.)"""
+    write_config(tmp_path, small_config(archive))
+    (tmp_path / "bomb.yaml").write_text(_list_bomb())
+    env = {**os.environ}
+    proc = subprocess.run(
+        [*_snakemake_cmd(tmp_path), "--configfile", str(tmp_path / "config.yaml"), str(tmp_path / "bomb.yaml"), "-n"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
+        preexec_fn=_limits(mem_mb=2000),
+    )
+    assert_dry_run_refused(proc, "a8", "200,000 values")
+
+
+def _snakemake_cmd(workdir):
+    from workflow_utils import REPO, SNAKEMAKE
+
+    return [SNAKEMAKE, "-s", str(REPO / "Snakefile"), "-d", str(workdir)]
+
+
+# ---- silently stale or wrong results -----------------------------------------------------------------
+
+
+def test_directory_digest_follows_content_changed_in_place(tmp_path):
+    make_folder_archive(tmp_path / "d", n_train_per_class=2, n_test_per_class=1, as_dir=True)
+    cache = tmp_path / "cache.json"
+    before = io.cached_file_sha256(tmp_path / "d", cache)
+    assert before == io.file_sha256(tmp_path / "d")
+    img = tmp_path / "d" / "test" / "dog" / "0000.png"
+    st_dir = os.stat(img.parent)
+    img.write_bytes(encode_image(make_images([5], seed=9)[0]))  # same name, other pixels
+    os.utime(img.parent, ns=(st_dir.st_atime_ns, st_dir.st_mtime_ns))  # the folder looks untouched
+    after = io.cached_file_sha256(tmp_path / "d", cache)
+    assert after != before and after == io.file_sha256(tmp_path / "d")
+    assert io.cached_file_sha256(tmp_path / "d", cache) == after  # from the cache now
+
+
+@WORKFLOW
+def test_directory_source_changed_in_place_is_imported_again(tmp_path):
+    src = tmp_path / "src"
+    make_folder_archive(src, n_train_per_class=20, n_test_per_class=5, as_dir=True)
+    write_config(tmp_path, small_config(src))
+    snakemake(tmp_path, "--cores", "1", "results/data/cifar10.h5")
+    assert scheduled_jobs(snakemake(tmp_path, "-n", "results/data/cifar10.h5")) == {}
+    img = src / "train" / "ship" / "0003.png"
+    st_dir = os.stat(img.parent)
+    img.write_bytes(encode_image(make_images([8], seed=11)[0]))
+    os.utime(img.parent, ns=(st_dir.st_atime_ns, st_dir.st_mtime_ns))
+    assert scheduled_jobs(snakemake(tmp_path, "-n", "results/data/cifar10.h5")).get("import_data") == 1
+
+
+@pytest.fixture(scope="module")
+def split_and_plan(tmp_path_factory, archive, raw_file):
+    """A split, the variant `soft` of a small config and its plan, made by the rules' commands."""
+    base = tmp_path_factory.mktemp("plan")
+    config, variants, _ = validate_config(small_config(archive))
+    v = variants["soft"]
+    split = base / "split.h5"
+    spec = json.dumps(config["splits"][v["split"]])
+    assert cli("split", "--raw", raw_file, "--name", v["split"], "--spec", spec, "--out", split).returncode == 0
+    plan = base / "plan.h5"
+    proc = cli("plan", "--split", split, "--spec", json.dumps(plan_spec(v, config)), "--out", plan)
+    assert proc.returncode == 0, proc.stderr
+    return config, v, split, plan
+
+
+def _train(split, plan, variant, outdir):
+    return cli("train", "--split", split, "--plan", plan, "--variant", json.dumps(variant), "--outdir", outdir)
+
+
+@pytest.mark.parametrize(
+    "change",
+    [{"seed": 7}, {"augmentation": "none"}, {"shuffle": False}, {"epochs": 5}, {"split": "basic"}],
+    ids=["seed", "augmentation", "shuffle", "more-epochs", "split"],
+)
+def test_plan_made_for_another_spec_with_the_same_image_count_is_refused(tmp_path, split_and_plan, change):
+    config, v, split, plan = split_and_plan
+    key = next(iter(change))
+    if key == "augmentation":  # another declared augmentation than the variant's own
+        change = {key: next(a for a in config["augmentations"] if a != v[key])}
+    variant = {**v, **change}
+    out = tmp_path / "run"
+    assert_refused(_train(split, plan, variant, out), str(plan), f"{key}=", "variant soft")
+    assert not (out / "weights.h5").exists() and not (out / "checkpoint.h5").exists()
+
+
+def test_plan_of_the_variants_own_spec_still_trains(tmp_path, split_and_plan):
+    config, v, split, plan = split_and_plan
+    proc = _train(split, plan, {**v, "epochs": 1}, tmp_path / "run")
+    assert proc.returncode == 0, proc.stderr
+    assert "soft" in (tmp_path / "run" / "metrics.json").read_text()
+    assert (tmp_path / "run" / "weights.h5").is_file()
+
+
+BAD_STATS = {
+    "std-nan": ("stats/std", np.nan, "not finite"),
+    "std-zero": ("stats/std", 0.0, "zero or negative"),
+    "std-negative": ("stats/std", -1.0, "zero or negative"),
+    "std-inf": ("stats/std", np.inf, "not finite"),
+    "channel-std-zero": ("stats/channel_std", 0.0, "zero or negative"),
+    "std-too-large": ("stats/std", 1000.0, "too large"),
+    "mean-nan": ("stats/mean", np.nan, "not finite"),
+    "channel-mean-negative": ("stats/channel_mean", -5.0, "outside 0..255"),
+}
+
+
+@pytest.mark.parametrize("case", list(BAD_STATS))
+def test_split_with_bad_statistics_is_refused_naming_the_file(tmp_path, split_and_plan, case):
+    config, v, split, plan = split_and_plan
+    key, value, words = BAD_STATS[case]
+    bad = tmp_path / "split.h5"
+    bad.write_bytes(split.read_bytes())
+    with h5py.File(bad, "r+") as f:
+        data = f[key][()]
+        data.reshape(-1)[0] = value
+        f[key][...] = data
+    out = tmp_path / "run"
+    assert_refused(_train(bad, plan, v, out), str(bad), key, words)
+    assert not (out / "weights.h5").exists()
+    proc = cli("plan", "--split", bad, "--spec", json.dumps(plan_spec(v, config)), "--out", tmp_path / "p.h5")
+    assert_refused(proc, str(bad), key, absent=[tmp_path / "p.h5"])
+
+
+# ---- leftovers: temporaries of killed writers, file modes ------------------------------------------
+
+
+def test_temporary_of_a_killed_import_is_removed_by_the_next_import(tmp_path, archive):
+    out = tmp_path / "results" / "data" / "cifar10.h5"
+    code = f"""
+        import os, signal
+        from cifarflow.io import atomic_output
+        with atomic_output({str(out)!r}) as tmp:
+            tmp.write_bytes(b"partial" * 1000)
+            os.kill(os.getpid(), signal.SIGKILL)
+    """
+    assert python(code).returncode == -signal.SIGKILL
+    left = [p.name for p in out.parent.iterdir()]
+    assert len(left) == 1 and left[0].startswith(".cifar10.h5.tmp-"), left  # the one scheme
+    other = out.parent / ".split_full.h5.tmp-1"  # another target's temporary: not this writer's
+    other.write_bytes(b"x")
+    assert import_cmd(archive, out).returncode == 0
+    assert sorted(p.name for p in out.parent.iterdir()) == [".split_full.h5.tmp-1", "cifar10.h5"]
+
+
+def test_an_interrupted_hdf5_writer_leaves_no_temporary(tmp_path):
+    out = tmp_path / "w.h5"
+    code = f"""
+        import numpy as np
+        from cifarflow.io import atomic_h5
+        with atomic_h5({str(out)!r}) as f:
+            f.create_dataset("x", data=np.zeros(1000))
+            raise KeyboardInterrupt
+    """
+    proc = python(code)
+    assert proc.returncode != 0 and "KeyboardInterrupt" in proc.stderr
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("umask", [0o022, 0o027, 0o002, 0o077])
+def test_every_output_honours_the_umask(tmp_path, umask, archive):
+    code = """
+        import numpy as np
+        from cifarflow import io
+        from cifarflow.report import plots
+        io.write_text("t.txt", "x")
+        io.write_json("j.json", {})
+        io.write_weights("w.h5", {"W": np.zeros(3)}, {})
+        plots.save(plots.plot_confusion(np.eye(2), ["a", "b"], "t"), "fig")
+    """
+    assert python(code, cwd=tmp_path, umask=umask).returncode == 0
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            f"import os, runpy, sys; os.umask({umask:#o}); sys.argv = ['cifarflow', *sys.argv[1:]]; runpy.run_module('cifarflow', run_name='__main__')",
+            "import",
+            "--source",
+            str(archive),
+            "--classes",
+            json.dumps(list(CIFAR10_CLASSES)),
+            "--out",
+            "cifar10.h5",
+        ],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 0, proc.stderr
+    (tmp_path / "plain").write_text("x")  # what a plain open() gives under this umask
+    os.chmod(tmp_path / "plain", 0o666 & ~umask)
+    want = 0o666 & ~umask
+    modes = {p.name: p.stat().st_mode & 0o777 for p in tmp_path.iterdir()}
+    assert set(modes) == {"t.txt", "j.json", "w.h5", "fig.png", "fig.pdf", "cifar10.h5", "plain"}
+    assert all(mode == want for mode in modes.values()), {k: oct(m) for k, m in modes.items()}

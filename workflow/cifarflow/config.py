@@ -490,10 +490,9 @@ def load_config_files(paths: list[str | Path]) -> dict:
     config: dict = {}
     for path in paths:
         try:
+            if not stat.S_ISREG(os.stat(path).st_mode):  # before opening: a FIFO would block the open
+                raise ConfigError(f"{path}: not a regular file (a device, FIFO or folder); give a YAML file")
             with open(path, "rb") as fh:
-                st = os.fstat(fh.fileno())
-                if not stat.S_ISREG(st.st_mode):
-                    raise ConfigError(f"{path}: not a regular file (a device, FIFO or folder); give a YAML file")
                 text = fh.read(MAX_CONFIG_BYTES + 1)
             if len(text) > MAX_CONFIG_BYTES:
                 raise ConfigError(f"{path}: larger than {MAX_CONFIG_BYTES:,} bytes; not a cifarflow config")

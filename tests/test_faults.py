@@ -18,7 +18,6 @@ import pickle
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import h5py
@@ -48,6 +47,8 @@ from workflow_utils import (
     snakemake,
     stable_history,
     stable_metrics,
+    stop_at_checkpoint_env,
+    stopped_training_job,
     write_config,
 )
 
@@ -418,21 +419,24 @@ def test_diverging_variant_is_recorded_and_the_report_still_builds(ref):
     assert "boom" in (ref / "results" / "report.html").read_text(errors="replace")
 
 
-def start_snakemake(wd: Path, *args: str) -> subprocess.Popen:
+def start_snakemake(wd: Path, *args: str, stop: tuple[str, int]) -> subprocess.Popen:
+    """Snakemake in the background whose training job of variant stop[0] stops itself (SIGSTOP)
+    with the checkpoint of stop[1] epochs on disk (`workflow_utils.stop_at_checkpoint_env`)."""
     cmd = [SNAKEMAKE, "-s", str(REPO / "Snakefile"), "-d", str(wd), "--configfile", str(wd / "config.yaml"), *args]
-    return subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    return subprocess.Popen(
+        cmd,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+        env=stop_at_checkpoint_env(*stop),
+    )
 
 
-def interrupt(proc: subprocess.Popen, wd: Path, variant: str, epoch: int, kill) -> int:
-    """Once `variant` has checkpointed `epoch`, call kill(proc); the run's exit status."""
-    ckpt = wd / "results" / "runs" / variant / "checkpoint.h5"
-    deadline = time.monotonic() + 300
+def interrupt(proc: subprocess.Popen, variant: str, kill) -> int:
+    """Once `variant`'s job has stopped itself at its checkpoint, call kill(proc, job); the run's
+    exit status. No timing: the job is stopped when it is interrupted, on any machine."""
     try:
-        while checkpoint_epoch(ckpt) < epoch:
-            assert proc.poll() is None, "the run ended before it could be interrupted"
-            assert time.monotonic() < deadline, "no checkpoint within 300 s"
-            time.sleep(0.05)
-        kill(proc)
+        kill(proc, stopped_training_job(proc, variant))
         return proc.wait(timeout=120)
     finally:
         if proc.poll() is None:
@@ -440,46 +444,18 @@ def interrupt(proc: subprocess.Popen, wd: Path, variant: str, epoch: int, kill) 
             proc.wait()
 
 
-def training_process(root: int, variant: str) -> int:
-    """PID of the `python -m cifarflow ... train` process of `variant` below the process `root`."""
-    children: dict[int, list[int]] = {}
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            ppid = int(stat.read_text().rsplit(")", 1)[1].split()[1])
-        except (OSError, IndexError, ValueError):
-            continue
-        children.setdefault(ppid, []).append(int(stat.parent.name))
-    todo = list(children.get(root, []))
-    while todo:
-        pid = todo.pop()
-        try:
-            argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
-        except OSError:
-            continue
-        if any(b"cifarflow" in arg for arg in argv) and b"train" in argv and f"results/runs/{variant}".encode() in argv:
-            return pid
-        todo += children.get(pid, [])
-    raise AssertionError(f"no training process of {variant} under {root}")
+def sigkill_job(proc: subprocess.Popen, job: int) -> None:
+    os.kill(job, signal.SIGKILL)
 
 
-def ctrl_c_while_training(variant: str):
-    """A kill for `interrupt`: Ctrl-C (SIGINT to the whole foreground group) while `variant`'s job
-    is certainly still training.
-
-    The job is stopped (SIGSTOP) first, so that it cannot finish its last epochs between the
-    checkpoint poll and the signal (on a fast machine the remaining epochs take well under a
-    second); the SIGINT stays pending in the stopped job and arrives when it is continued.
-    """
-
-    def kill(proc: subprocess.Popen) -> None:
-        job = training_process(proc.pid, variant)
-        os.kill(job, signal.SIGSTOP)
-        try:
-            os.killpg(proc.pid, signal.SIGINT)
-        finally:
-            os.kill(job, signal.SIGCONT)
-
-    return kill
+def ctrl_c(proc: subprocess.Popen, job: int) -> None:
+    """Ctrl-C: SIGINT to the whole foreground group (Snakemake and its jobs). The job is stopped
+    before its next checkpoint, so it is certainly still training; the SIGINT stays pending in it
+    and arrives when it is continued."""
+    try:
+        os.killpg(proc.pid, signal.SIGINT)
+    finally:
+        os.kill(job, signal.SIGCONT)
 
 
 @pytest.fixture(scope="module")
@@ -489,23 +465,20 @@ def job_killed(tmp_path_factory, archive):
         pytest.skip("finding the job's process needs /proc")
     wd = workdir(tmp_path_factory.mktemp("job_killed"), archive, variants=[SLOW])
     target = "results/runs/slow/metrics.json"
-    status = interrupt(
-        start_snakemake(wd, "--cores", "1", target),
-        wd,
-        "slow",
-        3,
-        lambda proc: os.kill(training_process(proc.pid, "slow"), signal.SIGKILL),
-    )
+    status = interrupt(start_snakemake(wd, "--cores", "1", target, stop=("slow", 3)), "slow", sigkill_job)
     left = sorted(p.name for p in (wd / "results" / "runs" / "slow").iterdir() if not p.name.startswith("."))
+    epoch = checkpoint_epoch(wd / "results" / "runs" / "slow" / "checkpoint.h5")
     snakemake(wd, "--cores", "1", "--rerun-incomplete", target)
-    return wd, status, left
+    return wd, status, left, epoch
 
 
 @WORKFLOW
 def test_training_job_killed_with_sigkill_resumes_from_its_checkpoint(job_killed):
-    wd, status, left = job_killed
+    wd, status, left, epoch = job_killed
     assert status != 0
     assert left == ["checkpoint.h5"]  # no output of the killed job, only its checkpoint
+    assert epoch == 3  # the job was killed exactly where it stopped itself
+    assert "resumed from the checkpoint of epoch 3" in (wd / "logs" / "train" / "slow.log").read_text()
     assert "resumed from the checkpoint of epoch" in (wd / "logs" / "train" / "slow.log").read_text()
     assert run_metrics(wd, "slow")["timing"]["resumed_from_epoch"] >= 3
     assert not (wd / "results" / "runs" / "slow" / "checkpoint.h5").exists()
@@ -520,7 +493,7 @@ def test_resumed_training_is_bit_identical_to_an_uninterrupted_one(job_killed, r
 def test_workflow_interrupted_with_sigint_finishes_with_the_same_results(tmp_path, archive, ref):
     wd = workdir(tmp_path, archive)
     # Ctrl-C: the terminal sends SIGINT to Snakemake and its jobs (the whole foreground group).
-    status = interrupt(start_snakemake(wd, "--cores", "2", *RUNS), wd, "slow", 3, ctrl_c_while_training("slow"))
+    status = interrupt(start_snakemake(wd, "--cores", "2", *RUNS, stop=("slow", 3)), "slow", ctrl_c)
     assert status != 0
     assert not (wd / "results" / "runs" / "slow" / "weights.h5").exists()
     snakemake(wd, "--cores", "2", "--rerun-incomplete", *RUNS)

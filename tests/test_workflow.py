@@ -6,7 +6,6 @@ import json
 import os
 import signal
 import subprocess
-import time
 from pathlib import Path
 
 import h5py
@@ -22,6 +21,8 @@ from workflow_utils import (
     scheduled_jobs,
     small_config,
     snakemake,
+    stop_at_checkpoint_env,
+    stopped_training_job,
     write_config,
 )
 
@@ -182,15 +183,20 @@ def test_killed_training_job_resumes_bit_identical(archive, tmp_path):
         "1",
         target,
     ]
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
-    ckpt = killed / "results" / "runs" / "slow" / "checkpoint.h5"
-    deadline = time.time() + 300
-    while checkpoint_epoch(ckpt) < 3:
-        assert proc.poll() is None, "the run ended before it could be killed"
-        assert time.time() < deadline
-        time.sleep(0.2)
-    os.killpg(proc.pid, signal.SIGKILL)
-    proc.wait()
+    # The job stops itself with the checkpoint of epoch 3 on disk (no race with a fast machine).
+    proc = subprocess.Popen(
+        cmd,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+        env=stop_at_checkpoint_env("slow", 3),
+    )
+    try:
+        stopped_training_job(proc, "slow")
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+    assert checkpoint_epoch(killed / "results" / "runs" / "slow" / "checkpoint.h5") == 3
     assert not (killed / target).exists()
 
     snakemake(killed, "--unlock")  # Snakemake itself was killed: its lock stays until released

@@ -168,3 +168,53 @@ def checkpoint_epoch(path: Path) -> int:
             return json.loads(f.attrs["meta"])["epoch"]
     except (OSError, KeyError):
         return 0
+
+
+STOP_HOOK = Path(__file__).resolve().parent / "stop_at_checkpoint"
+
+
+def stop_at_checkpoint_env(variant: str, epochs: int, env=None) -> dict:
+    """Environment for a Snakemake run whose `variant` training job stops itself (SIGSTOP) with the
+    checkpoint of `epochs` epochs on disk (tests/stop_at_checkpoint/sitecustomize.py)."""
+    env = dict(os.environ if env is None else env)
+    env["PYTHONPATH"] = os.pathsep.join([str(STOP_HOOK), *filter(None, env.get("PYTHONPATH", "").split(os.pathsep))])
+    env["CIFARFLOW_TEST_STOP_AT_CHECKPOINT"] = f"{variant}:{epochs}"
+    return env
+
+
+def process_tree(root: int) -> list[int]:
+    """PIDs of every process below `root` (from /proc)."""
+    children: dict[int, list[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            ppid = int(stat.read_text().rsplit(")", 1)[1].split()[1])
+        except (OSError, IndexError, ValueError):
+            continue
+        children.setdefault(ppid, []).append(int(stat.parent.name))
+    out, todo = [], list(children.get(root, []))
+    while todo:
+        pid = todo.pop()
+        out.append(pid)
+        todo += children.get(pid, [])
+    return out
+
+
+def stopped_training_job(proc, variant: str, timeout: float = 300) -> int:
+    """PID of `variant`'s training job under the run `proc` once it has stopped itself (started
+    with `stop_at_checkpoint_env`). Waits for a state, not for a time: a stopped job stays stopped,
+    so what the caller does next happens at the same point of the run on any machine."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while True:
+        for pid in process_tree(proc.pid):
+            try:
+                argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+                state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+            except (OSError, IndexError):
+                continue
+            if b"train" in argv and any(f"runs/{variant}".encode() in a for a in argv) and state == "T":
+                return pid
+        assert proc.poll() is None, f"the run ended (status {proc.returncode}) before {variant}'s job stopped"
+        assert time.monotonic() < deadline, f"{variant}'s training job did not stop within {timeout} s"
+        time.sleep(0.05)

@@ -14,6 +14,7 @@ import json
 import math
 import os
 import re
+import stat
 import sys
 from pathlib import Path
 from urllib.parse import urlparse
@@ -85,6 +86,34 @@ def check_name(name, key: str, what: str = "name") -> None:
         raise ConfigError(f"config key {key}: {what} {show(name)} is not allowed ({NAME_RULE})")
 
 
+MAX_CONFIG_BYTES = 1_000_000  # a config file (the shipped one is a few KB)
+MAX_CONFIG_NODES = 200_000  # values in the config with YAML aliases expanded
+MAX_CONFIG_DEPTH = 64
+MAX_SOURCE_CLASSES = 256  # labels are stored as uint8
+
+
+def check_size(config) -> None:
+    """Bound the config before anything walks it: at most MAX_CONFIG_NODES values counted with
+    YAML aliases expanded (an alias bomb is a small file whose expansion has billions of values;
+    the YAML loader shares them, but every check, JSON dump and schema validation would walk the
+    expansion) and MAX_CONFIG_DEPTH levels. Stops counting at the bound, so it is cheap."""
+    count, stack = 0, [(config, 0, ())]
+    while stack:
+        value, depth, path = stack.pop()
+        count += 1
+        if count > MAX_CONFIG_NODES:
+            raise ConfigError(
+                f"config key {_key(path[:1])}: the config holds more than {MAX_CONFIG_NODES:,} values "
+                f"(YAML aliases expanded); refusing it, check for aliases (*name) that repeat large parts"
+            )
+        if depth > MAX_CONFIG_DEPTH:
+            raise ConfigError(f"config key {_key(path[:8])}...: nested more than {MAX_CONFIG_DEPTH} levels deep")
+        if isinstance(value, dict):
+            stack.extend((v, depth + 1, (*path, str(k))) for k, v in value.items())
+        elif isinstance(value, (list, tuple)):
+            stack.extend((v, depth + 1, (*path, i)) for i, v in enumerate(value))
+
+
 def check_finite(value, path=()) -> None:
     """Every number anywhere in the config must be finite (the JSON schema lets .nan and .inf through)."""
     if isinstance(value, float) and not math.isfinite(value):
@@ -115,7 +144,13 @@ def check_config(config: dict, schema: dict | None = None) -> None:
     classes against `source_classes`, are in `resolve_variants` and `resolve_comparisons`.)"""
     import jsonschema
 
+    check_size(config)
     check_finite(config)
+    classes = config.get("source_classes")
+    if isinstance(classes, list) and len(classes) > MAX_SOURCE_CLASSES:
+        raise ConfigError(
+            f"config key source_classes: {len(classes)} classes; at most {MAX_SOURCE_CLASSES} are supported (labels are uint8)"
+        )
     schema = schema or load_schema()
     validator = jsonschema.Draft202012Validator(schema)
     errors = sorted(
@@ -238,9 +273,54 @@ def _check_variant(name: str, where: str, v: dict, config: dict, settings_valida
             raise ConfigError(
                 f"config key {where}.hidden (variant {name}): {v['hidden']} gives {weights:,} weights, more than the {MAX_WEIGHTS:,} allowed"
             )
+    if v["model"] == "convnet":
+        _check_convnet_size(name, where, v, len(v["classes"] or known or range(10)))
     if v["train_limit"] and v["batch_size"] > v["train_limit"]:
         raise ConfigError(
             f"config key {where}.batch_size (variant {name}): {v['batch_size']} is more than the {v['train_limit']} images of train_limit"
+        )
+
+
+def convnet_footprint(v: dict, n_classes: int) -> tuple[int, int]:
+    """(weights, estimated bytes of model memory) of a ConvNet variant, from its layer shapes
+    (`cifarflow.nn.convnet`'s own parsing, imported lazily): float32 parameters four times
+    (weights, gradients, two optimiser buffers) and, for the larger of a training batch and a
+    prediction chunk, every layer's output and each conv's im2col matrix, twice (forward caches
+    and backward). Raises ConfigError (without the key) for an invalid layer list."""
+    from cifarflow.nn.conv import infer_shapes, parse_layers
+    from cifarflow.nn.convnet import PREDICT_BATCH, _layers_from_spec
+
+    raw, where = _layers_from_spec(v, n_classes)
+    layers = parse_layers(raw, where=where)
+    shapes = infer_shapes((32, 32, 3), layers, n_classes=n_classes, where=where)
+    weights, per_row = 0, 0
+    for (kind, _opts), (_name, out_shape, wshape) in zip(layers, shapes):
+        per_row += math.prod(out_shape)
+        if wshape is not None:
+            weights += math.prod(wshape) + wshape[0]
+            if kind == "conv":  # im2col: one row of F*k*k*C... per output position
+                per_row += math.prod(out_shape[:2]) * math.prod(wshape[1:])
+    rows = max(int(v.get("batch_size") or 1), PREDICT_BATCH)
+    return weights, 4 * (4 * weights + 2 * rows * per_row)
+
+
+def _check_convnet_size(name: str, where: str, v: dict, n_classes: int) -> None:
+    """A ConvNet's layers bounded before any job: at most MAX_WEIGHTS weights, and a model that
+    fits in the variant's own `mem_mb` (huge filters or units would otherwise end in a
+    MemoryError, or in the job being killed, inside the training job)."""
+    key = "layers" if v.get("layers") is not None else "preset"
+    try:
+        weights, nbytes = convnet_footprint(v, n_classes)
+    except ConfigError as exc:
+        raise ConfigError(f"config key {where}.{key} (variant {name}): {exc}") from None
+    if weights > MAX_WEIGHTS:
+        raise ConfigError(
+            f"config key {where}.{key} (variant {name}): the layers have {weights:,} weights, more than the {MAX_WEIGHTS:,} allowed"
+        )
+    if nbytes > v["mem_mb"] * 2**20:
+        raise ConfigError(
+            f"config key {where}.{key} (variant {name}): the layers need about {nbytes / 2**20:,.0f} MB, more than the"
+            f" variant's mem_mb {v['mem_mb']}; use smaller layers or a larger mem_mb"
         )
 
 
@@ -548,16 +628,24 @@ def load_config_files(paths: list[str | Path]) -> dict:
     config: dict = {}
     for path in paths:
         try:
-            with open(path) as fh:
-                data = yaml.safe_load(fh)
+            if not stat.S_ISREG(os.stat(path).st_mode):  # before opening: a FIFO would block the open
+                raise ConfigError(f"{path}: not a regular file (a device, FIFO or folder); give a YAML file")
+            with open(path, "rb") as fh:
+                text = fh.read(MAX_CONFIG_BYTES + 1)
+            if len(text) > MAX_CONFIG_BYTES:
+                raise ConfigError(f"{path}: larger than {MAX_CONFIG_BYTES:,} bytes; not a cifarflow config")
+            data = yaml.safe_load(text)
         except OSError as exc:
             raise ConfigError(f"{path}: cannot read ({exc.strerror})") from None
         except yaml.YAMLError as exc:
             raise ConfigError(f"{path}: not valid YAML ({str(exc).splitlines()[0]})") from None
+        except RecursionError:
+            raise ConfigError(f"{path}: nested too deeply to read") from None
         if data is None:
             data = {}
         if not isinstance(data, dict):
             raise ConfigError(f"{path}: the top level must be a mapping of config keys")
+        check_size(data)
         config = _merge(config, data)
     return config
 

@@ -9,6 +9,7 @@ temporary-name scheme; `remove_stale_temporaries` knows it and deletes what a ki
 from __future__ import annotations
 
 import contextlib
+import glob
 import hashlib
 import json
 import os
@@ -31,25 +32,73 @@ def temporary_name(path: str | Path) -> Path:
     return path.with_name(f".{path.name}{TMP_MARK}{os.getpid()}")
 
 
+def current_umask() -> int:
+    """The process's umask (read by setting it and setting it back)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def _write_error(path: Path, exc: OSError) -> DataError:
+    reason = exc.strerror or " ".join(str(exc).split()) or type(exc).__name__
+    return DataError(f"{path}: cannot write the file ({reason}); check the free space and the folder's permissions")
+
+
+def _is_write_error(exc: OSError, path: Path, tmp: Path) -> bool:
+    """An OSError of writing `path` (through `tmp`), not of reading some input inside the block."""
+    names = {str(getattr(exc, "filename", None)), str(getattr(exc, "filename2", None))}
+    return exc.filename is None or bool(names & {str(path), str(tmp), str(path.parent), os.fspath(tmp)})
+
+
 @contextlib.contextmanager
 def atomic_output(path: str | Path):
-    """Yield a temporary path beside `path`; rename it to `path` only if the block succeeds."""
+    """Yield a temporary path beside `path`; rename it to `path` only if the block succeeds.
+
+    Before writing, temporaries that a killed writer of `path` left are deleted. The finished
+    file gets the mode a plain ``open(path, "w")`` gives (0o666 minus the umask), whatever
+    created the temporary. Failing to write (a full disk, a read-only or missing folder, a file
+    where the folder should be) is a `DataError` naming `path`, and no temporary is left.
+    """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     tmp = temporary_name(path)
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        remove_stale_temporaries(path.parent, path.name)
+    except OSError as exc:
+        raise _write_error(path, exc) from None
+    try:
         yield tmp
+        os.chmod(tmp, 0o666 & ~current_umask())
         os.replace(tmp, path)
+    except OSError as exc:
+        if _is_write_error(exc, path, tmp):
+            raise _write_error(path, exc) from None
+        raise
     finally:
-        if tmp.exists():
-            tmp.unlink()
+        with contextlib.suppress(OSError):
+            tmp.unlink(missing_ok=True)
 
 
 @contextlib.contextmanager
 def atomic_h5(path: str | Path):
-    """Yield an `h5py.File` open for writing on the temporary file of `path`; rename on success."""
-    with atomic_output(path) as tmp, h5py.File(tmp, "w") as f:
-        yield f
+    """Yield an `h5py.File` to fill; `path` gets its contents only if the block succeeds.
+
+    The HDF5 file is built in memory (the ``core`` driver without a backing store) and its
+    image written to the temporary file with plain Python I/O: a full disk or an unwritable
+    folder then is an ordinary OSError (a `DataError` naming `path`), never a failure inside
+    the HDF5 library, which can leave it in a state that crashes the interpreter.
+    """
+    with atomic_output(path) as tmp:
+        f = h5py.File(f"{tmp}.mem", "w", driver="core", backing_store=False)
+        try:
+            yield f
+            f.flush()
+            image = f.id.get_file_image()
+        finally:
+            f.close()
+        with open(tmp, "wb") as out:
+            out.write(image)
+        del image
 
 
 def write_text(path, text: str) -> None:
@@ -122,27 +171,45 @@ def file_sha256(path) -> str:
 
     Directory digest: sha256 of, for every regular file in sorted relative POSIX path order,
     ``path (UTF-8) + b"\\0" + sha256(contents)``; the same tree always gives the same value.
+    Anything but a regular file or a directory (a device such as /dev/zero, a FIFO) is a
+    `DataError`, found with stat before anything is read.
     """
+    from cifarflow.data.sources import check_source_path, directory_files  # what the readers use
+
     path = Path(path)
+    check_source_path(path)
     if path.is_dir():
         h = hashlib.sha256(b"cifarflow-directory-v1\0")
-        from cifarflow.data.sources import directory_files  # the listing the folder reader uses
-
         for rel in directory_files(path):
             h.update(rel.encode("utf-8") + b"\0" + _sha256_file(path / rel).digest())
         return h.hexdigest()
-    if not path.is_file():
-        raise DataError(f"{path}: the data source does not exist; check the path in the config")
     return _sha256_file(path).hexdigest()
 
 
-def cached_file_sha256(path, cache_file) -> str:
-    """`file_sha256` of a regular file, remembered in the JSON file `cache_file` under the file's
-    absolute path, size and modification time, so a workflow can key its import step to the
-    archive's content (not its timestamp) without hashing it on every invocation."""
-    path = Path(path)
+def _stat_key(path: Path) -> str:
+    """What `cached_file_sha256` remembers a digest under: the absolute path, plus size and
+    modification time of the file, or of every file under a directory (a file changed in place
+    changes its own mtime, not its folder's)."""
+    from cifarflow.data.sources import check_source_path, directory_files
+
+    check_source_path(path)
+    if path.is_dir():
+        h = hashlib.sha256()
+        for rel in directory_files(path):
+            st = (path / rel).stat()
+            h.update(f"{rel}\0{st.st_size}\0{st.st_mtime_ns}\0{st.st_ino}\n".encode())
+        return f"{path.resolve()}|dir|{h.hexdigest()}"
     st = path.stat()
-    key = f"{path.resolve()}|{st.st_size}|{st.st_mtime_ns}"
+    return f"{path.resolve()}|{st.st_size}|{st.st_mtime_ns}"
+
+
+def cached_file_sha256(path, cache_file) -> str:
+    """`file_sha256` of an archive or a directory, remembered in the JSON file `cache_file` under
+    the path and the size and modification time of its file(s), so a workflow can key its
+    import step to the source's content (not its timestamp) without hashing it on every
+    invocation. A DataError for a source that is neither a regular file nor a directory."""
+    path = Path(path)
+    key = _stat_key(path)
     cache_file = Path(cache_file)
     try:
         cache = json.loads(cache_file.read_text())
@@ -156,9 +223,8 @@ def cached_file_sha256(path, cache_file) -> str:
     cache = {k: v for k, v in cache.items() if not k.startswith(f"{path.resolve()}|")}
     cache[key] = digest
     try:
-        cache_file.parent.mkdir(parents=True, exist_ok=True)
         write_text(cache_file, json.dumps(cache, indent=1, sort_keys=True) + "\n")
-    except OSError:  # a read-only work directory: hash again next time
+    except (OSError, DataError):  # a read-only work directory: hash again next time
         pass
     return digest
 
@@ -206,10 +272,13 @@ def package_digest() -> str:
     return h.hexdigest()
 
 
-def remove_stale_temporaries(folder) -> None:
-    """Delete temporary files a killed writer left behind (never a finished output)."""
-    for tmp in Path(folder).glob(f".*{TMP_MARK}*"):
-        tmp.unlink(missing_ok=True)
+def remove_stale_temporaries(folder, name: str | None = None) -> None:
+    """Delete temporary files a killed writer left behind (never a finished output): all of
+    `folder`'s, or only those of the file `name`."""
+    pattern = f".{glob.escape(name)}{TMP_MARK}*" if name else f".*{TMP_MARK}*"
+    for tmp in Path(folder).glob(pattern):
+        if tmp.is_file() and not tmp.is_symlink():
+            tmp.unlink(missing_ok=True)
 
 
 def versions() -> dict:

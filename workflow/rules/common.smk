@@ -118,11 +118,19 @@ def source_input():
 
 
 def source_digest():
-    """sha256 of a local archive file (cached by path, size and mtime), else ''."""
+    """sha256 of the local archive file or directory (cached by path, sizes and mtimes), else ''.
+    A directory's digest covers its files' contents, so images changed in place are imported
+    again; a device or FIFO (e.g. /dev/zero) is refused here, before any job reads it."""
+    from cifarflow.errors import CifarflowError
     from cifarflow.io import cached_file_sha256
 
-    local = _local_archive_file()
-    return cached_file_sha256(local, ".snakemake/cifarflow/archive-sha256.json") if local else ""
+    local = config["local_archive"]
+    if not local or not os.path.lexists(local):
+        return ""
+    try:
+        return cached_file_sha256(local, ".snakemake/cifarflow/archive-sha256.json")
+    except CifarflowError as exc:
+        sys.exit(f"cifarflow: error: {exc}")
 
 
 def train_group(name):

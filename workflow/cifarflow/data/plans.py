@@ -67,8 +67,9 @@ def write_plan(
                 dtype=np.uint8,
                 chunks=(1, min(n, 1000)) + materialised[0].shape[1:],
             )
-            for i, m in enumerate(materialised):
-                ds[i] = m
+            for i in range(e):  # each epoch's images freed once stored (the file is built in memory)
+                ds[i] = materialised[i]
+                materialised[i] = None
         f.attrs["spec"] = json.dumps(spec, sort_keys=True)
         f.attrs["epochs"] = len(plans)
         f.attrs["n"] = len(plans[0].order)

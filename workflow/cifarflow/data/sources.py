@@ -69,6 +69,16 @@ BIN_BATCHES = tuple(f"{name}.bin" for name in PY_BATCHES)
 BIN_TEST, BIN_META = "test_batch.bin", "batches.meta.txt"
 BIN_RECORD = 1 + 32 * 32 * 3
 
+MAX_CLASSES = 256  # labels are stored as uint8
+MAX_CLASS_NAME = 200  # characters of one class name
+# Size bounds, checked before a member is read: what a member must hold, with room to spare.
+BATCH_IMAGES = 10_000  # images in an official batch
+MAX_PICKLED_BATCH = 40_000_000  # a pickled batch of 10,000 images is about 31 MB
+MAX_BIN_BATCH = BATCH_IMAGES * BIN_RECORD  # 30,730,000 bytes
+MAX_META = 1_000_000  # batches.meta / batches.meta.txt: a list of class names
+MAX_IMAGE_FILE = 256 * 1024  # one 32x32 JPEG/PNG is a few KB; generous room for metadata
+MAX_MEMBERS = 500_000  # files in a source (CIFAR-10 has 60,000 images)
+
 _CONVERTIBLE_MODES = {"1", "L", "P", "CMYK", "YCbCr"}
 _ALPHA_MODES = {"RGBA", "LA", "PA", "RGBa", "La"}
 
@@ -130,8 +140,11 @@ def read_source(path, classes=None, workers: int = 1) -> RawData:
         result, and the first error reported, are the same for any number.
     """
     path = Path(path)
-    if not path.exists():
-        raise DataError(f"{path}: the data source does not exist; check the path in the config")
+    check_source_path(path)
+    if classes is not None and len(classes) > MAX_CLASSES:
+        raise DataError(
+            f"{path}: {len(classes)} class names expected (source_classes); at most {MAX_CLASSES} are supported"
+        )
     source = _DirSource(path) if path.is_dir() else _TarSource(path)
     try:
         fmt, prefix = _detect_format(source)
@@ -142,6 +155,44 @@ def read_source(path, classes=None, workers: int = 1) -> RawData:
         return _read_folders(source, classes, workers)
     finally:
         source.close()
+
+
+def check_source_path(path) -> None:
+    """A data source must be a regular file or a directory; a device, FIFO or socket (e.g.
+    /dev/zero) would be read forever. Checked (with stat, which reads nothing) before any read."""
+    path = Path(path)
+    try:
+        mode = os.stat(path).st_mode
+    except FileNotFoundError:
+        raise DataError(f"{path}: the data source does not exist; check the path in the config") from None
+    except OSError as exc:
+        raise DataError(f"{path}: the data source cannot be read ({_one_line(exc)})") from None
+    if not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):
+        raise DataError(
+            f"{path}: the data source is not a regular file or a directory (a device, FIFO or socket); "
+            f"give an archive or a folder (config key local_archive)"
+        )
+
+
+def member_limit(name: str) -> int:
+    """The largest size a source member named `name` may have, from what it must hold."""
+    base = name.rpartition("/")[2]
+    if base in (PY_META, BIN_META):
+        return MAX_META
+    if base in (*PY_BATCHES, PY_TEST):
+        return MAX_PICKLED_BATCH
+    if base in (*BIN_BATCHES, BIN_TEST):
+        return MAX_BIN_BATCH
+    return MAX_IMAGE_FILE
+
+
+def _check_size(label: str, name: str, size: int) -> None:
+    limit = member_limit(name)
+    if size > limit:
+        raise DataError(
+            f"{label}: member {name!r} is {size:,} bytes, more than the {limit:,} such a member can need; "
+            f"the source is refused"
+        )
 
 
 # --------------------------------------------------------------------------------------------
@@ -177,7 +228,7 @@ class _TarSource:
                 f"give an official CIFAR-10 archive, a class-folder archive or a directory"
             ) from None
         try:
-            members = self.tar.getmembers()
+            members = self._members(path)
         except (tarfile.TarError, OSError, EOFError, zlib.error) as exc:
             self.tar.close()
             raise self._corrupt(exc) from None
@@ -190,7 +241,21 @@ class _TarSource:
         except DataError:
             self.tar.close()
             raise
+        for name, m in self.members.items():  # the size each member claims, before any is read
+            try:
+                _check_size(self.label, name, m.size)
+            except DataError:
+                self.tar.close()
+                raise
         self.names = sorted(self.members)
+
+    def _members(self, path):
+        members = []
+        while (m := self.tar.next()) is not None:
+            members.append(m)
+            if len(members) > MAX_MEMBERS:
+                raise DataError(f"{path}: more than {MAX_MEMBERS:,} members; not a CIFAR-10 source")
+        return members
 
     def _corrupt(self, exc):
         return DataError(
@@ -243,7 +308,7 @@ class _TarSource:
         for name in sorted(names, key=lambda n: self.members[n].offset_data):
             member = self.members[name]
             try:
-                data = self.tar.extractfile(member).read()
+                data = self.tar.extractfile(member).read(member.size + 1)
             except (tarfile.TarError, OSError, EOFError, zlib.error) as exc:
                 raise DataError(
                     f"{self.label}: member {name!r} cannot be read ({_one_line(exc)}); the archive is corrupt"
@@ -284,6 +349,8 @@ def _walk_directory(root: Path):
                 dirs.add(rel)
             elif stat.S_ISREG(mode):
                 files.append(rel)
+                if len(files) > MAX_MEMBERS:
+                    raise DataError(f"{root}: more than {MAX_MEMBERS:,} files; not a CIFAR-10 source")
             else:
                 raise DataError(f"{root}: {rel} is not a regular file or folder")
     return sorted(files), dirs
@@ -298,7 +365,12 @@ class _DirSource:
     def iter_read(self, names):
         for name in names:
             try:
-                yield name, (self.root / name).read_bytes()
+                with open(self.root / name, "rb") as fh:
+                    size = os.fstat(fh.fileno()).st_size
+                    _check_size(self.label, name, size)
+                    data = fh.read(member_limit(name) + 1)
+                _check_size(self.label, name, len(data))  # grew since the stat
+                yield name, data
             except OSError as exc:
                 raise DataError(f"{self.root / name}: cannot be read ({_one_line(exc)})") from None
 
@@ -394,9 +466,52 @@ def _as_str(x) -> str:
 
 def _class_names(names, label) -> tuple:
     names = tuple(n for n in names if n)
-    if not names or len(names) > 256 or len(set(names)) != len(names):
-        raise DataError(f"{label}: expected 1..256 distinct class names, got {list(names)}")
+    if not names or len(names) > MAX_CLASSES or len(set(names)) != len(names):
+        shown = list(names[:12]) + (["..."] if len(names) > 12 else [])
+        raise DataError(
+            f"{label}: expected 1..{MAX_CLASSES} distinct class names, got {len(names)} ({', '.join(map(repr, shown))})"
+        )
+    long = next((n for n in names if len(n) > MAX_CLASS_NAME or not n.isprintable()), None)
+    if long is not None:
+        raise DataError(
+            f"{label}: class name {long[:40]!r}... is longer than {MAX_CLASS_NAME} characters or not printable"
+        )
     return names
+
+
+def _label_names(value, label) -> tuple:
+    """The meta pickle's `label_names`: a list of strings (bytes in the official Python-2 file)."""
+    if not isinstance(value, (list, tuple)) or not all(isinstance(n, (str, bytes)) for n in value):
+        raise DataError(f"{label}: 'label_names' must be a list of strings, got {_describe(value)}")
+    try:
+        return tuple(_as_str(n) for n in value)
+    except UnicodeDecodeError:
+        raise DataError(f"{label}: 'label_names' holds a name that is not UTF-8") from None
+
+
+def _describe(value) -> str:
+    if isinstance(value, np.ndarray):
+        return f"a {value.dtype} array of shape {value.shape}"
+    if isinstance(value, (list, tuple)):
+        kinds = sorted({type(v).__name__ for v in value})
+        return f"a {type(value).__name__} of {len(value)} ({', '.join(kinds[:4]) or 'empty'})"
+    return f"a {type(value).__name__}"
+
+
+def _labels_array(labels, n, where) -> np.ndarray:
+    """The batch's `labels` as a 1-D int64 array; DataError for anything else (ragged or nested
+    lists, floats, strings, arrays of another shape or dtype)."""
+    if isinstance(labels, np.ndarray):
+        if labels.ndim != 1 or labels.dtype.kind not in "iu":
+            raise DataError(f"{where}: 'labels' must be {n} integers, got {_describe(labels)}")
+        if labels.dtype.kind == "u" and labels.dtype.itemsize == 8 and len(labels) and labels.max() > 2**62:
+            raise DataError(f"{where}: expected {n} integer labels in range")
+        return labels.astype(np.int64)
+    if not isinstance(labels, (list, tuple)) or not all(type(x) is int for x in labels):
+        raise DataError(f"{where}: 'labels' must be a list of {n} integers, got {_describe(labels)}")
+    if labels and (min(labels) < 0 or max(labels) > 2**62):
+        raise DataError(f"{where}: expected {n} integer labels, got values out of range")
+    return np.array(labels, dtype=np.int64)
 
 
 def _py_batch(source, name, n_classes, label):
@@ -407,11 +522,8 @@ def _py_batch(source, name, n_classes, label):
             raise DataError(f"{where}: the batch dict has no key {key!r}")
     data, labels = d["data"], d["labels"]
     if not isinstance(data, np.ndarray) or data.dtype != np.uint8 or data.ndim != 2 or data.shape[1] != 3072:
-        raise DataError(
-            f"{where}: 'data' must be a uint8 array of shape (n, 3072), got "
-            f"{getattr(data, 'dtype', type(data).__name__)} {getattr(data, 'shape', '')}"
-        )
-    return _check_labels(data, np.asarray(labels), n_classes, where)
+        raise DataError(f"{where}: 'data' must be a uint8 array of shape (n, 3072), got {_describe(data)}")
+    return _check_labels(data, _labels_array(labels, len(data), where), n_classes, where)
 
 
 def _check_labels(data, labels, n_classes, where):
@@ -432,7 +544,8 @@ def _read_python(source, prefix) -> RawData:
     meta = _unpickle(source.read(prefix + PY_META), f"{label}: member {prefix + PY_META!r}")
     if "label_names" not in meta:
         raise DataError(f"{label}: member {prefix + PY_META!r} has no key 'label_names'")
-    classes = _class_names(tuple(_as_str(n) for n in meta["label_names"]), f"{label}: member {prefix + PY_META!r}")
+    where = f"{label}: member {prefix + PY_META!r}"
+    classes = _class_names(_label_names(meta["label_names"], where), where)
     parts = [_py_batch(source, b, len(classes), label) for b in batches]
     test = _py_batch(source, prefix + PY_TEST, len(classes), label)
     return _assemble(parts, test, classes, "python")

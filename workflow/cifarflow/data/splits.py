@@ -274,6 +274,33 @@ def _check_label_range(path, arrays, keys, n_classes):
             raise DataError(f"{path}: {key} has labels >= the {n_classes} class names")
 
 
+def _check_stats(path, arrays) -> None:
+    """Training statistics of uint8 images: means finite in 0..255, standard deviations finite
+    and positive, at most 127.5 (a NaN or zero would make every normalised input NaN or huge,
+    and the run would be reported as a divergence instead of a bad file)."""
+    for key in ("stats/mean", "stats/channel_mean"):
+        values = arrays[key]
+        if not (np.isfinite(values).all() and values.min() >= 0 and values.max() <= 255):
+            raise DataError(
+                f"{path}: dataset {key} holds values that are not finite or outside 0..255; "
+                f"delete it and run the split step again"
+            )
+    for key in ("stats/std", "stats/channel_std"):
+        values = arrays[key]
+        if not (np.isfinite(values).all() and values.min() > 0 and values.max() <= 127.5):
+            bad = (
+                "not finite"
+                if not np.isfinite(values).all()
+                else "zero or negative"
+                if values.min() <= 0
+                else "too large"
+            )
+            raise DataError(
+                f"{path}: dataset {key} holds standard deviations that are {bad} (finite, positive values "
+                f"expected); delete it and run the split step again"
+            )
+
+
 def read_raw(path) -> RawData:
     """Read a file written by `write_raw`; provenance holds source_path, source_sha256 and
     cifarflow_version."""
@@ -309,6 +336,7 @@ def load_split(path) -> Split:
     )
     classes = tuple(attrs["class_names"])
     _check_label_range(path, arrays, ("train/labels", "val/labels", "test/labels"), len(classes))
+    _check_stats(path, arrays)
     try:
         spec = json.loads(attrs["spec"])
     except (TypeError, ValueError):

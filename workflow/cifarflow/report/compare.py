@@ -47,7 +47,7 @@ def _curves(spec, names, runs, metrics):
 def _templates(spec, names, runs, metrics):
     return plots.plot_templates_compare(
         {n: read_weights(r / "weights.h5")[0]["W1"] for n, r in zip(names, runs)},
-        metrics[names[0]]["class_names"],
+        {n: metrics[n]["class_names"] for n in names},
     )
 
 
@@ -78,7 +78,7 @@ def comparison_figure(spec: dict, run_dirs):
         raise ConfigError(f"comparison {spec['name']}: unknown type {kind!r}")
     fig = COMPARISONS[kind](spec, names, runs, metrics)
     if spec.get("title"):
-        fig.suptitle(spec["title"])
+        fig.suptitle(plots.literal(spec["title"]))
     return fig
 
 

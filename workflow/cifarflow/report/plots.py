@@ -243,8 +243,14 @@ def _as_templates(W, what: str = "W") -> np.ndarray:
     return np.nan_to_num(out, nan=0.5)
 
 
+def literal(text) -> str:
+    """`text` shown as written: a `$` in a class name or a title would otherwise start matplotlib's
+    mathtext (and an unbalanced one fail the figure); escaped, it is drawn as a dollar sign."""
+    return str(text).replace("$", "\\$")
+
+
 def _template_titles(K: int, class_names: Sequence[str]) -> list[str]:
-    names = [str(c) for c in class_names]
+    names = [literal(c) for c in class_names]
     if K == len(names):
         return names
     if K == 1 and len(names) == 2:  # logistic: one template, label 1 = class_names[1]
@@ -347,7 +353,7 @@ def plot_curves(
             ax.axvline(at, linestyle=style, color=c, linewidth=1.2)
         handles.append(Line2D([], [], linestyle=style, color=c, label=f"{what} ({int(at)})"))
     fig.legend(handles=handles, loc="outside lower center", ncols=_legend_columns(len(handles), 5), frameon=False)
-    fig.suptitle(str(name))
+    fig.suptitle(literal(name))
     return _fit_to_text(fig)
 
 
@@ -369,7 +375,7 @@ def plot_templates(W, class_names: Sequence[str], title: str, *, ncols: int = 5,
             ax.imshow(imgs[i], interpolation="nearest")
             ax.set_title(titles[i])
         ax.set_axis_off()
-    fig.suptitle(str(title))
+    fig.suptitle(literal(title))
     return _fit_to_text(fig)
 
 
@@ -382,7 +388,7 @@ def plot_confusion(confusion, class_names: Sequence[str], title: str, *, figsize
     if C.ndim != 2 or C.shape[0] != C.shape[1]:
         raise ValueError(f"confusion has shape {C.shape}; expected a square (K, K) matrix of counts")
     K = C.shape[0]
-    names = [str(c) for c in class_names] if len(class_names) == K else [f"class {k}" for k in range(K)]
+    names = [literal(c) for c in class_names] if len(class_names) == K else [f"class {k}" for k in range(K)]
     totals = C.sum(axis=1, keepdims=True)
     share = np.divide(C, totals, out=np.zeros_like(C), where=totals > 0) * 100
 
@@ -407,7 +413,7 @@ def plot_confusion(confusion, class_names: Sequence[str], title: str, *, figsize
     ax.set_yticks(range(K), labels=names)
     ax.set_xlabel("predicted class")
     ax.set_ylabel("true class")
-    ax.set_title(str(title))
+    ax.set_title(literal(title))
     return _fit_to_text(fig)
 
 
@@ -437,13 +443,13 @@ def plot_per_class(
     for i, (v, d) in enumerate(per_class.items()):
         acc = [100 * _class_value(d, str(c), k) for k, c in enumerate(class_names)]
         ax.bar(x + (i - (len(variants) - 1) / 2) * width, acc, width, label=str(v), color=cols[str(v)])
-    ax.set_xticks(x, labels=[str(c) for c in class_names], rotation=30, ha="right", rotation_mode="anchor")
+    ax.set_xticks(x, labels=[literal(c) for c in class_names], rotation=30, ha="right", rotation_mode="anchor")
     ax.set_xlabel("class")
     ax.set_ylabel("test accuracy (%)")
     ax.set_ylim(0, 100)
     ax.grid(axis="y", alpha=0.3)
     fig.legend(loc="outside lower center", ncols=_legend_columns(len(variants)), frameon=False)
-    ax.set_title(str(title))
+    ax.set_title(literal(title))
     return _fit_to_text(fig)
 
 
@@ -505,7 +511,7 @@ def plot_vs_param(
     handles = [Line2D([], [], marker="o", linestyle="", color=cols[v], label=v) for v in dict.fromkeys(df["variant"])]
     fig.legend(handles=handles, loc="outside lower center", ncols=_legend_columns(len(handles), 5), frameon=False)
     if title:
-        fig.suptitle(str(title))
+        fig.suptitle(literal(title))
     return _fit_to_text(fig)
 
 
@@ -625,28 +631,40 @@ def plot_curves_overlay(
         ]
     fig.legend(handles=handles, loc="outside lower center", ncols=_legend_columns(len(handles), 5), frameon=False)
     if title:
-        fig.suptitle(str(title))
+        fig.suptitle(literal(title))
     return _fit_to_text(fig)
 
 
 def plot_templates_compare(
-    Ws: Mapping[str, np.ndarray], class_names: Sequence[str], *, title: str | None = None, figsize=None
+    Ws: Mapping[str, np.ndarray],
+    class_names: Sequence[str] | Mapping[str, Sequence[str]],
+    *,
+    title: str | None = None,
+    figsize=None,
 ) -> Figure:
     """Templates of several variants: rows = variants (named on the left), columns = classes.
 
-    Ws: variant -> W (K, 3072). Each template is min-max rescaled on its own. A variant with
-    fewer templates (e.g. K = 1) fills the first columns and titles its own panels.
+    Ws: variant -> W (K, 3072). Each template is min-max rescaled on its own.
+    class_names: the class names of all variants, or variant -> its own class names. A variant
+    whose templates differ from the first row's (fewer of them, e.g. a logistic model's one
+    template, titled by its class pair, or other classes) titles its own panels.
     """
     variants = [str(v) for v in Ws]
     imgs = {str(v): _as_templates(W, what=f"W of {v}") for v, W in Ws.items()}
-    ncols = max(len(class_names), max((len(t) for t in imgs.values()), default=1))
+    own_names = (
+        {str(v): list(class_names[v]) for v in Ws}
+        if isinstance(class_names, Mapping)
+        else {v: list(class_names) for v in variants}
+    )
+    first = variants[0] if variants else None
+    ncols = max(max((len(n) for n in own_names.values()), default=1), max((len(t) for t in imgs.values()), default=1))
     nrows = len(variants)
     fig = _figure(figsize or (1.25 * ncols + 1.6, 1.2 * nrows + 0.45))
     axes = fig.subplots(nrows, ncols, squeeze=False)
-    header = _template_titles(ncols, class_names)
+    header = _template_titles(len(imgs[first]), own_names[first]) if first else []
     for r, v in enumerate(variants):
-        own = len(imgs[v]) != ncols
-        titles = _template_titles(len(imgs[v]), class_names)
+        titles = _template_titles(len(imgs[v]), own_names[v])
+        own = r > 0 and titles != header
         for c, ax in enumerate(axes[r]):
             if c >= len(imgs[v]):
                 ax.set_axis_off()
@@ -657,7 +675,7 @@ def plot_templates_compare(
                 ax.set_title(titles[c] if own else header[c], fontsize=9)
         axes[r, 0].set_ylabel(v, rotation=0, ha="right", va="center", fontsize=10)
     if title:
-        fig.suptitle(str(title))
+        fig.suptitle(literal(title))
     return _fit_to_text(fig)
 
 
@@ -731,7 +749,7 @@ def plot_true_class_prob(
         ax.tick_params(labelleft=True, labelbottom=True)
         ax.legend(fontsize=8, frameon=False, loc="upper center")
     if title:
-        fig.suptitle(str(title))
+        fig.suptitle(literal(title))
     return _fit_to_text(fig)
 
 
@@ -773,8 +791,8 @@ def plot_augment_preview(
             ax.imshow(imgs[c], interpolation="nearest")
             _image_axis(ax)
             if r == 0 and titles is not None:
-                ax.set_title(str(titles[c]), fontsize=9)
+                ax.set_title(literal(titles[c]), fontsize=9)
         axes[r, 0].set_ylabel(labels[r], rotation=0, ha="right", va="center", fontsize=9)
     if title:
-        fig.suptitle(str(title))
+        fig.suptitle(literal(title))
     return _fit_to_text(fig)

@@ -71,6 +71,23 @@ def run_fingerprint(variant: dict, plan_spec: dict, data_sha: str) -> str:
     ).hexdigest()
 
 
+def check_plan_spec(plan_path, spec: dict, variant: dict) -> None:
+    """The plan file must have been made for this variant's plan spec (`config.PLAN_KEYS`: split,
+    classes, train_limit, augmentation, shuffle, seed, and at least its epochs); a plan of another
+    spec with the same image count would otherwise train silently on the wrong order or flips."""
+    from cifarflow.config import PLAN_KEYS
+
+    for key in PLAN_KEYS:
+        want, got = variant.get(key), spec.get(key, "<missing>")
+        if key == "epochs" and isinstance(got, int) and isinstance(want, int) and got >= want:
+            continue
+        if got != want:
+            raise DataError(
+                f"{plan_path}: the plan was made for {key}={json.dumps(got)}, variant {variant['name']} has "
+                f"{key}={json.dumps(want)}; check the path, or delete the plan and run the plan step again"
+            )
+
+
 def run_variant(
     split_path,
     plan_path,
@@ -94,6 +111,7 @@ def run_variant(
     if variant["batch_size"] > n:
         raise ConfigError(f"variant {name}: batch_size {variant['batch_size']} is larger than its {n} training images")
     plan = PlanFile(plan_path)
+    check_plan_spec(plan_path, plan.spec, variant)
     if plan.n != n or plan.epochs < variant["epochs"]:
         raise DataError(
             f"{plan_path}: plan has {plan.epochs} epochs of {plan.n} images, variant {name} needs {variant['epochs']} of {n}"

@@ -81,13 +81,25 @@ def cmd_plot_variant(a) -> None:
 def cmd_compare(a) -> None:
     from .report.compare import comparison_file
 
-    comparison_file(json.loads(a.spec), a.runs, a.out, **_figure_settings(a))
+    comparison_file(json.loads(a.spec), a.runs, a.out, seeds_out=a.seeds_out, **_figure_settings(a))
 
 
 def cmd_tables(a) -> None:
     from .report.tables import run_tables
 
     run_tables(a.metrics, a.outdir)
+
+
+def cmd_paired(a) -> None:
+    from .report.paired import paired_file
+
+    paired_file(json.loads(a.spec), a.runs, json.loads(a.statistics), a.table, a.figure, **_figure_settings(a))
+
+
+def cmd_answers(a) -> None:
+    from .report.paired import answers_file
+
+    answers_file(json.loads(a.questions), a.tables, a.runs, json.loads(a.statistics), a.out)
 
 
 def cmd_benchmarks(a) -> None:
@@ -99,7 +111,7 @@ def cmd_benchmarks(a) -> None:
 def cmd_summary_md(a) -> None:
     from .report.summary import write_summary_markdown
 
-    write_summary_markdown(a.summary, a.figures_list, a.out)
+    write_summary_markdown(a.summary, a.figures_list, a.out, answers=a.answers)
 
 
 def cmd_check_config(a) -> None:
@@ -164,9 +176,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.set_defaults(func=cmd_preview)
 
     s = sub.add_parser("plot-variant", help="curves, confusion matrix and class templates of one variant")
-    s.add_argument("--metrics", required=True)
-    s.add_argument("--history", required=True)
-    s.add_argument("--weights", required=True)
+    s.add_argument("--metrics", nargs="+", required=True, help="one per replicate seed")
+    s.add_argument("--history", nargs="+", required=True)
+    s.add_argument("--weights", nargs="+", required=True)
     s.add_argument("--curves", required=True)
     s.add_argument("--confusion", required=True)
     s.add_argument("--templates", required=True)
@@ -178,7 +190,25 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--runs", nargs="+", required=True)
     s.add_argument("--figures", default=None)
     s.add_argument("--out", required=True)
+    s.add_argument("--seeds-out", default=None, help="output stem of the per-seed strip plot")
     s.set_defaults(func=cmd_compare)
+
+    s = sub.add_parser("paired", help="paired tests of a family of pairs: table and figure")
+    s.add_argument("--spec", required=True, help="JSON {name, pairs}")
+    s.add_argument("--runs", nargs="+", required=True)
+    s.add_argument("--statistics", default="{}")
+    s.add_argument("--figures", default=None)
+    s.add_argument("--table", required=True, help="output stem (writes .csv and .md)")
+    s.add_argument("--figure", required=True, help="output stem (writes .png and .pdf)")
+    s.set_defaults(func=cmd_paired)
+
+    s = sub.add_parser("answers", help="results/answers.md: one sentence per question")
+    s.add_argument("--questions", required=True)
+    s.add_argument("--tables", nargs="*", default=[])
+    s.add_argument("--runs", nargs="*", default=[])
+    s.add_argument("--statistics", default="{}")
+    s.add_argument("--out", required=True)
+    s.set_defaults(func=cmd_answers)
 
     s = sub.add_parser("tables", help="summary and per-class tables")
     s.add_argument("--metrics", nargs="+", required=True)
@@ -193,6 +223,7 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("summary-md", help="results/summary.md")
     s.add_argument("--summary", required=True)
     s.add_argument("--figures-list", nargs="*", default=[])
+    s.add_argument("--answers", nargs="*", default=[])
     s.add_argument("--out", required=True)
     s.set_defaults(func=cmd_summary_md)
     s = sub.add_parser(

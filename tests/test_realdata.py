@@ -68,8 +68,8 @@ def test_softmax_for_two_epochs_on_the_full_split_beats_chance_clearly(real, spl
         experiments={"check": {"variants": [{"name": "sm2", "model": "softmax", "epochs": 2, "eta": 0.01}]}}
     )
     write_config(real, cfg, "sm2.yaml")
-    snakemake(real, "--cores", "2", "results/runs/sm2/metrics.json", config="sm2.yaml")
-    m = json.loads((real / "results" / "runs" / "sm2" / "metrics.json").read_text())
+    snakemake(real, "--cores", "2", "results/runs/sm2/seed0/metrics.json", config="sm2.yaml")
+    m = json.loads((real / "results" / "runs" / "sm2" / "seed0" / "metrics.json").read_text())
     print(f"softmax, 2 epochs, full split: test accuracy {100 * m['test_acc']:.2f}%")
     assert m["n_train"] == 49000
     assert m["test_acc"] > 0.25

@@ -61,7 +61,7 @@ def tiny_config(archive: Path) -> dict:
                     {"name": "soft", "model": "softmax"},
                     {"name": "logi", "model": "logistic", "classes": ["cat", "dog"], "batch_size": 20},
                 ],
-                "comparisons": [{"name": "pc", "type": "per_class", "variants": ["soft", "logi"]}],
+                "comparisons": [{"name": "pc", "type": "curves", "variants": ["soft", "logi"], "paired": False}],
             }
         },
     }
@@ -148,5 +148,5 @@ def test_report_of_the_consumer_run_as_a_zip(consumer, tmp_path):
     names = zipfile.ZipFile(tmp_path / "report.zip").namelist()
     assert "report/report.html" in names
     pngs = [n for n in names if n.endswith(".png")]
-    # 2 variants x 3 figures + 1 comparison, each a report item of the module's rules
-    assert len(pngs) == 7, pngs
+    # 2 variants x 3 figures + 1 comparison and its per-seed strip, each a report item of the module's rules
+    assert len(pngs) == 8, pngs

@@ -121,6 +121,8 @@ def _independent(values, confidence=0.95):
     if len(x) < 2:
         return m, np.nan, np.nan, np.nan
     sd = x.std(ddof=1)
+    if sd == 0:
+        return m, 0.0, m, m
     lo, hi = st.t.interval(confidence, len(x) - 1, loc=m, scale=sd / np.sqrt(len(x)))
     return m, sd, lo, hi
 
@@ -141,8 +143,15 @@ def test_aggregated_table_equals_an_independent_computation(rep):
                 assert table.loc[name, f"{stem}_lo"] == pytest.approx(lo, rel=1e-9)
                 assert table.loc[name, f"{stem}_hi"] == pytest.approx(hi, rel=1e-9)
     md = (rep / "results" / "tables" / "rep" / "summary.md").read_text()
-    m, sd, lo, hi = _independent([metrics_of(rep, "soft", s)["test_acc"] for s in (0, 1)])
-    assert f"{100 * m:.2f} ± {100 * (hi - m):.2f} (n=2)" in md
+    spread = 0
+    for name in ("soft", "sig", "lg-lambda0", "lg-lambda0.1"):
+        for stem in ("test_acc", "best_val_acc", "test_loss"):
+            m, sd, lo, hi = _independent([metrics_of(rep, name, s)[stem] for s in (0, 1)])
+            scale, digits = (1, 3) if stem == "test_loss" else (100, 2)
+            half = 0.0 if sd == 0 else hi - m
+            assert f"{scale * m:.{digits}f} ± {scale * half:.{digits}f} (n=2)" in md, (name, stem)
+            spread += sd > 0
+    assert spread  # some number differs between the seeds (the interval is not trivially 0)
     assert "half-width of the 95% Student t" in md and "validation numbers only" in md
     assert "(n=1)" in md  # logi: one seed, no interval
     per_class = pd.read_csv(rep / "results" / "tables" / "rep" / "per_class.csv").set_index("variant")

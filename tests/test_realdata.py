@@ -10,6 +10,7 @@ import time
 
 import h5py
 import numpy as np
+import pandas as pd
 import pytest
 import yaml
 
@@ -86,5 +87,18 @@ def test_quick_config_runs_every_set_end_to_end(real, splits):
         for comp in exp.get("comparisons", []):
             assert (res / "figures" / set_name / "comparisons" / f"{comp['name']}.png").stat().st_size > 1000
     assert (res / "summary.md").exists()
+    # the quick config runs replicates: every variant has its seeds' runs, the aggregated tables
+    # count them, the paired tables and the answers to every question exist
+    n_reps = cfg["overrides"]["replicates"]
+    summary = pd.read_csv(res / "tables" / "summary.csv")
+    assert (summary["n_seeds"] == n_reps).all() and (summary["test_acc_n"] == n_reps).all()
+    for name in summary["variant"]:
+        assert sorted(p.name for p in (res / "runs" / name).iterdir()) == [f"seed{s}" for s in range(n_reps)]
+    answers = (res / "answers.md").read_text()
+    for exp in cfg["experiments"].values():
+        for q in exp.get("questions", []):
+            assert f"**{q['name']}**" in answers, q["name"]
+    assert answers.strip() in (res / "summary.md").read_text()
+    assert list(res.glob("tables/*/paired_*.csv")) and list(res.glob("figures/*/comparisons/*_paired.png"))
     snakemake(real, "--report", "report.html")
     assert (real / "report.html").stat().st_size > 1_000_000

@@ -120,7 +120,8 @@ def cmd_check_config(a) -> None:
     config, variants, comparisons = validate_config(load_config_files(a.configfiles))
     sets = selected_sets(config)
     _log(
-        f"{', '.join(a.configfiles)}: valid ({len(variants)} variants, {len(comparisons)} comparisons in {len(sets)} sets: {', '.join(sets)})"
+        f"{', '.join(a.configfiles)}: valid ({len(variants)} variants, {sum(len(v['seeds']) for v in variants.values())}"
+        f" training runs, {len(comparisons)} comparisons in {len(sets)} sets: {', '.join(sets)})"
     )
 
 

@@ -442,7 +442,7 @@ def interrupt(proc: subprocess.Popen, wd: Path, variant: str, epoch: int, kill) 
 
 
 def training_process(root: int, variant: str) -> int:
-    """PID of the `python -m cifarflow ... train` process of `variant` below the process `root`."""
+    """PID of the `python -m cifarflow ... train` process of `variant` (seed 0) below the process `root`."""
     children: dict[int, list[int]] = {}
     for stat in Path("/proc").glob("[0-9]*/stat"):
         try:
@@ -457,7 +457,9 @@ def training_process(root: int, variant: str) -> int:
             argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
         except OSError:
             continue
-        if b"cifarflow" in argv and b"train" in argv and f"results/runs/{variant}".encode() in argv:
+        # `python -m cifarflow ... train` or `python .../run_cifarflow.py ... train` (the rules' launcher)
+        started = any(a == b"cifarflow" or a.endswith(b"run_cifarflow.py") for a in argv)
+        if started and b"train" in argv and f"results/runs/{variant}/seed0".encode() in argv:
             return pid
         todo += children.get(pid, [])
     raise AssertionError(f"no training process of {variant} under {root}")

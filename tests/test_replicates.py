@@ -178,6 +178,8 @@ def test_paired_tables_answers_and_figures_exist(rep):
     assert "Softmax vs sigmoid" in answers and "Lambda sweep" in answers
     assert f"{100 * acc_soft:.2f}%" in answers
     assert answers.strip() in (res / "summary.md").read_text()
+    page = (res / "answers.html").read_text()
+    assert "Lambda sweep" in page and f"{100 * acc_soft:.2f}%" in page
 
 
 def test_report_holds_the_paired_tables_and_the_answers(rep, tmp_path):
@@ -190,7 +192,7 @@ def test_report_holds_the_paired_tables_and_the_answers(rep, tmp_path):
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
     names = zipfile.ZipFile(tmp_path / "report.zip").namelist()
-    for want in ("answers.md", "paired_pc.csv", "pc_paired.png", "pc_seeds.png", "per_seed.csv"):
+    for want in ("answers.html", "paired_pc.csv", "pc_paired.png", "pc_seeds.png", "per_seed.csv"):
         assert any(n.endswith(want) for n in names), (want, names)
 
 

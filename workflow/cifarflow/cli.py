@@ -99,7 +99,7 @@ def cmd_paired(a) -> None:
 def cmd_answers(a) -> None:
     from .report.paired import answers_file
 
-    answers_file(json.loads(a.questions), a.tables, a.runs, json.loads(a.statistics), a.out)
+    answers_file(json.loads(a.questions), a.tables, a.runs, json.loads(a.statistics), a.out, html=a.html)
 
 
 def cmd_benchmarks(a) -> None:
@@ -209,6 +209,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--runs", nargs="*", default=[])
     s.add_argument("--statistics", default="{}")
     s.add_argument("--out", required=True)
+    s.add_argument("--html", default=None, help="also write the answers as an HTML page")
     s.set_defaults(func=cmd_answers)
 
     s = sub.add_parser("tables", help="summary and per-class tables")

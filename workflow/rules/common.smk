@@ -254,7 +254,7 @@ def table_outputs():
 def all_outputs():
     out = figure_outputs() + table_outputs() + ["results/summary.md"]
     if QUESTIONS:
-        out.append("results/answers.md")
+        out += ["results/answers.md", "results/answers.html"]
     for path in [f"results/plans/{p}.h5" for p in PLANS] + all_metrics(VARIANTS) + [DOWNLOAD_PATH]:
         _inside_workdir(path)
     return [_inside_workdir(p) for p in out]

@@ -212,8 +212,9 @@ rule answers:
     input:
         unpack(answers_inputs),
     output:
-        report(
-            "results/answers.md",
+        md="results/answers.md",
+        html=report(
+            "results/answers.html",
             caption="../report/answers.rst",
             category="Summary",
             labels={"table": "answers to the write-ups' questions"},
@@ -228,7 +229,8 @@ rule answers:
         runs=lambda wildcards, input: list(dict.fromkeys(os.path.dirname(f) for f in input.metrics)),
     shell:
         'python "$CIFARFLOW_LAUNCHER" answers --questions {params.questions:q} --tables {input.tables:q}'
-        " --runs {params.runs:q} --statistics {params.statistics:q} --out {output:q} > {log:q} 2>&1"
+        " --runs {params.runs:q} --statistics {params.statistics:q} --out {output.md:q} --html {output.html:q}"
+        " > {log:q} 2>&1"
 
 
 rule summary_md:

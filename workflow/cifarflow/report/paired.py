@@ -102,29 +102,56 @@ def answer(question: dict, pairs: pd.DataFrame, metrics: dict[str, list[dict]], 
     return fn(row, alpha)
 
 
-def answers_markdown(questions: dict, tables: dict[str, pd.DataFrame], metrics: dict, statistics: dict) -> str:
-    """results/answers.md: one sentence per question, grouped by experiment set."""
+_ANSWERS_HEAD = (
+    "Generated from the runs of every replicate seed and the paired tests (results/tables/<set>/paired_*.csv);"
+    " accuracies are test accuracies of the weights kept by validation-only selection."
+)
+
+
+def answers_by_set(questions: dict, tables: dict[str, pd.DataFrame], metrics: dict, statistics: dict) -> dict:
+    """Set -> [(question name, sentence)], in config order."""
     alpha = float(statistics.get("alpha", 0.05))
     confidence = float(statistics.get("confidence", 0.95))
-    lines = [
-        "## Answers to the write-ups' questions",
-        "",
-        "Generated from the runs of every replicate seed and the paired tests (results/tables/<set>/paired_*.csv);"
-        " accuracies are test accuracies of the weights kept by validation-only selection.",
-        "",
-    ]
-    by_set: dict[str, list[str]] = {}
+    by_set: dict[str, list[tuple[str, str]]] = {}
     for name, q in questions.items():
-        by_set.setdefault(q["set"], []).append(
-            f"- **{name}**: " + answer(q, tables[q["table"]], metrics, alpha, confidence)
-        )
+        by_set.setdefault(q["set"], []).append((name, answer(q, tables[q["table"]], metrics, alpha, confidence)))
+    return by_set
+
+
+def answers_markdown(by_set: dict) -> str:
+    """results/answers.md: one sentence per question, grouped by experiment set."""
+    lines = ["## Answers to the write-ups' questions", "", _ANSWERS_HEAD, ""]
     for set_name, items in by_set.items():
-        lines += [f"### {set_name}", "", *items, ""]
+        lines += [f"### {set_name}", "", *(f"- **{n}**: {text}" for n, text in items), ""]
     return "\n".join(lines).rstrip() + "\n"
 
 
-def answers_file(questions: dict, table_paths, run_dirs, statistics: dict, out) -> None:
-    """Write `answers_markdown` to `out` from the paired tables' CSV files and the runs."""
+def answers_html(by_set: dict) -> str:
+    """The same as a small HTML page: Snakemake's report shows HTML results inline (Markdown and
+    CSV results only as downloads)."""
+    from html import escape
+
+    parts = [
+        "<!DOCTYPE html>",
+        '<html><head><meta charset="utf-8"><title>Answers</title></head><body>',
+        "<h2>Answers to the write-ups' questions</h2>",
+        f"<p>{escape(_ANSWERS_HEAD)}</p>",
+    ]
+    for set_name, items in by_set.items():
+        parts.append(f"<h3>{escape(set_name)}</h3><ul>")
+        parts += [f"<li><b>{escape(n)}</b>: {escape(text)}</li>" for n, text in items]
+        parts.append("</ul>")
+    parts.append("</body></html>")
+    return "\n".join(parts) + "\n"
+
+
+def answers_file(questions: dict, table_paths, run_dirs, statistics: dict, out, html=None) -> None:
+    """Write the answers as Markdown to `out` (and as HTML to `html`) from the paired tables' CSV
+    files and the runs."""
     tables = {Path(p).name.removesuffix(".csv").removeprefix("paired_"): pd.read_csv(p) for p in table_paths}
     metrics = {n: [read_json(Path(d) / "metrics.json") for d in dirs] for n, dirs in group_runs(run_dirs).items()}
-    write_text(out, answers_markdown(questions, tables, metrics, statistics))
+    by_set = answers_by_set(questions, tables, metrics, statistics)
+    text, page = answers_markdown(by_set), answers_html(by_set)
+    write_text(out, text)
+    if html:
+        write_text(html, page)

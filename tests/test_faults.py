@@ -65,7 +65,7 @@ VARIANTS = [
     {"name": "lg", "model": "softmax", "grid": {"lambda": [0, 0.1]}},
 ]
 NAMES = ["soft", "boom", "slow", "lg-lambda0", "lg-lambda0.1"]
-RUNS = [f"results/runs/{name}/metrics.json" for name in NAMES]  # the train rule writes all four files
+RUNS = [f"results/runs/{name}/seed0/metrics.json" for name in NAMES]  # the train rule writes all four files
 SPLIT = "results/data/split_full.h5"
 NO_PROXY = {k: v for k, v in os.environ.items() if k.lower() not in ("http_proxy", "https_proxy", "all_proxy")}
 
@@ -134,7 +134,7 @@ def sha256(path: Path) -> str:
 
 
 def run_metrics(wd: Path, name: str) -> dict:
-    return json.loads((wd / "results" / "runs" / name / "metrics.json").read_text())
+    return json.loads((wd / "results" / "runs" / name / "seed0" / "metrics.json").read_text())
 
 
 # ---- fixtures ----------------------------------------------------------------------------------
@@ -312,7 +312,7 @@ def test_wrong_hdf5_given_to_train_is_named(ref, tmp_path, case):
         "foreign-plan": lambda: (split, _foreign_plan(tmp_path / "plan.h5"), "not an epoch plan", "spec"),
     }[case]()
     variant = run_metrics(ref, "lg-lambda0")["config"]
-    outdir = tmp_path / "results" / "runs" / "lg-lambda0"
+    outdir = tmp_path / "results" / "runs" / "lg-lambda0" / "seed0"
     proc = cli(
         "--threads",
         "1",
@@ -332,7 +332,7 @@ def test_wrong_hdf5_given_to_train_is_named(ref, tmp_path, case):
 
 @WORKFLOW
 def test_corrupt_checkpoint_is_ignored_and_training_starts_over(ref, tmp_path):
-    outdir = tmp_path / "results" / "runs" / "lg-lambda0"
+    outdir = tmp_path / "results" / "runs" / "lg-lambda0" / "seed0"
     outdir.mkdir(parents=True)
     (outdir / "checkpoint.h5").write_bytes(b"\x89HDF\r\n\x1a\n" + bytes(500))  # an HDF5 signature, then nothing
     proc = train_like_the_rule(ref, "lg-lambda0", outdir)
@@ -396,11 +396,12 @@ def test_bad_config_fails_the_dry_run_naming_the_key(archive, tmp_path, case):
 def test_batch_size_larger_than_the_split_fails_the_training_job_naming_the_variant(ref, archive):
     """Only known at training time (the split's size): the job fails, the other results stay."""
     write_config(ref, fault_config(archive, [{"name": "big", "batch_size": 5000}]), "bigbatch.yaml")
-    proc = snakemake(ref, "--cores", "1", "results/runs/big/metrics.json", config="bigbatch.yaml", check=False)
+    proc = snakemake(ref, "--cores", "1", "results/runs/big/seed0/metrics.json", config="bigbatch.yaml", check=False)
     outputs = [
-        ref / "results" / "runs" / "big" / f for f in ("weights.h5", "history.csv", "metrics.json", "predictions.h5")
+        ref / "results" / "runs" / "big" / "seed0" / f
+        for f in ("weights.h5", "history.csv", "metrics.json", "predictions.h5")
     ]
-    log = ref / "logs" / "train" / "big.log"
+    log = ref / "logs" / "train" / "big" / "seed0.log"
     assert_job_failed(proc, log, "variant big", "batch_size 5000", "900 training images", outputs=outputs)
 
 
@@ -411,7 +412,7 @@ def test_batch_size_larger_than_the_split_fails_the_training_job_naming_the_vari
 def test_diverging_variant_is_recorded_and_the_report_still_builds(ref):
     m = run_metrics(ref, "boom")
     assert m["diverged"] is True and m["diverged_epoch"] == 1
-    with h5py.File(ref / "results" / "runs" / "boom" / "weights.h5", "r") as f:
+    with h5py.File(ref / "results" / "runs" / "boom" / "seed0" / "weights.h5", "r") as f:
         assert all(np.isfinite(f["params"][k][()]).all() for k in f["params"])  # the last finite epoch's
     snakemake(ref, "--cores", "2")
     snakemake(ref, "--report", "results/report.html")
@@ -464,10 +465,10 @@ def job_killed(tmp_path_factory, archive):
     if not Path("/proc/self/stat").exists():
         pytest.skip("finding the job's process needs /proc")
     wd = workdir(tmp_path_factory.mktemp("job_killed"), archive, variants=[SLOW])
-    target = "results/runs/slow/metrics.json"
+    target = "results/runs/slow/seed0/metrics.json"
     status = interrupt(start_snakemake(wd, "--cores", "1", target, stop=("slow", 3)), "slow", sigkill_job)
-    left = sorted(p.name for p in (wd / "results" / "runs" / "slow").iterdir() if not p.name.startswith("."))
-    epoch = checkpoint_epoch(wd / "results" / "runs" / "slow" / "checkpoint.h5")
+    left = sorted(p.name for p in (wd / "results" / "runs" / "slow" / "seed0").iterdir() if not p.name.startswith("."))
+    epoch = checkpoint_epoch(wd / "results" / "runs" / "slow" / "seed0" / "checkpoint.h5")
     snakemake(wd, "--cores", "1", "--rerun-incomplete", target)
     return wd, status, left, epoch
 
@@ -478,10 +479,10 @@ def test_training_job_killed_with_sigkill_resumes_from_its_checkpoint(job_killed
     assert status != 0
     assert left == ["checkpoint.h5"]  # no output of the killed job, only its checkpoint
     assert epoch == 3  # the job was killed exactly where it stopped itself
-    assert "resumed from the checkpoint of epoch 3" in (wd / "logs" / "train" / "slow.log").read_text()
-    assert "resumed from the checkpoint of epoch" in (wd / "logs" / "train" / "slow.log").read_text()
+    assert "resumed from the checkpoint of epoch 3" in (wd / "logs" / "train" / "slow" / "seed0.log").read_text()
+    assert "resumed from the checkpoint of epoch" in (wd / "logs" / "train" / "slow" / "seed0.log").read_text()
     assert run_metrics(wd, "slow")["timing"]["resumed_from_epoch"] >= 3
-    assert not (wd / "results" / "runs" / "slow" / "checkpoint.h5").exists()
+    assert not (wd / "results" / "runs" / "slow" / "seed0" / "checkpoint.h5").exists()
 
 
 @WORKFLOW
@@ -495,9 +496,9 @@ def test_workflow_interrupted_with_sigint_finishes_with_the_same_results(tmp_pat
     # Ctrl-C: the terminal sends SIGINT to Snakemake and its jobs (the whole foreground group).
     status = interrupt(start_snakemake(wd, "--cores", "2", *RUNS, stop=("slow", 3)), "slow", ctrl_c)
     assert status != 0
-    assert not (wd / "results" / "runs" / "slow" / "weights.h5").exists()
+    assert not (wd / "results" / "runs" / "slow" / "seed0" / "weights.h5").exists()
     snakemake(wd, "--cores", "2", "--rerun-incomplete", *RUNS)
-    assert "resumed from the checkpoint of epoch" in (wd / "logs" / "train" / "slow.log").read_text()
+    assert "resumed from the checkpoint of epoch" in (wd / "logs" / "train" / "slow" / "seed0.log").read_text()
     for name in NAMES:
         assert run_fingerprint(wd, name) == run_fingerprint(ref, name), name
 
@@ -530,7 +531,7 @@ def test_four_training_jobs_read_the_same_hdf5_at_once(ref, tmp_path):
     env = {k: v for k, v in os.environ.items() if k != "HDF5_USE_FILE_LOCKING"}  # HDF5's default locking
     names = ["soft", "boom", "lg-lambda0", "lg-lambda0.1"]
     with h5py.File(ref / SPLIT, "r"):  # a fifth reader holds the file open all along
-        procs = {n: train_like_the_rule(ref, n, tmp_path / "results" / "runs" / n, env=env) for n in names}
+        procs = {n: train_like_the_rule(ref, n, tmp_path / "results" / "runs" / n / "seed0", env=env) for n in names}
         outs = {n: p.communicate(timeout=300) for n, p in procs.items()}
     for name in names:
         assert procs[name].returncode == 0 and outs[name][1] == "", outs[name][1]
@@ -569,10 +570,10 @@ def test_materialised_plan_gives_the_weights_of_the_replayed_plan(ref, tmp_path)
     assert cli("plan", "--split", ref / SPLIT, "--spec", json.dumps(spec), "--out", plan).returncode == 0
     with h5py.File(plan, "r") as f:
         assert f["images"].shape[:2] == (3, 900)
-    proc = train_like_the_rule(ref, "soft", tmp_path / "results" / "runs" / "soft", plan=plan)
+    proc = train_like_the_rule(ref, "soft", tmp_path / "results" / "runs" / "soft" / "seed0", plan=plan)
     err = proc.communicate(timeout=300)[1]
     assert proc.returncode == 0, err
-    run, base = tmp_path / "results" / "runs" / "soft", ref / "results" / "runs" / "soft"
+    run, base = tmp_path / "results" / "runs" / "soft" / "seed0", ref / "results" / "runs" / "soft" / "seed0"
     assert params_digest(run / "weights.h5") == params_digest(base / "weights.h5")
     assert stable_history(run / "history.csv") == stable_history(base / "history.csv")
     got, want = stable_metrics(run / "metrics.json"), stable_metrics(base / "metrics.json")
@@ -613,7 +614,7 @@ def test_metrics_record_config_input_hash_versions_and_code(ref):
 
 @WORKFLOW
 def test_weights_record_config_input_hash_versions_and_code(ref):
-    with h5py.File(ref / "results" / "runs" / "soft" / "weights.h5", "r") as f:
+    with h5py.File(ref / "results" / "runs" / "soft" / "seed0" / "weights.h5", "r") as f:
         attrs = dict(f.attrs)
     missing = [k for k in ("config", "data_sha256", "provenance") if k not in attrs]
     assert not missing, f"weights.h5 lacks the attributes {missing}"

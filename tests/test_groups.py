@@ -26,7 +26,7 @@ def config(archive, group=None) -> dict:
 
 
 def test_changing_the_group_reruns_no_training(archive, tmp_path):
-    target = "results/runs/a/metrics.json"
+    target = "results/runs/a/seed0/metrics.json"
     write_config(tmp_path, config(archive))
     snakemake(tmp_path, "--cores", "1", target)
     write_config(tmp_path, config(archive, group="short"), name="grouped.yaml")

@@ -61,7 +61,7 @@ def tiny_config(archive: Path) -> dict:
                     {"name": "soft", "model": "softmax"},
                     {"name": "logi", "model": "logistic", "classes": ["cat", "dog"], "batch_size": 20},
                 ],
-                "comparisons": [{"name": "pc", "type": "per_class", "variants": ["soft", "logi"]}],
+                "comparisons": [{"name": "pc", "type": "curves", "variants": ["soft", "logi"], "paired": False}],
             }
         },
     }
@@ -94,14 +94,14 @@ def test_every_module_output_is_under_the_prefix(consumer):
     out = wd / PREFIX / "results"
     for variant in ("soft", "logi"):
         for name in ("weights.h5", "history.csv", "metrics.json", "predictions.h5"):
-            assert (out / "runs" / variant / name).stat().st_size > 0
+            assert (out / "runs" / variant / "seed0" / name).stat().st_size > 0
         for fig in ("curves", "confusion", "templates"):
             assert (out / "figures" / "tiny" / variant / f"{fig}.png").stat().st_size > 0
             assert (out / "figures" / "tiny" / variant / f"{fig}.pdf").stat().st_size > 0
     assert (out / "figures" / "tiny" / "comparisons" / "pc.png").stat().st_size > 0
     assert (out / "summary.md").stat().st_size > 0
-    assert (wd / PREFIX / "logs" / "train" / "soft.log").exists()
-    assert (wd / PREFIX / "benchmarks" / "train" / "soft.tsv").exists()
+    assert (wd / PREFIX / "logs" / "train" / "soft" / "seed0.log").exists()
+    assert (wd / PREFIX / "benchmarks" / "train" / "soft" / "seed0.tsv").exists()
     # nothing written beside the prefix: paths in shell commands follow the rules' (prefixed) outputs
     assert not (wd / "results").exists()
     assert not (wd / "logs").exists()
@@ -117,7 +117,7 @@ def test_tables_list_every_variant_of_the_consumer_config(consumer):
 
 def test_jobs_ran_this_checkouts_package_without_pythonpath(consumer):
     wd, _ = consumer
-    metrics = json.loads((wd / PREFIX / "results" / "runs" / "soft" / "metrics.json").read_text())
+    metrics = json.loads((wd / PREFIX / "results" / "runs" / "soft" / "seed0" / "metrics.json").read_text())
     assert metrics["provenance"]["package_sha256"] == package_digest()
     assert metrics["variant"] == "soft"
     assert (
@@ -148,5 +148,5 @@ def test_report_of_the_consumer_run_as_a_zip(consumer, tmp_path):
     names = zipfile.ZipFile(tmp_path / "report.zip").namelist()
     assert "report/report.html" in names
     pngs = [n for n in names if n.endswith(".png")]
-    # 2 variants x 3 figures + 1 comparison, each a report item of the module's rules
-    assert len(pngs) == 7, pngs
+    # 2 variants x 3 figures + 1 comparison and its per-seed strip, each a report item of the module's rules
+    assert len(pngs) == 8, pngs

@@ -5,15 +5,18 @@ Skipped when the shared archive is absent (CI, which has it, fails instead of sk
 
 from __future__ import annotations
 
+import copy
 import json
 import time
 
 import h5py
 import numpy as np
+import pandas as pd
 import pytest
 import yaml
 
 from cifarflow import CIFAR10_CLASSES
+from cifarflow.config import validate_config
 
 from workflow_utils import REPO, SHARED_ARCHIVE, require_or_skip, snakemake, write_config
 
@@ -68,8 +71,8 @@ def test_softmax_for_two_epochs_on_the_full_split_beats_chance_clearly(real, spl
         experiments={"check": {"variants": [{"name": "sm2", "model": "softmax", "epochs": 2, "eta": 0.01}]}}
     )
     write_config(real, cfg, "sm2.yaml")
-    snakemake(real, "--cores", "2", "results/runs/sm2/metrics.json", config="sm2.yaml")
-    m = json.loads((real / "results" / "runs" / "sm2" / "metrics.json").read_text())
+    snakemake(real, "--cores", "2", "results/runs/sm2/seed0/metrics.json", config="sm2.yaml")
+    m = json.loads((real / "results" / "runs" / "sm2" / "seed0" / "metrics.json").read_text())
     print(f"softmax, 2 epochs, full split: test accuracy {100 * m['test_acc']:.2f}%")
     assert m["n_train"] == 49000
     assert m["test_acc"] > 0.25
@@ -86,5 +89,20 @@ def test_quick_config_runs_every_set_end_to_end(real, splits):
         for comp in exp.get("comparisons", []):
             assert (res / "figures" / set_name / "comparisons" / f"{comp['name']}.png").stat().st_size > 1000
     assert (res / "summary.md").exists()
+    # the quick config runs replicates: every variant has its seeds' runs, the aggregated tables
+    # count them, the paired tables and the answers to every question exist
+    _, variants, _ = validate_config(copy.deepcopy(cfg))
+    summary = pd.read_csv(res / "tables" / "summary.csv").set_index("variant")
+    assert sorted(summary.index) == sorted(variants)
+    for name, v in variants.items():
+        assert summary.loc[name, "n_seeds"] == summary.loc[name, "test_acc_n"] == len(v["seeds"])
+        assert sorted(p.name for p in (res / "runs" / name).iterdir()) == sorted(f"seed{s}" for s in v["seeds"])
+    assert (summary["n_seeds"] >= 3).any()
+    answers = (res / "answers.md").read_text()
+    for exp in cfg["experiments"].values():
+        for q in exp.get("questions", []):
+            assert f"**{q['name']}**" in answers, q["name"]
+    assert answers.strip() in (res / "summary.md").read_text()
+    assert list(res.glob("tables/*/paired_*.csv")) and list(res.glob("figures/*/comparisons/*_paired.png"))
     snakemake(real, "--report", "report.html")
     assert (real / "report.html").stat().st_size > 1_000_000

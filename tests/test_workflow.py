@@ -42,11 +42,11 @@ def test_every_output_is_produced(done):
     res = done / "results"
     for name in ("soft", "sig", "lg-lambda0", "lg-lambda0.1", "mlp", "logi", "boom"):
         for f in ("weights.h5", "history.csv", "metrics.json", "predictions.h5"):
-            assert (res / "runs" / name / f).stat().st_size > 0
+            assert (res / "runs" / name / "seed0" / f).stat().st_size > 0
         for fig in ("curves", "confusion", "templates"):
             for ext in ("png", "pdf"):
                 assert (res / "figures" / "small" / name / f"{fig}.{ext}").stat().st_size > 1000
-        assert not (res / "runs" / name / "checkpoint.h5").exists()
+        assert not (res / "runs" / name / "seed0" / "checkpoint.h5").exists()
     for comp in ("pc", "lam", "tp", "tm", "cv"):
         assert (res / "figures" / "small" / "comparisons" / f"{comp}.png").stat().st_size > 1000
     assert (res / "figures" / "augment" / "fliptrans.png").exists()
@@ -55,30 +55,30 @@ def test_every_output_is_produced(done):
     assert "\\toprule" in (res / "tables" / "summary.tex").read_text()
     summary = (res / "summary.md").read_text()
     assert "soft" in summary and "](figures/small/comparisons/pc.png)" in summary
-    for log in ("train/soft.log", "data/import.log"):
+    for log in ("train/soft/seed0.log", "data/import.log"):
         assert (done / "logs" / log).stat().st_size > 0
-    assert (done / "benchmarks" / "train" / "soft.tsv").exists()
+    assert (done / "benchmarks" / "train" / "soft" / "seed0.tsv").exists()
 
 
 def test_training_log_has_one_progress_line_per_epoch(done):
-    log = (done / "logs" / "train" / "soft.log").read_text()
+    log = (done / "logs" / "train" / "soft" / "seed0.log").read_text()
     for epoch in range(4):
         assert f"epoch {epoch:3d}  lr" in log
     assert "test accuracy" in log
 
 
 def test_metrics_record_results_config_and_provenance(done):
-    m = json.loads((done / "results" / "runs" / "soft" / "metrics.json").read_text())
+    m = json.loads((done / "results" / "runs" / "soft" / "seed0" / "metrics.json").read_text())
     assert m["test_acc"] > 0.5  # the generated classes are easy for a linear model
     assert len(m["confusion"]) == 10 and sum(map(sum, m["confusion"])) == 200
     assert set(m["per_class_acc"]) == set(m["class_names"])
     assert m["config"]["model"] == "softmax" and m["config"]["epochs"] == 3
     assert len(m["data_sha256"]) == 64
     assert m["provenance"]["numpy"] and "git_commit" in m["provenance"]
-    with h5py.File(done / "results" / "runs" / "soft" / "weights.h5") as f:
+    with h5py.File(done / "results" / "runs" / "soft" / "seed0" / "weights.h5") as f:
         assert json.loads(f.attrs["config"])["name"] == "soft"
         assert f["params/W1"].shape == (10, 3072)
-    hist = pd.read_csv(done / "results" / "runs" / "soft" / "history.csv")
+    hist = pd.read_csv(done / "results" / "runs" / "soft" / "seed0" / "history.csv")
     assert list(hist["epoch"]) == [0, 1, 2, 3]
     assert {
         "lr",
@@ -94,13 +94,13 @@ def test_metrics_record_results_config_and_provenance(done):
 
 
 def test_logistic_variant_uses_its_class_pair(done):
-    m = json.loads((done / "results" / "runs" / "logi" / "metrics.json").read_text())
+    m = json.loads((done / "results" / "runs" / "logi" / "seed0" / "metrics.json").read_text())
     assert m["class_names"] == ["cat", "dog"]
     assert sum(map(sum, m["confusion"])) == 40  # 20 test images per class in the generated set
 
 
 def test_diverging_variant_is_recorded_and_the_rest_completes(done):
-    m = json.loads((done / "results" / "runs" / "boom" / "metrics.json").read_text())
+    m = json.loads((done / "results" / "runs" / "boom" / "seed0" / "metrics.json").read_text())
     assert m["diverged"] is True and m["diverged_epoch"] >= 1
     table = pd.read_csv(done / "results" / "tables" / "summary.csv")
     assert "boom" in set(table.iloc[:, 0])
@@ -152,11 +152,11 @@ def test_same_config_with_one_core_gives_bit_identical_results(done, archive, tm
 
 def test_materialised_plan_gives_bit_identical_weights(done, archive, tmp_path):
     write_config(tmp_path, small_config(archive, materialize=True))
-    snakemake(tmp_path, "--cores", "2", "results/runs/sig/weights.h5")
+    snakemake(tmp_path, "--cores", "2", "results/runs/sig/seed0/weights.h5")
     with h5py.File(next((tmp_path / "results" / "plans").glob("*fliptrans*.h5"))) as f:
         assert "images" in f and f["images"].shape[0] == 3
-    assert params_digest(tmp_path / "results/runs/sig/weights.h5") == params_digest(
-        done / "results/runs/sig/weights.h5"
+    assert params_digest(tmp_path / "results/runs/sig/seed0/weights.h5") == params_digest(
+        done / "results/runs/sig/seed0/weights.h5"
     )
 
 
@@ -168,7 +168,7 @@ def test_killed_training_job_resumes_bit_identical(archive, tmp_path):
     for wd in (ref, killed):
         wd.mkdir()
         write_config(wd, cfg)
-    target = "results/runs/slow/weights.h5"
+    target = "results/runs/slow/seed0/weights.h5"
     snakemake(ref, "--cores", "1", target)
 
     cmd = [
@@ -196,12 +196,12 @@ def test_killed_training_job_resumes_bit_identical(archive, tmp_path):
     finally:
         os.killpg(proc.pid, signal.SIGKILL)
         proc.wait()
-    assert checkpoint_epoch(killed / "results" / "runs" / "slow" / "checkpoint.h5") == 3
+    assert checkpoint_epoch(killed / "results" / "runs" / "slow" / "seed0" / "checkpoint.h5") == 3
     assert not (killed / target).exists()
 
     snakemake(killed, "--unlock")  # Snakemake itself was killed: its lock stays until released
     snakemake(killed, "--cores", "1", "--rerun-incomplete", target)
-    log = (killed / "logs" / "train" / "slow.log").read_text()
+    log = (killed / "logs" / "train" / "slow" / "seed0.log").read_text()
     assert "resumed from the checkpoint of epoch" in log
     assert run_fingerprint(killed, "slow") == run_fingerprint(ref, "slow")
 

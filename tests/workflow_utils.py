@@ -92,8 +92,13 @@ def stable_history(path: Path) -> str:
     return "\n".join(",".join(row.split(",")[i] for i in keep) for row in lines)
 
 
-def run_fingerprint(workdir: Path, variant: str) -> tuple:
-    run = Path(workdir) / "results" / "runs" / variant
+def run_path(workdir: Path, variant: str, seed: int = 0) -> Path:
+    """The folder of one replicate's run files: results/runs/<variant>/seed<seed>."""
+    return Path(workdir) / "results" / "runs" / variant / f"seed{seed}"
+
+
+def run_fingerprint(workdir: Path, variant: str, seed: int = 0) -> tuple:
+    run = run_path(workdir, variant, seed)
     return (
         params_digest(run / "weights.h5"),
         stable_metrics(run / "metrics.json"),

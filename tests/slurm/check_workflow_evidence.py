@@ -14,7 +14,7 @@ run on the submit host) and every submission line ("Job N has been submitted wit
   * the job completion log (slurm.conf JobCompLoc) has it with that state;
   * its per-job SLURM log (.snakemake/slurm_logs/rule_<rule>/[<wildcards>/]<id>.log) exists and
     shows the job step running that rule;
-and per training job: its log (logs/train/<variant>.log) and benchmark exist and the log ends
+and per training job: its log (logs/train/<variant>/seed<s>.log) and benchmark exist and the log ends
 with the test accuracy (success), or holds ERROR_TEXT and no metrics.json was left (fail).
 
 Group jobs (Snakemake `group:`, e.g. the short trainings bundled by the profile's
@@ -37,6 +37,17 @@ from collections import Counter
 from pathlib import Path
 
 results: list[bool] = []
+
+
+def _wildcards(text: str) -> dict:
+    """ "variant=soft, seed=0" -> {"variant": "soft", "seed": "0"}."""
+    return dict(part.split("=", 1) for part in text.split(", ") if "=" in part)
+
+
+def _run_of(text: str) -> str:
+    """The run a train job's wildcards name: <variant>/seed<s>."""
+    w = _wildcards(text)
+    return f"{w.get('variant')}/seed{w.get('seed')}"
 
 
 def check(ok: bool, what: str) -> bool:
@@ -176,7 +187,7 @@ def main(argv: list[str]) -> int:
         info = jobs.get(sjid, {"rule": "?", "wildcards": "", "threads": 1})
         rule, wc = info["rule"], info["wildcards"]
         label = f"{rule}{'[' + wc + ']' if wc else ''} = SLURM job {jid}"
-        failing = mode == "fail" and rule == "train" and wc == f"variant={fail_variant}"
+        failing = mode == "fail" and rule == "train" and _wildcards(wc).get("variant") == fail_variant
         want = "FAILED" if failing else "COMPLETED"
         q = squeue.get(jid)
         c = comp.get(jid, {})
@@ -209,9 +220,7 @@ def main(argv: list[str]) -> int:
             f"{info['threads']} thread(s), log {rel}" + (f" -- PROBLEMS: {'; '.join(problems)}" if problems else ""),
         )
 
-    train_vs = {
-        jobs[s]["wildcards"].removeprefix("variant=") for s in submitted if jobs.get(s, {}).get("rule") == "train"
-    }
+    train_vs = {_run_of(jobs[s]["wildcards"]) for s in submitted if jobs.get(s, {}).get("rule") == "train"}
     train_sbatch = {
         jid for members, jid, *_ in submissions if any(jobs.get(s, {}).get("rule") == "train" for s in members)
     }
@@ -222,7 +231,7 @@ def main(argv: list[str]) -> int:
         )
     if mode == "success":
         runs = (
-            {p.name for p in (workdir / "results" / "runs").iterdir()}
+            {f"{p.parent.name}/{p.name}" for p in (workdir / "results" / "runs").glob("*/seed*")}
             if (workdir / "results" / "runs").is_dir()
             else set()
         )
@@ -243,8 +252,13 @@ def main(argv: list[str]) -> int:
         m = re.findall(r"(\d+) of (\d+) steps \(100%\) done", text)
         check(bool(m), f"Snakemake finished all steps ({'/'.join(m[-1]) if m else 'not 100%'})")
     else:
-        check(train_vs == {fail_variant}, f"the failing variant's train job was submitted: {sorted(train_vs)}")
-        fsjid = next((s for s in submitted if jobs.get(s, {}).get("wildcards") == f"variant={fail_variant}"), None)
+        check(
+            train_vs == {f"{fail_variant}/seed0"}, f"the failing variant's train job was submitted: {sorted(train_vs)}"
+        )
+        fsjid = next(
+            (s for s in submitted if _wildcards(jobs.get(s, {}).get("wildcards", "")).get("variant") == fail_variant),
+            None,
+        )
         jid = submitted[fsjid][0] if fsjid else "?"
         tries = [j for members, j, *_ in submissions if members == [fsjid]]
         mems = [mem_mb(squeue.get(j, {}).get("mem", "")) for j in tries]
@@ -258,8 +272,8 @@ def main(argv: list[str]) -> int:
         )
         check(f"SLURM-job '{jid}' failed" in text, f"Snakemake reports SLURM job {jid} as failed")
         check(
-            f"logs/train/{fail_variant}.log" in text,
-            f"Snakemake's error names the job's log logs/train/{fail_variant}.log",
+            f"logs/train/{fail_variant}/seed0.log" in text,
+            f"Snakemake's error names the job's log logs/train/{fail_variant}/seed0.log",
         )
         tlog = workdir / "logs" / "train" / f"{fail_variant}.log"
         body = tlog.read_text(errors="replace") if tlog.exists() else ""
@@ -267,7 +281,7 @@ def main(argv: list[str]) -> int:
         check(line is not None, f"the job's log holds the one-line error: {line!r}")
         check(line is not None and line in text, "Snakemake's output shows that error (profile: show-failed-logs)")
         check(
-            not (workdir / "results" / "runs" / fail_variant / "metrics.json").exists(),
+            not (workdir / "results" / "runs" / fail_variant / "seed0" / "metrics.json").exists(),
             "the failed job left no metrics.json",
         )
         check(

@@ -4,7 +4,7 @@ Used by .ci/slurm/selftest.sh to compare the run on SLURM with the local run of 
 
     python3 tests/slurm/compare_runs.py DIR_A DIR_B [--expect N]
 
-For every variant under DIR_A/results/runs and DIR_B/results/runs it compares
+For every run (variant and seed) under DIR_A/results/runs and DIR_B/results/runs it compares
 `run_fingerprint` from tests/workflow_utils.py (SHA-256 of the weight arrays, metrics.json
 without its timing/provenance keys, history.csv without its seconds column) and the test-set
 probabilities in predictions.h5. Both dirs must hold the same, non-empty set of variants
@@ -37,7 +37,7 @@ def check(ok: bool, what: str) -> bool:
 
 def variants(workdir: Path) -> set[str]:
     runs = workdir / "results" / "runs"
-    return {p.name for p in runs.iterdir() if p.is_dir()} if runs.is_dir() else set()
+    return {f"{p.parent.name}/{p.name}" for p in runs.glob("*/seed*") if p.is_dir()} if runs.is_dir() else set()
 
 
 def predictions_digest(path: Path) -> str:
@@ -65,8 +65,10 @@ def first_difference(a: dict, b: dict, prefix: str = "") -> str:
 
 
 def compare_variant(a: Path, b: Path, name: str) -> None:
+    """Compare one run, `name` = <variant>/seed<s>."""
+    variant, seed = name.rsplit("/seed", 1)
     try:
-        fa, fb = run_fingerprint(a, name), run_fingerprint(b, name)
+        fa, fb = run_fingerprint(a, variant, int(seed)), run_fingerprint(b, variant, int(seed))
     except Exception as exc:  # a missing or unreadable file is a failure, not a crash
         check(False, f"{name}: cannot read its results: {type(exc).__name__}: {exc}")
         return

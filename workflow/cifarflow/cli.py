@@ -81,13 +81,25 @@ def cmd_plot_variant(a) -> None:
 def cmd_compare(a) -> None:
     from .report.compare import comparison_file
 
-    comparison_file(json.loads(a.spec), a.runs, a.out, **_figure_settings(a))
+    comparison_file(json.loads(a.spec), a.runs, a.out, seeds_out=a.seeds_out, **_figure_settings(a))
 
 
 def cmd_tables(a) -> None:
     from .report.tables import run_tables
 
     run_tables(a.metrics, a.outdir)
+
+
+def cmd_paired(a) -> None:
+    from .report.paired import paired_file
+
+    paired_file(json.loads(a.spec), a.runs, json.loads(a.statistics), a.table, a.figure, **_figure_settings(a))
+
+
+def cmd_answers(a) -> None:
+    from .report.paired import answers_file
+
+    answers_file(json.loads(a.questions), a.tables, a.runs, json.loads(a.statistics), a.out, html=a.html)
 
 
 def cmd_benchmarks(a) -> None:
@@ -101,7 +113,9 @@ def cmd_summary_md(a) -> None:
 
     summary = [f for f in a.summary if f]  # an empty input list arrives as one empty argument
     search = [f for f in a.search if f]
-    write_summary_markdown(summary[0] if summary else None, a.figures_list, a.out, search[0] if search else None)
+    write_summary_markdown(
+        summary[0] if summary else None, a.figures_list, a.out, search[0] if search else None, answers=a.answers
+    )
 
 
 # ---- search ------------------------------------------------------------------------------------
@@ -132,7 +146,8 @@ def cmd_check_config(a) -> None:
     sets = selected_sets(config)
     searches = sum(1 for s in sets if config["experiments"][s].get("search"))
     _log(
-        f"{', '.join(a.configfiles)}: valid ({len(variants)} variants, {len(comparisons)} comparisons"
+        f"{', '.join(a.configfiles)}: valid ({len(variants)} variants, {sum(len(v['seeds']) for v in variants.values())}"
+        f" training runs, {len(comparisons)} comparisons"
         f"{f', {searches} searches' if searches else ''} in {len(sets)} sets: {', '.join(sets)})"
     )
     from .config import resolve_searches, search_variant
@@ -202,9 +217,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.set_defaults(func=cmd_preview)
 
     s = sub.add_parser("plot-variant", help="curves, confusion matrix and class templates of one variant")
-    s.add_argument("--metrics", required=True)
-    s.add_argument("--history", required=True)
-    s.add_argument("--weights", required=True)
+    s.add_argument("--metrics", nargs="+", required=True, help="one per replicate seed")
+    s.add_argument("--history", nargs="+", required=True)
+    s.add_argument("--weights", nargs="+", required=True)
     s.add_argument("--curves", required=True)
     s.add_argument("--confusion", required=True)
     s.add_argument("--templates", required=True)
@@ -216,7 +231,26 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--runs", nargs="+", required=True)
     s.add_argument("--figures", default=None)
     s.add_argument("--out", required=True)
+    s.add_argument("--seeds-out", default=None, help="output stem of the per-seed strip plot")
     s.set_defaults(func=cmd_compare)
+
+    s = sub.add_parser("paired", help="paired tests of a family of pairs: table and figure")
+    s.add_argument("--spec", required=True, help="JSON {name, pairs}")
+    s.add_argument("--runs", nargs="+", required=True)
+    s.add_argument("--statistics", default="{}")
+    s.add_argument("--figures", default=None)
+    s.add_argument("--table", required=True, help="output stem (writes .csv and .md)")
+    s.add_argument("--figure", required=True, help="output stem (writes .png and .pdf)")
+    s.set_defaults(func=cmd_paired)
+
+    s = sub.add_parser("answers", help="results/answers.md: one sentence per question")
+    s.add_argument("--questions", required=True)
+    s.add_argument("--tables", nargs="*", default=[])
+    s.add_argument("--runs", nargs="*", default=[])
+    s.add_argument("--statistics", default="{}")
+    s.add_argument("--out", required=True)
+    s.add_argument("--html", default=None, help="also write the answers as an HTML page")
+    s.set_defaults(func=cmd_answers)
 
     s = sub.add_parser("tables", help="summary and per-class tables")
     s.add_argument("--metrics", nargs="+", required=True)
@@ -232,6 +266,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--summary", nargs="*", default=[], help="results/tables/summary.md (none: only searches ran)")
     s.add_argument("--search", nargs="*", default=[], help="results/search/summary.md, appended")
     s.add_argument("--figures-list", nargs="*", default=[])
+    s.add_argument("--answers", nargs="*", default=[])
     s.add_argument("--out", required=True)
     s.set_defaults(func=cmd_summary_md)
 

@@ -324,10 +324,54 @@ def _check_convnet_size(name: str, where: str, v: dict, n_classes: int) -> None:
         )
 
 
+MAX_SEEDS = 100
+# Keys of a resolved variant that are not training settings: a run's params leave them out, so
+# adding a seed, or a cluster group, never reruns an existing run.
+NOT_TRAINING = ("seeds", "replicates", "group", "plan_id", "plan_ids")
+
+
+def resolve_seeds(name: str, seed: int, layers) -> list[int]:
+    """The replicate seeds of a variant: the most specific layer (defaults, set defaults, variant or
+    grid value, overrides) that sets `seeds` or `replicates` decides; none: [seed].
+
+    `replicates: N` gives seed, seed+1, ..., seed+N-1 (from the variant's resolved `seed`)."""
+    chosen = None
+    for where, layer in layers:
+        has_seeds = layer.get("seeds") is not None
+        has_reps = layer.get("replicates") is not None
+        if has_seeds and has_reps:
+            raise ConfigError(f"config key {where}.seeds (variant {name}): give `seeds` or `replicates`, not both")
+        if has_seeds:
+            chosen = (f"{where}.seeds", list(layer["seeds"]))
+        elif has_reps:
+            chosen = (f"{where}.replicates", [seed + i for i in range(int(layer["replicates"]))])
+    if chosen is None:
+        return [int(seed)]
+    key, seeds = chosen
+    if not seeds or len(seeds) > MAX_SEEDS:
+        raise ConfigError(f"config key {key} (variant {name}): give 1 to {MAX_SEEDS} seeds, not {len(seeds)}")
+    for s in seeds:
+        if isinstance(s, bool) or not isinstance(s, int) or not 0 <= s <= 4294967295:
+            raise ConfigError(f"config key {key} (variant {name}): seed {show(s)} is not an integer in 0..4294967295")
+    if len(set(seeds)) != len(seeds):
+        raise ConfigError(f"config key {key} (variant {name}): seeds {show(seeds)} repeat a seed")
+    return seeds
+
+
+def training_settings(variant: dict, seed: int) -> dict:
+    """What the training job of one replicate gets: the variant's settings with `seed` set to the
+    replicate's seed, without the keys that are not training settings (NOT_TRAINING). With a single
+    seed equal to `seed` this is exactly the variant as trained before replicates existed."""
+    out = {k: v for k, v in variant.items() if k not in NOT_TRAINING}
+    out["seed"] = int(seed)
+    return out
+
+
 def resolve_variants(config: dict, schema: dict | None = None) -> dict[str, dict]:
     """Every variant of the selected experiment sets, fully resolved, keyed by its unique name.
 
-    Each resolved variant holds every setting plus `name`, `set` and `loss` (never null).
+    Each resolved variant holds every setting plus `name`, `set`, `loss` (never null) and `seeds`
+    (its replicate seeds, a non-empty list; `replicates` is resolved into it and removed).
     """
     import jsonschema
 
@@ -362,6 +406,14 @@ def resolve_variants(config: dict, schema: dict | None = None) -> dict[str, dict
                 v["name"], v["set"] = name, set_name
                 _check_variant(name, where, v, config, settings_validator)
                 v["loss"] = v["loss"] or MODEL_LOSSES[v["model"]][0]
+                layers = (
+                    ("defaults", config.get("defaults") or {}),
+                    (f"experiments.{set_name}.defaults", set_defaults),
+                    (where, settings),
+                    ("overrides", overrides),
+                )
+                v["seeds"] = resolve_seeds(name, v["seed"], layers)
+                v.pop("replicates", None)
                 variants[name] = v
                 origin[name] = where
     return variants
@@ -544,8 +596,129 @@ def resolve_comparisons(config: dict, variants: dict[str, dict]) -> dict[str, di
                 )
             if comp["name"] in out:
                 raise ConfigError(f"config key {where}.name: comparison name '{comp['name']}' is used twice")
-            out[comp["name"]] = dict(comp, set=set_name, variants=names)
+            out[comp["name"]] = dict(comp, set=set_name, variants=names, paired=comp.get("paired", True))
     return out
+
+
+QUESTION_KINDS = ("softmax_vs_sigmoid", "flip", "shuffle", "lambda", "relu_vs_softplus", "ce_vs_mse")
+
+
+def _flip(v: dict, config: dict) -> float:
+    return float(config["augmentations"][v["augmentation"]].get("flip", 0.0))
+
+
+# kind -> (what A and B must be, a check of the two resolved variants)
+_PAIR_KINDS = {
+    "softmax_vs_sigmoid": (
+        "A a softmax and B a sigmoid model",
+        lambda a, b, c: (a["model"], b["model"]) == ("softmax", "sigmoid"),
+    ),
+    "flip": ("A flips with p = 0.2 and B with p = 0.5", lambda a, b, c: (_flip(a, c), _flip(b, c)) == (0.2, 0.5)),
+    "shuffle": ("A shuffled and B not", lambda a, b, c: (bool(a["shuffle"]), bool(b["shuffle"])) == (True, False)),
+    "relu_vs_softplus": (
+        "A an MLP with ReLU and B one with softplus",
+        lambda a, b, c: (
+            (a["model"], b["model"], a["activation"], b["activation"]) == ("mlp", "mlp", "relu", "softplus")
+        ),
+    ),
+    "ce_vs_mse": (
+        "A trained with cross_entropy and B with mse",
+        lambda a, b, c: (a["loss"], b["loss"]) == ("cross_entropy", "mse"),
+    ),
+}
+
+
+def _same_test_images(where: str, names, variants: dict) -> None:
+    """Paired tests need the same test images: the variants must share their classes."""
+    first = variants[names[0]]
+    for n in names[1:]:
+        if (variants[n]["classes"] or None) != (first["classes"] or None):
+            raise ConfigError(
+                f"config key {where}: paired tests need the same test images, but '{names[0]}' and '{n}'"
+                " are evaluated on different classes (set `paired: false` on a comparison)"
+            )
+
+
+def resolve_paired(config: dict, variants: dict, comparisons: dict) -> tuple[dict, dict]:
+    """The paired-test tables and the questions of the selected sets.
+
+    Returns (tables, questions). tables: name -> {set, variants, pairs} - one per comparison of 2+
+    variants with `paired` on (its name), one per set with `pairs` (`<set>-pairs`), and one per
+    question whose pairs no other table of its set has (the question's name). questions: name ->
+    {set, kind, variants, table} where `table` names the paired table the answer reads.
+    """
+    tables: dict[str, dict] = {}
+    for name, comp in comparisons.items():
+        if comp.get("paired", True) and len(comp["variants"]) >= 2:
+            where = f"experiments.{comp['set']}.comparisons[{name}]"
+            _same_test_images(where, comp["variants"], variants)
+            pairs = [list(p) for p in itertools.combinations(comp["variants"], 2)]
+            tables[name] = {"set": comp["set"], "variants": list(comp["variants"]), "pairs": pairs}
+    questions: dict[str, dict] = {}
+    for set_name in selected_sets(config):
+        exp = config["experiments"][set_name]
+        for i, pair in enumerate(exp.get("pairs") or []):
+            where = f"experiments.{set_name}.pairs[{i}]"
+            for n in pair:
+                if n not in variants:
+                    raise ConfigError(f"config key {where}: unknown variant '{n}'")
+            if pair[0] == pair[1]:
+                raise ConfigError(f"config key {where}: a pair needs two different variants, not '{pair[0]}' twice")
+            _same_test_images(where, list(pair), variants)
+        if exp.get("pairs"):
+            name = f"{set_name}-pairs"
+            check_name(name, f"experiments.{set_name}.pairs", "table name (<set>-pairs)")
+            if name in comparisons:
+                raise ConfigError(
+                    f"config key experiments.{set_name}.pairs: its table name '{name}' is also a comparison's name"
+                )
+            pairs = [list(p) for p in exp["pairs"]]
+            tables[name] = {
+                "set": set_name,
+                "variants": list(dict.fromkeys(n for p in pairs for n in p)),
+                "pairs": pairs,
+            }
+        for i, q in enumerate(exp.get("questions") or []):
+            where = f"experiments.{set_name}.questions[{i}]"
+            kind = q["kind"]
+            names = list(q.get("variants") or [])
+            if q.get("grid"):
+                if kind != "lambda":
+                    raise ConfigError(f"config key {where}.grid: only a lambda question takes a grid")
+                names += [n for n in grid_members(config, set_name, q["grid"]) if n not in names]
+            for n in names:
+                if n not in variants:
+                    raise ConfigError(f"config key {where}.variants: unknown variant '{n}'")
+            if kind == "lambda":
+                if len(names) < 2:
+                    raise ConfigError(f"config key {where}: a lambda question needs a grid or 2 or more variants")
+                lams = [float(variants[n]["lambda"]) for n in names]
+                if len(set(lams)) != len(lams):
+                    raise ConfigError(
+                        f"config key {where}.variants: a lambda question needs variants with different lambda values"
+                    )
+            else:
+                if len(names) != 2:
+                    raise ConfigError(f"config key {where}.variants: a {kind} question compares two variants [A, B]")
+                what, ok = _PAIR_KINDS[kind]
+                if not ok(variants[names[0]], variants[names[1]], config):
+                    raise ConfigError(
+                        f"config key {where}.variants: a {kind} question needs {what} ({names[0]}, {names[1]})"
+                    )
+            _same_test_images(where, names, variants)
+            if q["name"] in questions:
+                raise ConfigError(f"config key {where}.name: question name '{q['name']}' is used twice")
+            pairs = [list(p) for p in itertools.combinations(names, 2)]
+            table = next((t for t, spec in tables.items() if spec["set"] == set_name and spec["pairs"] == pairs), None)
+            if table is None:
+                if q["name"] in tables or q["name"] in comparisons:
+                    raise ConfigError(
+                        f"config key {where}.name: '{q['name']}' is also the name of a comparison or paired table"
+                    )
+                table = q["name"]
+                tables[table] = {"set": set_name, "variants": names, "pairs": pairs}
+            questions[q["name"]] = {"set": set_name, "kind": kind, "variants": names, "table": table}
+    return tables, questions
 
 
 def _outputs(v: dict, kind: str) -> tuple:
@@ -663,4 +836,5 @@ def validate_config(config: dict, schema: dict | None = None) -> tuple[dict, dic
     variants = resolve_variants(filled, schema)
     comparisons = resolve_comparisons(filled, variants)
     resolve_searches(filled, schema)
+    resolve_paired(filled, variants, comparisons)
     return filled, variants, comparisons

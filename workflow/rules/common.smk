@@ -38,9 +38,11 @@ from cifarflow.config import (  # noqa: E402
     plan_id,
     plan_spec,
     resolve_comparisons,
+    resolve_paired,
     resolve_searches,
     resolve_variants,
     search_plans,
+    training_settings,
     selected_sets,
     use_this_python_in_jobs,
 )
@@ -53,15 +55,20 @@ try:
     COMPARISONS = resolve_comparisons(config, VARIANTS)
     SEARCHES = resolve_searches(config)  # {set: checked search block}; rules/search.smk wires them
     SEARCH_PLANS = {p: spec for s, b in SEARCHES.items() for p, spec in search_plans(config, s, b).items()}
+    PAIRED, QUESTIONS = resolve_paired(config, VARIANTS, COMPARISONS)
 except ConfigError as _exc:
     sys.exit(f"cifarflow: error: {_exc}")
 SETS = [s for s in selected_sets(config) if any(v["set"] == s for v in VARIANTS.values())]
 PLANS = {}
 for _v in VARIANTS.values():
-    _spec = plan_spec(_v, config)
-    _v["plan_id"] = plan_id(_spec)
-    PLANS[_v["plan_id"]] = _spec
+    # One epoch plan per replicate seed (the seed is part of the plan spec, so of its id).
+    _v["plan_ids"] = {}
+    for _s in _v["seeds"]:
+        _spec = plan_spec(training_settings(_v, _s), config)
+        _v["plan_ids"][_s] = plan_id(_spec)
+        PLANS[_v["plan_ids"][_s]] = _spec
 PLANS.update(SEARCH_PLANS)
+STATISTICS = {"alpha": 0.05, "confidence": 0.95, "n_resamples": 9999, "seed": 0, **(config.get("statistics") or {})}
 SPLITS = sorted({v["split"] for v in VARIANTS.values()} | {p["split"] for p in SEARCH_PLANS.values()})
 PREVIEWS = sorted(
     {v["augmentation"] for v in VARIANTS.values() if any(config["augmentations"][v["augmentation"]].values())}
@@ -94,6 +101,8 @@ wildcard_constraints:
     plan=_alternatives(PLANS),
     split=_alternatives(config["splits"]),
     comparison=_alternatives(COMPARISONS),
+    table=_alternatives(PAIRED),
+    seed=r"\d+",
     augmentation=_alternatives(config["augmentations"]),
 
 
@@ -149,20 +158,49 @@ def variant_of(wildcards):
     return VARIANTS[wildcards.variant]
 
 
+def seed_of(wildcards):
+    """The replicate seed of a train job; a seed the variant does not have is no job."""
+    v = variant_of(wildcards)
+    seed = int(wildcards.seed)
+    if seed not in v["seeds"] or wildcards.seed != str(seed):
+        raise ValueError(f"variant {wildcards.variant} has no replicate seed {wildcards.seed} (seeds: {v['seeds']})")
+    return seed
+
+
 def train_inputs(wildcards):
     v = variant_of(wildcards)
-    return {"split": f"results/data/split_{v['split']}.h5", "plan": f"results/plans/{v['plan_id']}.h5"}
+    plan = v["plan_ids"][seed_of(wildcards)]
+    return {"split": f"results/data/split_{v['split']}.h5", "plan": f"results/plans/{plan}.h5"}
+
+
+def train_params(wildcards):
+    """The training settings of one replicate as JSON: no `seeds`, `group` or plan ids, so adding a
+    seed or a group never changes (and reruns) an existing run."""
+    return canonical_json(training_settings(variant_of(wildcards), seed_of(wildcards)))
 
 
 def variant_figure_inputs(wildcards):
     v = variant_of(wildcards)
     if v["set"] != wildcards.set:
         raise ValueError(f"variant {wildcards.variant} belongs to set {v['set']}, not {wildcards.set}")
-    return run_files(wildcards.variant)
+    return {k: [f"{d}/{f}" for d in run_dirs(wildcards.variant)] for k, f in RUN_FILES.items()}
 
 
-def run_files(name):
-    return {k: f"results/runs/{name}/{f}" for k, f in RUN_FILES.items()}
+def run_dir(name, seed):
+    """The folder of one replicate's run files."""
+    return f"results/runs/{name}/seed{seed}"
+
+
+def run_dirs(name):
+    return [run_dir(name, s) for s in VARIANTS[name]["seeds"]]
+
+
+def run_files(name, seed):
+    return {k: f"{run_dir(name, seed)}/{f}" for k, f in RUN_FILES.items()}
+
+
+def all_metrics(names):
+    return [f"{d}/metrics.json" for n in names for d in run_dirs(n)]
 
 
 RUN_FILES = {
@@ -181,11 +219,31 @@ def variant_figures(name):
 
 def comparison_inputs(wildcards):
     comp = COMPARISONS[wildcards.comparison]
-    return [f"results/runs/{n}/{f}" for n in comp["variants"] for f in RUN_FILES.values()]
+    return [f"{d}/{f}" for n in comp["variants"] for d in run_dirs(n) for f in RUN_FILES.values()]
+
+
+def paired_inputs(wildcards):
+    table = PAIRED[wildcards.table]
+    return [f"{d}/{f}" for n in table["variants"] for d in run_dirs(n) for f in ("predictions.h5", "metrics.json")]
+
+
+def paired_outputs():
+    return [f"results/tables/{t['set']}/paired_{n}.{ext}" for n, t in PAIRED.items() for ext in ("csv", "md")] + [
+        f"results/figures/{t['set']}/comparisons/{n}_paired.png" for n, t in PAIRED.items()
+    ]
+
+
+def answers_inputs(wildcards):
+    tables = sorted({q["table"] for q in QUESTIONS.values()})
+    names = list(dict.fromkeys(n for q in QUESTIONS.values() for n in q["variants"]))
+    return {
+        "tables": [f"results/tables/{PAIRED[t]['set']}/paired_{t}.csv" for t in tables],
+        "metrics": all_metrics(names),
+    }
 
 
 def set_metrics(wildcards):
-    return [f"results/runs/{n}/metrics.json" for n, v in VARIANTS.items() if v["set"] == wildcards.set]
+    return all_metrics([n for n, v in VARIANTS.items() if v["set"] == wildcards.set])
 
 
 def figure_outputs():
@@ -193,6 +251,8 @@ def figure_outputs():
     for name in VARIANTS:
         out += variant_figures(name)
     out += [f"results/figures/{c['set']}/comparisons/{n}.png" for n, c in COMPARISONS.items()]
+    out += [f"results/figures/{c['set']}/comparisons/{n}_seeds.png" for n, c in COMPARISONS.items()]
+    out += [f"results/figures/{t['set']}/comparisons/{n}_paired.png" for n, t in PAIRED.items()]
     out += [f"results/figures/augment/{a}.png" for a in PREVIEWS]
     return out
 
@@ -202,15 +262,14 @@ def table_outputs():
         return []
     out = [f"results/tables/{s}/summary.csv" for s in SETS]
     out += ["results/tables/summary.csv", "results/tables/benchmarks.csv"]
+    out += [p for p in paired_outputs() if "/tables/" in p]
     return out
 
 
 def all_outputs():
     out = figure_outputs() + table_outputs() + ["results/summary.md"]
-    for path in (
-        [f"results/plans/{p}.h5" for p in PLANS]
-        + [f"results/runs/{n}/metrics.json" for n in VARIANTS]
-        + [DOWNLOAD_PATH]
-    ):
+    if QUESTIONS:
+        out += ["results/answers.md", "results/answers.html"]
+    for path in [f"results/plans/{p}.h5" for p in PLANS] + all_metrics(VARIANTS) + [DOWNLOAD_PATH]:
         _inside_workdir(path)
     return [_inside_workdir(p) for p in out]

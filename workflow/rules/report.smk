@@ -5,6 +5,7 @@ localrules:
     all_tables,
     benchmark_table,
     summary_md,
+    answers,
 
 
 rule plot_variant:
@@ -60,6 +61,14 @@ rule compare:
             labels={"comparison": "{comparison}"},
         ),
         pdf="results/figures/{set}/comparisons/{comparison}.pdf",
+        seeds=report(
+            "results/figures/{set}/comparisons/{comparison}_seeds.png",
+            caption="../report/seeds.rst",
+            category="{set}",
+            subcategory="comparisons",
+            labels={"comparison": "{comparison}", "figure": "per-seed test accuracy"},
+        ),
+        seeds_pdf="results/figures/{set}/comparisons/{comparison}_seeds.pdf",
     log:
         "logs/report/compare_{set}_{comparison}.log",
     conda:
@@ -69,9 +78,10 @@ rule compare:
         runs=lambda wildcards, input: list(dict.fromkeys(os.path.dirname(f) for f in input)),
         figures=FIGURES,
         out=lambda wildcards, output: output.png.removesuffix(".png"),
+        seeds=lambda wildcards, output: output.seeds.removesuffix(".png"),
     shell:
         'python "$CIFARFLOW_LAUNCHER" compare --spec {params.spec:q} --runs {params.runs:q} --figures {params.figures:q}'
-        " --out {params.out:q} > {log:q} 2>&1"
+        " --out {params.out:q} --seeds-out {params.seeds:q} > {log:q} 2>&1"
 
 
 rule set_tables:
@@ -92,7 +102,14 @@ rule set_tables:
             subcategory="tables",
             labels={"table": "per-class accuracy"},
         ),
-        other=multiext("results/tables/{set}/", "summary.md", "summary.tex", "per_class.md"),
+        per_seed=report(
+            "results/tables/{set}/per_seed.csv",
+            caption="../report/per_seed_table.rst",
+            category="{set}",
+            subcategory="tables",
+            labels={"table": "every run (per seed)"},
+        ),
+        other=multiext("results/tables/{set}/", "summary.md", "summary.tex", "per_class.md", "per_seed.md"),
     log:
         "logs/report/tables_{set}.log",
     conda:
@@ -105,7 +122,7 @@ rule set_tables:
 
 rule all_tables:
     input:
-        [f"results/runs/{n}/metrics.json" for n in VARIANTS],
+        all_metrics(VARIANTS),
     output:
         summary=report(
             "results/tables/summary.csv",
@@ -113,7 +130,15 @@ rule all_tables:
             category="Summary",
             labels={"table": "all variants"},
         ),
-        other=multiext("results/tables/", "summary.md", "summary.tex", "per_class.csv", "per_class.md"),
+        other=multiext(
+            "results/tables/",
+            "summary.md",
+            "summary.tex",
+            "per_class.csv",
+            "per_class.md",
+            "per_seed.csv",
+            "per_seed.md",
+        ),
     log:
         "logs/report/tables_all.log",
     conda:
@@ -126,7 +151,7 @@ rule all_tables:
 
 rule benchmark_table:
     input:
-        [f"benchmarks/train/{n}.tsv" for n in VARIANTS],
+        [f"benchmarks/train/{n}/seed{s}.tsv" for n in VARIANTS for s in VARIANTS[n]["seeds"]],
     output:
         csv=report(
             "results/tables/benchmarks.csv",
@@ -145,11 +170,75 @@ rule benchmark_table:
         'python "$CIFARFLOW_LAUNCHER" benchmarks --files {input:q} --out {params.out:q} > {log:q} 2>&1'
 
 
+# Paired tests of one family of pairs (a comparison, a set's `pairs`, or a question's own pairs):
+# one job per table, so the bootstrap (about 1.7 s a pair) runs in parallel across tables.
+rule paired:
+    input:
+        paired_inputs,
+    output:
+        csv=report(
+            "results/tables/{set}/paired_{table}.csv",
+            caption="../report/paired_table.rst",
+            category="{set}",
+            subcategory="paired tests",
+            labels={"table": "{table}", "kind": "paired tests"},
+        ),
+        md="results/tables/{set}/paired_{table}.md",
+        png=report(
+            "results/figures/{set}/comparisons/{table}_paired.png",
+            caption="../report/paired_figure.rst",
+            category="{set}",
+            subcategory="paired tests",
+            labels={"table": "{table}", "kind": "differences (figure)"},
+        ),
+        pdf="results/figures/{set}/comparisons/{table}_paired.pdf",
+    log:
+        "logs/report/paired_{set}_{table}.log",
+    conda:
+        "../envs/cifarflow.yaml"
+    params:
+        spec=lambda wildcards: canonical_json(dict(PAIRED[wildcards.table], name=wildcards.table)),
+        runs=lambda wildcards, input: list(dict.fromkeys(os.path.dirname(f) for f in input)),
+        statistics=canonical_json(STATISTICS),
+        figures=FIGURES,
+        table=lambda wildcards, output: output.csv.removesuffix(".csv"),
+        figure=lambda wildcards, output: output.png.removesuffix(".png"),
+    shell:
+        'python "$CIFARFLOW_LAUNCHER" paired --spec {params.spec:q} --runs {params.runs:q} --statistics {params.statistics:q}'
+        " --figures {params.figures:q} --table {params.table:q} --figure {params.figure:q} > {log:q} 2>&1"
+
+
+rule answers:
+    input:
+        unpack(answers_inputs),
+    output:
+        md="results/answers.md",
+        html=report(
+            "results/answers.html",
+            caption="../report/answers.rst",
+            category="Summary",
+            labels={"table": "answers to the write-ups' questions"},
+        ),
+    log:
+        "logs/report/answers.log",
+    conda:
+        "../envs/cifarflow.yaml"
+    params:
+        questions=canonical_json(QUESTIONS),
+        statistics=canonical_json(STATISTICS),
+        runs=lambda wildcards, input: list(dict.fromkeys(os.path.dirname(f) for f in input.metrics)),
+    shell:
+        'python "$CIFARFLOW_LAUNCHER" answers --questions {params.questions:q} --tables {input.tables:q}'
+        " --runs {params.runs:q} --statistics {params.statistics:q} --out {output.md:q} --html {output.html:q}"
+        " > {log:q} 2>&1"
+
+
 rule summary_md:
     input:
         summary=["results/tables/summary.md"] if VARIANTS else [],
         search=SEARCH_SUMMARY,
         figures=figure_outputs(),
+        answers=["results/answers.md"] if QUESTIONS else [],
     output:
         "results/summary.md",
     log:
@@ -158,4 +247,4 @@ rule summary_md:
         "../envs/cifarflow.yaml"
     shell:
         'python "$CIFARFLOW_LAUNCHER" summary-md --summary {input.summary:q} --search {input.search:q}'
-        " --figures-list {input.figures:q} --out {output:q} > {log:q} 2>&1"
+        " --figures-list {input.figures:q} --answers {input.answers:q} --out {output:q} > {log:q} 2>&1"

@@ -1,14 +1,15 @@
+# One job per (variant, replicate seed): results/runs/<variant>/seed<s>/.
 # Variants with a `group` setting (short trainings) share the group train-<group>: on a cluster the
 # profile's `group-components` bundles that many of them into one job. Ignored by local runs.
 rule train:
     input:
         unpack(train_inputs),
     output:
-        **{k: f"results/runs/{{variant}}/{f}" for k, f in RUN_FILES.items()},
+        **{k: f"results/runs/{{variant}}/seed{{seed}}/{f}" for k, f in RUN_FILES.items()},
     log:
-        "logs/train/{variant}.log",
+        "logs/train/{variant}/seed{seed}.log",
     benchmark:
-        "benchmarks/train/{variant}.tsv"
+        "benchmarks/train/{variant}/seed{seed}.tsv"
     group:
         lambda wildcards: train_group(wildcards.variant)
     conda:
@@ -18,9 +19,7 @@ rule train:
         mem_mb=lambda wildcards, attempt: VARIANTS[wildcards.variant]["mem_mb"] * attempt,
         runtime=lambda wildcards: VARIANTS[wildcards.variant]["runtime"],
     params:
-        variant=lambda wildcards: canonical_json(
-            {k: v for k, v in VARIANTS[wildcards.variant].items() if k not in ("plan_id", "group")}
-        ),
+        variant=train_params,
         outdir=lambda wildcards, output: os.path.dirname(output.weights),
     shell:
         'python "$CIFARFLOW_LAUNCHER" --threads {threads:q} train --split {input.split:q} --plan {input.plan:q}'

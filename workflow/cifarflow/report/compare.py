@@ -1,7 +1,8 @@
 """Comparison figures across finished runs: one function per comparison type, one dispatch table.
 
-A run is its folder (results/runs/<variant>/ with metrics.json, history.csv, weights.h5,
-predictions.h5). To add a comparison type: write `_<type>(spec, names, runs, metrics)` returning
+A run is its folder (results/runs/<variant>/seed<s>/ with metrics.json, history.csv, weights.h5,
+predictions.h5); a variant has one run per replicate seed. Each type function gets `runs`: variant
+name -> its run folders and `metrics`: variant name -> its runs' metrics (lists, seeds in order). To add a comparison type: write `_<type>(spec, names, runs, metrics)` returning
 a figure, add it to COMPARISONS, and add the type to the schema's enum (a test checks they
 agree); `config.resolve_comparisons` checks what the type needs of its variants.
 """
@@ -18,45 +19,75 @@ from cifarflow.report import plots
 
 
 def _per_class(spec, names, runs, metrics):
-    class_names = metrics[names[0]]["class_names"]
-    return plots.plot_per_class({n: metrics[n]["per_class_acc"] for n in names}, class_names)
+    from cifarflow.report.stat_plots import plot_per_class_ci
+    from cifarflow.report.stats import aggregate_runs
+
+    class_names = metrics[names[0]][0]["class_names"]
+    if all(len(metrics[n]) == 1 for n in names):
+        return plots.plot_per_class({n: metrics[n][0]["per_class_acc"] for n in names}, class_names)
+    return plot_per_class_ci({n: aggregate_runs(metrics[n], n) for n in names}, class_names)
 
 
 def _vs_lambda(spec, names, runs, metrics):
-    rows = [
-        {
-            "variant": n,
-            "value": metrics[n]["config"]["lambda"],
-            "val_acc": metrics[n]["selected_val_acc"],
-            "weight_norm2": metrics[n]["weight_norm2"],
-        }
-        for n in names
-    ]
-    return plots.plot_vs_param(rows, param="lambda")
+    if all(len(metrics[n]) == 1 for n in names):
+        rows = [
+            {
+                "variant": n,
+                "value": metrics[n][0]["config"]["lambda"],
+                "val_acc": metrics[n][0]["selected_val_acc"],
+                "weight_norm2": metrics[n][0]["weight_norm2"],
+            }
+            for n in names
+        ]
+        return plots.plot_vs_param(rows, param="lambda")
+    from cifarflow.report.stat_plots import plot_vs_param_ci
+    from cifarflow.report.stats import aggregate_runs
+
+    rows = [{"value": metrics[n][0]["config"]["lambda"], **aggregate_runs(metrics[n], n)} for n in names]
+    return plot_vs_param_ci(rows, param="lambda", stems=("selected_val_acc", "weight_norm2"))
 
 
 def _curves(spec, names, runs, metrics):
-    hists = {n: pd.read_csv(r / "history.csv") for n, r in zip(names, runs)}
-    return plots.plot_curves_overlay(
-        hists,
-        metrics=tuple(spec.get("metrics") or ("val_acc",)),
-        loss_names={n: metrics[n]["loss"] for n in names},
-    )
+    cols = tuple(spec.get("metrics") or ("val_acc",))
+    if all(len(runs[n]) == 1 for n in names):
+        hists = {n: pd.read_csv(runs[n][0] / "history.csv") for n in names}
+        return plots.plot_curves_overlay(hists, metrics=cols, loss_names={n: metrics[n][0]["loss"] for n in names})
+    from cifarflow.report.stat_plots import plot_curves_band
+
+    hists = {n: [pd.read_csv(r / "history.csv") for r in runs[n]] for n in names}
+    return plot_curves_band(hists, metrics=cols, title="mean over seeds with 95% t band")
 
 
 def _templates(spec, names, runs, metrics):
+    """Templates of each variant's first seed."""
     return plots.plot_templates_compare(
-        {n: read_weights(r / "weights.h5")[0]["W1"] for n, r in zip(names, runs)},
-        {n: metrics[n]["class_names"] for n in names},
+        {n: read_weights(runs[n][0] / "weights.h5")[0]["W1"] for n in names},
+        {n: metrics[n][0]["class_names"] for n in names},
     )
 
 
 def _true_class_prob(spec, names, runs, metrics):
+    """Pooled over the seeds: every seed's test probabilities, one after the other."""
+    import numpy as np
+
     probs = {}
-    for n, r in zip(names, runs):
-        p, _, extra = read_weights(r / "predictions.h5")
-        probs[n] = (p["probs"], extra["labels"])
+    for n in names:
+        ps, ls = [], []
+        for r in runs[n]:
+            p, _, extra = read_weights(r / "predictions.h5")
+            ps.append(p["probs"])
+            ls.append(extra["labels"])
+        probs[n] = (np.concatenate(ps), np.concatenate(ls))
     return plots.plot_true_class_prob(probs)
+
+
+def group_runs(run_dirs) -> dict[str, list[Path]]:
+    """Variant name -> its run folders (results/runs/<variant>/seed<s>), in the order given."""
+    out: dict[str, list[Path]] = {}
+    for r in map(Path, run_dirs):
+        name = r.parent.name if r.name.startswith("seed") and r.name[4:].isdigit() else r.name
+        out.setdefault(name, []).append(r)
+    return out
 
 
 COMPARISONS = {
@@ -70,9 +101,9 @@ COMPARISONS = {
 
 def comparison_figure(spec: dict, run_dirs):
     """The figure of the comparison `spec` (type, optional metrics and title) over `run_dirs`."""
-    runs = [Path(r) for r in run_dirs]
-    names = [r.name for r in runs]
-    metrics = {r.name: read_json(r / "metrics.json") for r in runs}
+    runs = group_runs(run_dirs)
+    names = list(runs)
+    metrics = {n: [read_json(r / "metrics.json") for r in rs] for n, rs in runs.items()}
     kind = spec["type"]
     if kind not in COMPARISONS:
         raise ConfigError(f"comparison {spec['name']}: unknown type {kind!r}")
@@ -82,6 +113,18 @@ def comparison_figure(spec: dict, run_dirs):
     return fig
 
 
-def comparison_file(spec: dict, run_dirs, out, dpi: int = 150, width: float | None = None) -> None:
-    """Write the `comparison_figure` of `spec` over `run_dirs` to `out` (png + pdf)."""
+def seed_strip_figure(spec: dict, run_dirs):
+    """Per-seed test accuracies of the comparison's variants (dots) with mean and t interval."""
+    from cifarflow.report.stat_plots import plot_seed_strip
+
+    runs = group_runs(run_dirs)
+    values = {n: [read_json(r / "metrics.json")["test_acc"] for r in rs] for n, rs in runs.items()}
+    return plot_seed_strip(values, metric="test_acc", title=f"{spec['name']}: test accuracy of every seed")
+
+
+def comparison_file(spec: dict, run_dirs, out, dpi: int = 150, width: float | None = None, seeds_out=None) -> None:
+    """Write the `comparison_figure` of `spec` over `run_dirs` to `out` (png + pdf), and the
+    per-seed strip plot to `seeds_out` when given."""
     plots.save(comparison_figure(spec, run_dirs), out, dpi=dpi, width=width)
+    if seeds_out:
+        plots.save(seed_strip_figure(spec, run_dirs), seeds_out, dpi=dpi, width=width)

@@ -17,7 +17,15 @@ import pandas as pd
 
 from cifarflow.io import write_text
 
-__all__ = ["SETTINGS", "summary_table", "per_class_table", "benchmark_table", "write_table"]
+__all__ = [
+    "SETTINGS",
+    "aggregate_tables",
+    "per_seed_table",
+    "summary_table",
+    "per_class_table",
+    "benchmark_table",
+    "write_table",
+]
 
 SETTINGS = (
     "model",
@@ -229,16 +237,134 @@ def write_table(
     return paths
 
 
-def run_tables(metrics_paths, outdir) -> None:
-    """summary.{csv,md,tex} and per_class.{csv,md} in `outdir` from the runs' metrics.json files."""
+AGG_STEMS = ("test_acc", "best_val_acc", "selected_val_acc", "test_loss", "best_epoch", "stop_epoch")
+"""Numbers aggregated over replicate seeds in summary.csv (`<stem>_mean/_std/_lo/_hi/_n`)."""
+
+SELECTION_NOTE = (
+    "Selection uses validation numbers only: the kept epoch is the best validation epoch (early "
+    "stopping's monitor, val_loss or val_acc, or val_acc with select_best), else the last epoch; the "
+    "test set is evaluated once, on the kept weights. Test numbers never choose an epoch or a variant."
+)
+
+
+def selected_by(metrics: Mapping) -> str:
+    """Which number chose a run's kept epoch (always a validation number, or none)."""
+    cfg = metrics.get("config") or {}
+    es = cfg.get("early_stopping")
+    if es:
+        return f"{es.get('monitor', 'val_loss')} (early stopping)"
+    if cfg.get("select_best"):
+        return "val_acc (select_best)"
+    return "none (last epoch)"
+
+
+def _by_variant(metrics: list[Mapping]) -> dict[str, list[Mapping]]:
+    out: dict[str, list[Mapping]] = {}
+    for m in metrics:
+        out.setdefault(m["variant"], []).append(m)
+    for runs in out.values():
+        runs.sort(key=lambda m: (m.get("config") or {}).get("seed", 0))
+    return out
+
+
+def per_seed_table(metrics_list: Iterable[Mapping]) -> pd.DataFrame:
+    """Every run: the summary_table of the runs with a `seed` column after `variant`."""
+    metrics = list(metrics_list)
+    df = summary_table(metrics)
+    if df.empty:
+        return df
+    df.insert(1, "seed", [(m.get("config") or {}).get("seed") for m in metrics])
+    return df
+
+
+def aggregate_tables(metrics_list: Iterable[Mapping], confidence: float = 0.95):
+    """(summary CSV frame, summary display frame, per-class CSV frame, per-class display frame).
+
+    One row per variant over its replicate seeds. CSV: the settings that differ (as in
+    summary_table), `n_seeds`, `seeds`, `selected by`, and `<stem>_mean/_std/_lo/_hi/_n` for
+    AGG_STEMS (accuracies as fractions, lo/hi the 95% Student t interval of the mean). Display:
+    "42.31 ± 0.12 (n=3)" strings (stats.format_pm)."""
+    from cifarflow.report.stats import aggregate_runs, display_table, format_pm, summarize
+
+    groups = _by_variant(list(metrics_list))
+    if not groups:
+        empty = pd.DataFrame()
+        return empty, empty, empty, empty
+    first = summary_table([runs[0] for runs in groups.values()])
+    settings = first[[c for c in first.columns if c in ("variant", "set", *SETTINGS)]]
+    rows = [aggregate_runs(runs, name, confidence) for name, runs in groups.items()]
+    numeric = pd.DataFrame(rows)
+    cols = ["n_seeds", "seeds"] + [f"{st}_{k}" for st in AGG_STEMS for k in ("mean", "std", "lo", "hi", "n")]
+    csv = settings.reset_index(drop=True).copy()
+    csv["selected by"] = [selected_by(runs[0]) for runs in groups.values()]
+    csv = pd.concat([csv, numeric[cols]], axis=1)
+    shown = display_table(rows, stems=("test_acc", "best_val_acc", "test_loss", "best_epoch", "stop_epoch"))
+    display = pd.concat([settings.reset_index(drop=True), shown.drop(columns=["variant"])], axis=1)
+    display["selected by"] = csv["selected by"]
+    # per class: accuracy of every class over the seeds
+    class_names: list[str] = []
+    for runs in groups.values():
+        for c in runs[0].get("class_names") or []:
+            if c not in class_names:
+                class_names.append(c)
+    pc_csv, pc_disp = [], []
+    for name, runs in groups.items():
+        r_csv, r_disp = {"variant": name}, {"variant": name}
+        for c in class_names:
+            vals = [(m.get("per_class_acc") or {}).get(c) for m in runs]
+            if all(v is None for v in vals):
+                continue
+            s = summarize([math.nan if v is None else float(v) for v in vals], confidence)
+            r_csv.update({f"{c}_mean": s.mean, f"{c}_std": s.std, f"{c}_lo": s.lo, f"{c}_hi": s.hi, f"{c}_n": s.n})
+            r_disp[c] = format_pm(s)
+        pc_csv.append(r_csv)
+        pc_disp.append(r_disp)
+    return csv, display, pd.DataFrame(pc_csv), pd.DataFrame(pc_disp)
+
+
+def _with_note(path: Path, note: str) -> None:
+    from cifarflow.io import write_text
+
+    write_text(path, path.read_text().rstrip("\n") + "\n\n" + note + "\n")
+
+
+def _tex_note(path: Path, note: str) -> None:
+    from cifarflow.io import write_text
+
+    tex_note = note.replace("%", "\\%").replace("±", "$\\pm$")
+    write_text(path, path.read_text().rstrip("\n") + "\n% " + tex_note + "\n")
+
+
+def run_tables(metrics_paths, outdir, confidence: float = 0.95) -> None:
+    """From the runs' metrics.json files (every replicate seed of every variant), in `outdir`:
+    summary.{csv,md,tex} and per_class.{csv,md} (one row per variant over its seeds: numeric mean,
+    std, t interval and n in CSV, "mean ± half-width (n=...)" in Markdown/LaTeX with the footnote
+    saying what ± is), and per_seed.{csv,md} (every run's own numbers)."""
     from cifarflow.io import read_json
+    from cifarflow.report.stats import PM_FOOTNOTE
 
     metrics = [read_json(p) for p in metrics_paths]
-    write_table(summary_table(metrics), str(Path(outdir) / "summary"), formats=("csv", "md", "tex"))
-    write_table(per_class_table(metrics), str(Path(outdir) / "per_class"), formats=("csv", "md"))
+    outdir = Path(outdir)
+    csv, display, pc_csv, pc_disp = aggregate_tables(metrics, confidence)
+    note = PM_FOOTNOTE + " " + SELECTION_NOTE
+    write_table(csv, str(outdir / "summary"), formats=("csv",))
+    write_table(display, str(outdir / "summary"), formats=("md", "tex"))
+    _with_note(outdir / "summary.md", note)
+    _tex_note(outdir / "summary.tex", note)
+    write_table(pc_csv, str(outdir / "per_class"), formats=("csv",))
+    write_table(pc_disp, str(outdir / "per_class"), formats=("md",))
+    _with_note(outdir / "per_class.md", "Per-class test accuracy (%). " + PM_FOOTNOTE)
+    write_table(per_seed_table(metrics), str(outdir / "per_seed"), formats=("csv", "md"))
+    _with_note(outdir / "per_seed.md", "One row per run (variant and replicate seed). " + SELECTION_NOTE)
 
 
 def benchmark_files_table(files, out) -> None:
-    """`out`.{csv,md}: one row per Snakemake benchmark file (rule = its folder, job = its stem)."""
-    records = [{"path": str(Path(f)), "rule": Path(f).parent.name, "job": Path(f).stem} for f in files]
+    """`out`.{csv,md}: one row per Snakemake benchmark file (rule = the folder under benchmarks/, job =
+    the rest of its path without .tsv, e.g. train, soft/seed0)."""
+    records = []
+    for f in map(Path, files):
+        parts = f.with_suffix("").parts
+        # benchmarks/<rule>/<job...>.tsv (a train job: benchmarks/train/<variant>/seed<s>.tsv)
+        i = parts.index("benchmarks") + 1 if "benchmarks" in parts[:-2] else len(parts) - 2
+        records.append({"path": str(f), "rule": parts[i], "job": "/".join(parts[i + 1 :])})
     write_table(benchmark_table(records), out, formats=("csv", "md"))

@@ -45,6 +45,10 @@ def weight_images(params: dict, metrics: dict):
     )
 
 
+def _as_list(x) -> list:
+    return [x] if isinstance(x, (str, bytes)) or not hasattr(x, "__iter__") else list(x)
+
+
 def variant_figures(
     metrics_path,
     history_path,
@@ -55,21 +59,44 @@ def variant_figures(
     dpi: int = 150,
     width: float | None = None,
 ) -> None:
-    """Write the curves, confusion-matrix and weight-image figures of one run (png + pdf each)."""
-    m = read_json(metrics_path)
-    hist = pd.read_csv(history_path)
-    fig = plots.plot_curves(
-        hist,
-        m["variant"],
-        best_epoch=m["best_epoch"],
-        stopped_epoch=m["stopped_epoch"],
-        diverged_epoch=m["diverged_epoch"],
-    )
+    """Write the curves, confusion-matrix and weight-image figures of one variant (png + pdf each).
+
+    Each path argument may be one file or a list, one per replicate seed (in the same order). One
+    seed: the run's curves with its kept and stop epochs, as before replicates. Several: the curves
+    are the mean over the seeds with a 95% t band, the confusion matrix is the sum over the seeds
+    (the title says so), and the weight images are those of the first seed."""
+    metrics_paths, history_paths, weights_paths = map(_as_list, (metrics_path, history_path, weights_path))
+    ms = [read_json(p) for p in metrics_paths]
+    m = ms[0]
+    if len(ms) == 1:
+        fig = plots.plot_curves(
+            pd.read_csv(history_paths[0]),
+            m["variant"],
+            best_epoch=m["best_epoch"],
+            stopped_epoch=m["stopped_epoch"],
+            diverged_epoch=m["diverged_epoch"],
+        )
+        conf_title = f"{m['variant']}: test confusion matrix"
+        conf = m["confusion"]
+    else:
+        from cifarflow.report.stat_plots import plot_curves_band
+
+        seeds = [str((x.get("config") or {}).get("seed", "")) for x in ms]
+        cols = [c for c in ("train_loss", "val_loss", "train_acc", "val_acc") if c in pd.read_csv(history_paths[0])]
+        fig = plot_curves_band(
+            {m["variant"]: [pd.read_csv(h) for h in history_paths]},
+            metrics=cols,
+            title=f"{m['variant']}: mean over seeds {', '.join(seeds)} with 95% t band",
+        )
+        conf = np.sum([np.asarray(x["confusion"]) for x in ms], axis=0).tolist()
+        conf_title = f"{m['variant']}: test confusion matrix, summed over {len(ms)} seeds"
     plots.save(fig, curves, dpi=dpi, width=width)
-    fig = plots.plot_confusion(m["confusion"], m["class_names"], f"{m['variant']}: test confusion matrix")
+    fig = plots.plot_confusion(conf, m["class_names"], conf_title)
     plots.save(fig, confusion, dpi=dpi, width=width)
-    params, _, _ = read_weights(weights_path)
+    params, _, _ = read_weights(weights_paths[0])
     W, labels, title = weight_images(params, m)
+    if len(ms) > 1:
+        title += f" (seed {(m.get('config') or {}).get('seed')})"
     fig = plots.plot_templates(W, labels, title)
     plots.save(fig, templates, dpi=dpi, width=width)
 

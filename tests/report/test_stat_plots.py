@@ -226,3 +226,12 @@ def test_one_seed_rows_draw_points_without_error_bars():
     fig = SP.plot_vs_param_ci(rows)
     assert not fig.axes[0].containers
     assert any(ln.get_gid() == "selected_val_acc:x" for ln in fig.axes[0].lines)
+
+
+def test_titles_and_class_names_with_dollar_signs_are_drawn_literally():
+    """A `$` in a configured title or a class name is text, not matplotlib mathtext (an
+    unbalanced expression would make drawing the figure fail)."""
+    title = r"cost in $ and $\frac{$"
+    fig = SP.plot_seed_strip(SEEDS, title=title, figsize=(4, 3))
+    draw(fig)
+    assert fig.axes[0].get_title() == title.replace("$", r"\$")

@@ -21,7 +21,7 @@ from matplotlib.colors import Normalize
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
-from .plots import _PARAM_LABELS, _figure, _fit_to_text, _legend_columns
+from .plots import _PARAM_LABELS, _figure, _fit_to_text, _legend_columns, literal
 
 __all__ = ["round_colors", "plot_search_settings", "plot_search_parallel"]
 
@@ -120,7 +120,7 @@ def plot_search_settings(
         )
     fig.legend(handles=handles, loc="outside lower center", ncols=_legend_columns(len(handles), 6), frameon=False)
     if title:
-        fig.suptitle(str(title))
+        fig.suptitle(literal(title))
     return _fit_to_text(fig)
 
 
@@ -205,5 +205,5 @@ def plot_search_parallel(
             bbox_to_anchor=(0, 1.12),
         )
     if title:
-        fig.suptitle(str(title))
+        fig.suptitle(literal(title))
     return _fit_to_text(fig)

@@ -19,7 +19,7 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 
-from .plots import _colors_for, _figure, _finite, _fit_to_text, _legend_columns, _no_data, _param_scale
+from .plots import _colors_for, _figure, _finite, _fit_to_text, _legend_columns, _no_data, _param_scale, literal
 from .stats import CONFIDENCE, VERDICT_A, VERDICT_B, VERDICT_NONE, summarize
 
 __all__ = [
@@ -106,7 +106,7 @@ def plot_seed_strip(
         Line2D([], [], marker="s", linestyle="-", color="0.3", label=_ci_label(confidence)),
     ]
     fig.legend(handles=handles, loc="outside lower center", ncols=2, frameon=False)
-    ax.set_title(str(title) if title else f"{_STEM_LABELS.get(metric, metric)} over seeds")
+    ax.set_title(literal(title) if title else f"{_STEM_LABELS.get(metric, metric)} over seeds")
     return _fit_to_text(fig)
 
 
@@ -121,7 +121,7 @@ def plot_pair_diffs(
     ax = fig.subplots()
     if n == 0:
         _no_data(ax, "no pairs")
-        ax.set_title(str(title))
+        ax.set_title(literal(title))
         return _fit_to_text(fig)
     y = np.arange(n)[::-1]  # first pair on top
     for yi, r in zip(y, pairs.itertuples()):
@@ -152,7 +152,7 @@ def plot_pair_diffs(
         frameon=False,
         title=f"verdict (McNemar, Holm-adjusted p < {alpha:g}, interval excludes 0)",
     )
-    ax.set_title(str(title))
+    ax.set_title(literal(title))
     return _fit_to_text(fig)
 
 
@@ -227,7 +227,7 @@ def plot_curves_band(
     handles.append(Patch(color="0.6", alpha=0.4, label=f"{100 * confidence:g}% t interval over seeds"))
     fig.legend(handles=handles, loc="outside lower center", ncols=_legend_columns(len(handles)), frameon=False)
     if title:
-        fig.suptitle(str(title))
+        fig.suptitle(literal(title))
     return _fit_to_text(fig)
 
 
@@ -267,13 +267,13 @@ def plot_per_class_ci(
             color=cols[v],
             gid=f"bars:{v}",
         )
-    ax.set_xticks(x, labels=[str(c) for c in class_names], rotation=30, ha="right", rotation_mode="anchor")
+    ax.set_xticks(x, labels=[literal(c) for c in class_names], rotation=30, ha="right", rotation_mode="anchor")
     ax.set_xlabel("class")
     ax.set_ylabel("test accuracy (%)")
     ax.set_ylim(0, 100)
     ax.grid(axis="y", alpha=0.3)
     fig.legend(loc="outside lower center", ncols=_legend_columns(len(variants)), frameon=False)
-    ax.set_title(str(title))
+    ax.set_title(literal(title))
     return _fit_to_text(fig)
 
 
@@ -321,5 +321,5 @@ def plot_vs_param_ci(
         ax.grid(alpha=0.3)
     handles = [Line2D([], [], marker="o", linestyle="", color=cols[v], label=v) for v in dict.fromkeys(df["variant"])]
     fig.legend(handles=handles, loc="outside lower center", ncols=_legend_columns(len(handles), 5), frameon=False)
-    fig.suptitle(str(title) if title else f"mean over seeds with 95% t intervals against {param}")
+    fig.suptitle(literal(title) if title else f"mean over seeds with 95% t intervals against {param}")
     return _fit_to_text(fig)

@@ -74,13 +74,12 @@ REAL_DIR="$SELFTEST_DIR/real-slurm"
 LOCAL_DIR="$SELFTEST_DIR/real-local"
 LOCAL_LOG="$SELFTEST_DIR/real-local.log"
 LOCAL_PID=""
-# Step 6's failing variant: batch_size larger than its 5000 training images (quick.yaml's
-# train_limit). Split and augmentation as in a variant of $REAL_SETS (best-softmax), so that it
-# shares that variant's epoch plan: only the failing training job (and, as the figures are not
-# copied, the augmentation preview) has to run on the cluster.
+# Step 6's failing variant: a batch of 3000 passes the config check (at most quick.yaml's
+# train_limit of 5000) but is larger than the 2000 cat and dog images of the basic split's
+# data_batch_1, which only the training job knows: it fails on the cluster, not before.
 FAIL_VARIANT=ci-fail-batch
-FAIL_SETTINGS=${FAIL_SETTINGS:-"model: softmax, split: full, augmentation: flip_p05"}
-FAIL_ERROR="batch_size 10000 is larger than its 5000 training images"
+FAIL_SETTINGS=${FAIL_SETTINGS:-"model: softmax, split: basic, classes: [cat, dog], augmentation: flip_p05"}
+FAIL_ERROR="batch_size 3000 is larger than its 2000 training images"
 
 T0=$(date +%s)
 PASSED=0
@@ -248,12 +247,12 @@ step_real_fail() {
         [ -d "$REAL_DIR/results/$d" ] && cp -al "$REAL_DIR/results/$d" "$dir/results/"
     done
     cat >"$dir/fail.yaml" <<EOF
-# one variant that fails in training: batch_size larger than its 5000 training images (quick.yaml)
+# one variant that fails in training: batch_size larger than its 2000 training images
 experiments:
   ci-fail:
     title: "CI: a training job that fails on the cluster"
     variants:
-      - {name: $FAIL_VARIANT, $FAIL_SETTINGS, batch_size: 10000}
+      - {name: $FAIL_VARIANT, $FAIL_SETTINGS, batch_size: 3000}
 run: [ci-fail]
 EOF
     smk real-fail "$dir" -s Snakefile --configfile "$REPO/config/config.yaml" "$REPO/config/quick.yaml" \

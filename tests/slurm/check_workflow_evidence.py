@@ -275,7 +275,7 @@ def main(argv: list[str]) -> int:
             f"logs/train/{fail_variant}/seed0.log" in text,
             f"Snakemake's error names the job's log logs/train/{fail_variant}/seed0.log",
         )
-        tlog = workdir / "logs" / "train" / f"{fail_variant}.log"
+        tlog = workdir / "logs" / "train" / fail_variant / "seed0.log"
         body = tlog.read_text(errors="replace") if tlog.exists() else ""
         line = next((ln for ln in body.splitlines() if fail_text in ln), None)
         check(line is not None, f"the job's log holds the one-line error: {line!r}")

@@ -38,6 +38,7 @@ before quoting a number.
 """
 
 import os
+import re
 import sys
 
 # This checkout's package, here and in every child process (`python -m cifarflow ...`).
@@ -1070,6 +1071,15 @@ def format_table(result: dict) -> str:
 # ---- regression check against earlier figures ---------------------------------------------------
 
 
+def machine_key(env: dict, quick: bool, data: str) -> str:
+    """The file name (no extension) of a machine's recorded baseline: CPU model, core count, mode
+    and data, as letters, digits and dashes, e.g. ``amd-epyc-7b13-2cpu-quick-random``."""
+    cpu = re.sub(r"[^a-z0-9]+", "-", str(env.get("cpu") or "unknown-cpu").lower()).strip("-")[:80]
+    mode = "quick" if quick else "full"
+    kind = "random" if data == "random" else "real"
+    return f"{cpu}-{env.get('cpu_count')}cpu-{mode}-{kind}"
+
+
 def compare_results(result: dict, baseline: dict, factor: float) -> dict:
     """Each model's step rate and epoch time (by CPU time, which other processes disturb least)
     against `baseline`, an earlier result of this benchmark. A regression is a step rate below
@@ -1179,6 +1189,18 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--max-slowdown", type=float, default=2.0, help="the factor of --compare (default 2.0)")
     p.add_argument(
+        "--baselines",
+        default=None,
+        metavar="DIR",
+        help="compare with DIR/<machine>.json, the recorded figures of this machine and mode (CPU model, core "
+        "count, quick or full, data; see machine_key); without one nothing is compared (use --record-baseline)",
+    )
+    p.add_argument(
+        "--record-baseline",
+        action="store_true",
+        help="with --baselines: write this run's figures as the machine's baseline (after any comparison)",
+    )
+    p.add_argument(
         "--epoch-repeats",
         type=int,
         default=3,
@@ -1254,6 +1276,20 @@ def own_blas_child(a, names: list, repeats: int, work: Path) -> dict:
 def _run(a, names: list, repeats: int, out: Path, work: Path) -> int:
     log = lambda msg: print(msg, flush=True)  # noqa: E731
     baseline = None
+    if a.record_baseline and not a.baselines:
+        print("bench: error: --record-baseline needs --baselines DIR", file=sys.stderr)
+        return 2
+    if a.compare and a.baselines:
+        print("bench: error: give --compare or --baselines, not both", file=sys.stderr)
+        return 2
+    baseline_file = None
+    if a.baselines:
+        key = machine_key(environment(), a.quick, "random" if a.data == "random" else "real")
+        baseline_file = Path(a.baselines) / f"{key}.json"
+        if baseline_file.is_file():
+            a.compare = str(baseline_file)
+        else:
+            log(f"regression check: no baseline for this machine ({baseline_file}); nothing to compare with")
     if a.compare:
         try:
             baseline = json.loads(Path(a.compare).read_text())
@@ -1361,6 +1397,10 @@ def _run(a, names: list, repeats: int, out: Path, work: Path) -> int:
         print()
         print(format_comparison(result["comparison"]))
     print(f"\nwrote {json_path} and {csv_path}")
+    if a.record_baseline:
+        baseline_file.parent.mkdir(parents=True, exist_ok=True)
+        baseline_file.write_text(json_path.read_text())
+        print(f"recorded {baseline_file} as this machine's baseline")
     return 1 if baseline is not None and result["comparison"]["regressions"] else 0
 
 

@@ -59,9 +59,9 @@ def test_pairwise_kinds_read_the_row_of_their_pair(setup, kind, head):
 def test_shuffle_reports_the_mean_stop_and_kept_epochs(setup):
     pairs, metrics = setup
     text = answer({"kind": "shuffle", "variants": ["a", "b"]}, pairs, metrics, 0.05, 0.95)
-    s = stats.summarize([10, 12, 14])
-    assert f"epoch {s.mean:.1f} (95% CI {s.lo:.1f} to {s.hi:.1f})" in text  # stop epochs of a
-    assert "keeping the weights of epoch 10.0" in text  # best epochs 8, 10, 12 of a
+    assert "at epoch 12.0 (range 10 to 14 over 3 seeds) with shuffling" in text  # stop epochs of a
+    assert "and 22.0 (range 20 to 24 over 3 seeds) without" in text  # stop epochs of b
+    assert "keeping the weights of epoch 10.0 (range 8 to 12 over 3 seeds)" in text  # best epochs of a
 
 
 def test_lambda_names_the_values_and_the_indistinguishable_group(setup):

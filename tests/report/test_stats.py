@@ -88,6 +88,17 @@ def test_t_quantile_has_97_5_percent_below_it_by_numeric_integration(n):
     assert t_cdf_numeric(q, n - 1) == pytest.approx(0.975, abs=1e-7)
 
 
+@pytest.mark.parametrize("confidence", [0.8, 0.9, 0.95, 0.99])
+def test_t_half_width_is_scipy_stats_t_ppf_bit_for_bit(confidence):
+    """The figure and table jobs use scipy.special.stdtrit to skip importing scipy.stats; the
+    intervals must be the very numbers scipy.stats.t.ppf gives."""
+    from scipy import stats as st
+
+    for n in (2, 3, 4, 5, 10, 30, 1000):
+        want = float(st.t.ppf(0.5 + confidence / 2, n - 1) * 0.37 / math.sqrt(n))
+        assert S.t_half_width(0.37, n, confidence) == want
+
+
 def test_summarize_by_hand():
     s = S.summarize([0.40, 0.42, 0.44])
     assert s.n == 3 and s.mean == pytest.approx(0.42)
@@ -434,13 +445,24 @@ def test_pair_sentence_says_no_difference_and_one_seed():
 
 def test_shuffle_sentence_includes_where_early_stopping_stops(rows):
     row = rows[0].iloc[0]
-    stop_a, stop_b = S.summarize([12, 14, 13]), S.summarize([7, 9, 8])
-    s = S.shuffle_sentence(row, stop_a, stop_b, S.summarize([7, 9, 8]), S.summarize([2, 4, 3]))
-    assert f"epoch 13.0 (95% CI {stop_a.lo:.1f} to {stop_a.hi:.1f}) with shuffling" in s
-    assert f"8.0 (95% CI {stop_b.lo:.1f} to {stop_b.hi:.1f}) without" in s
-    assert "keeping the weights of epoch 8.0" in s and s.endswith(".")
+    s = S.shuffle_sentence(row, [12, 14, 13], [7, 9, 8], [7, 9, 8], [2, 4, 3])
+    assert "epoch 13.0 (range 12 to 14 over 3 seeds) with shuffling" in s
+    assert "8.0 (range 7 to 9 over 3 seeds) without" in s
+    assert "keeping the weights of epoch 8.0 (range 7 to 9 over 3 seeds) and 3.0 (range 2 to 4" in s
+    assert s.endswith(".")
     for part in numbers_of(row):
         assert part in s
+
+
+def test_shuffle_sentence_epochs_stay_within_the_epochs_seen():
+    """Widely spread stop epochs over 3 seeds: a t interval of their mean would reach below 0 (the
+    sentence once said "-9.7 to 39.0"); the range is what the seeds did."""
+    row = S.pairs_table(dict(zip("ab", paired(500, 11, 10, both=100, seeds=3)))).iloc[0]
+    assert S.summarize([2, 4, 40]).lo < 0
+    s = S.shuffle_sentence(row, [2, 4, 40], [50], [1, 3, 35], [None])
+    assert "epoch 15.3 (range 2 to 40 over 3 seeds) with shuffling and 50 without" in s
+    assert "keeping the weights of epoch 13.0 (range 1 to 35 over 3 seeds) and n/a" in s
+    assert "-" not in s[s.index("early stopping") :]  # no negative epoch
 
 
 def test_lambda_sentence_names_distinguishable_pairs_and_groups():

@@ -333,3 +333,49 @@ def test_quick_run_fails_against_a_baseline_it_cannot_reach(tmp_path):
     )
     assert slow.returncode == 1
     assert "REGRESSION" in slow.stdout and "NumPy img/s" in slow.stdout
+
+
+def test_machine_key_names_the_cpu_cores_mode_and_data():
+    env = {"cpu": "AMD EPYC 7B13 64-Core Processor", "cpu_count": 2}
+    assert bench.machine_key(env, True, "random") == "amd-epyc-7b13-64-core-processor-2cpu-quick-random"
+    assert bench.machine_key(env, False, "auto") == "amd-epyc-7b13-64-core-processor-2cpu-full-real"
+    assert bench.machine_key({"cpu": "../../x y", "cpu_count": 4}, True, "random") == "x-y-4cpu-quick-random"
+
+
+def test_baselines_dir_records_then_compares_with_this_machines_file(tmp_path):
+    """CI's regression check: `--baselines DIR` finds the file of this machine; with none it says so
+    and passes; `--record-baseline` writes it; a baseline this run cannot reach fails the run."""
+    cmd = [
+        sys.executable,
+        str(Path(bench.__file__)),
+        "--quick",
+        "--skip-torch",
+        "--skip-rss",
+        "--skip-import",
+        "--skip-epoch",
+        "--blas",
+        "env",
+        "--models",
+        "softmax",
+        "--data",
+        "random",
+        "--baselines",
+        str(tmp_path / "baselines"),
+    ]
+    run = lambda *extra: subprocess.run([*cmd, *extra], capture_output=True, text=True, timeout=300)  # noqa: E731
+    first = run("--out", str(tmp_path / "a.json"))
+    assert first.returncode == 0, first.stderr
+    assert "no baseline for this machine" in first.stdout and not (tmp_path / "baselines").exists()
+    recorded = run("--out", str(tmp_path / "b.json"), "--record-baseline")
+    assert recorded.returncode == 0, recorded.stderr
+    (path,) = (tmp_path / "baselines").iterdir()
+    key = bench.machine_key(bench.environment(), True, "random")
+    assert path.name == f"{key}.json" and json.loads(path.read_text())["models"]["softmax"]
+    again = run("--out", str(tmp_path / "c.json"), "--max-slowdown", "1000")
+    assert again.returncode == 0 and "0 regression(s)" in again.stdout, again.stdout + again.stderr
+    data = json.loads(path.read_text())
+    data["models"]["softmax"]["numpy"]["images_per_s_cpu"] *= 1e6
+    path.write_text(json.dumps(data))
+    slow = run("--out", str(tmp_path / "d.json"))
+    assert slow.returncode == 1 and "REGRESSION" in slow.stdout
+    assert run("--out", str(tmp_path / "e.json"), "--compare", str(path)).returncode == 2  # both: refused

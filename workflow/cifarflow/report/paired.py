@@ -84,15 +84,9 @@ def answer(question: dict, pairs: pd.DataFrame, metrics: dict[str, list[dict]], 
         return stats.lambda_sentence(pairs, values, alpha)
     row = _row(pairs, names[0], names[1])
     if kind == "shuffle":
-        a, b = (stats.aggregate_runs(metrics[n], n, confidence) for n in names)
-        return stats.shuffle_sentence(
-            row,
-            stats.summary_from_row(a, "stop_epoch", confidence),
-            stats.summary_from_row(b, "stop_epoch", confidence),
-            stats.summary_from_row(a, "best_epoch", confidence),
-            stats.summary_from_row(b, "best_epoch", confidence),
-            alpha,
-        )
+        stops = [[stats.stop_epoch(m) for m in metrics[n]] for n in names]
+        kept = [[m.get("best_epoch") for m in metrics[n]] for n in names]
+        return stats.shuffle_sentence(row, stops[0], stops[1], kept[0], kept[1], alpha)
     fn = {
         "softmax_vs_sigmoid": stats.softmax_vs_sigmoid_sentence,
         "flip": stats.flip_sentence,

@@ -151,7 +151,8 @@ def save(fig: Figure, stem: str | os.PathLike, dpi: int = 150, width: float | No
     metadata = {"png": {"Software": None}, "pdf": {"CreationDate": None, "Creator": None}}
     paths = []
     try:
-        _fit_to_text(fig)  # again: a caller may have added a (long) suptitle since
+        if fig.stale:  # fitted when built; again only if something (a long suptitle, width) changed it since
+            _fit_to_text(fig)
         for fmt in ("png", "pdf"):
             final = Path(f"{stem}.{fmt}")
             with atomic_output(final) as tmp:
@@ -188,6 +189,9 @@ def _fit_to_text(fig: Figure, max_rounds: int = 4) -> Figure:
         over_x = max(0.0, -bb.x0) + max(0.0, bb.x1 - w)
         over_y = max(0.0, -bb.y0) + max(0.0, bb.y1 - h)
         if not collapsed and over_x < 0.01 and over_y < 0.01:
+            # fitted: mark the figure clean (get_tightbbox marks it stale) so that `save` fits it
+            # again only if something changes it after this (any change marks it stale)
+            fig.stale = False
             break
         grow = 1.25 if collapsed else 1.0
         fig.set_size_inches(

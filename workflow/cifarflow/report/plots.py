@@ -429,24 +429,48 @@ def plot_per_class(
     per_class: Mapping[str, Mapping],
     class_names: Sequence[str],
     *,
+    errors: Mapping[str, Mapping] | None = None,
+    labels: Mapping[str, str] | None = None,
     colors=None,
     title: str = "per-class test accuracy",
     figsize=None,
 ) -> Figure:
-    """Grouped bars: test accuracy (%) per class, one bar per variant.
+    """Grouped bars: test accuracy (%) per class, one bar per variant, error bars optional.
 
     per_class: variant -> {class name (or index): accuracy fraction}.
+    errors: variant -> {class: half-width of its interval (fraction)}; a variant listed here gets
+    error bars (a class without a finite half-width gets one of length 0), the others plain bars.
+    labels: variant -> legend label (default: the variant's name).
     """
     variants = [str(v) for v in per_class]
     cols = _colors_for(variants, colors)
+    errors = {str(v): e for v, e in (errors or {}).items()}
+    labels = {str(v): str(t) for v, t in (labels or {}).items()}
     K = len(class_names)
     x = np.arange(K)
     width = 0.8 / max(1, len(variants))
     fig = _figure(figsize or (max(6.0, 0.25 * K * len(variants) + 2.5), 3.8))
     ax = fig.subplots()
     for i, (v, d) in enumerate(per_class.items()):
+        v = str(v)
         acc = [100 * _class_value(d, str(c), k) for k, c in enumerate(class_names)]
-        ax.bar(x + (i - (len(variants) - 1) / 2) * width, acc, width, label=str(v), color=cols[str(v)])
+        bar_kw = {}
+        if v in errors:
+            half = np.array([100 * _class_value(errors[v], str(c), k) for k, c in enumerate(class_names)])
+            bar_kw = {
+                "yerr": np.where(np.isfinite(half), half, 0.0),
+                "capsize": 2,
+                "error_kw": {"linewidth": 1, "gid": f"err:{v}"},
+            }
+        ax.bar(
+            x + (i - (len(variants) - 1) / 2) * width,
+            acc,
+            width,
+            label=labels.get(v, v),
+            color=cols[v],
+            gid=f"bars:{v}",
+            **bar_kw,
+        )
     ax.set_xticks(x, labels=[literal(c) for c in class_names], rotation=30, ha="right", rotation_mode="anchor")
     ax.set_xlabel("class")
     ax.set_ylabel("test accuracy (%)")

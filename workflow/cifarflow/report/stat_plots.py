@@ -19,7 +19,17 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 
-from .plots import _colors_for, _figure, _finite, _fit_to_text, _legend_columns, _no_data, _param_scale, literal
+from .plots import (
+    _colors_for,
+    _figure,
+    _finite,
+    _fit_to_text,
+    _legend_columns,
+    _no_data,
+    _param_scale,
+    literal,
+    plot_per_class,
+)
 from .stats import CONFIDENCE, VERDICT_A, VERDICT_B, VERDICT_NONE, summarize
 
 __all__ = [
@@ -242,39 +252,22 @@ def plot_per_class_ci(
     """Grouped bars of per-class test accuracy (%) with error bars, one bar per variant.
 
     rows: variant -> its :func:`cifarflow.stats.aggregate_runs` row (``acc_<class>_mean``/``_half``).
-    A class without an interval (one seed) gets a bar without an error bar.
+    A class without an interval (one seed) gets a bar without an error bar. The bars are
+    :func:`cifarflow.report.plots.plot_per_class`'s, given the means, the half-widths and ``n``.
     """
-    variants = [str(v) for v in rows]
-    cols = _colors_for(variants, colors)
-    K = len(class_names)
-    x = np.arange(K)
-    width = 0.8 / max(1, len(variants))
-    fig = _figure(figsize or (max(6.0, 0.25 * K * len(variants) + 2.5), 3.8))
-    ax = fig.subplots()
-    for i, (v, row) in enumerate(rows.items()):
-        v = str(v)
-        mean = np.array([float(row.get(f"acc_{c}_mean", math.nan)) for c in class_names]) * 100
-        half = np.array([float(row.get(f"acc_{c}_half", math.nan)) for c in class_names]) * 100
-        n = int(row.get("n_seeds", 0))
-        ax.bar(
-            x + (i - (len(variants) - 1) / 2) * width,
-            mean,
-            width,
-            yerr=np.where(np.isfinite(half), half, 0.0),
-            capsize=2,
-            error_kw={"linewidth": 1, "gid": f"err:{v}"},
-            label=f"{v} (n={n})",
-            color=cols[v],
-            gid=f"bars:{v}",
-        )
-    ax.set_xticks(x, labels=[literal(c) for c in class_names], rotation=30, ha="right", rotation_mode="anchor")
-    ax.set_xlabel("class")
-    ax.set_ylabel("test accuracy (%)")
-    ax.set_ylim(0, 100)
-    ax.grid(axis="y", alpha=0.3)
-    fig.legend(loc="outside lower center", ncols=_legend_columns(len(variants)), frameon=False)
-    ax.set_title(literal(title))
-    return _fit_to_text(fig)
+
+    def per_class(row, stat):
+        return {str(c): float(row.get(f"acc_{c}_{stat}", math.nan)) for c in class_names}
+
+    return plot_per_class(
+        {v: per_class(row, "mean") for v, row in rows.items()},
+        class_names,
+        errors={v: per_class(row, "half") for v, row in rows.items()},
+        labels={v: f"{v} (n={int(row.get('n_seeds', 0))})" for v, row in rows.items()},
+        colors=colors,
+        title=title,
+        figsize=figsize,
+    )
 
 
 _PARAM_LABELS = {"lambda": r"L2 penalty $\lambda$", "eta": r"learning rate $\eta$"}

@@ -39,6 +39,7 @@ import numpy as np
 
 from cifarflow import __version__
 from cifarflow.data.sources import IMAGE_SHAPE, N_BATCHES, RawData, read_source
+from cifarflow.data.subset import Data
 from cifarflow.errors import ConfigError, DataError
 from cifarflow.io import atomic_h5, file_sha256
 
@@ -57,10 +58,10 @@ CHUNK = 1000  # images per HDF5 chunk and per statistics step
 
 
 @dataclass(eq=False)
-class Split:
+class Split(Data):
     """Train/val/test arrays of one split, with the training split's statistics.
 
-    *_images: (n, 32, 32, 3) uint8;  *_labels: (n,) uint8
+    *_images: (n, 32, 32, 3) uint8;  *_labels: (n,) uint8;  class_names (these are `Data`'s fields)
     train_index, val_index: (n,) int64 rows of the raw training set
     mean, std: (32, 32, 3) float32 per feature;  channel_mean, channel_std: (3,) float32
     spec: the split spec;  seed: the seed used, None when the split has no randomness
@@ -69,13 +70,6 @@ class Split:
     name: str
     spec: dict
     seed: int | None
-    class_names: tuple
-    train_images: np.ndarray
-    train_labels: np.ndarray
-    val_images: np.ndarray
-    val_labels: np.ndarray
-    test_images: np.ndarray
-    test_labels: np.ndarray
     train_index: np.ndarray
     val_index: np.ndarray
     mean: np.ndarray

@@ -1,8 +1,9 @@
 """The images a variant uses: its class subset (relabelled 0..k-1) and its training limit.
 
 One container, `Data`, carries a variant's train/val/test arrays from the split file to the
-solver; `select_training` picks the training rows (the plan step and the training job agree on
-them, so a plan's row count always matches the variant's training set).
+solver (a split file's `Split` is a `Data` too, with the split's provenance and statistics);
+`select_training` picks the training rows (the plan step and the training job agree on them, so a
+plan's row count always matches the variant's training set).
 """
 
 from __future__ import annotations
@@ -14,9 +15,14 @@ import numpy as np
 from cifarflow.errors import ConfigError
 
 
-@dataclass
+@dataclass(eq=False)
 class Data:
-    """Images (N, H, W, C) uint8 and labels (N,) int64 of the three splits, plus class names."""
+    """Images (N, H, W, C) uint8 and labels (N,) of the three splits, plus class names.
+
+    A variant's data (`load_variant_data`) has int64 labels 0..k-1 of its classes. The split
+    file's arrays are a `cifarflow.data.splits.Split`: these fields (uint8 labels) with the split's
+    provenance and statistics added. Compared by identity (arrays have no single truth value).
+    """
 
     train_images: np.ndarray
     train_labels: np.ndarray

@@ -13,40 +13,35 @@ from cifarflow.report.compare import COMPARISONS
 SCHEMA = config.load_schema()
 
 
+def _schema_objects(node):
+    """Every dict (schema object) in `node`, depth first, each before the ones it holds."""
+    if isinstance(node, dict):
+        yield node
+        children = node.values()
+    elif isinstance(node, list):
+        children = node
+    else:
+        return
+    for v in children:
+        yield from _schema_objects(v)
+
+
 def _settings_properties():
     """The `model`/`loss` properties of the schema, wherever the schema keeps them."""
     found = {}
-
-    def walk(node):
-        if isinstance(node, dict):
-            props = node.get("properties")
-            if isinstance(props, dict) and "model" in props and "loss" in props:
-                found.update(props)
-            for v in node.values():
-                walk(v)
-        elif isinstance(node, list):
-            for v in node:
-                walk(v)
-
-    walk(SCHEMA)
+    for node in _schema_objects(SCHEMA):
+        props = node.get("properties")
+        if isinstance(props, dict) and "model" in props and "loss" in props:
+            found.update(props)
     return found
 
 
 def _comparison_types():
     types = []
-
-    def walk(node):
-        if isinstance(node, dict):
-            t = node.get("properties", {}).get("type") if isinstance(node.get("properties"), dict) else None
-            if isinstance(t, dict) and "enum" in t and "per_class" in t["enum"]:
-                types.extend(t["enum"])
-            for v in node.values():
-                walk(v)
-        elif isinstance(node, list):
-            for v in node:
-                walk(v)
-
-    walk(SCHEMA)
+    for node in _schema_objects(SCHEMA):
+        t = node.get("properties", {}).get("type") if isinstance(node.get("properties"), dict) else None
+        if isinstance(t, dict) and "enum" in t and "per_class" in t["enum"]:
+            types.extend(t["enum"])
     return types
 
 

@@ -301,6 +301,11 @@ def _comparisons(*comps, variants=None):
     return patch
 
 
+def _comparison_fault(comp, where, cause, variants=None):
+    """An EARLY_FAULTS case: the set's one comparison is `comp`, refused at comparisons[0].<where>."""
+    return _comparisons(comp, variants=variants), f"{SET}.comparisons[0].{where}", cause
+
+
 LOGI = {"name": "logi", "model": "logistic", "classes": ["cat", "dog"]}
 SOFT2 = {"name": "soft2", "model": "softmax", "classes": ["cat", "dog"]}
 SOFT = {"name": "soft", "model": "softmax"}
@@ -396,45 +401,27 @@ EARLY_FAULTS = {
     ),
     "run-empty": (lambda c: c.update(run=[]), "run", "selects no experiment set"),
     # comparisons: metrics that exist, labels that fit the models compared
-    "curves-unknown-metric": (
-        _comparisons(
-            {
-                "name": "cv",
-                "type": "curves",
-                "variants": ["soft"],
-                "metrics": ["val_accuracy"],
-            }
-        ),
-        f"{SET}.comparisons[0].metrics[0]",
+    "curves-unknown-metric": _comparison_fault(
+        {"name": "cv", "type": "curves", "variants": ["soft"], "metrics": ["val_accuracy"]},
+        "metrics[0]",
         "'val_accuracy' is not one of",
     ),
-    "metrics-on-per-class": (
-        _comparisons(
-            {
-                "name": "pc",
-                "type": "per_class",
-                "variants": ["soft"],
-                "metrics": ["val_acc"],
-            }
-        ),
-        f"{SET}.comparisons[0].metrics",
+    "metrics-on-per-class": _comparison_fault(
+        {"name": "pc", "type": "per_class", "variants": ["soft"], "metrics": ["val_acc"]},
+        "metrics",
         "only a curves comparison draws metrics",
     ),
-    "templates-softmax-vs-logistic": (
-        _comparisons(
-            {"name": "tm", "type": "templates", "variants": ["soft2", "logi"]},
-            variants=[SOFT2, LOGI],
-        ),
-        f"{SET}.comparisons[0].variants",
+    "templates-softmax-vs-logistic": _comparison_fault(
+        {"name": "tm", "type": "templates", "variants": ["soft2", "logi"]},
+        "variants",
         "'logi' is a logistic (one output) on cat, dog",
+        variants=[SOFT2, LOGI],
     ),
-    "per-class-on-different-classes": (
-        _comparisons(
-            {"name": "pc", "type": "per_class", "variants": ["soft", "soft2"]},
-            variants=[SOFT, SOFT2],
-        ),
-        f"{SET}.comparisons[0].variants",
+    "per-class-on-different-classes": _comparison_fault(
+        {"name": "pc", "type": "per_class", "variants": ["soft", "soft2"]},
+        "variants",
         "'soft' is a softmax on all classes",
+        variants=[SOFT, SOFT2],
     ),
     "figure-width-out-of-range": (
         lambda c: c.update(figures={"dpi": 100, "width": 1000}),

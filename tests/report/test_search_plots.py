@@ -135,3 +135,25 @@ def test_missing_columns_and_unknown_scales_are_errors():
         search_plots.plot_search_settings(df, SCALES)
     with pytest.raises(ValueError, match="scale"):
         search_plots.plot_search_parallel(trials(), {"lambda": "logit"})
+
+
+@pytest.mark.parametrize(
+    "lo, hi, want",
+    [
+        (1e-4, 3e-2, {"0.0001", "0.001", "0.01"}),  # 2.5 decades: the powers of ten only
+        (5e-3, 5e-2, {"0.005", "0.01", "0.02", "0.05"}),  # one decade: and the 2s and 5s
+        (5.5e-3, 8.5e-3, {"0.006", "0.007", "0.008"}),  # under half a decade: every tick
+    ],
+)
+def test_log_axes_label_plain_numbers_that_do_not_collide(lo, hi, want):
+    """A learning-rate axis over 0.005-0.05 once showed "2x10^-2 3x10^-2 4x10^-2" written over
+    each other; the labels are plain numbers and never the minor ticks of a wide axis."""
+    df = trials(n_rounds=1, per_round=5)
+    df["lambda"] = np.geomspace(lo, hi, len(df))
+    fig = search_plots.plot_search_settings(df, {"lambda": "log"})
+    (ax,) = plot_axes(fig)
+    draw(fig)
+    lo_view, hi_view = sorted(ax.get_xlim())
+    ticks = ax.xaxis.get_major_ticks() + ax.xaxis.get_minor_ticks()
+    shown = {t.label1.get_text() for t in ticks if lo_view <= t.get_loc() <= hi_view and t.label1.get_text()}
+    assert shown == want

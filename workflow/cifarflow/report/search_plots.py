@@ -28,6 +28,27 @@ __all__ = ["round_colors", "plot_search_settings", "plot_search_parallel"]
 SCALES = ("log", "linear", "category")
 
 
+def _log_x(ax) -> None:
+    """Log x scale with plain tick labels (0.005, 0.01, 0.02) that do not collide: the powers of
+    ten always; between them the 2s and 5s when the axis spans under 1.5 decades, every minor tick
+    under half a decade (a narrow range still gets numbers), none beyond."""
+    from matplotlib.ticker import FuncFormatter
+
+    ax.set_xscale("log")
+    axis = ax.xaxis
+
+    def minor(v, _pos):
+        lo, hi = sorted(axis.get_view_interval())
+        if v <= 0 or lo <= 0:
+            return ""
+        decades = math.log10(hi / lo)
+        digit = round(v / 10 ** math.floor(math.log10(v)))
+        return f"{v:g}" if decades < 0.5 or (decades < 1.5 and digit in (2, 5)) else ""
+
+    axis.set_major_formatter(FuncFormatter(lambda v, _pos: f"{v:g}"))
+    axis.set_minor_formatter(FuncFormatter(minor))
+
+
 def round_colors(rounds: Sequence[int]) -> dict[int, str]:
     """One colour per round, from viridis (light = late: the narrowed rounds stand out)."""
     rs = sorted(set(int(r) for r in rounds))
@@ -101,7 +122,7 @@ def plot_search_settings(
         else:
             x = pd.to_numeric(pd.Series(values), errors="coerce").to_numpy(float)
             if scales[key] == "log":
-                ax.set_xscale("log")
+                _log_x(ax)
         for r, color in colors.items():
             sel = (trials["round"] == r).to_numpy()
             ax.scatter(x[sel], acc[sel], s=28, color=color, edgecolors="white", linewidths=0.5, zorder=2)

@@ -94,3 +94,22 @@ def test_json_round_trip_and_package_digest_covers_subpackages(tmp_path):
     root = os.path.dirname(io.__file__)
     assert os.path.exists(os.path.join(root, "training", "solver.py"))
     assert not os.path.exists(os.path.join(root, "bench.py"))  # developer tools live in tools/
+
+
+def test_versions_name_matplotlib_and_pandas_without_importing_them():
+    """A training job's provenance names the matplotlib and pandas versions as the modules do, and
+    reading them does not import matplotlib (a training job never draws)."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, json; from cifarflow.io import versions; v = versions(); "
+        "print(json.dumps([v['matplotlib'], v['pandas'], 'matplotlib' in sys.modules]))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    mpl, pd_version, imported = json.loads(out)
+    import matplotlib
+    import pandas
+
+    assert (mpl, pd_version) == (matplotlib.__version__, pandas.__version__)
+    assert imported is False

@@ -1103,7 +1103,9 @@ def compare_results(result: dict, baseline: dict, factor: float) -> dict:
         if not b:
             continue
         pairs = [("step images/s (CPU)", r["numpy"]["images_per_s_cpu"], b["numpy"]["images_per_s_cpu"], True)]
-        if r.get("epoch") and b.get("epoch") and r["epoch"]["n_train"] == b["epoch"]["n_train"]:
+        # a quick run's epochs are one pass over 500 images (10-800 ms of CPU): too noisy to judge
+        full = not result["settings"].get("quick")
+        if full and r.get("epoch") and b.get("epoch") and r["epoch"]["n_train"] == b["epoch"]["n_train"]:
             pairs.append(("epoch s (CPU est.)", r["epoch"]["cpu_seconds_est"], b["epoch"]["cpu_seconds_est"], False))
         for metric, new, old, higher_is_better in pairs:
             change = new / old if higher_is_better else old / new  # > 1: faster than the baseline
@@ -1282,9 +1284,15 @@ def _run(a, names: list, repeats: int, out: Path, work: Path) -> int:
     if a.compare and a.baselines:
         print("bench: error: give --compare or --baselines, not both", file=sys.stderr)
         return 2
+    if a.baselines and a.data == "auto":
+        print(
+            "bench: error: --baselines needs --data random or --data real (the baseline's name says which)",
+            file=sys.stderr,
+        )
+        return 2
     baseline_file = None
     if a.baselines:
-        key = machine_key(environment(), a.quick, "random" if a.data == "random" else "real")
+        key = machine_key(environment(), a.quick, a.data)
         baseline_file = Path(a.baselines) / f"{key}.json"
         if baseline_file.is_file():
             a.compare = str(baseline_file)

@@ -23,7 +23,7 @@ RESULTS_END = "<!-- results:end -->"
 TARGETS = {
     "best-softmax": 42.5,
     "best-sigmoid": 42.0,
-    "best-mlp": 58.0,
+    "best-mlp": 60.0,
     "conv-small": 72.0,
 }
 

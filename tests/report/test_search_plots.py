@@ -142,7 +142,8 @@ def test_missing_columns_and_unknown_scales_are_errors():
     [
         (1e-4, 3e-2, {"0.0001", "0.001", "0.01"}),  # 2.5 decades: the powers of ten only
         (5e-3, 5e-2, {"0.005", "0.01", "0.02", "0.05"}),  # one decade: and the 2s and 5s
-        (5.5e-3, 8.5e-3, {"0.006", "0.007", "0.008"}),  # under half a decade: every tick
+        (5.5e-3, 8.5e-3, {"0.006", "0.007", "0.008"}),  # at most 4 minor ticks in view: every one
+        (3e-4, 8e-4, {"0.0005"}),  # 6 minor ticks in view: the 2s and 5s only (once: 0.0003 to 0.0008)
     ],
 )
 def test_log_axes_label_plain_numbers_that_do_not_collide(lo, hi, want):

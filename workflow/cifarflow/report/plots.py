@@ -137,7 +137,10 @@ def save(fig: Figure, stem: str | os.PathLike, dpi: int = 150, width: float | No
     width / 6.4; None or 6.4 leaves it as built.
 
     `stem` has no extension (a trailing `.png`/`.pdf` is dropped); parent folders are created.
-    The figure is first grown, if needed, so that text added after it was built is not clipped.
+    The figure is first grown, if needed, so that text added after it was built is not clipped:
+    again only when matplotlib marked it stale since it was fitted (a new artist, a title, a size);
+    a change that does not mark it (for example editing a legend's text object in place) is not
+    refitted, so build such text before the figure's last `_fit_to_text`.
     The PDF carries no creation date, so reruns give identical files. Returns the two paths.
     """
     stem = str(stem)

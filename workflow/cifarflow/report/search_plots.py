@@ -30,8 +30,8 @@ SCALES = ("log", "linear", "category")
 
 def _log_x(ax) -> None:
     """Log x scale with plain tick labels (0.005, 0.01, 0.02) that do not collide: the powers of
-    ten always; between them the 2s and 5s when the axis spans under 1.5 decades, every minor tick
-    under half a decade (a narrow range still gets numbers), none beyond."""
+    ten always; between them every minor tick when at most 4 lie in view (a narrow range still
+    gets numbers), else the 2s and 5s when the axis spans under 1.5 decades, else none."""
     from matplotlib.ticker import FuncFormatter
 
     ax.set_xscale("log")
@@ -41,9 +41,11 @@ def _log_x(ax) -> None:
         lo, hi = sorted(axis.get_view_interval())
         if v <= 0 or lo <= 0:
             return ""
-        decades = math.log10(hi / lo)
+        in_view = [t for t in axis.get_minorticklocs() if lo <= t <= hi]
         digit = round(v / 10 ** math.floor(math.log10(v)))
-        return f"{v:g}" if decades < 0.5 or (decades < 1.5 and digit in (2, 5)) else ""
+        if len(in_view) <= 4 or (math.log10(hi / lo) < 1.5 and digit in (2, 5)):
+            return f"{v:g}"
+        return ""
 
     axis.set_major_formatter(FuncFormatter(lambda v, _pos: f"{v:g}"))
     axis.set_minor_formatter(FuncFormatter(minor))

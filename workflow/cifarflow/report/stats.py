@@ -1,7 +1,8 @@
 """Statistics over replicate seeds and paired tests between variants (issue 16).
 
 Pure functions: numbers and arrays in, numbers, tables and sentences out; nothing here opens a
-file. The library does the statistics (``scipy.stats``: Student t quantiles, ``binomtest``,
+file. The library does the statistics (scipy: Student t quantiles through ``scipy.special.stdtrit``, the
+function ``scipy.stats.t.ppf`` evaluates; ``scipy.stats.binomtest``,
 ``bootstrap``); the few lines written here are the bookkeeping around it and Holm's step-down
 correction, which scipy does not have.
 

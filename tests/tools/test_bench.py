@@ -307,21 +307,18 @@ def test_a_quick_run_judges_step_rates_only():
     assert bench.compare_results(_result(400.0, 0.01), base, factor=2.0)["regressions"] == 1
 
 
+# one quick softmax step measurement: the command of the regression-check tests
+QUICK_STEP_CMD = [
+    sys.executable,
+    str(Path(bench.__file__)),
+    *("--quick", "--skip-torch", "--skip-rss", "--skip-import", "--skip-epoch"),
+    *("--blas", "env", "--models", "softmax"),
+]
+
+
 def test_quick_run_fails_against_a_baseline_it_cannot_reach(tmp_path):
     first = tmp_path / "baseline.json"
-    cmd = [
-        sys.executable,
-        str(Path(bench.__file__)),
-        "--quick",
-        "--skip-torch",
-        "--skip-rss",
-        "--skip-import",
-        "--skip-epoch",
-        "--blas",
-        "env",
-        "--models",
-        "softmax",
-    ]
+    cmd = QUICK_STEP_CMD
     proc = subprocess.run([*cmd, "--out", str(first)], capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr
     recorded = json.loads(first.read_text())
@@ -355,23 +352,7 @@ def test_machine_key_names_the_cpu_cores_mode_and_data():
 def test_baselines_dir_records_then_compares_with_this_machines_file(tmp_path):
     """CI's regression check: `--baselines DIR` finds the file of this machine; with none it says so
     and passes; `--record-baseline` writes it; a baseline this run cannot reach fails the run."""
-    cmd = [
-        sys.executable,
-        str(Path(bench.__file__)),
-        "--quick",
-        "--skip-torch",
-        "--skip-rss",
-        "--skip-import",
-        "--skip-epoch",
-        "--blas",
-        "env",
-        "--models",
-        "softmax",
-        "--data",
-        "random",
-        "--baselines",
-        str(tmp_path / "baselines"),
-    ]
+    cmd = [*QUICK_STEP_CMD, "--data", "random", "--baselines", str(tmp_path / "baselines")]
     run = lambda *extra: subprocess.run([*cmd, *extra], capture_output=True, text=True, timeout=300)  # noqa: E731
     first = run("--out", str(tmp_path / "a.json"))
     assert first.returncode == 0, first.stderr

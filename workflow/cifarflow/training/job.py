@@ -16,7 +16,6 @@ from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 
 from cifarflow.data.plans import PlanFile
 from cifarflow.data.splits import load_split
@@ -33,7 +32,7 @@ from cifarflow.io import (
     write_weights,
 )
 from cifarflow.nn.models import build_model
-from cifarflow.training.evaluation import history_summary, metrics_on_test_set
+from cifarflow.training.evaluation import history_csv, history_summary, metrics_on_test_set
 from cifarflow.training.solver import (
     Normalizer,
     PlanSource,
@@ -153,14 +152,13 @@ def run_variant(
     tta = bool(variant.get("test_flip"))
     test = evaluate(model, data.test_images, data.test_labels, norm, lam, flip=tta)
     probs = predict_all(model, data.test_images, norm, flip=tta)
-    hist = pd.DataFrame(result.history)
     metrics = {
         "variant": name,
         "set": variant["set"],
         "model": variant["model"],
         "loss": variant["loss"],
         **metrics_on_test_set(test, probs, data.test_labels, data.class_names),
-        **history_summary(hist, result.best_epoch),
+        **history_summary(result.history, result.best_epoch),
         "epochs_run": int(result.epochs_run),
         "stopped_early": result.stopped_early,
         "stopped_epoch": result.stopped_epoch,
@@ -207,7 +205,7 @@ def run_variant(
         {"labels": data.test_labels},
     )
     with atomic_output(outdir / "history.csv") as tmp:
-        hist.to_csv(tmp, index=False)
+        Path(tmp).write_text(history_csv(result.history))
     write_json(outdir / "metrics.json", metrics)
     if ckpt_path.exists():
         ckpt_path.unlink()

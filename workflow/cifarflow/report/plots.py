@@ -156,6 +156,9 @@ def save(fig: Figure, stem: str | os.PathLike, dpi: int = 150, width: float | No
     try:
         if fig.stale:  # fitted when built; again only if something (a long suptitle, width) changed it since
             _fit_to_text(fig)
+        # The fit left every axes where the constrained layout put it for this size: keep those
+        # positions for both files instead of solving the layout again inside each savefig.
+        fig.set_layout_engine("none")
         for fmt in ("png", "pdf"):
             final = Path(f"{stem}.{fmt}")
             with atomic_output(final) as tmp:
@@ -173,7 +176,7 @@ def save(fig: Figure, stem: str | os.PathLike, dpi: int = 150, width: float | No
 
 
 def _figure(figsize) -> Figure:
-    return Figure(figsize=figsize, layout="constrained")
+    return Figure(figsize=figsize, layout="constrained", dpi=150)
 
 
 def _fit_to_text(fig: Figure, max_rounds: int = 4) -> Figure:

@@ -248,3 +248,25 @@ def test_the_train_columns_on_the_subset_match_a_direct_computation():
     assert last["train_loss"] == pytest.approx(loss, rel=1e-5)
     assert last["train_cost"] == pytest.approx(loss + 0.01 * np.sum(w * w), rel=1e-5)
     assert last["train_acc"] == np.mean(z.argmax(1) == y)
+
+
+@pytest.mark.parametrize(
+    "model, loss, flip",
+    [
+        ("softmax", "cross_entropy", False),
+        ("softmax", "cross_entropy", True),
+        ("sigmoid", "multi_bce", True),
+        ("mlp", "mse", False),
+        ("mlp", "cross_entropy", True),
+    ],
+)
+def test_one_pass_evaluation_equals_the_separate_evaluate_and_predict_all_bit_for_bit(model, loss, flip):
+    from cifarflow.training.solver import evaluate_and_predict, predict_all
+
+    data = make_data(n=200)
+    trained, _, norm = run(settings(model=model, loss=loss, hidden=[16], epochs=2), data)
+    # 80 test images in chunks of 30: a last chunk shorter than the others
+    metrics, probs = evaluate_and_predict(trained, data.test_images, data.test_labels, norm, 0.01, chunk=30, flip=flip)
+    assert metrics == evaluate(trained, data.test_images, data.test_labels, norm, 0.01, chunk=30, flip=flip)
+    separate = predict_all(trained, data.test_images, norm, chunk=30, flip=flip)
+    assert probs.dtype == separate.dtype and probs.tobytes() == separate.tobytes()

@@ -24,7 +24,7 @@ from cifarflow.errors import ConfigError, DataError
 from cifarflow.io import (
     atomic_output,
     code_version,
-    file_sha256,
+    known_sha256,
     package_digest,
     remove_stale_temporaries,
     versions,
@@ -36,9 +36,8 @@ from cifarflow.training.evaluation import history_csv, history_summary, metrics_
 from cifarflow.training.solver import (
     Normalizer,
     PlanSource,
-    evaluate,
+    evaluate_and_predict,
     init_rng,
-    predict_all,
     train,
 )
 from cifarflow.training.state import read_checkpoint, write_checkpoint
@@ -130,7 +129,7 @@ def run_variant(
         f"{len(data.val_labels)} validation, {len(data.test_labels)} test; plan {'materialised' if plan.has_images else 'replayed'}"
     )
 
-    data_sha = file_sha256(split_path)
+    data_sha = known_sha256(split_path)  # the split job recorded it
     fingerprint = run_fingerprint(variant, plan.spec, data_sha)
     ckpt_path = outdir / "checkpoint.h5"
     resume = read_checkpoint(ckpt_path, fingerprint)
@@ -150,8 +149,7 @@ def run_variant(
 
     lam = float(variant["lambda"])
     tta = bool(variant.get("test_flip"))
-    test = evaluate(model, data.test_images, data.test_labels, norm, lam, flip=tta)
-    probs = predict_all(model, data.test_images, norm, flip=tta)
+    test, probs = evaluate_and_predict(model, data.test_images, data.test_labels, norm, lam, flip=tta)
     metrics = {
         "variant": name,
         "set": variant["set"],

@@ -129,17 +129,32 @@ def evaluate(
 
     flip: test-time augmentation, averaging the scores of each image and its horizontal mirror.
     """
+    return _evaluate(model, images, labels, norm, lam, chunk, flip)[0]
+
+
+def evaluate_and_predict(
+    model, images: np.ndarray, labels: np.ndarray, norm: Normalizer, lam: float, chunk: int = 1000, flip: bool = False
+) -> tuple[dict, np.ndarray]:
+    """`evaluate` and `predict_all` from one pass over the images (the final test evaluation):
+    the same chunks give the same scores, so both results equal the separate calls bit for bit."""
+    return _evaluate(model, images, labels, norm, lam, chunk, flip, probabilities=True)
+
+
+def _evaluate(model, images, labels, norm, lam, chunk, flip, probabilities=False):
     loss_fn = get_loss(model.loss_name, model.output)
     n = len(labels)
-    total_loss, correct = 0.0, 0
+    total_loss, correct, parts = 0.0, 0, []
     for start in range(0, n, chunk):
         y = labels[start : start + chunk]
         scores = _scores(model, images[start : start + chunk], norm, flip)
         loss, _ = loss_fn(scores, y)
         total_loss += float(loss) * len(y)
         correct += int(np.count_nonzero(predict_from_scores(scores) == y))
+        if probabilities:
+            parts.append(probabilities_from_scores(scores, model.output))
     loss = total_loss / n
-    return {"loss": loss, "cost": loss + lam * float(model.weight_norm2()), "acc": correct / n}
+    metrics = {"loss": loss, "cost": loss + lam * float(model.weight_norm2()), "acc": correct / n}
+    return metrics, (np.concatenate(parts).astype(np.float32) if probabilities else None)
 
 
 def predict_all(model, images: np.ndarray, norm: Normalizer, chunk: int = 1000, flip: bool = False) -> np.ndarray:

@@ -113,3 +113,33 @@ def test_versions_name_matplotlib_and_pandas_without_importing_them():
 
     assert (mpl, pd_version) == (matplotlib.__version__, pandas.__version__)
     assert imported is False
+
+
+def test_known_sha256_takes_the_recorded_digest_only_while_the_file_is_unchanged(tmp_path):
+    f = tmp_path / "split_x.h5"
+    f.write_bytes(b"some split bytes" * 1000)
+    real = hashlib.sha256(f.read_bytes()).hexdigest()
+    assert io.write_digest_file(f) == real
+    record_path = io.digest_file_path(f)
+    assert record_path.name == "split_x.h5.sha256.json"
+    record = json.loads(record_path.read_text())
+    assert record["sha256"] == real and record["size"] == f.stat().st_size
+    assert io.known_sha256(f) == real
+    # the record is what is read while it matches the file's size and mtime
+    # (a planted digest shows that no hashing happened)
+    planted = "0" * 64
+    record_path.write_text(json.dumps({**record, "sha256": planted}))
+    assert io.known_sha256(f) == planted
+    # the file touched, rewritten, or the record naming another file / unreadable: hashed again
+    os.utime(f, ns=(record["mtime_ns"] + 10**9, record["mtime_ns"] + 10**9))
+    assert io.known_sha256(f) == real
+    f.write_bytes(b"other bytes")
+    st = f.stat()
+    record_path.write_text(json.dumps({**record, "sha256": planted, "mtime_ns": st.st_mtime_ns}))
+    assert io.known_sha256(f) == hashlib.sha256(b"other bytes").hexdigest()  # the size differs
+    record_path.write_text(json.dumps({**record, "file": "other.h5", "size": st.st_size, "mtime_ns": st.st_mtime_ns}))
+    assert io.known_sha256(f) == hashlib.sha256(b"other bytes").hexdigest()
+    record_path.write_text("{not json")
+    assert io.known_sha256(f) == hashlib.sha256(b"other bytes").hexdigest()
+    record_path.unlink()
+    assert io.known_sha256(f) == hashlib.sha256(b"other bytes").hexdigest()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import signal
@@ -73,7 +74,10 @@ def test_metrics_record_results_config_and_provenance(done):
     assert len(m["confusion"]) == 10 and sum(map(sum, m["confusion"])) == 200
     assert set(m["per_class_acc"]) == set(m["class_names"])
     assert m["config"]["model"] == "softmax" and m["config"]["epochs"] == 3
-    assert len(m["data_sha256"]) == 64
+    # the split's sha256, as the split job recorded it beside the file for the training jobs
+    split = done / "results" / "data" / "split_full.h5"
+    assert m["data_sha256"] == hashlib.sha256(split.read_bytes()).hexdigest()
+    assert json.loads((split.parent / "split_full.h5.sha256.json").read_text())["sha256"] == m["data_sha256"]
     assert m["provenance"]["numpy"] and "git_commit" in m["provenance"]
     with h5py.File(done / "results" / "runs" / "soft" / "seed0" / "weights.h5") as f:
         assert json.loads(f.attrs["config"])["name"] == "soft"

@@ -186,6 +186,46 @@ def file_sha256(path) -> str:
     return _sha256_file(path).hexdigest()
 
 
+def digest_file_path(path) -> Path:
+    """The sidecar `write_digest_file` writes beside `path`: `<name>.sha256.json`."""
+    path = Path(path)
+    return path.with_name(path.name + ".sha256.json")
+
+
+def write_digest_file(path) -> str:
+    """Hash the regular file `path` once and record the digest with the file's size and
+    modification time in `digest_file_path(path)`, for `known_sha256`; return the digest."""
+    path = Path(path)
+    digest = file_sha256(path)
+    st = path.stat()
+    write_json(
+        digest_file_path(path), {"file": path.name, "size": st.st_size, "mtime_ns": st.st_mtime_ns, "sha256": digest}
+    )
+    return digest
+
+
+def known_sha256(path) -> str:
+    """`file_sha256(path)`, taken from the `write_digest_file` record when that names this file
+    with its current size and modification time (the file is unchanged since it was hashed);
+    otherwise (no record, an unreadable one, or a file changed, touched or copied since) hashed."""
+    path = Path(path)
+    try:
+        record = json.loads(digest_file_path(path).read_text())
+        st = path.stat()
+        if (
+            isinstance(record, dict)
+            and record.get("file") == path.name
+            and record.get("size") == st.st_size
+            and record.get("mtime_ns") == st.st_mtime_ns
+            and isinstance(record.get("sha256"), str)
+            and len(record["sha256"]) == 64
+        ):
+            return record["sha256"]
+    except (OSError, ValueError):
+        pass
+    return file_sha256(path)
+
+
 def _stat_key(path: Path) -> str:
     """What `cached_file_sha256` remembers a digest under: the absolute path, plus size and
     modification time of the file, or of every file under a directory (a file changed in place

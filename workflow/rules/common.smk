@@ -170,7 +170,11 @@ def seed_of(wildcards):
 def train_inputs(wildcards):
     v = variant_of(wildcards)
     plan = v["plan_ids"][seed_of(wildcards)]
-    return {"split": f"results/data/split_{v['split']}.h5", "plan": f"results/plans/{plan}.h5"}
+    return {
+        "split": f"results/data/split_{v['split']}.h5",
+        "digest": f"results/data/split_{v['split']}.h5.sha256.json",
+        "plan": f"results/plans/{plan}.h5",
+    }
 
 
 def train_params(wildcards):

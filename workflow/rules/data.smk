@@ -46,7 +46,8 @@ rule split_data:
     input:
         "results/data/cifar10.h5",
     output:
-        "results/data/split_{split}.h5",
+        split="results/data/split_{split}.h5",
+        digest="results/data/split_{split}.h5.sha256.json",
     log:
         "logs/data/split_{split}.log",
     benchmark:
@@ -59,4 +60,4 @@ rule split_data:
     params:
         spec=lambda wildcards: canonical_json(config["splits"][wildcards.split]),
     shell:
-        'python "$CIFARFLOW_LAUNCHER" split --raw {input:q} --name {wildcards.split:q} --spec {params.spec:q} --out {output:q} > {log:q} 2>&1'
+        'python "$CIFARFLOW_LAUNCHER" split --raw {input:q} --name {wildcards.split:q} --spec {params.spec:q} --out {output.split:q} > {log:q} 2>&1'

@@ -41,7 +41,7 @@ from cifarflow import __version__
 from cifarflow.data.sources import IMAGE_SHAPE, N_BATCHES, RawData, read_source
 from cifarflow.data.subset import Data
 from cifarflow.errors import ConfigError, DataError
-from cifarflow.io import atomic_h5, file_sha256
+from cifarflow.io import atomic_h5, file_sha256, write_digest_file
 
 __all__ = [
     "Split",
@@ -544,6 +544,7 @@ def split_file(raw_path, spec: dict, name: str, out, log=print) -> None:
         if not len(labels):  # caught before a model trains for hours and then divides by zero
             raise ConfigError(f"config key splits.{name}: the {part} set of this split is empty ({raw_path})")
     write_split(split, out)
+    write_digest_file(out)  # so that each training job need not hash the split again
     log(
         f"split {name}: {len(split.train_labels)} train, {len(split.val_labels)} val, {len(split.test_labels)} test -> {out}"
     )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shutil
 import signal
 import subprocess
 from pathlib import Path
@@ -147,6 +148,24 @@ def test_changing_a_figure_setting_reruns_no_training(done, archive):
     assert "train" not in jobs and "plan_epochs" not in jobs
 
 
+def test_figures_without_pdf_write_pngs_only_and_rerun_no_training(done, archive, tmp_path):
+    work = tmp_path / "copy"
+    shutil.copytree(done, work, symlinks=True)  # copy2: the files keep their times, so nothing is stale
+    for pdf in (work / "results" / "figures").rglob("*.pdf"):
+        pdf.unlink()
+    write_config(work, small_config(archive, figures={"pdf": False}))
+    dry = snakemake(work, "-n")
+    jobs = scheduled_jobs(dry)
+    assert jobs.get("plot_variant", 0) >= 7 and "train" not in jobs and "plan_epochs" not in jobs
+    assert ".pdf" not in dry.stdout + dry.stderr  # no job declares a PDF
+    snakemake(work, "--cores", "2")
+    figures = work / "results" / "figures"
+    assert (figures / "small" / "soft" / "curves.png").stat().st_size > 1000
+    assert (figures / "small" / "comparisons" / "pc.png").stat().st_size > 1000
+    assert not list(figures.rglob("*.pdf"))
+    assert scheduled_jobs(snakemake(work, "-n")) == {}
+
+
 def test_same_config_with_one_core_gives_bit_identical_results(done, archive, tmp_path):
     write_config(tmp_path, small_config(archive))
     snakemake(tmp_path, "--cores", "1", "results/tables/summary.csv")
@@ -242,8 +261,6 @@ CHROMIUM_FLAGS = [
 
 
 def test_html_report_builds_and_shows_its_figures_in_chromium(done, tmp_path):
-    import shutil
-
     import numpy as np
     from PIL import Image
 

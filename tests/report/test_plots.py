@@ -343,6 +343,13 @@ def test_save_writes_non_empty_png_and_pdf(tmp_path):
     assert not [p for p in (tmp_path / "sub").iterdir() if p.name.startswith(".")]
 
 
+def test_save_without_pdf_writes_the_png_only(tmp_path):
+    fig = plots.plot_per_class({"a": {"cat": 0.5}}, ["cat"], figsize=(2, 2))
+    paths = plots.save(fig, tmp_path / "curves", dpi=40, pdf=False)
+    assert [p.name for p in paths] == ["curves.png"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["curves.png"]
+
+
 def test_save_closes_a_pyplot_figure(tmp_path):
     import matplotlib.pyplot as plt
 

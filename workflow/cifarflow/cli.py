@@ -20,9 +20,10 @@ def _log(msg: str) -> None:
 
 
 def _figure_settings(a) -> dict:
-    """The config's `figures` settings that saving reads: dpi and width (inches)."""
+    """The config's `figures` settings that saving reads: dpi, width (inches) and pdf (whether to
+    write a PDF beside each PNG)."""
     figures = json.loads(a.figures) if getattr(a, "figures", None) else {}
-    return {"dpi": figures.get("dpi", 150), "width": figures.get("width")}
+    return {"dpi": figures.get("dpi", 150), "width": figures.get("width"), "pdf": figures.get("pdf", True)}
 
 
 # ---- data --------------------------------------------------------------------------------------

@@ -41,7 +41,7 @@ rule preview_augmentation:
             subcategory="Augmentation",
             labels={"augmentation": "{augmentation}"},
         ),
-        "results/figures/augment/{augmentation}.pdf",
+        **pdf_outputs(pdf="results/figures/augment/{augmentation}.pdf"),
     log:
         "logs/augment/preview_{augmentation}.log",
     conda:

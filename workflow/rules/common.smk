@@ -75,6 +75,12 @@ PREVIEWS = sorted(
 )
 DOWNLOAD_PATH = "resources/" + (Path(urlparse(config["download"]["url"]).path).name or "cifar-10.tar.gz")
 FIGURES = canonical_json(config["figures"])
+PDF = bool(config["figures"].get("pdf", True))
+
+
+def pdf_outputs(**paths):
+    """A rule's PDF outputs (named), or none when the config's `figures.pdf` is false."""
+    return paths if PDF else {}
 
 
 def _inside_workdir(path):

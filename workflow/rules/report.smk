@@ -12,6 +12,7 @@ rule plot_variant:
     input:
         unpack(variant_figure_inputs),
     output:
+        **pdf_outputs(pdfs=multiext("results/figures/{set}/{variant}/", "curves.pdf", "confusion.pdf", "templates.pdf")),
         curves=report(
             "results/figures/{set}/{variant}/curves.png",
             caption="../report/curves.rst",
@@ -33,7 +34,6 @@ rule plot_variant:
             subcategory="{variant}",
             labels={"variant": "{variant}", "figure": "weights as images"},
         ),
-        pdfs=multiext("results/figures/{set}/{variant}/", "curves.pdf", "confusion.pdf", "templates.pdf"),
     log:
         "logs/report/plot_{set}_{variant}.log",
     conda:
@@ -53,6 +53,10 @@ rule compare:
     input:
         comparison_inputs,
     output:
+        **pdf_outputs(
+            pdf="results/figures/{set}/comparisons/{comparison}.pdf",
+            seeds_pdf="results/figures/{set}/comparisons/{comparison}_seeds.pdf",
+        ),
         png=report(
             "results/figures/{set}/comparisons/{comparison}.png",
             caption="../report/comparison.rst",
@@ -60,7 +64,6 @@ rule compare:
             subcategory="comparisons",
             labels={"comparison": "{comparison}"},
         ),
-        pdf="results/figures/{set}/comparisons/{comparison}.pdf",
         seeds=report(
             "results/figures/{set}/comparisons/{comparison}_seeds.png",
             caption="../report/seeds.rst",
@@ -68,7 +71,6 @@ rule compare:
             subcategory="comparisons",
             labels={"comparison": "{comparison}", "figure": "per-seed test accuracy"},
         ),
-        seeds_pdf="results/figures/{set}/comparisons/{comparison}_seeds.pdf",
     log:
         "logs/report/compare_{set}_{comparison}.log",
     conda:
@@ -176,6 +178,7 @@ rule paired:
     input:
         paired_inputs,
     output:
+        **pdf_outputs(pdf="results/figures/{set}/comparisons/{table}_paired.pdf"),
         csv=report(
             "results/tables/{set}/paired_{table}.csv",
             caption="../report/paired_table.rst",
@@ -191,7 +194,6 @@ rule paired:
             subcategory="paired tests",
             labels={"table": "{table}", "kind": "differences (figure)"},
         ),
-        pdf="results/figures/{set}/comparisons/{table}_paired.pdf",
     log:
         "logs/report/paired_{set}_{table}.log",
     conda:

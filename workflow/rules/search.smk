@@ -100,6 +100,7 @@ rule search_report:
     input:
         search_report_inputs,
     output:
+        **pdf_outputs(pdfs=multiext(f"{SEARCH_DIR}/", "settings.pdf", "parallel.pdf")),
         settings=report(
             f"{SEARCH_DIR}/settings.png",
             caption="../report/search.rst",
@@ -129,7 +130,7 @@ rule search_report:
             labels={"search": "{sset}/{search}", "figure": "final models' test accuracy"},
         ),
         summary=f"{SEARCH_DIR}/summary.md",
-        other=multiext(f"{SEARCH_DIR}/", "trials.md", "final.md", "chosen.json", "settings.pdf", "parallel.pdf"),
+        other=multiext(f"{SEARCH_DIR}/", "trials.md", "final.md", "chosen.json"),
     log:
         "logs/search/{sset}/{search}/report.log",
     wildcard_constraints:

@@ -38,9 +38,11 @@ def correctness_of_runs(runs: dict[str, list[Path]]) -> dict[str, np.ndarray]:
     return out
 
 
-def paired_file(spec: dict, run_dirs, statistics: dict, table, figure, dpi: int = 150, width=None) -> pd.DataFrame:
+def paired_file(
+    spec: dict, run_dirs, statistics: dict, table, figure, dpi: int = 150, width=None, pdf: bool = True
+) -> pd.DataFrame:
     """`table`.{csv,md} (pairs_table numbers; pairs_display with its footnote) and the forest
-    figure `figure` (png + pdf) of the pairs in `spec` ({name, pairs}) over the runs in `run_dirs`."""
+    figure `figure` (png, and pdf unless `pdf` is false) of the pairs in `spec` ({name, pairs}) over the runs in `run_dirs`."""
     from cifarflow.report.stat_plots import plot_pair_diffs
     from cifarflow.report.stats import PAIRS_FOOTNOTE, pairs_display, pairs_table
     from cifarflow.report.tables import write_table
@@ -62,7 +64,7 @@ def paired_file(spec: dict, run_dirs, statistics: dict, table, figure, dpi: int 
     fig = plot_pair_diffs(
         pairs, alpha=float(statistics.get("alpha", 0.05)), title=f"{spec['name']}: paired differences A - B"
     )
-    plots.save(fig, figure, dpi=dpi, width=width)
+    plots.save(fig, figure, dpi=dpi, width=width, pdf=pdf)
     return pairs
 
 

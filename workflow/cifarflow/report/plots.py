@@ -130,8 +130,11 @@ def _colors_for(names: Sequence[str], colors: Mapping[str, object] | None) -> di
 DEFAULT_WIDTH = 6.4  # inches, matplotlib's single-panel default; `figures.width` scales from it
 
 
-def save(fig: Figure, stem: str | os.PathLike, dpi: int = 150, width: float | None = None) -> list[Path]:
-    """Write `stem.png` (at `dpi`) and `stem.pdf`, each via a temporary file; close `fig`.
+def save(
+    fig: Figure, stem: str | os.PathLike, dpi: int = 150, width: float | None = None, pdf: bool = True
+) -> list[Path]:
+    """Write `stem.png` (at `dpi`) and, unless `pdf` is false, `stem.pdf`, each via a temporary
+    file; close `fig`.
 
     `width` (the config's `figures.width`, inches) scales the figure, its proportions kept, by
     width / 6.4; None or 6.4 leaves it as built.
@@ -141,7 +144,7 @@ def save(fig: Figure, stem: str | os.PathLike, dpi: int = 150, width: float | No
     again only when matplotlib marked it stale since it was fitted (a new artist, a title, a size);
     a change that does not mark it (for example editing a legend's text object in place) is not
     refitted, so build such text before the figure's last `_fit_to_text`.
-    The PDF carries no creation date, so reruns give identical files. Returns the two paths.
+    The PDF carries no creation date, so reruns give identical files. Returns the paths written.
     """
     stem = str(stem)
     for ext in (".png", ".pdf"):
@@ -159,7 +162,7 @@ def save(fig: Figure, stem: str | os.PathLike, dpi: int = 150, width: float | No
         # The fit left every axes where the constrained layout put it for this size: keep those
         # positions for both files instead of solving the layout again inside each savefig.
         fig.set_layout_engine("none")
-        for fmt in ("png", "pdf"):
+        for fmt in ("png", "pdf") if pdf else ("png",):
             final = Path(f"{stem}.{fmt}")
             with atomic_output(final) as tmp:
                 fig.savefig(tmp, format=fmt, dpi=dpi, metadata=metadata[fmt])

@@ -144,11 +144,11 @@ def write_search_report(
     scales, choices = axis_scales(search)
     title = f"search {set_name} / {search['name']} ({search['method']})"
     chosen = result["chosen"]["name"]
-    dpi, width = figures.get("dpi", 150), figures.get("width")
+    dpi, width, pdf = figures.get("dpi", 150), figures.get("width"), figures.get("pdf", True)
     fig = search_plots.plot_search_settings(trials, scales, chosen=chosen, choices=choices, title=title)
-    save(fig, outdir / "settings", dpi=dpi, width=width)
+    save(fig, outdir / "settings", dpi=dpi, width=width, pdf=pdf)
     fig = search_plots.plot_search_parallel(trials, scales, chosen=chosen, choices=choices, title=title)
-    save(fig, outdir / "parallel", dpi=dpi, width=width)
+    save(fig, outdir / "parallel", dpi=dpi, width=width, pdf=pdf)
     write_text(outdir / "summary.md", section_markdown(result, trials) + "\n")
     return result
 

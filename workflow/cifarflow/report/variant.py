@@ -58,8 +58,10 @@ def variant_figures(
     templates,
     dpi: int = 150,
     width: float | None = None,
+    pdf: bool = True,
 ) -> None:
-    """Write the curves, confusion-matrix and weight-image figures of one variant (png + pdf each).
+    """Write the curves, confusion-matrix and weight-image figures of one variant (png, and pdf
+    unless `pdf` is false).
 
     Each path argument may be one file or a list, one per replicate seed (in the same order). One
     seed: the run's curves with its kept and stop epochs, as before replicates. Several: the curves
@@ -90,15 +92,15 @@ def variant_figures(
         )
         conf = np.sum([np.asarray(x["confusion"]) for x in ms], axis=0).tolist()
         conf_title = f"{m['variant']}: test confusion matrix, summed over {len(ms)} seeds"
-    plots.save(fig, curves, dpi=dpi, width=width)
+    plots.save(fig, curves, dpi=dpi, width=width, pdf=pdf)
     fig = plots.plot_confusion(conf, m["class_names"], conf_title)
-    plots.save(fig, confusion, dpi=dpi, width=width)
+    plots.save(fig, confusion, dpi=dpi, width=width, pdf=pdf)
     params, _, _ = read_weights(weights_paths[0])
     W, labels, title = weight_images(params, m)
     if len(ms) > 1:
         title += f" (seed {(m.get('config') or {}).get('seed')})"
     fig = plots.plot_templates(W, labels, title)
-    plots.save(fig, templates, dpi=dpi, width=width)
+    plots.save(fig, templates, dpi=dpi, width=width, pdf=pdf)
 
 
 def augmentation_preview(split, aug: dict, seed: int):
@@ -121,9 +123,10 @@ def augmentation_preview(split, aug: dict, seed: int):
 
 
 def augmentation_preview_file(
-    split_path, aug: dict, seed: int, out, dpi: int = 150, width: float | None = None
+    split_path, aug: dict, seed: int, out, dpi: int = 150, width: float | None = None, pdf: bool = True
 ) -> None:
-    """Write the `augmentation_preview` of the split file's training images to `out` (png + pdf)."""
+    """Write the `augmentation_preview` of the split file's training images to `out` (png, and pdf
+    unless `pdf` is false)."""
     from cifarflow.data.splits import load_split
 
-    plots.save(augmentation_preview(load_split(split_path), aug, seed), out, dpi=dpi, width=width)
+    plots.save(augmentation_preview(load_split(split_path), aug, seed), out, dpi=dpi, width=width, pdf=pdf)

@@ -97,3 +97,37 @@ def test_fill_travels_with_the_plan_and_changes_no_random_draw(tmp_path):
     x = images(30, seed=1)
     np.testing.assert_array_equal(plan_batch(x, stored, 0, 30), plan_batch(x, edge, 0, 30))
     assert not np.array_equal(plan_batch(x, stored, 0, 30), plan_batch(x, zero, 0, 30))
+
+
+def _reference(x, flips, shifts, index, fill):
+    """Each image on its own: flip, pad by its shift with numpy.pad, cut the window."""
+    mode = {"zero": "constant", "edge": "edge", "reflect": "reflect"}[fill]
+    out = []
+    for b, i in enumerate(index):
+        src = x[i, :, ::-1] if flips[b] else x[i]
+        dy, dx = (int(v) for v in shifts[b])
+        m = max(abs(dy), abs(dx))
+        padded = np.pad(src, ((m, m), (m, m), (0, 0)), mode=mode)
+        out.append(padded[m - dy : m - dy + 32, m - dx : m - dx + 32])
+    return np.stack(out) if out else np.zeros((0, 32, 32, 3), dtype=np.uint8)
+
+
+@pytest.mark.parametrize("fill", ["zero", "edge", "reflect"])
+@pytest.mark.parametrize("translate", [0, 1, 3, 31])
+def test_augmentation_equals_a_per_image_reference(fill, translate):
+    """Whole-batch moves (zero fill) and grouped moves (other fills) against one image at a time:
+    flip rates 0, 0.5 and 1, repeated and unsorted indices, black and white images, shifts up to
+    the image size, batches of one."""
+    if fill == "reflect" and translate == 31:
+        translate = 30  # numpy.pad's reflect needs the shift below the image size minus one
+    rng = np.random.default_rng(translate)
+    x = images(20, seed=9)
+    x[0], x[1] = 0, 255
+    for rate in (0.0, 0.5, 1.0):
+        for b in (1, 7, 45):
+            index = rng.integers(0, 20, size=b)
+            flips = rng.random(b) < rate
+            shifts = rng.integers(-translate, translate + 1, size=(b, 2), dtype=np.int8)
+            got = augment_batch(x, flips, shifts, index, fill=fill)
+            assert got.dtype == np.uint8 and got.flags.c_contiguous
+            np.testing.assert_array_equal(got, _reference(x, flips, shifts, index, fill))

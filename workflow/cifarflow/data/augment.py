@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from numpy.lib.stride_tricks import as_strided
 
 # Tags that keep the plan's random streams apart from the initialisation's (see training.solver.init_rng).
 PLAN_STREAM = 0x5EED_0001
@@ -59,14 +60,16 @@ def augment_batch(
     images: (N, H, W, C) uint8; index: (B,) rows of `images` to take (default: all, B = N);
     flip: (B,) bool; shift: (B, 2) int (dy, dx), |d| < H, W.
     Output pixel (i, j) of image b is input pixel (i - dy_b, j - dx_b) of the (flipped) image.
-    Returns a new (B, H, W, C) uint8 array (the input is not modified). Images that share
-    (flip, dy, dx) are gathered and moved together, one slice copy per group, and each pixel is
-    moved as one C-byte unit, so a flip is a plain reversed slice.
+    Returns a new (B, H, W, C) uint8 array (the input is not modified). With `fill='zero'` the
+    images move whole (`_zero_fill`); with the other fills, images that share (flip, dy, dx) are
+    gathered and moved together, one slice copy per group, each pixel moved as one C-byte unit.
     """
     if fill not in FILLS:
         raise ValueError(f"fill is {fill!r}; use one of {', '.join(FILLS)}")
     if index is None:
         index = np.arange(len(images))
+    if fill == "zero":
+        return _zero_fill(images, np.asarray(flip, dtype=bool), shift, np.asarray(index))
     b = len(index)
     n, h, w, c = images.shape
     pixels = np.ascontiguousarray(images).view(np.dtype((np.void, c)))[..., 0]  # (N, H, W) of C-byte units
@@ -92,6 +95,48 @@ def augment_batch(
             :, max(-y, 0) : h - max(y, 0), max(-x, 0) : w - max(x, 0)
         ]
     return out.view(np.uint8).reshape(b, h, w, c)
+
+
+def _zero_fill(images: np.ndarray, flip: np.ndarray, shift: np.ndarray, index: np.ndarray) -> np.ndarray:
+    """`augment_batch` with zero fill, by whole images instead of groups of equal shifts.
+
+    The B source images are gathered into one flat buffer (the flipped ones mirrored on the way,
+    one strided copy per channel). Shifting an image by (dy, dx) moves its flat pixels by
+    o = (dy W + dx) C bytes, so output b is the window of H W C bytes starting o_b bytes before
+    its image in the buffer: one copy per image for all of them at once. A window's bytes from
+    outside its image (neighbouring images, the buffer's margins, or the other end of a row) are
+    exactly the pixels with i - dy outside [0, H) or j - dx outside [0, W); those rows and
+    columns are then set to zero, one assignment per distinct dy and dx.
+    """
+    b = len(index)
+    n, h, w, c = images.shape
+    size = h * w * c
+    flat = np.ascontiguousarray(images).reshape(n, size)
+    dy, dx = shift[:, 0].astype(np.int64), shift[:, 1].astype(np.int64)
+    offset = (dy * w + dx) * c
+    margin = int(np.abs(offset).max()) if b else 0
+    buf = np.empty(b * size + 2 * margin, dtype=flat.dtype)  # every byte a window keeps is written below
+    rows = buf[margin : margin + b * size].reshape(b, size)
+    kept, flipped = np.flatnonzero(~flip), np.flatnonzero(flip)
+    rows[: len(kept)] = flat[index[kept]]
+    if len(flipped):
+        src = flat[index[flipped]].reshape(-1, h, w, c)
+        dst = rows[len(kept) :].reshape(-1, h, w, c)
+        for ch in range(c):
+            dst[..., ch] = src[:, :, ::-1, ch]
+    where = np.empty(b, dtype=np.int64)  # the buffer row of each output image
+    where[kept] = np.arange(len(kept))
+    where[flipped] = np.arange(len(kept), b)
+    item = buf.itemsize
+    windows = as_strided(buf, shape=(b, 2 * margin + 1, size), strides=(size * item, item, item), writeable=False)
+    out = windows[where, margin - offset].reshape(b, h, w, c)
+    for v in np.unique(dy[dy != 0]):
+        sel = np.flatnonzero(dy == v)
+        out[sel, slice(0, v) if v > 0 else slice(h + v, h)] = 0
+    for v in np.unique(dx[dx != 0]):
+        sel = np.flatnonzero(dx == v)
+        out[sel, :, slice(0, v) if v > 0 else slice(w + v, w)] = 0
+    return out
 
 
 def plan_batch(images: np.ndarray, plan: EpochPlan, start: int, stop: int) -> np.ndarray:

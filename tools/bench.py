@@ -286,7 +286,7 @@ def numpy_step_fn(model, pool, lr: float = 1e-3):
             x, y = pool[s % len(pool)]
             _, _, grads = model.loss(x, y, 0.0)
             for k, w in model.params.items():
-                model.params[k], state[k] = sgd_update(w, grads[k], state[k], lr)
+                model.params[k], state[k] = sgd_update(w, grads[k], state[k], lr, overwrite_dw=True)
 
     return run
 

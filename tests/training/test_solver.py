@@ -171,6 +171,27 @@ def test_momentum_accumulates_velocity():
     assert w.dtype == np.float32
 
 
+@pytest.mark.parametrize("momentum, nesterov", [(0.0, False), (0.9, False), (0.9, True)])
+def test_sgd_overwriting_the_gradient_gives_the_same_weights_bit_for_bit(momentum, nesterov):
+    """overwrite_dw=True computes lr * dw into dw: the same numbers over several steps, with
+    zeros, subnormals, huge and mixed-sign values; without it dw is left alone."""
+    rng = np.random.default_rng(5)
+    special = np.array([0.0, -0.0, 1e-42, -3e-39, 3e38, -1e30, 1.0, np.pi], dtype=np.float32)
+    w_a = np.concatenate([rng.standard_normal(40).astype(np.float32), special])
+    w_b = w_a.copy()
+    state_a, state_b = {}, {}
+    for step in range(4):
+        g = np.concatenate([rng.standard_normal(40).astype(np.float32) * 10.0**step, special[::-1]])
+        kept = g.copy()
+        with np.errstate(over="ignore", invalid="ignore"):
+            w_a, state_a = sgd_update(w_a, g, state_a, 0.05 + 0.01 * step, momentum, nesterov)
+            assert g.tobytes() == kept.tobytes()
+            w_b, state_b = sgd_update(w_b, g, state_b, 0.05 + 0.01 * step, momentum, nesterov, overwrite_dw=True)
+        assert w_a.tobytes() == w_b.tobytes()
+        assert state_a.keys() == state_b.keys() and all(state_a[k].tobytes() == state_b[k].tobytes() for k in state_a)
+    assert not np.array_equal(g, kept)  # dw was the scratch space
+
+
 def test_training_learns_a_separable_problem():
     data = make_data()
     model, res, norm = run(settings(epochs=6), data)

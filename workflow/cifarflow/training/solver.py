@@ -271,7 +271,7 @@ def train(
                     break
                 for name, w in model.params.items():
                     model.params[name], opt_state[name] = sgd_update(
-                        w, grads[name], opt_state[name], lr, momentum, nesterov
+                        w, grads[name], opt_state[name], lr, momentum, nesterov, overwrite_dw=True
                     )
                 step += 1
             row = (

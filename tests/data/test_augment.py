@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from cifarflow.data.augment import augment_batch, make_epoch_plan, materialise, plan_batch
+from cifarflow.data.augment import augment_batch, make_epoch_plan, materialise, mirror, plan_batch
 
 
 def images(n=12, seed=0):
@@ -131,3 +131,12 @@ def test_augmentation_equals_a_per_image_reference(fill, translate):
             got = augment_batch(x, flips, shifts, index, fill=fill)
             assert got.dtype == np.uint8 and got.flags.c_contiguous
             np.testing.assert_array_equal(got, _reference(x, flips, shifts, index, fill))
+
+
+def test_mirror_copies_the_bytes_of_the_reversed_columns():
+    x = images(9, seed=6)
+    for src in (x, x[::2], x[:, 3:29]):  # contiguous, strided, cropped
+        np.testing.assert_array_equal(mirror(src), src[:, :, ::-1])
+        assert mirror(src).flags.c_contiguous
+    out = np.full(x.shape, 7, dtype=np.uint8)
+    assert mirror(x, out=out) is out and np.array_equal(out, x[:, :, ::-1])

@@ -97,6 +97,16 @@ def augment_batch(
     return out.view(np.uint8).reshape(b, h, w, c)
 
 
+def mirror(images: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+    """The horizontal mirror images of (N, H, W, C) `images`: the bytes of `images[:, :, ::-1]`,
+    copied one channel at a time (a strided copy NumPy does several times faster than the
+    reversed pixel order in one go), into `out` ((N, H, W, C), C-contiguous) when given."""
+    out = np.empty(images.shape, dtype=images.dtype) if out is None else out
+    for ch in range(images.shape[3]):
+        out[..., ch] = images[:, :, ::-1, ch]
+    return out
+
+
 def _zero_fill(images: np.ndarray, flip: np.ndarray, shift: np.ndarray, index: np.ndarray) -> np.ndarray:
     """`augment_batch` with zero fill, by whole images instead of groups of equal shifts.
 
@@ -120,10 +130,7 @@ def _zero_fill(images: np.ndarray, flip: np.ndarray, shift: np.ndarray, index: n
     kept, flipped = np.flatnonzero(~flip), np.flatnonzero(flip)
     rows[: len(kept)] = flat[index[kept]]
     if len(flipped):
-        src = flat[index[flipped]].reshape(-1, h, w, c)
-        dst = rows[len(kept) :].reshape(-1, h, w, c)
-        for ch in range(c):
-            dst[..., ch] = src[:, :, ::-1, ch]
+        mirror(flat[index[flipped]].reshape(-1, h, w, c), out=rows[len(kept) :].reshape(-1, h, w, c))
     where = np.empty(b, dtype=np.int64)  # the buffer row of each output image
     where[kept] = np.arange(len(kept))
     where[flipped] = np.arange(len(kept), b)

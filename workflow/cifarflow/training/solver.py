@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from cifarflow.data.augment import EpochPlan, plan_batch
+from cifarflow.data.augment import EpochPlan, mirror, plan_batch
 from cifarflow.data.subset import Data
 from cifarflow.nn.losses import get_loss
 from cifarflow.nn.models import predict_from_scores, probabilities_from_scores
@@ -135,7 +135,7 @@ def _scores(model, images: np.ndarray, norm: Normalizer, flip: bool, buf: np.nda
     rows = None if buf is None else buf[: len(images)]
     scores = model.scores(norm(images, rows))
     if flip:
-        scores += model.scores(norm(images[:, :, ::-1], rows))
+        scores += model.scores(norm(mirror(images), rows))  # the bytes of images[:, :, ::-1]
         scores *= scores.dtype.type(0.5)
     return scores
 

@@ -110,13 +110,20 @@ def mirror(images: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
 def _zero_fill(images: np.ndarray, flip: np.ndarray, shift: np.ndarray, index: np.ndarray) -> np.ndarray:
     """`augment_batch` with zero fill, by whole images instead of groups of equal shifts.
 
-    The B source images are gathered into one flat buffer (the flipped ones mirrored on the way,
-    one strided copy per channel). Shifting an image by (dy, dx) moves its flat pixels by
-    o = (dy W + dx) C bytes, so output b is the window of H W C bytes starting o_b bytes before
-    its image in the buffer: one copy per image for all of them at once. A window's bytes from
-    outside its image (neighbouring images, the buffer's margins, or the other end of a row) are
-    exactly the pixels with i - dy outside [0, H) or j - dx outside [0, W); those rows and
-    columns are then set to zero, one assignment per distinct dy and dx.
+    The B source images are gathered into one flat buffer, the flipped ones mirrored on the way.
+    Shifting an image by (dy, dx) moves its flat pixels by o = (dy W + dx) C bytes, so output b
+    is the window of H W C bytes starting o_b bytes before its image in the buffer: one copy per
+    image for all of them at once. Output pixel (i, j) reads source pixel (i - dy, j - dx) where
+    both are inside the image; elsewhere it must be zero:
+    - rows with i - dy outside [0, H) read neighbouring images or the margins: set to zero in
+      the output, one assignment per distinct dy;
+    - columns with j - dx outside [0, W) read the other end of a source row: for dx > 0 the
+      last dx columns of the row above, for dx < 0 the first -dx columns of the row below (at
+      the image's first or last row: of the image before or after it in the buffer). Those
+      source columns are never read by a pixel inside the image, so they are zeroed in the
+      source instead, one masked pass over each run of images with the same dx; the buffer
+      holds the images by decreasing dx, so the image before (after) one with dx > 0 (< 0)
+      has those columns zeroed too, and the margins are zero.
     """
     b = len(index)
     n, h, w, c = images.shape
@@ -125,24 +132,31 @@ def _zero_fill(images: np.ndarray, flip: np.ndarray, shift: np.ndarray, index: n
     dy, dx = shift[:, 0].astype(np.int64), shift[:, 1].astype(np.int64)
     offset = (dy * w + dx) * c
     margin = int(np.abs(offset).max()) if b else 0
-    buf = np.empty(b * size + 2 * margin, dtype=flat.dtype)  # every byte a window keeps is written below
+    buf = np.empty(b * size + 2 * margin, dtype=flat.dtype)
+    buf[:margin] = 0
+    buf[margin + b * size :] = 0
     rows = buf[margin : margin + b * size].reshape(b, size)
-    kept, flipped = np.flatnonzero(~flip), np.flatnonzero(flip)
-    rows[: len(kept)] = flat[index[kept]]
-    if len(flipped):
-        mirror(flat[index[flipped]].reshape(-1, h, w, c), out=rows[len(kept) :].reshape(-1, h, w, c))
     where = np.empty(b, dtype=np.int64)  # the buffer row of each output image
-    where[kept] = np.arange(len(kept))
-    where[flipped] = np.arange(len(kept), b)
+    start = 0
+    for v in np.unique(dx)[::-1]:
+        kept = np.flatnonzero((dx == v) & ~flip)
+        flipped = np.flatnonzero((dx == v) & flip)
+        mid, stop = start + len(kept), start + len(kept) + len(flipped)
+        rows[start:mid] = flat[index[kept]]
+        if len(flipped):
+            mirror(flat[index[flipped]].reshape(-1, h, w, c), out=rows[mid:stop].reshape(-1, h, w, c))
+        where[kept], where[flipped] = np.arange(start, mid), np.arange(mid, stop)
+        if v:
+            keep = ~np.zeros((h, w, c), dtype=flat.dtype)  # every bit set (images are uint8)
+            keep[:, slice(w - v, w) if v > 0 else slice(0, -v)] = 0
+            np.bitwise_and(rows[start:stop], keep.reshape(size), out=rows[start:stop])
+        start = stop
     item = buf.itemsize
     windows = as_strided(buf, shape=(b, 2 * margin + 1, size), strides=(size * item, item, item), writeable=False)
     out = windows[where, margin - offset].reshape(b, h, w, c)
     for v in np.unique(dy[dy != 0]):
         sel = np.flatnonzero(dy == v)
         out[sel, slice(0, v) if v > 0 else slice(h + v, h)] = 0
-    for v in np.unique(dx[dx != 0]):
-        sel = np.flatnonzero(dx == v)
-        out[sel, :, slice(0, v) if v > 0 else slice(w + v, w)] = 0
     return out
 
 

@@ -140,3 +140,12 @@ def test_mirror_copies_the_bytes_of_the_reversed_columns():
         assert mirror(src).flags.c_contiguous
     out = np.full(x.shape, 7, dtype=np.uint8)
     assert mirror(x, out=out) is out and np.array_equal(out, x[:, :, ::-1])
+
+
+def test_an_index_outside_the_images_is_an_index_error_and_negative_ones_count_from_the_end():
+    x = images(5)
+    no_flip, no_shift = np.zeros(1, dtype=bool), np.zeros((1, 2), dtype=np.int8)
+    for bad in (5, -6):
+        with pytest.raises(IndexError):
+            augment_batch(x, no_flip, no_shift, np.array([bad]))
+    np.testing.assert_array_equal(augment_batch(x, no_flip, no_shift, np.array([-1])), x[[4]])

@@ -127,6 +127,8 @@ def _zero_fill(images: np.ndarray, flip: np.ndarray, shift: np.ndarray, index: n
     """
     b = len(index)
     n, h, w, c = images.shape
+    if b and (index.min() < -n or index.max() >= n):  # np.take's mode='wrap' below would accept them
+        raise IndexError(f"an image index is outside [-{n}, {n})")
     size = h * w * c
     flat = np.ascontiguousarray(images).reshape(n, size)
     dy, dx = shift[:, 0].astype(np.int64), shift[:, 1].astype(np.int64)
@@ -142,9 +144,9 @@ def _zero_fill(images: np.ndarray, flip: np.ndarray, shift: np.ndarray, index: n
         kept = np.flatnonzero((dx == v) & ~flip)
         flipped = np.flatnonzero((dx == v) & flip)
         mid, stop = start + len(kept), start + len(kept) + len(flipped)
-        rows[start:mid] = flat[index[kept]]
+        np.take(flat, index[kept], axis=0, out=rows[start:mid], mode="wrap")  # no temporary
         if len(flipped):
-            mirror(flat[index[flipped]].reshape(-1, h, w, c), out=rows[mid:stop].reshape(-1, h, w, c))
+            mirror(np.take(flat, index[flipped], axis=0).reshape(-1, h, w, c), out=rows[mid:stop].reshape(-1, h, w, c))
         where[kept], where[flipped] = np.arange(start, mid), np.arange(mid, stop)
         if v:
             keep = ~np.zeros((h, w, c), dtype=flat.dtype)  # every bit set (images are uint8)

@@ -20,7 +20,10 @@ as `python -m cifarflow --threads 1` does; threadpoolctl verifies it when instal
 Once per run: the peak RSS of a full-data linear training job (`python -m cifarflow --threads 1
 train` as a subprocess, 1 epoch), and the wall time of `python -m cifarflow import` on the shared
 JPEG archive (preprocessing 60,000 JPEGs into HDF5). With `--profile`, a cProfile breakdown of
-one softmax epoch by phase.
+one softmax epoch by phase. With `--floor`, what NumPy/OpenBLAS itself reaches here: each linear
+and MLP step's matrix products timed alone at their own shapes (the fraction of the sgemm rate a
+step could reach if nothing else took time), and a stripped softmax epoch doing only the
+unavoidable work (`epoch_floor`), beside the epoch's bandwidth limit.
 
 Data: the real split (`--split`, default results/data/split_full.h5; built from `--archive` when
 missing and the archive exists), else random uint8 images of the same shape (`--data random`).
@@ -283,7 +286,7 @@ def numpy_step_fn(model, pool, lr: float = 1e-3):
             x, y = pool[s % len(pool)]
             _, _, grads = model.loss(x, y, 0.0)
             for k, w in model.params.items():
-                model.params[k], state[k] = sgd_update(w, grads[k], state[k], lr)
+                model.params[k], state[k] = sgd_update(w, grads[k], state[k], lr, overwrite_dw=True)
 
     return run
 
@@ -568,6 +571,153 @@ def profile_epoch(data, name: str = "softmax", batch: int = BATCH, norm=None) ->
         "phases": phases,
         "evaluation_parts": parts,
         "note": "cProfile cumulative times of one epoch (epoch 0's evaluation removed); profiling adds overhead",
+    }
+
+
+# ---- floors: what NumPy/OpenBLAS reaches here at the models' own shapes --------------------------
+
+
+def step_gemms(model, batch: int) -> list:
+    """The matrix products of one training step of a linear model or MLP, as `cifarflow.nn.layers`
+    computes them: per layer the forward `x @ w.T`, the weight gradient `dout.T @ x` and, except
+    for the first layer, the input gradient `dout @ w`. Returns [(what, (m, k, n), flops)]."""
+    out = []
+    for j, key in enumerate(model.weight_keys):
+        units, d = model.params[key].shape
+        flops = 2 * batch * d * units
+        out.append((f"{key} forward x @ W.T", (batch, d, units), flops))
+        out.append((f"{key} weight gradient dout.T @ x", (units, batch, d), flops))
+        if j:
+            out.append((f"{key} input gradient dout @ W", (batch, units, d), flops))
+    return out
+
+
+def gemm_floor(name: str, limits: dict, batch: int = BATCH, repeats: int = 7, target_s: float = 0.02) -> dict | None:
+    """The rate of the step's matrix products alone (linear models and MLPs; None for ConvNets),
+    each timed by CPU time in interleaved repeats on arrays of its own shapes: the fraction of
+    the machine's sgemm rate a step could reach if nothing but its products took time."""
+    model = build(name)
+    if hasattr(model, "plan"):
+        return None
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((batch, int(np.prod(IMAGE_SHAPE))), dtype=np.float32)
+    calls = []
+    for j, key in enumerate(model.weight_keys):
+        w = model.params[key]
+        inp = x if j == 0 else rng.standard_normal((batch, w.shape[1]), dtype=np.float32)
+        dout = rng.standard_normal((batch, w.shape[0]), dtype=np.float32)
+        calls.append(lambda inp=inp, w=w: inp @ w.T)
+        calls.append(lambda inp=inp, dout=dout: dout.T @ inp)
+        if j:
+            calls.append(lambda w=w, dout=dout: dout @ w)
+    shapes = step_gemms(model, batch)
+    reps = []
+    for f in calls:
+        f()
+        t0 = time.process_time()
+        f()
+        reps.append(max(1, round(target_s / max(time.process_time() - t0, 1e-6))))
+    times = [[] for _ in calls]
+    for _ in range(repeats):
+        for i, f in enumerate(calls):
+            t0 = time.process_time()
+            for _ in range(reps[i]):
+                f()
+            times[i].append(max(time.process_time() - t0, 1e-9) / reps[i])
+    seconds = [_median(t) for t in times]
+    flops = sum(fl for _, _, fl in shapes)
+    gflops = flops / sum(seconds) / 1e9
+    return {
+        "gemms": [
+            {"what": what, "mnk": list(mnk), "us": 1e6 * t, "gflops": fl / t / 1e9}
+            for (what, mnk, fl), t in zip(shapes, seconds)
+        ],
+        "flops": int(flops),
+        "gflops": gflops,
+        "fraction_of_sgemm": gflops / limits["sgemm_gflops"],
+    }
+
+
+def epoch_floor(data, norm, batch: int = BATCH, repeats: int = 5) -> dict:
+    """CPU seconds of a stripped full-data softmax epoch: per batch only the work no implementation
+    can skip (gather its uint8 rows, normalise them into a reused buffer, forward product,
+    softmax gradient, weight-gradient product, SGD update; no augmentation, no framework code),
+    then the evaluation of the history's images (the `eval_train` subset and the validation set,
+    normalised in chunks of 1000, scores, argmax). Its parts are timed alone as well; interleaved
+    repeats, medians."""
+    from cifarflow.training.solver import eval_subset
+
+    s = epoch_settings("softmax", batch)
+    n, d = len(data.train_labels), int(np.prod(data.train_images.shape[1:]))
+    images = data.train_images.reshape(n, d)
+    labels = data.train_labels
+    sub = eval_subset(labels, s.get("eval_train"), s["seed"])
+    evaluated = np.concatenate(
+        [images if sub is None else images[sub], data.val_images.reshape(len(data.val_labels), d)]
+    )
+    order = np.random.default_rng(0).permutation(n)
+    k = len(data.class_names)
+    w = (np.random.default_rng(1).standard_normal((k, d)) * 0.01).astype(np.float32)
+    b = np.zeros(k, dtype=np.float32)
+    rows, u8 = norm.buffer(batch), np.empty((batch, d), dtype=np.uint8)
+    chunk = norm.buffer(min(1000, len(evaluated)))
+    lr, at = np.float32(1e-3), np.arange(batch)
+
+    def normalise(src, out):
+        np.copyto(out, src, casting="unsafe")
+        np.subtract(out, norm.mean, out=out)
+        np.multiply(out, norm.inv_std, out=out)
+
+    def steps(gather=True, normalise_=True, gemms=True, rest=True):
+        for start in range(0, n - batch + 1, batch):
+            idx = order[start : start + batch]
+            if gather:
+                np.take(images, idx, axis=0, out=u8)
+            if normalise_:
+                normalise(u8, rows)
+            sc = rows @ w.T if gemms else np.zeros((batch, k), dtype=np.float32)
+            if rest:
+                sc += b
+                sc -= sc.max(axis=1, keepdims=True)
+                np.exp(sc, out=sc)
+                sc /= sc.sum(axis=1, keepdims=True)
+                sc[at, labels[idx]] -= 1
+                sc /= batch
+            if gemms:
+                dw = sc.T @ rows
+                if rest:
+                    dw *= lr
+                    np.subtract(w, dw, out=w)
+                    np.subtract(b, lr * sc.sum(axis=0), out=b)
+
+    def evaluation():
+        for start in range(0, len(evaluated), len(chunk)):
+            part = chunk[: len(evaluated[start : start + len(chunk)])]
+            normalise(evaluated[start : start + len(chunk)], part)
+            sc = part @ w.T
+            sc += b
+            sc.argmax(axis=1)
+
+    parts = {
+        "epoch": lambda: (steps(), evaluation()),
+        "steps": steps,
+        "products only (batch in cache)": lambda: steps(False, False, True, False),
+        "gather + normalise only": lambda: steps(True, True, False, False),
+        "evaluation": evaluation,
+    }
+    times = {key: [] for key in parts}
+    for _ in range(repeats):
+        for key, f in parts.items():
+            t0 = time.process_time()
+            f()
+            times[key].append(time.process_time() - t0)
+    med = {key: _median(t) for key, t in times.items()}
+    return {
+        "seconds": med.pop("epoch"),
+        "parts_seconds": med,
+        "n_train": n,
+        "n_evaluated": len(evaluated),
+        "repeats": repeats,
     }
 
 
@@ -1042,6 +1192,7 @@ def format_table(result: dict) -> str:
             lines.append(f"  {phase:<52}{s:>7.3f} s {100 * s / pr['profiled_epoch_seconds']:>5.1f}%")
         for part, s in pr["evaluation_parts"].items():
             lines.append(f"    {part:<50}{s:>7.3f} s {100 * s / pr['profiled_epoch_seconds']:>5.1f}%")
+    lines += format_floors(result)
     load = [result["environment"].get("load_average"), result["environment"].get("load_average_end")]
     if all(load):
         busy = max(load[0][0], load[1][0]) > 1.2
@@ -1066,6 +1217,39 @@ def format_table(result: dict) -> str:
             f"  {t['target']:<60} {t['op']} {t['limit']:g} {t['unit']:<3} measured {_fmt(t['measured'], '.2f'):>7}  {status}"
         )
     return "\n".join(lines)
+
+
+def format_floors(result: dict) -> list:
+    """The --floor section of the table (nothing without it)."""
+    gemm = {k: r["gemm_floor"] for k, r in result["models"].items() if r.get("gemm_floor")}
+    ep = result.get("epoch_floor")
+    if not gemm and not ep:
+        return []
+    lines = ["", "floors (NumPy/OpenBLAS on this machine, CPU time, interleaved repeats):"]
+    for name, g in gemm.items():
+        step = result["models"][name]["numpy"]
+        lines.append(
+            f"  {name:<15} its step's matrix products alone: {g['gflops']:.1f} GFLOP/s = "
+            f"{100 * g['fraction_of_sgemm']:.0f}% of the sgemm rate (the whole step: {100 * step['fraction_of_limit']:.0f}%"
+            + (f"; target {100 * SGEMM_FRACTION_TARGET[name]:.0f}%)" if name in SGEMM_FRACTION_TARGET else ")")
+        )
+        for p in g["gemms"]:
+            lines.append(
+                f"    {p['what']:<36} {'x'.join(map(str, p['mnk'])):>14} {p['us']:>9.1f} us {p['gflops']:>7.1f} GFLOP/s"
+            )
+    if ep:
+        bw = ep.get("bandwidth_limit_seconds")
+        lines.append(
+            f"  stripped softmax epoch ({ep['n_train']} images; evaluation of {ep['n_evaluated']}): {ep['seconds']:.3f} s"
+            + (
+                f" = {ep['seconds'] / bw:.2f}x its bandwidth limit {bw:.3f} s (target {EPOCH_BANDWIDTH_FACTOR:g}x)"
+                if bw
+                else ""
+            )
+        )
+        for part, sec in ep["parts_seconds"].items():
+            lines.append(f"    {part:<36} {sec:>7.3f} s")
+    return lines
 
 
 # ---- regression check against earlier figures ---------------------------------------------------
@@ -1171,6 +1355,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--skip-rss", action="store_true", help="no training job subprocess (peak RSS)")
     p.add_argument("--skip-import", action="store_true", help="no preprocessing of the JPEG archive")
     p.add_argument("--profile", action="store_true", help="cProfile breakdown of one softmax epoch")
+    p.add_argument(
+        "--floor",
+        action="store_true",
+        help="what NumPy/OpenBLAS reaches here: each linear/MLP step's matrix products alone (the fraction of "
+        "the sgemm rate they allow) and a stripped softmax epoch (the unavoidable work only)",
+    )
     p.add_argument(
         "--data",
         choices=("auto", "real", "random"),
@@ -1324,7 +1514,7 @@ def _run(a, names: list, repeats: int, out: Path, work: Path) -> int:
     # data: the real split, or build it from the archive (timing the import), or random images
     split, preprocess = Path(a.split), None
     archive = Path(a.archive)
-    need_data = not a.skip_epoch or not a.skip_rss or a.profile
+    need_data = not a.skip_epoch or not a.skip_rss or a.profile or a.floor
     if a.data != "random" and need_data and not split.exists() and archive.exists():
         log(f"{split} is missing: importing {archive} and building the full split in {work}")
         preprocess = import_job(archive, work / "cifar10.h5", work / "import.log")
@@ -1338,7 +1528,7 @@ def _run(a, names: list, repeats: int, out: Path, work: Path) -> int:
         return 1
     use_real = a.data != "random" and split.exists()
     data = norm = None
-    if need_data and not (a.skip_epoch and not a.profile):
+    if need_data and not (a.skip_epoch and not a.profile and not a.floor):
         from cifarflow.training.solver import Normalizer
 
         n = a.epoch_images or (500 if a.quick else None)
@@ -1369,6 +1559,8 @@ def _run(a, names: list, repeats: int, out: Path, work: Path) -> int:
         log(f"step: {name}")
         row = bench_steps(name, BATCH, repeats, torch=torch, quick=a.quick)
         add_roofline(row, limits)
+        if a.floor:
+            row["gemm_floor"] = gemm_floor(name, limits, BATCH, repeats=2 if a.quick else 7)
         if data is not None and not a.skip_epoch:
             log(f"epoch: {name}")
             row["epoch"] = bench_epoch(
@@ -1381,6 +1573,13 @@ def _run(a, names: list, repeats: int, out: Path, work: Path) -> int:
     if a.profile and data is not None:
         log("profile: softmax epoch")
         result["epoch_profile"] = profile_epoch(data, "softmax", BATCH, norm)
+    if a.floor and data is not None:
+        log("floor: stripped softmax epoch")
+        result["epoch_floor"] = epoch_floor(data, norm, BATCH, repeats=1 if a.quick else 5)
+        bw = epoch_bandwidth_limit(
+            result["epoch_floor"]["n_train"], result["epoch_floor"]["n_evaluated"], limits["copy_gbs"]
+        )
+        result["epoch_floor"]["bandwidth_limit_seconds"] = bw["seconds"]
     if not a.skip_rss:
         if use_real:
             log("training job: softmax, 1 epoch (subprocess)")

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from cifarflow.data.augment import augment_batch, make_epoch_plan, materialise, plan_batch
+from cifarflow.data.augment import augment_batch, make_epoch_plan, materialise, mirror, plan_batch
 
 
 def images(n=12, seed=0):
@@ -97,3 +97,55 @@ def test_fill_travels_with_the_plan_and_changes_no_random_draw(tmp_path):
     x = images(30, seed=1)
     np.testing.assert_array_equal(plan_batch(x, stored, 0, 30), plan_batch(x, edge, 0, 30))
     assert not np.array_equal(plan_batch(x, stored, 0, 30), plan_batch(x, zero, 0, 30))
+
+
+def _reference(x, flips, shifts, index, fill):
+    """Each image on its own: flip, pad by its shift with numpy.pad, cut the window."""
+    mode = {"zero": "constant", "edge": "edge", "reflect": "reflect"}[fill]
+    out = []
+    for b, i in enumerate(index):
+        src = x[i, :, ::-1] if flips[b] else x[i]
+        dy, dx = (int(v) for v in shifts[b])
+        m = max(abs(dy), abs(dx))
+        padded = np.pad(src, ((m, m), (m, m), (0, 0)), mode=mode)
+        out.append(padded[m - dy : m - dy + 32, m - dx : m - dx + 32])
+    return np.stack(out) if out else np.zeros((0, 32, 32, 3), dtype=np.uint8)
+
+
+@pytest.mark.parametrize("fill", ["zero", "edge", "reflect"])
+@pytest.mark.parametrize("translate", [0, 1, 3, 31])
+def test_augmentation_equals_a_per_image_reference(fill, translate):
+    """Whole-batch moves (zero fill) and grouped moves (other fills) against one image at a time:
+    flip rates 0, 0.5 and 1, repeated and unsorted indices, black and white images, shifts up to
+    the image size, batches of one."""
+    if fill == "reflect" and translate == 31:
+        translate = 30  # numpy.pad's reflect needs the shift below the image size minus one
+    rng = np.random.default_rng(translate)
+    x = images(20, seed=9)
+    x[0], x[1] = 0, 255
+    for rate in (0.0, 0.5, 1.0):
+        for b in (1, 7, 45):
+            index = rng.integers(0, 20, size=b)
+            flips = rng.random(b) < rate
+            shifts = rng.integers(-translate, translate + 1, size=(b, 2), dtype=np.int8)
+            got = augment_batch(x, flips, shifts, index, fill=fill)
+            assert got.dtype == np.uint8 and got.flags.c_contiguous
+            np.testing.assert_array_equal(got, _reference(x, flips, shifts, index, fill))
+
+
+def test_mirror_copies_the_bytes_of_the_reversed_columns():
+    x = images(9, seed=6)
+    for src in (x, x[::2], x[:, 3:29]):  # contiguous, strided, cropped
+        np.testing.assert_array_equal(mirror(src), src[:, :, ::-1])
+        assert mirror(src).flags.c_contiguous
+    out = np.full(x.shape, 7, dtype=np.uint8)
+    assert mirror(x, out=out) is out and np.array_equal(out, x[:, :, ::-1])
+
+
+def test_an_index_outside_the_images_is_an_index_error_and_negative_ones_count_from_the_end():
+    x = images(5)
+    no_flip, no_shift = np.zeros(1, dtype=bool), np.zeros((1, 2), dtype=np.int8)
+    for bad in (5, -6):
+        with pytest.raises(IndexError):
+            augment_batch(x, no_flip, no_shift, np.array([bad]))
+    np.testing.assert_array_equal(augment_batch(x, no_flip, no_shift, np.array([-1])), x[[4]])

@@ -50,6 +50,7 @@ def test_quick_run_writes_json_and_csv_with_every_model(tmp_path):
             "--epoch-images",
             "200",
             "--profile",
+            "--floor",
             "--out",
             str(out),
         ],
@@ -91,6 +92,10 @@ def test_quick_run_writes_json_and_csv_with_every_model(tmp_path):
         assert {("step", name, "numpy_images_per_s"), ("epoch", name, "seconds")} <= got
     assert all(float(row["value"]) > 0 for row in rows if row["section"] != "epoch_profile")
     assert "NumPy img/s" in proc.stdout and "targets:" in proc.stdout
+    assert r["epoch_floor"]["n_train"] == 200 and _positive(r["epoch_floor"]["bandwidth_limit_seconds"])
+    assert r["models"]["mlp100"]["gemm_floor"]["flops"] == r["models"]["mlp100"]["flops"]
+    assert r["models"]["convnet-small"]["gemm_floor"] is None
+    assert "stripped softmax epoch" in proc.stdout and "its step's matrix products alone" in proc.stdout
 
 
 def test_unknown_model_is_refused_with_the_known_names(tmp_path, capsys):
@@ -372,3 +377,32 @@ def test_baselines_dir_records_then_compares_with_this_machines_file(tmp_path):
     assert run("--out", str(tmp_path / "e.json"), "--compare", str(path)).returncode == 2  # both: refused
     auto = subprocess.run([*cmd[:-4], "--baselines", str(tmp_path / "baselines")], capture_output=True, text=True)
     assert auto.returncode == 2 and "--data random or --data real" in auto.stderr
+
+
+@pytest.mark.parametrize("name", ["softmax", "mlp100"])
+def test_the_floor_times_every_matrix_product_of_a_step_and_counts_its_flops(name):
+    model = bench.build(name)
+    g = bench.gemm_floor(name, {"sgemm_gflops": 50.0}, batch=20, repeats=1, target_s=0.001)
+    assert g["flops"] == bench.step_cost(model, 20)["flops"]
+    layers = len(model.weight_keys)
+    assert len(g["gemms"]) == 3 * layers - 1  # no input gradient for the first layer
+    d, h = model.params["W1"].shape[1], model.params["W1"].shape[0]
+    assert g["gemms"][0]["mnk"] == [20, d, h] and g["gemms"][1]["mnk"] == [h, 20, d]
+    assert all(_positive(p["us"]) and _positive(p["gflops"]) for p in g["gemms"])
+    assert g["fraction_of_sgemm"] == pytest.approx(g["gflops"] / 50.0)
+    assert bench.gemm_floor("convnet-small", {"sgemm_gflops": 50.0}) is None
+
+
+def test_the_stripped_epoch_reports_its_parts_and_the_images_it_evaluates():
+    data = bench.random_data(n_train=300, n_val=40, n_test=10)
+    from cifarflow.training.solver import Normalizer
+
+    ep = bench.epoch_floor(data, Normalizer.from_images(data.train_images), batch=100, repeats=1)
+    assert ep["n_train"] == 300 and ep["n_evaluated"] == 300 + 40  # eval_train 10000 > 300: every image
+    assert _positive(ep["seconds"]) and all(_positive(v) for v in ep["parts_seconds"].values())
+    assert set(ep["parts_seconds"]) == {
+        "steps",
+        "products only (batch in cache)",
+        "gather + normalise only",
+        "evaluation",
+    }

@@ -64,6 +64,50 @@ def test_normalizer_matches_a_float64_reference():
         np.testing.assert_allclose(out, ref, rtol=1e-4, atol=1e-4)
 
 
+@pytest.mark.parametrize("mode", ["feature", "channel", "scale"])
+def test_normalizer_into_a_buffer_equals_the_float32_formula_bit_for_bit(mode):
+    """norm(x, out) and norm(x) both give (float32(x) - mean) * inv_std exactly, on images with
+    0 and 255, constant pixels (std floored at 1e-8) and a buffer holding NaN beforehand."""
+    x, _ = learnable(40, seed=3)
+    x[0], x[1] = 0, 255
+    x[:, 5, 7, :] = 17  # a pixel of zero spread: its 1/std is 1e8
+    norm = Normalizer.from_images(x, mode)
+    ref = x.reshape(40, -1).astype(np.float32)
+    ref -= norm.mean
+    ref *= norm.inv_std
+    buf = norm.buffer(64)
+    buf[:] = np.nan
+    got = norm(x, buf[:40])
+    assert np.shares_memory(got, buf) and got.dtype == np.float32
+    assert got.tobytes() == ref.tobytes()
+    assert norm(x).tobytes() == ref.tobytes()
+    assert norm(x[:, :, ::-1], buf[:40]).tobytes() == norm(np.ascontiguousarray(x[:, :, ::-1])).tobytes()
+
+
+class FreshArrays(Normalizer):
+    """A Normalizer that ignores `out`: every call returns a new array."""
+
+    def __call__(self, images, out=None):
+        return super().__call__(images)
+
+
+@pytest.mark.parametrize("spec", [{}, {"model": "mlp", "hidden": [8], "momentum": 0.9, "test_flip": True}])
+def test_reusing_one_batch_buffer_gives_the_results_of_fresh_arrays(spec):
+    data = make_data()
+    s = settings(epochs=3, **spec)
+    n = len(data.train_labels)
+    results = []
+    for cls in (Normalizer, FreshArrays):
+        model = build_model(s, data.train_images.shape[1:], len(data.class_names), init_rng(s["seed"]), np.float32)
+        source = PlanSource(lambda e: make_epoch_plan(n, e, s["seed"], s["shuffle"], 0.5, 2))
+        norm = cls.from_images(data.train_images, s["normalize"])
+        res = train(model, data, source, s, norm, log=lambda m: None)
+        results.append(
+            ({k: v.tobytes() for k, v in res.params.items()}, repr([{**r, "seconds": 0} for r in res.history]))
+        )
+    assert results[0] == results[1]
+
+
 def test_schedules_give_the_documented_rates():
     s = settings(schedule="step", eta=0.1, step_every=10, step_factor=0.1)
     assert learning_rate(s, 0, 1) == pytest.approx(0.1)
@@ -125,6 +169,27 @@ def test_momentum_accumulates_velocity():
     w, state = sgd_update(w, g, state, 0.1, momentum=0.9)
     np.testing.assert_allclose(w, -0.1 - 0.19, rtol=1e-6)
     assert w.dtype == np.float32
+
+
+@pytest.mark.parametrize("momentum, nesterov", [(0.0, False), (0.9, False), (0.9, True)])
+def test_sgd_overwriting_the_gradient_gives_the_same_weights_bit_for_bit(momentum, nesterov):
+    """overwrite_dw=True computes lr * dw into dw: the same numbers over several steps, with
+    zeros, subnormals, huge and mixed-sign values; without it dw is left alone."""
+    rng = np.random.default_rng(5)
+    special = np.array([0.0, -0.0, 1e-42, -3e-39, 3e38, -1e30, 1.0, np.pi], dtype=np.float32)
+    w_a = np.concatenate([rng.standard_normal(40).astype(np.float32), special])
+    w_b = w_a.copy()
+    state_a, state_b = {}, {}
+    for step in range(4):
+        g = np.concatenate([rng.standard_normal(40).astype(np.float32) * 10.0**step, special[::-1]])
+        kept = g.copy()
+        with np.errstate(over="ignore", invalid="ignore"):
+            w_a, state_a = sgd_update(w_a, g, state_a, 0.05 + 0.01 * step, momentum, nesterov)
+            assert g.tobytes() == kept.tobytes()
+            w_b, state_b = sgd_update(w_b, g, state_b, 0.05 + 0.01 * step, momentum, nesterov, overwrite_dw=True)
+        assert w_a.tobytes() == w_b.tobytes()
+        assert state_a.keys() == state_b.keys() and all(state_a[k].tobytes() == state_b[k].tobytes() for k in state_a)
+    assert not np.array_equal(g, kept)  # dw was the scratch space
 
 
 def test_training_learns_a_separable_problem():

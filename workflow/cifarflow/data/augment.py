@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from numpy.lib.stride_tricks import as_strided
 
 # Tags that keep the plan's random streams apart from the initialisation's (see training.solver.init_rng).
 PLAN_STREAM = 0x5EED_0001
@@ -59,14 +60,16 @@ def augment_batch(
     images: (N, H, W, C) uint8; index: (B,) rows of `images` to take (default: all, B = N);
     flip: (B,) bool; shift: (B, 2) int (dy, dx), |d| < H, W.
     Output pixel (i, j) of image b is input pixel (i - dy_b, j - dx_b) of the (flipped) image.
-    Returns a new (B, H, W, C) uint8 array (the input is not modified). Images that share
-    (flip, dy, dx) are gathered and moved together, one slice copy per group, and each pixel is
-    moved as one C-byte unit, so a flip is a plain reversed slice.
+    Returns a new (B, H, W, C) uint8 array (the input is not modified). With `fill='zero'` the
+    images move whole (`_zero_fill`); with the other fills, images that share (flip, dy, dx) are
+    gathered and moved together, one slice copy per group, each pixel moved as one C-byte unit.
     """
     if fill not in FILLS:
         raise ValueError(f"fill is {fill!r}; use one of {', '.join(FILLS)}")
     if index is None:
         index = np.arange(len(images))
+    if fill == "zero":
+        return _zero_fill(images, np.asarray(flip, dtype=bool), shift, np.asarray(index))
     b = len(index)
     n, h, w, c = images.shape
     pixels = np.ascontiguousarray(images).view(np.dtype((np.void, c)))[..., 0]  # (N, H, W) of C-byte units
@@ -92,6 +95,71 @@ def augment_batch(
             :, max(-y, 0) : h - max(y, 0), max(-x, 0) : w - max(x, 0)
         ]
     return out.view(np.uint8).reshape(b, h, w, c)
+
+
+def mirror(images: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+    """The horizontal mirror images of (N, H, W, C) `images`: the bytes of `images[:, :, ::-1]`,
+    copied one channel at a time (a strided copy NumPy does several times faster than the
+    reversed pixel order in one go), into `out` ((N, H, W, C), C-contiguous) when given."""
+    out = np.empty(images.shape, dtype=images.dtype) if out is None else out
+    for ch in range(images.shape[3]):
+        out[..., ch] = images[:, :, ::-1, ch]
+    return out
+
+
+def _zero_fill(images: np.ndarray, flip: np.ndarray, shift: np.ndarray, index: np.ndarray) -> np.ndarray:
+    """`augment_batch` with zero fill, by whole images instead of groups of equal shifts.
+
+    The B source images are gathered into one flat buffer, the flipped ones mirrored on the way.
+    Shifting an image by (dy, dx) moves its flat pixels by o = (dy W + dx) C bytes, so output b
+    is the window of H W C bytes starting o_b bytes before its image in the buffer: one copy per
+    image for all of them at once. Output pixel (i, j) reads source pixel (i - dy, j - dx) where
+    both are inside the image; elsewhere it must be zero:
+    - rows with i - dy outside [0, H) read neighbouring images or the margins: set to zero in
+      the output, one assignment per distinct dy;
+    - columns with j - dx outside [0, W) read the other end of a source row: for dx > 0 the
+      last dx columns of the row above, for dx < 0 the first -dx columns of the row below (at
+      the image's first or last row: of the image before or after it in the buffer). Those
+      source columns are never read by a pixel inside the image, so they are zeroed in the
+      source instead, one masked pass over each run of images with the same dx; the buffer
+      holds the images by decreasing dx, so the image before (after) one with dx > 0 (< 0)
+      has those columns zeroed too, and the margins are zero.
+    """
+    b = len(index)
+    n, h, w, c = images.shape
+    if b and (index.min() < -n or index.max() >= n):  # np.take's mode='wrap' below would accept them
+        raise IndexError(f"an image index is outside [-{n}, {n})")
+    size = h * w * c
+    flat = np.ascontiguousarray(images).reshape(n, size)
+    dy, dx = shift[:, 0].astype(np.int64), shift[:, 1].astype(np.int64)
+    offset = (dy * w + dx) * c
+    margin = int(np.abs(offset).max()) if b else 0
+    buf = np.empty(b * size + 2 * margin, dtype=flat.dtype)
+    buf[:margin] = 0
+    buf[margin + b * size :] = 0
+    rows = buf[margin : margin + b * size].reshape(b, size)
+    where = np.empty(b, dtype=np.int64)  # the buffer row of each output image
+    start = 0
+    for v in np.unique(dx)[::-1]:
+        kept = np.flatnonzero((dx == v) & ~flip)
+        flipped = np.flatnonzero((dx == v) & flip)
+        mid, stop = start + len(kept), start + len(kept) + len(flipped)
+        np.take(flat, index[kept], axis=0, out=rows[start:mid], mode="wrap")  # no temporary
+        if len(flipped):
+            mirror(np.take(flat, index[flipped], axis=0).reshape(-1, h, w, c), out=rows[mid:stop].reshape(-1, h, w, c))
+        where[kept], where[flipped] = np.arange(start, mid), np.arange(mid, stop)
+        if v:
+            keep = ~np.zeros((h, w, c), dtype=flat.dtype)  # every bit set (images are uint8)
+            keep[:, slice(w - v, w) if v > 0 else slice(0, -v)] = 0
+            np.bitwise_and(rows[start:stop], keep.reshape(size), out=rows[start:stop])
+        start = stop
+    item = buf.itemsize
+    windows = as_strided(buf, shape=(b, 2 * margin + 1, size), strides=(size * item, item, item), writeable=False)
+    out = windows[where, margin - offset].reshape(b, h, w, c)
+    for v in np.unique(dy[dy != 0]):
+        sel = np.flatnonzero(dy == v)
+        out[sel, slice(0, v) if v > 0 else slice(h + v, h)] = 0
+    return out
 
 
 def plan_batch(images: np.ndarray, plan: EpochPlan, start: int, stop: int) -> np.ndarray:

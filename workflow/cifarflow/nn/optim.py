@@ -9,20 +9,34 @@ from __future__ import annotations
 import numpy as np
 
 
-def sgd_update(w: np.ndarray, dw: np.ndarray, state: dict, lr: float, momentum: float = 0.0, nesterov: bool = False):
-    """One SGD step, in place. With momentum: v = mu v - lr dw; w += v (Nesterov: w += mu v - lr dw)."""
+def sgd_update(
+    w: np.ndarray,
+    dw: np.ndarray,
+    state: dict,
+    lr: float,
+    momentum: float = 0.0,
+    nesterov: bool = False,
+    overwrite_dw: bool = False,
+):
+    """One SGD step, in place. With momentum: v = mu v - lr dw; w += v (Nesterov: w += mu v - lr dw).
+
+    overwrite_dw: the caller has no further use for dw, so lr * dw is computed into it (dw then
+    holds lr * dw) instead of a new array; the same float operations, the same numbers. A
+    training loop whose gradients are new arrays every step passes True.
+    """
     lr = w.dtype.type(lr)
+    step = np.multiply(dw, lr, out=dw) if overwrite_dw else lr * dw  # lr * dw, computed once
     if momentum == 0.0:
-        w -= lr * dw
+        w -= step
         return w, state
     mu = w.dtype.type(momentum)
     v = state.get("v")
     if v is None:
         v = state["v"] = np.zeros_like(w)
     v *= mu
-    v -= lr * dw
+    v -= step
     if nesterov:
-        w += mu * v - lr * dw
+        w += mu * v - step
     else:
         w += v
     return w, state

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from cifarflow.data.augment import EpochPlan, plan_batch
+from cifarflow.data.augment import EpochPlan, mirror, plan_batch
 from cifarflow.data.subset import Data
 from cifarflow.nn.losses import get_loss
 from cifarflow.nn.models import predict_from_scores, probabilities_from_scores
@@ -92,11 +92,25 @@ class Normalizer:
             raise ValueError(f"unknown normalisation {mode!r}")
         return cls(split.mean, split.std, mode)
 
-    def __call__(self, images: np.ndarray) -> np.ndarray:
-        x = images.reshape(len(images), -1).astype(np.float32)
-        x -= self.mean
-        x *= self.inv_std
-        return x
+    def __call__(self, images: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+        """The float32 rows of `images`; into `out` ((B, H*W*C) float32, overwritten) when given.
+
+        Both ways compute the same numbers: uint8 -> float32 is exact, then one subtraction and
+        one multiplication per element. A caller that reuses `out` for every batch saves
+        allocating (and first touching) a new array each time.
+        """
+        x = images.reshape(len(images), -1)
+        if out is None:
+            out = x.astype(np.float32)
+        else:
+            np.copyto(out, x, casting="unsafe")
+        out -= self.mean
+        out *= self.inv_std
+        return out
+
+    def buffer(self, rows: int) -> np.ndarray:
+        """An array for `out` of up to `rows` images (slice it to a batch's length)."""
+        return np.empty((rows, self.mean.size), dtype=np.float32)
 
 
 @dataclass
@@ -113,11 +127,15 @@ class Result:
     resumed_from: int | None = None
 
 
-def _scores(model, images: np.ndarray, norm: Normalizer, flip: bool) -> np.ndarray:
-    """Scores of uint8 images; with `flip`, the mean of the scores of each image and its mirror image."""
-    scores = model.scores(norm(images))
+def _scores(model, images: np.ndarray, norm: Normalizer, flip: bool, buf: np.ndarray | None = None) -> np.ndarray:
+    """Scores of uint8 images; with `flip`, the mean of the scores of each image and its mirror image.
+
+    buf: a `norm.buffer` of at least len(images) rows for the normalised images (overwritten).
+    """
+    rows = None if buf is None else buf[: len(images)]
+    scores = model.scores(norm(images, rows))
     if flip:
-        scores += model.scores(norm(images[:, :, ::-1]))
+        scores += model.scores(norm(mirror(images), rows))  # the bytes of images[:, :, ::-1]
         scores *= scores.dtype.type(0.5)
     return scores
 
@@ -144,9 +162,10 @@ def _evaluate(model, images, labels, norm, lam, chunk, flip, probabilities=False
     loss_fn = get_loss(model.loss_name, model.output)
     n = len(labels)
     total_loss, correct, parts = 0.0, 0, []
+    buf = norm.buffer(min(chunk, n))
     for start in range(0, n, chunk):
         y = labels[start : start + chunk]
-        scores = _scores(model, images[start : start + chunk], norm, flip)
+        scores = _scores(model, images[start : start + chunk], norm, flip, buf)
         loss, _ = loss_fn(scores, y)
         total_loss += float(loss) * len(y)
         correct += int(np.count_nonzero(predict_from_scores(scores) == y))
@@ -159,8 +178,9 @@ def _evaluate(model, images, labels, norm, lam, chunk, flip, probabilities=False
 
 def predict_all(model, images: np.ndarray, norm: Normalizer, chunk: int = 1000, flip: bool = False) -> np.ndarray:
     """Class probabilities (N, n_classes) float32 for every image (flip: as in `evaluate`)."""
+    buf = norm.buffer(min(chunk, len(images)))
     parts = [
-        probabilities_from_scores(_scores(model, images[s : s + chunk], norm, flip), model.output)
+        probabilities_from_scores(_scores(model, images[s : s + chunk], norm, flip, buf), model.output)
         for s in range(0, len(images), chunk)
     ]
     return np.concatenate(parts).astype(np.float32)
@@ -251,6 +271,7 @@ def train(
 
     stopped_early, stopped_epoch, diverged, diverged_epoch = False, None, False, None
     last_good = {k: v.copy() for k, v in model.params.items()}
+    rows = norm.buffer(batch_size)  # every step's normalised batch (a step keeps no reference to it)
     epoch = start_epoch - 1
     for epoch in range(start_epoch, epochs + 1):
         t0 = time.perf_counter()
@@ -259,13 +280,13 @@ def train(
             for xb, yb in plans.batches(data.train_images, data.train_labels, epoch, batch_size):
                 lr = learning_rate(settings.schedule, step, epoch)
                 lr_first = lr if lr_first is None else lr_first
-                loss, _, grads = model.loss(norm(xb), yb, lam)
+                loss, _, grads = model.loss(norm(xb, rows[: len(xb)]), yb, lam)
                 if not np.isfinite(loss):
                     diverged = True
                     break
                 for name, w in model.params.items():
                     model.params[name], opt_state[name] = sgd_update(
-                        w, grads[name], opt_state[name], lr, momentum, nesterov
+                        w, grads[name], opt_state[name], lr, momentum, nesterov, overwrite_dw=True
                     )
                 step += 1
             row = (

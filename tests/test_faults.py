@@ -430,7 +430,14 @@ def start_snakemake(wd: Path, *args: str, stop: tuple[str, int]) -> subprocess.P
         stderr=subprocess.DEVNULL,
         start_new_session=True,
         env=stop_at_checkpoint_env(*stop),
+        # as from a terminal: a suite started in the background (`nohup ... &`) ignores SIGINT, and
+        # Snakemake and its jobs would inherit that and never see the Ctrl-C these tests send
+        preexec_fn=_default_sigint,
     )
+
+
+def _default_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def interrupt(proc: subprocess.Popen, variant: str, kill) -> int:

@@ -126,8 +126,7 @@ def comparison_file(
     spec: dict, run_dirs, out, dpi: int = 150, width: float | None = None, seeds_out=None, pdf: bool = True
 ) -> None:
     """Write the `comparison_figure` of `spec` over `run_dirs` to `out` (png, and pdf unless `pdf`
-    is false), and the
-    per-seed strip plot to `seeds_out` when given."""
+    is false), and the per-seed strip plot to `seeds_out` when given."""
     plots.save(comparison_figure(spec, run_dirs), out, dpi=dpi, width=width, pdf=pdf)
     if seeds_out:
         plots.save(seed_strip_figure(spec, run_dirs), seeds_out, dpi=dpi, width=width, pdf=pdf)

@@ -42,7 +42,8 @@ def paired_file(
     spec: dict, run_dirs, statistics: dict, table, figure, dpi: int = 150, width=None, pdf: bool = True
 ) -> pd.DataFrame:
     """`table`.{csv,md} (pairs_table numbers; pairs_display with its footnote) and the forest
-    figure `figure` (png, and pdf unless `pdf` is false) of the pairs in `spec` ({name, pairs}) over the runs in `run_dirs`."""
+    figure `figure` (png, and pdf unless `pdf` is false) of the pairs in `spec` ({name, pairs})
+    over the runs in `run_dirs`."""
     from cifarflow.report.stat_plots import plot_pair_diffs
     from cifarflow.report.stats import PAIRS_FOOTNOTE, pairs_display, pairs_table
     from cifarflow.report.tables import write_table

@@ -128,10 +128,11 @@ def _colors_for(names: Sequence[str], colors: Mapping[str, object] | None) -> di
 
 
 DEFAULT_WIDTH = 6.4  # inches, matplotlib's single-panel default; `figures.width` scales from it
+DEFAULT_DPI = 150  # `figures.dpi`'s default: figures are built at it, so the fit's text layout serves the PNG
 
 
 def save(
-    fig: Figure, stem: str | os.PathLike, dpi: int = 150, width: float | None = None, pdf: bool = True
+    fig: Figure, stem: str | os.PathLike, dpi: int = DEFAULT_DPI, width: float | None = None, pdf: bool = True
 ) -> list[Path]:
     """Write `stem.png` (at `dpi`) and, unless `pdf` is false, `stem.pdf`, each via a temporary
     file; close `fig`.
@@ -179,7 +180,7 @@ def save(
 
 
 def _figure(figsize) -> Figure:
-    return Figure(figsize=figsize, layout="constrained", dpi=150)
+    return Figure(figsize=figsize, layout="constrained", dpi=DEFAULT_DPI)
 
 
 def _fit_to_text(fig: Figure, max_rounds: int = 4) -> Figure:

@@ -158,14 +158,20 @@ def evaluate_and_predict(
     return _evaluate(model, images, labels, norm, lam, chunk, flip, probabilities=True)
 
 
+def _chunk_scores(model, images: np.ndarray, norm: Normalizer, chunk: int, flip: bool):
+    """(start, scores) of each `chunk` images in turn, normalised into one reused buffer: the one
+    pass that `evaluate`, `predict_all` and `evaluate_and_predict` share."""
+    buf = norm.buffer(min(chunk, len(images)))
+    for start in range(0, len(images), chunk):
+        yield start, _scores(model, images[start : start + chunk], norm, flip, buf)
+
+
 def _evaluate(model, images, labels, norm, lam, chunk, flip, probabilities=False):
     loss_fn = get_loss(model.loss_name, model.output)
     n = len(labels)
     total_loss, correct, parts = 0.0, 0, []
-    buf = norm.buffer(min(chunk, n))
-    for start in range(0, n, chunk):
+    for start, scores in _chunk_scores(model, images, norm, chunk, flip):
         y = labels[start : start + chunk]
-        scores = _scores(model, images[start : start + chunk], norm, flip, buf)
         loss, _ = loss_fn(scores, y)
         total_loss += float(loss) * len(y)
         correct += int(np.count_nonzero(predict_from_scores(scores) == y))
@@ -178,11 +184,7 @@ def _evaluate(model, images, labels, norm, lam, chunk, flip, probabilities=False
 
 def predict_all(model, images: np.ndarray, norm: Normalizer, chunk: int = 1000, flip: bool = False) -> np.ndarray:
     """Class probabilities (N, n_classes) float32 for every image (flip: as in `evaluate`)."""
-    buf = norm.buffer(min(chunk, len(images)))
-    parts = [
-        probabilities_from_scores(_scores(model, images[s : s + chunk], norm, flip, buf), model.output)
-        for s in range(0, len(images), chunk)
-    ]
+    parts = [probabilities_from_scores(s, model.output) for _, s in _chunk_scores(model, images, norm, chunk, flip)]
     return np.concatenate(parts).astype(np.float32)
 
 

@@ -10,6 +10,7 @@ import re
 import shutil
 import subprocess
 import sys
+import sysconfig
 from pathlib import Path
 
 import pytest
@@ -95,13 +96,31 @@ def _copy_checkout(dest: Path) -> Path:
     return Path(shutil.copytree(REPO, dest, ignore=ignore))
 
 
+def _see_dependencies_of_this_environment(py: str) -> None:
+    """Let the venv at `py` import the dependencies installed here (numpy, jsonschema, ...) without
+    installing them again: a .pth file that appends this environment's site-packages to its
+    sys.path. Only the directories are added (their own .pth files, such as this checkout's
+    editable install, are not run), so `cifarflow` comes from the venv's own site-packages."""
+    paths = {sysconfig.get_paths()[k] for k in ("purelib", "platlib")}
+    site = subprocess.run(
+        [py, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    ).stdout.strip()
+    Path(site, "_test_parent_environment.pth").write_text("".join(f"{p}\n" for p in sorted(paths)))
+
+
 @pytest.mark.slow
 def test_wheel_installed_non_editable_validates_a_config(tmp_path):
     src = _copy_checkout(tmp_path / "src")
     wheels = tmp_path / "wheels"
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    # Built as a user's pip builds it: in an isolated environment with the build requirements that
+    # pyproject.toml declares (setuptools>=77), not with whatever setuptools this venv happens to have.
     build = subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(wheels), str(src)],
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(wheels), str(src)],
         capture_output=True,
         text=True,
         env=env,
@@ -111,10 +130,11 @@ def test_wheel_installed_non_editable_validates_a_config(tmp_path):
     (wheel,) = wheels.glob("cifarflow-*.whl")
 
     venv = tmp_path / "venv"
-    subprocess.run([sys.executable, "-m", "venv", "--system-site-packages", str(venv)], check=True, timeout=300)
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True, timeout=300)
     py = str(venv / "bin" / "python")
+    _see_dependencies_of_this_environment(py)
     install = subprocess.run(
-        [py, "-m", "pip", "install", "-q", "--no-deps", "--no-index", str(wheel)],
+        [sys.executable, "-m", "pip", "--python", py, "install", "-q", "--no-deps", "--no-index", str(wheel)],
         capture_output=True,
         text=True,
         env=env,
@@ -128,6 +148,13 @@ def test_wheel_installed_non_editable_validates_a_config(tmp_path):
     def run(*args):
         return subprocess.run([py, *args], capture_output=True, text=True, env=env, cwd=elsewhere, timeout=300)
 
+    modules = sorted(
+        ".".join(("cifarflow", *f.relative_to(REPO / "workflow" / "cifarflow").with_suffix("").parts))
+        for f in (REPO / "workflow" / "cifarflow").rglob("*.py")
+        if f.name not in ("__init__.py", "__main__.py")
+    )
+    every = run("-c", f"import importlib; [importlib.import_module(m) for m in {modules!r}]")
+    assert every.returncode == 0, f"a module of the package is missing from the wheel: {every.stderr[-2000:]}"
     where = run(
         "-c",
         "import importlib.metadata as m, cifarflow, cifarflow.config as c; "

@@ -97,10 +97,16 @@ def cmd_paired(a) -> None:
     paired_file(json.loads(a.spec), a.runs, json.loads(a.statistics), a.table, a.figure, **_figure_settings(a))
 
 
+def cmd_decide(a) -> None:
+    from .report.paired import decide_file
+
+    decide_file(json.loads(a.spec), a.runs, json.loads(a.statistics), a.out)
+
+
 def cmd_answers(a) -> None:
     from .report.paired import answers_file
 
-    answers_file(json.loads(a.questions), a.tables, a.runs, json.loads(a.statistics), a.out, html=a.html)
+    answers_file(json.loads(a.questions), a.tables, a.runs, json.loads(a.statistics), a.out, html=a.html, quick=a.quick)
 
 
 def cmd_benchmarks(a) -> None:
@@ -236,13 +242,20 @@ def build_parser() -> argparse.ArgumentParser:
     s.set_defaults(func=cmd_compare)
 
     s = sub.add_parser("paired", help="paired tests of a family of pairs: table and figure")
-    s.add_argument("--spec", required=True, help="JSON {name, pairs}")
+    s.add_argument("--spec", required=True, help="JSON {name, pairs, paired, min_effect, look, n_looks, stop_reason}")
     s.add_argument("--runs", nargs="+", required=True)
     s.add_argument("--statistics", default="{}")
     s.add_argument("--figures", default=None)
     s.add_argument("--table", required=True, help="output stem (writes .csv and .md)")
     s.add_argument("--figure", required=True, help="output stem (writes .png and .pdf)")
     s.set_defaults(func=cmd_paired)
+
+    s = sub.add_parser("decide", help="one look of a question that adds seeds: its verdicts and whether it stops")
+    s.add_argument("--spec", required=True, help="JSON {name, pairs, paired, min_effect, look, n_looks}")
+    s.add_argument("--runs", nargs="+", required=True)
+    s.add_argument("--statistics", default="{}")
+    s.add_argument("--out", required=True)
+    s.set_defaults(func=cmd_decide)
 
     s = sub.add_parser("answers", help="results/answers.md: one sentence per question")
     s.add_argument("--questions", required=True)
@@ -251,6 +264,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--statistics", default="{}")
     s.add_argument("--out", required=True)
     s.add_argument("--html", default=None, help="also write the answers as an HTML page")
+    s.add_argument("--quick", action="store_true", help="the run's config is marked quick: say so")
     s.set_defaults(func=cmd_answers)
 
     s = sub.add_parser("tables", help="summary and per-class tables")

@@ -600,7 +600,12 @@ def resolve_comparisons(config: dict, variants: dict[str, dict]) -> dict[str, di
     return out
 
 
-QUESTION_KINDS = ("softmax_vs_sigmoid", "flip", "shuffle", "lambda", "relu_vs_softplus", "ce_vs_mse")
+# The write-ups' six questions are presets of the two generic kinds: `compare` (two variants, A vs
+# B) and `sweep` (two or more variants that differ in one setting). A preset checks that A and B
+# are what its wording says and keeps its own sentence; `lambda` is a sweep over lambda.
+PAIR_PRESETS = ("softmax_vs_sigmoid", "flip", "shuffle", "relu_vs_softplus", "ce_vs_mse")
+QUESTION_KINDS = ("compare", "sweep", "lambda", *PAIR_PRESETS)
+MAX_DECIDE_SEEDS = 30
 
 
 def _flip(v: dict, config: dict) -> float:
@@ -639,13 +644,81 @@ def _same_test_images(where: str, names, variants: dict) -> None:
             )
 
 
+def _question_variants(config: dict, set_name: str, q: dict, where: str, variants: dict) -> tuple[list, str | None]:
+    """(the question's variants in order, the swept setting or None), checked against its kind."""
+    kind = q["kind"]
+    names = list(q.get("variants") or [])
+    if q.get("grid"):
+        if kind not in ("sweep", "lambda"):
+            raise ConfigError(f"config key {where}.grid: only a sweep (or lambda) question takes a grid")
+        names += [n for n in grid_members(config, set_name, q["grid"]) if n not in names]
+    for n in names:
+        if n not in variants:
+            raise ConfigError(f"config key {where}.variants: unknown variant '{n}'")
+    setting = "lambda" if kind == "lambda" else q.get("setting")
+    if q.get("setting") is not None and kind != "sweep":
+        raise ConfigError(f"config key {where}.setting: only a sweep question names a setting")
+    if kind in ("sweep", "lambda"):
+        if kind == "sweep" and not setting:
+            raise ConfigError(f"config key {where}.setting: a sweep question names the setting it sweeps")
+        if len(names) < 2:
+            raise ConfigError(f"config key {where}: a {kind} question needs a grid or 2 or more variants")
+        if setting not in variants[names[0]]:
+            raise ConfigError(f"config key {where}.setting: '{setting}' is not a setting of the variants")
+        values = [canonical_json(variants[n][setting]) for n in names]
+        if len(set(values)) != len(values):
+            raise ConfigError(
+                f"config key {where}.variants: a {kind} question needs variants with different {setting} values"
+            )
+        return names, setting
+    if len(names) != 2:
+        raise ConfigError(f"config key {where}.variants: a {kind} question compares two variants [A, B]")
+    if kind in _PAIR_KINDS:
+        what, ok = _PAIR_KINDS[kind]
+        if not ok(variants[names[0]], variants[names[1]], config):
+            raise ConfigError(f"config key {where}.variants: a {kind} question needs {what} ({names[0]}, {names[1]})")
+    return names, None
+
+
+_NOT_A_LABEL = ("name", "set", "seed", *NOT_TRAINING, "mem_mb", "runtime", "threads")
+
+
+def derived_labels(names: list, variants: dict) -> list[str]:
+    """Labels that tell variants apart: the settings whose values differ among them, as
+    "momentum = 0.9, lambda = 0.01" (the variant's name when no setting differs)."""
+    keys = sorted({k for n in names for k in variants[n]} - set(_NOT_A_LABEL))
+    differ = [k for k in keys if len({canonical_json(variants[n].get(k)) for n in names}) > 1]
+    if not differ:
+        return list(names)
+    return [", ".join(f"{k} = {format_value(variants[n].get(k))}" for k in differ) for n in names]
+
+
+def _question_decide(q: dict, where: str, names: list, variants: dict) -> dict | None:
+    """The question's `decide` block with its looks: the seed counts (beyond each variant's own
+    seeds) at which it looks, or None (one look at the variants' own seeds)."""
+    decide = q.get("decide")
+    if not decide:
+        return None
+    n_own = max(len(variants[n]["seeds"]) for n in names)
+    max_seeds, batch = int(decide["max_seeds"]), int(decide.get("batch", 2))
+    if max_seeds > MAX_DECIDE_SEEDS:
+        raise ConfigError(f"config key {where}.decide.max_seeds: at most {MAX_DECIDE_SEEDS}, not {max_seeds}")
+    if max_seeds <= n_own:
+        raise ConfigError(
+            f"config key {where}.decide.max_seeds: {max_seeds} is not more than the variants' own {n_own} seeds"
+        )
+    extra = list(range(0, max_seeds - n_own, batch)) + [max_seeds - n_own]
+    return {"max_seeds": max_seeds, "batch": batch, "extra": sorted(set(extra))}
+
+
 def resolve_paired(config: dict, variants: dict, comparisons: dict) -> tuple[dict, dict]:
     """The paired-test tables and the questions of the selected sets.
 
     Returns (tables, questions). tables: name -> {set, variants, pairs} - one per comparison of 2+
     variants with `paired` on (its name), one per set with `pairs` (`<set>-pairs`), and one per
-    question whose pairs no other table of its set has (the question's name). questions: name ->
-    {set, kind, variants, table} where `table` names the paired table the answer reads.
+    question (the question's name: a question that adds seeds reads its own runs). questions:
+    name -> {set, kind, variants, setting, labels, min_effect, decide, table}; `decide` is None or
+    {max_seeds, batch, extra} where `extra` lists the seeds added per variant at each look.
     """
     tables: dict[str, dict] = {}
     for name, comp in comparisons.items():
@@ -655,6 +728,7 @@ def resolve_paired(config: dict, variants: dict, comparisons: dict) -> tuple[dic
             pairs = [list(p) for p in itertools.combinations(comp["variants"], 2)]
             tables[name] = {"set": comp["set"], "variants": list(comp["variants"]), "pairs": pairs}
     questions: dict[str, dict] = {}
+    statistics = config.get("statistics") or {}
     for set_name in selected_sets(config):
         exp = config["experiments"][set_name]
         for i, pair in enumerate(exp.get("pairs") or []):
@@ -680,44 +754,29 @@ def resolve_paired(config: dict, variants: dict, comparisons: dict) -> tuple[dic
             }
         for i, q in enumerate(exp.get("questions") or []):
             where = f"experiments.{set_name}.questions[{i}]"
-            kind = q["kind"]
-            names = list(q.get("variants") or [])
-            if q.get("grid"):
-                if kind != "lambda":
-                    raise ConfigError(f"config key {where}.grid: only a lambda question takes a grid")
-                names += [n for n in grid_members(config, set_name, q["grid"]) if n not in names]
-            for n in names:
-                if n not in variants:
-                    raise ConfigError(f"config key {where}.variants: unknown variant '{n}'")
-            if kind == "lambda":
-                if len(names) < 2:
-                    raise ConfigError(f"config key {where}: a lambda question needs a grid or 2 or more variants")
-                lams = [float(variants[n]["lambda"]) for n in names]
-                if len(set(lams)) != len(lams):
-                    raise ConfigError(
-                        f"config key {where}.variants: a lambda question needs variants with different lambda values"
-                    )
-            else:
-                if len(names) != 2:
-                    raise ConfigError(f"config key {where}.variants: a {kind} question compares two variants [A, B]")
-                what, ok = _PAIR_KINDS[kind]
-                if not ok(variants[names[0]], variants[names[1]], config):
-                    raise ConfigError(
-                        f"config key {where}.variants: a {kind} question needs {what} ({names[0]}, {names[1]})"
-                    )
+            names, setting = _question_variants(config, set_name, q, where, variants)
+            labels = q.get("labels")
+            if labels is not None and len(labels) != len(names):
+                raise ConfigError(f"config key {where}.labels: give one label per variant ({len(names)}), not {len(labels)}")
             _same_test_images(where, names, variants)
             if q["name"] in questions:
                 raise ConfigError(f"config key {where}.name: question name '{q['name']}' is used twice")
+            if q["name"] in tables or q["name"] in comparisons:
+                raise ConfigError(
+                    f"config key {where}.name: '{q['name']}' is also the name of a comparison or paired table"
+                )
             pairs = [list(p) for p in itertools.combinations(names, 2)]
-            table = next((t for t, spec in tables.items() if spec["set"] == set_name and spec["pairs"] == pairs), None)
-            if table is None:
-                if q["name"] in tables or q["name"] in comparisons:
-                    raise ConfigError(
-                        f"config key {where}.name: '{q['name']}' is also the name of a comparison or paired table"
-                    )
-                table = q["name"]
-                tables[table] = {"set": set_name, "variants": names, "pairs": pairs}
-            questions[q["name"]] = {"set": set_name, "kind": kind, "variants": names, "table": table}
+            tables[q["name"]] = {"set": set_name, "variants": names, "pairs": pairs, "question": q["name"]}
+            questions[q["name"]] = {
+                "set": set_name,
+                "kind": q["kind"],
+                "variants": names,
+                "setting": setting,
+                "labels": list(labels) if labels else derived_labels(names, variants),
+                "min_effect": float(q.get("min_effect", statistics.get("min_effect", 0.005))),
+                "decide": _question_decide(q, where, names, variants),
+                "table": q["name"],
+            }
     return tables, questions
 
 

@@ -1,4 +1,5 @@
 # Helpers the rules use: config validation, variant/grid/plan expansion, input functions.
+import json
 import os
 import re
 import sys
@@ -59,16 +60,38 @@ try:
 except ConfigError as _exc:
     sys.exit(f"cifarflow: error: {_exc}")
 SETS = [s for s in selected_sets(config) if any(v["set"] == s for v in VARIANTS.values())]
+# Seeds until decided: a question with `decide` may add seeds to its variants, each variant's next
+# seeds following its own (max + 1, max + 2, ...); EXTRA_SEEDS is the most any question may add.
+EXTRA_SEEDS = {n: 0 for n in VARIANTS}
+for _q in QUESTIONS.values():
+    for _n in _q["variants"]:
+        EXTRA_SEEDS[_n] = max(EXTRA_SEEDS[_n], _q["decide"]["extra"][-1] if _q["decide"] else 0)
+
+
+def seed_sequence(name, n_extra=None):
+    """The variant's own seeds, then `n_extra` (default: the most any question may add) more."""
+    v = VARIANTS[name]
+    n_extra = EXTRA_SEEDS[name] if n_extra is None else n_extra
+    return list(v["seeds"]) + [max(v["seeds"]) + i for i in range(1, n_extra + 1)]
+
+
 PLANS = {}
-for _v in VARIANTS.values():
+for _name, _v in VARIANTS.items():
     # One epoch plan per replicate seed (the seed is part of the plan spec, so of its id).
     _v["plan_ids"] = {}
-    for _s in _v["seeds"]:
+    for _s in seed_sequence(_name):
         _spec = plan_spec(training_settings(_v, _s), config)
         _v["plan_ids"][_s] = plan_id(_spec)
         PLANS[_v["plan_ids"][_s]] = _spec
 PLANS.update(SEARCH_PLANS)
-STATISTICS = {"alpha": 0.05, "confidence": 0.95, "n_resamples": 9999, "seed": 0, **(config.get("statistics") or {})}
+STATISTICS = {
+    "alpha": 0.05,
+    "confidence": 0.95,
+    "n_resamples": 9999,
+    "seed": 0,
+    "min_effect": 0.005,
+    **(config.get("statistics") or {}),
+}
 SPLITS = sorted({v["split"] for v in VARIANTS.values()} | {p["split"] for p in SEARCH_PLANS.values()})
 PREVIEWS = sorted(
     {v["augmentation"] for v in VARIANTS.values() if any(config["augmentations"][v["augmentation"]].values())}
@@ -168,7 +191,7 @@ def seed_of(wildcards):
     """The replicate seed of a train job; a seed the variant does not have is no job."""
     v = variant_of(wildcards)
     seed = int(wildcards.seed)
-    if seed not in v["seeds"] or wildcards.seed != str(seed):
+    if seed not in v["plan_ids"] or wildcards.seed != str(seed):
         raise ValueError(f"variant {wildcards.variant} has no replicate seed {wildcards.seed} (seeds: {v['seeds']})")
     return seed
 
@@ -202,15 +225,109 @@ def run_dir(name, seed):
 
 
 def run_dirs(name):
+    """The variant's run folders: its own seeds and those its questions added (input functions
+    only: it waits for the questions' looks)."""
+    return [run_dir(name, s) for s in variant_seeds(name)]
+
+
+def own_run_dirs(name):
+    """The run folders of the variant's own seeds (known when the workflow is parsed)."""
     return [run_dir(name, s) for s in VARIANTS[name]["seeds"]]
-
-
-def run_files(name, seed):
-    return {k: f"{run_dir(name, seed)}/{f}" for k, f in RUN_FILES.items()}
 
 
 def all_metrics(names):
     return [f"{d}/metrics.json" for n in names for d in run_dirs(n)]
+
+
+# ---------------------------------------------------------------------------------------------
+# questions that add seeds (checkpoint `decide` in rules/report.smk)
+
+
+def question_seeds(name, look=None):
+    """Variant -> its seeds at the question's look `look` (default: the look it stopped at)."""
+    q = QUESTIONS[name]
+    if look is None:
+        look = question_stop(name)[0]
+    extra = q["decide"]["extra"][look - 1] if q["decide"] else 0
+    return {n: seed_sequence(n, extra) for n in q["variants"]}
+
+
+def question_stop(name):
+    """(the look the question stopped at, its stop reason): its looks' records, one checkpoint
+    each, read in order until one says stop; a question without `decide` has one look."""
+    q = QUESTIONS[name]
+    if not q["decide"]:
+        return 1, "own seeds"
+    for look in range(1, len(q["decide"]["extra"]) + 1):
+        record = checkpoints.decide.get(question=name, look=str(look)).output[0]
+        with open(record, encoding="utf-8") as fh:
+            data = json.load(fh)
+        if data.get("look") != look or not isinstance(data.get("stop"), bool):
+            raise ValueError(f"{record}: not the record of look {look} of question {name}; delete it to redo the look")
+        if data["stop"]:
+            return look, data["stop_reason"]
+    raise ValueError(f"question {name}: its last look's record does not stop it")
+
+
+def variant_seeds(name):
+    """The variant's seeds: its own, and as many more as any of its questions added."""
+    n = len(VARIANTS[name]["seeds"])
+    for qname, q in QUESTIONS.items():
+        if q["decide"] and name in q["variants"]:
+            n = max(n, len(question_seeds(qname)[name]))
+    return seed_sequence(name, n - len(VARIANTS[name]["seeds"]))
+
+
+def _same_streams(a, b, seeds_a, seeds_b):
+    """Two variants' runs pair seed by seed when they ran the same seeds with the same epoch plans
+    (order, flips, shifts) and the same initialisation settings (so the same initial draws)."""
+    va, vb = VARIANTS[a], VARIANTS[b]
+    init = ("init", "init_sigma")
+    return (
+        seeds_a == seeds_b
+        and all(va["plan_ids"][s] == vb["plan_ids"][s] for s in seeds_a)
+        and all(va.get(k) == vb.get(k) for k in init)
+    )
+
+
+def table_seeds(table_name, look=None):
+    """Variant -> the seeds a paired table (or one look of a question) reads."""
+    t = PAIRED[table_name]
+    if t.get("question"):
+        return question_seeds(t["question"], look)
+    return {n: variant_seeds(n) for n in t["variants"]}
+
+
+def table_spec(table_name, look=None):
+    """The JSON spec of a paired table or look: pairs, pairing, min_effect, looks, stop reason."""
+    t = PAIRED[table_name]
+    seeds = table_seeds(table_name, look)
+    q = QUESTIONS.get(t.get("question"))
+    spec = {
+        "name": table_name,
+        "pairs": t["pairs"],
+        "paired": [_same_streams(a, b, seeds[a], seeds[b]) for a, b in t["pairs"]],
+        "min_effect": q["min_effect"] if q else STATISTICS["min_effect"],
+        "n_looks": len(q["decide"]["extra"]) if q and q["decide"] else 1,
+        "max_seeds": q["decide"]["max_seeds"] if q and q["decide"] else None,
+    }
+    if look is None:
+        spec["look"], spec["stop_reason"] = question_stop(t["question"]) if q else (1, "own seeds")
+    else:
+        spec["look"] = look
+    return canonical_json(spec)
+
+
+def decide_inputs(wildcards):
+    """One look of a question: the runs of its seeds at that look, after the look before it."""
+    q = QUESTIONS[wildcards.question]
+    look = int(wildcards.look)
+    if not q["decide"] or not 1 <= look <= len(q["decide"]["extra"]) or wildcards.look != str(look):
+        raise ValueError(f"question {wildcards.question} has no look {wildcards.look}")
+    seeds = question_seeds(wildcards.question, look)
+    runs = [f"{run_dir(n, s)}/{f}" for n in q["variants"] for s in seeds[n] for f in ("predictions.h5", "metrics.json")]
+    before = [f"results/decide/{wildcards.question}/look{look - 1}.json"] if look > 1 else []
+    return {"runs": runs, "before": before}
 
 
 RUN_FILES = {
@@ -219,6 +336,11 @@ RUN_FILES = {
     "metrics": "metrics.json",
     "predictions": "predictions.h5",
 }
+
+
+def files_named(files, name):
+    """The files among `files` whose base name is `name` (a rule's inputs, in their order)."""
+    return [f for f in files if os.path.basename(f) == name]
 
 
 def variant_figures(name):
@@ -233,8 +355,8 @@ def comparison_inputs(wildcards):
 
 
 def paired_inputs(wildcards):
-    table = PAIRED[wildcards.table]
-    return [f"{d}/{f}" for n in table["variants"] for d in run_dirs(n) for f in ("predictions.h5", "metrics.json")]
+    seeds = table_seeds(wildcards.table)
+    return [f"{run_dir(n, s)}/{f}" for n in seeds for s in seeds[n] for f in ("predictions.h5", "metrics.json")]
 
 
 def paired_outputs():
@@ -245,10 +367,13 @@ def paired_outputs():
 
 def answers_inputs(wildcards):
     tables = sorted({q["table"] for q in QUESTIONS.values()})
-    names = list(dict.fromkeys(n for q in QUESTIONS.values() for n in q["variants"]))
+    metrics = []
+    for name in QUESTIONS:
+        seeds = question_seeds(name)
+        metrics += [f"{run_dir(n, s)}/metrics.json" for n in seeds for s in seeds[n]]
     return {
         "tables": [f"results/tables/{PAIRED[t]['set']}/paired_{t}.csv" for t in tables],
-        "metrics": all_metrics(names),
+        "metrics": list(dict.fromkeys(metrics)),
     }
 
 
@@ -280,6 +405,7 @@ def all_outputs():
     out = figure_outputs() + table_outputs() + ["results/summary.md"]
     if QUESTIONS:
         out += ["results/answers.md", "results/answers.html"]
-    for path in [f"results/plans/{p}.h5" for p in PLANS] + all_metrics(VARIANTS) + [DOWNLOAD_PATH]:
+    own = [f"{d}/metrics.json" for n in VARIANTS for d in own_run_dirs(n)]
+    for path in [f"results/plans/{p}.h5" for p in PLANS] + own + [DOWNLOAD_PATH]:
         _inside_workdir(path)
     return [_inside_workdir(p) for p in out]

@@ -1,6 +1,7 @@
 localrules:
     plot_variant,
     compare,
+    decide,
     set_tables,
     all_tables,
     benchmark_table,
@@ -39,12 +40,16 @@ rule plot_variant:
     conda:
         "../envs/cifarflow.yaml"
     params:
+        # from `input` as given: while a question's look is pending, Snakemake holds its record there
+        metrics=lambda wildcards, input: files_named(input, "metrics.json"),
+        history=lambda wildcards, input: files_named(input, "history.csv"),
+        weights=lambda wildcards, input: files_named(input, "weights.h5"),
         figures=FIGURES,
         curves=lambda wildcards, output: output.curves.removesuffix(".png"),
         confusion=lambda wildcards, output: output.confusion.removesuffix(".png"),
         templates=lambda wildcards, output: output.templates.removesuffix(".png"),
     shell:
-        'python "$CIFARFLOW_LAUNCHER" plot-variant --metrics {input.metrics:q} --history {input.history:q} --weights {input.weights:q}'
+        'python "$CIFARFLOW_LAUNCHER" plot-variant --metrics {params.metrics:q} --history {params.history:q} --weights {params.weights:q}'
         " --curves {params.curves:q} --confusion {params.confusion:q} --templates {params.templates:q}"
         " --figures {params.figures:q} > {log:q} 2>&1"
 
@@ -124,7 +129,7 @@ rule set_tables:
 
 rule all_tables:
     input:
-        all_metrics(VARIANTS),
+        lambda wildcards: all_metrics(VARIANTS),
     output:
         summary=report(
             "results/tables/summary.csv",
@@ -153,7 +158,7 @@ rule all_tables:
 
 rule benchmark_table:
     input:
-        [f"benchmarks/train/{n}/seed{s}.tsv" for n in VARIANTS for s in VARIANTS[n]["seeds"]],
+        lambda wildcards: [f"benchmarks/train/{n}/seed{s}.tsv" for n in VARIANTS for s in variant_seeds(n)],
     output:
         csv=report(
             "results/tables/benchmarks.csv",
@@ -199,7 +204,7 @@ rule paired:
     conda:
         "../envs/cifarflow.yaml"
     params:
-        spec=lambda wildcards: canonical_json(dict(PAIRED[wildcards.table], name=wildcards.table)),
+        spec=lambda wildcards, input: table_spec(wildcards.table),
         runs=lambda wildcards, input: list(dict.fromkeys(os.path.dirname(f) for f in input)),
         statistics=canonical_json(STATISTICS),
         figures=FIGURES,
@@ -208,6 +213,29 @@ rule paired:
     shell:
         'python "$CIFARFLOW_LAUNCHER" paired --spec {params.spec:q} --runs {params.runs:q} --statistics {params.statistics:q}'
         " --figures {params.figures:q} --table {params.table:q} --figure {params.figure:q} > {log:q} 2>&1"
+
+
+# One look of a question with `decide`: its verdicts on the seeds so far. A checkpoint: whether the
+# next look (and its seeds' training jobs) exists follows from this record (common.smk question_stop).
+checkpoint decide:
+    input:
+        unpack(decide_inputs),
+    output:
+        "results/decide/{question}/look{look}.json",
+    log:
+        "logs/report/decide_{question}_look{look}.log",
+    wildcard_constraints:
+        question=_alternatives(QUESTIONS),
+        look=r"[1-9][0-9]*",
+    conda:
+        "../envs/cifarflow.yaml"
+    params:
+        spec=lambda wildcards, input: table_spec(wildcards.question, int(wildcards.look)),
+        runs=lambda wildcards, input: list(dict.fromkeys(os.path.dirname(f) for f in input.runs)),
+        statistics=canonical_json(STATISTICS),
+    shell:
+        'python "$CIFARFLOW_LAUNCHER" decide --spec {params.spec:q} --runs {params.runs:q}'
+        " --statistics {params.statistics:q} --out {output:q} > {log:q} 2>&1"
 
 
 rule answers:
@@ -228,11 +256,13 @@ rule answers:
     params:
         questions=canonical_json(QUESTIONS),
         statistics=canonical_json(STATISTICS),
-        runs=lambda wildcards, input: list(dict.fromkeys(os.path.dirname(f) for f in input.metrics)),
+        runs=lambda wildcards, input: list(dict.fromkeys(os.path.dirname(f) for f in input if f.endswith(".json"))),
+        tables=lambda wildcards, input: [f for f in input if f.endswith(".csv")],
+        quick="--quick" if config.get("quick") else "",
     shell:
-        'python "$CIFARFLOW_LAUNCHER" answers --questions {params.questions:q} --tables {input.tables:q}'
+        'python "$CIFARFLOW_LAUNCHER" answers --questions {params.questions:q} --tables {params.tables:q}'
         " --runs {params.runs:q} --statistics {params.statistics:q} --out {output.md:q} --html {output.html:q}"
-        " > {log:q} 2>&1"
+        " {params.quick} > {log:q} 2>&1"
 
 
 rule summary_md:

@@ -38,35 +38,88 @@ def correctness_of_runs(runs: dict[str, list[Path]]) -> dict[str, np.ndarray]:
     return out
 
 
-def paired_file(
-    spec: dict, run_dirs, statistics: dict, table, figure, dpi: int = 150, width=None, pdf: bool = True
-) -> pd.DataFrame:
-    """`table`.{csv,md} (pairs_table numbers; pairs_display with its footnote) and the forest
-    figure `figure` (png, and pdf unless `pdf` is false) of the pairs in `spec` ({name, pairs})
-    over the runs in `run_dirs`."""
-    from cifarflow.report.stat_plots import plot_pair_diffs
-    from cifarflow.report.stats import PAIRS_FOOTNOTE, pairs_display, pairs_table
-    from cifarflow.report.tables import write_table
+def _seeds_of_runs(runs: dict[str, list[Path]]) -> dict[str, list[int]]:
+    """Variant -> the seed of each of its runs, in order (from each run's metrics.json)."""
+    return {n: [int(read_json(Path(d) / "metrics.json")["config"]["seed"]) for d in dirs] for n, dirs in runs.items()}
+
+
+def _paired_flags(spec: dict, seeds: dict[str, list[int]]) -> list[bool]:
+    """Each pair's pairing: as the workflow declares it (same seeds, same epoch plans and initial
+    draws), checked against the seeds the runs record (rows must match seed by seed)."""
+    flags = []
+    for (a, b), declared in zip(spec["pairs"], spec.get("paired") or [False] * len(spec["pairs"])):
+        if declared and seeds[a] != seeds[b]:
+            raise DataError(f"pair ({a}, {b}) is declared paired, but its runs have seeds {seeds[a]} and {seeds[b]}")
+        flags.append(bool(declared))
+    return flags
+
+
+def recipe_table_of_runs(spec: dict, run_dirs, statistics: dict, image_level: bool = True) -> pd.DataFrame:
+    """The recipe pairs table (:func:`cifarflow.report.verdicts.recipe_pairs_table`) of the pairs
+    in `spec` ({name, pairs, paired, min_effect, n_looks, look, stop_reason}) over `run_dirs`."""
+    from cifarflow.report.verdicts import STOP_OWN, recipe_pairs_table
 
     runs = group_runs(run_dirs)
     correct = correctness_of_runs(runs)
-    pairs = pairs_table(
+    return recipe_pairs_table(
         correct,
-        pairs=[tuple(p) for p in spec["pairs"]],
-        seed=int(statistics.get("seed", 0)),
+        [tuple(p) for p in spec["pairs"]],
+        _paired_flags(spec, _seeds_of_runs(runs)),
         alpha=float(statistics.get("alpha", 0.05)),
-        n_resamples=int(statistics.get("n_resamples", 9999)),
+        min_effect=float(spec.get("min_effect", statistics.get("min_effect", 0.005))),
+        n_looks=int(spec.get("n_looks", 1)),
+        look=int(spec.get("look", 1)),
+        stop_reason=spec.get("stop_reason", STOP_OWN),
         confidence=float(statistics.get("confidence", 0.95)),
+        seed=int(statistics.get("seed", 0)),
+        n_resamples=int(statistics.get("n_resamples", 9999)),
+        image_level=image_level,
     )
+
+
+def paired_file(
+    spec: dict, run_dirs, statistics: dict, table, figure, dpi: int = 150, width=None, pdf: bool = True
+) -> pd.DataFrame:
+    """`table`.{csv,md} (the recipe pairs table with its footnote) and the forest figure `figure`
+    (png, and pdf unless `pdf` is false) of the pairs in `spec` over the runs in `run_dirs`."""
+    from cifarflow.report.stat_plots import plot_pair_diffs
+    from cifarflow.report.tables import write_table
+    from cifarflow.report.verdicts import RECIPE_FOOTNOTE, recipe_display
+
+    pairs = recipe_table_of_runs(spec, run_dirs, statistics)
     write_table(pairs, table, formats=("csv",))
-    write_table(pairs_display(pairs), table, formats=("md",))
+    write_table(recipe_display(pairs), table, formats=("md",))
     md = Path(f"{table}.md")
-    write_text(md, md.read_text().rstrip("\n") + "\n\n" + PAIRS_FOOTNOTE + "\n")
-    fig = plot_pair_diffs(
-        pairs, alpha=float(statistics.get("alpha", 0.05)), title=f"{spec['name']}: paired differences A - B"
-    )
+    write_text(md, md.read_text().rstrip("\n") + "\n\n" + RECIPE_FOOTNOTE + "\n")
+    fig = plot_pair_diffs(pairs, title=f"{spec['name']}: recipe differences A - B")
     plots.save(fig, figure, dpi=dpi, width=width, pdf=pdf)
     return pairs
+
+
+def decide_file(spec: dict, run_dirs, statistics: dict, out) -> dict:
+    """One look of a question that adds seeds: its recipe verdicts at this look's level, and whether
+    the question stops here (decided, or the last look). Written as JSON to `out`."""
+    from cifarflow.io import write_json
+    from cifarflow.report.verdicts import STOP_DECIDED, STOP_FUTILE, STOP_MAX, decided, futile
+
+    table = recipe_table_of_runs(spec, run_dirs, statistics, image_level=False)
+    look, n_looks = int(spec["look"]), int(spec["n_looks"])
+    is_decided = decided(table)
+    is_futile = not is_decided and look < n_looks and futile(table, int(spec["max_seeds"]))
+    reason = STOP_DECIDED if is_decided else STOP_FUTILE if is_futile else STOP_MAX if look >= n_looks else None
+    record = {
+        "question": spec["name"],
+        "look": look,
+        "n_looks": n_looks,
+        "n_seeds": {r.variant_a: int(r.n_seeds_a) for r in table.itertuples()}
+        | {r.variant_b: int(r.n_seeds_b) for r in table.itertuples()},
+        "level": float(table["level"].iloc[0]) if len(table) else None,
+        "verdicts": [[r.variant_a, r.variant_b, r.verdict] for r in table.itertuples()],
+        "stop": reason is not None,
+        "stop_reason": reason,
+    }
+    write_json(out, record)
+    return record
 
 
 def _row(pairs: pd.DataFrame, a: str, b: str):
@@ -76,54 +129,75 @@ def _row(pairs: pd.DataFrame, a: str, b: str):
     return hit.iloc[0]
 
 
-def answer(question: dict, pairs: pd.DataFrame, metrics: dict[str, list[dict]], alpha: float, confidence: float) -> str:
-    """The one sentence answering `question` ({kind, variants}) from its pairs table and the
+def answer(question: dict, pairs: pd.DataFrame, metrics: dict[str, list[dict]], confidence: float) -> str:
+    """The answer to `question` ({kind, variants, labels, setting}) from its recipe table and the
     variants' per-seed metrics."""
     from cifarflow.report import stats
+    from cifarflow.report.verdicts import PRESETS, epochs_phrase, pair_answer, sweep_answer
 
     kind, names = question["kind"], question["variants"]
-    if kind == "lambda":
-        values = {n: metrics[n][0]["config"]["lambda"] for n in names}
-        return stats.lambda_sentence(pairs, values, alpha)
+    labels = dict(zip(names, question.get("labels") or names))
+    if kind in ("sweep", "lambda"):
+        head = question.get("title") or (
+            "Lambda sweep (TDT4265 4c/4e)" if kind == "lambda" else f"{question['setting']} sweep"
+        )
+        return sweep_answer(pairs, labels, head, confidence)
     row = _row(pairs, names[0], names[1])
+    head, label_a, label_b = PRESETS.get(kind, (question.get("title"), None, None))
+    if kind not in PRESETS:  # the write-up presets keep their own wording
+        label_a, label_b = labels[names[0]], labels[names[1]]
+        head = head or f"{label_a} vs {label_b}"
+    text = pair_answer(row, label_a, label_b, head, confidence)
     if kind == "shuffle":
-        stops = [[stats.stop_epoch(m) for m in metrics[n]] for n in names]
-        kept = [[m.get("best_epoch") for m in metrics[n]] for n in names]
-        return stats.shuffle_sentence(row, stops[0], stops[1], kept[0], kept[1], alpha)
-    fn = {
-        "softmax_vs_sigmoid": stats.softmax_vs_sigmoid_sentence,
-        "flip": stats.flip_sentence,
-        "relu_vs_softplus": stats.relu_vs_softplus_sentence,
-        "ce_vs_mse": stats.ce_vs_mse_sentence,
-    }[kind]
-    return fn(row, alpha)
+        phrases = []
+        for n, label in ((names[0], label_a), (names[1], label_b)):
+            runs = metrics[n][: int(row["n_seeds_a" if n == names[0] else "n_seeds_b"])]
+            ends = epochs_phrase(
+                [stats.stop_epoch(m) for m in runs],
+                [m.get("stopped_early") for m in runs],
+                [m.get("best_epoch") for m in runs],
+            )
+            phrases.append(f"with {label} training ends at {ends}")
+        text = text[:-1] + "; " + "; ".join(phrases) + "."
+    return text
 
 
 _ANSWERS_HEAD = (
-    "Generated from the runs of every replicate seed and the paired tests (results/tables/<set>/paired_*.csv);"
-    " accuracies are test accuracies of the weights kept by validation-only selection."
+    "Generated from the runs of every replicate seed (results/tables/<set>/paired_<question>.csv). Each answer is"
+    " about the training recipes: its interval carries the seed-to-seed spread and the test set's sampling,"
+    " and accuracies are test accuracies of the weights kept by validation-only selection."
+)
+_QUICK_HEAD = (
+    "QUICK RUN (the config is marked `quick`: few epochs on a subset of the training images): these verdicts"
+    " are about the quick recipes, not about the write-ups' settings."
 )
 
 
 def answers_by_set(questions: dict, tables: dict[str, pd.DataFrame], metrics: dict, statistics: dict) -> dict:
     """Set -> [(question name, sentence)], in config order."""
-    alpha = float(statistics.get("alpha", 0.05))
     confidence = float(statistics.get("confidence", 0.95))
     by_set: dict[str, list[tuple[str, str]]] = {}
     for name, q in questions.items():
-        by_set.setdefault(q["set"], []).append((name, answer(q, tables[q["table"]], metrics, alpha, confidence)))
+        q = dict(q, name=name)
+        by_set.setdefault(q["set"], []).append((name, answer(q, tables[q["table"]], metrics, confidence)))
     return by_set
 
 
-def answers_markdown(by_set: dict) -> str:
-    """results/answers.md: one sentence per question, grouped by experiment set."""
-    lines = ["## Answers to the write-ups' questions", "", _ANSWERS_HEAD, ""]
+def _heads(quick: bool) -> list[str]:
+    return ([_QUICK_HEAD] if quick else []) + [_ANSWERS_HEAD]
+
+
+def answers_markdown(by_set: dict, quick: bool = False) -> str:
+    """results/answers.md: one answer per question, grouped by experiment set."""
+    lines = ["## Answers to the questions", ""]
+    for head in _heads(quick):
+        lines += [head, ""]
     for set_name, items in by_set.items():
         lines += [f"### {set_name}", "", *(f"- **{n}**: {text}" for n, text in items), ""]
     return "\n".join(lines).rstrip() + "\n"
 
 
-def answers_html(by_set: dict) -> str:
+def answers_html(by_set: dict, quick: bool = False) -> str:
     """The same as a small HTML page: Snakemake's report shows HTML results inline (Markdown and
     CSV results only as downloads)."""
     from html import escape
@@ -131,8 +205,8 @@ def answers_html(by_set: dict) -> str:
     parts = [
         "<!DOCTYPE html>",
         '<html><head><meta charset="utf-8"><title>Answers</title></head><body>',
-        "<h2>Answers to the write-ups' questions</h2>",
-        f"<p>{escape(_ANSWERS_HEAD)}</p>",
+        "<h2>Answers to the questions</h2>",
+        *(f"<p>{escape(h)}</p>" for h in _heads(quick)),
     ]
     for set_name, items in by_set.items():
         parts.append(f"<h3>{escape(set_name)}</h3><ul>")
@@ -142,13 +216,12 @@ def answers_html(by_set: dict) -> str:
     return "\n".join(parts) + "\n"
 
 
-def answers_file(questions: dict, table_paths, run_dirs, statistics: dict, out, html=None) -> None:
-    """Write the answers as Markdown to `out` (and as HTML to `html`) from the paired tables' CSV
+def answers_file(questions: dict, table_paths, run_dirs, statistics: dict, out, html=None, quick: bool = False) -> None:
+    """Write the answers as Markdown to `out` (and as HTML to `html`) from the question tables' CSV
     files and the runs."""
     tables = {Path(p).name.removesuffix(".csv").removeprefix("paired_"): pd.read_csv(p) for p in table_paths}
     metrics = {n: [read_json(Path(d) / "metrics.json") for d in dirs] for n, dirs in group_runs(run_dirs).items()}
     by_set = answers_by_set(questions, tables, metrics, statistics)
-    text, page = answers_markdown(by_set), answers_html(by_set)
-    write_text(out, text)
+    write_text(out, answers_markdown(by_set, quick))
     if html:
-        write_text(html, page)
+        write_text(html, answers_html(by_set, quick))

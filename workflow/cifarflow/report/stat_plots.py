@@ -42,7 +42,13 @@ __all__ = [
     "plot_vs_param_ci",
 ]
 
-VERDICT_COLORS = {VERDICT_A: "#1f77b4", VERDICT_B: "#d62728", VERDICT_NONE: "0.55"}
+VERDICT_COLORS = {
+    VERDICT_A: "#1f77b4",
+    VERDICT_B: "#d62728",
+    VERDICT_NONE: "0.55",
+    "equivalent": "#2ca02c",  # the recipe verdicts of cifarflow.report.recipe
+    "undecided": "0.55",
+}
 
 _STEM_LABELS = {
     "test_acc": "test accuracy (%)",
@@ -124,9 +130,12 @@ def plot_pair_diffs(
     pairs: pd.DataFrame, *, alpha: float = 0.05, title: str = "paired differences", figsize=None
 ) -> Figure:
     """Forest plot: one row per pair, the accuracy difference A - B (percentage points) with its
-    95% paired bootstrap interval, coloured by verdict (:data:`VERDICT_COLORS`), a line at 0, and
-    the Holm-adjusted p at the right. ``pairs``: a :func:`cifarflow.stats.pairs_table`."""
+    interval, coloured by verdict (:data:`VERDICT_COLORS`), a line at 0. ``pairs``: a recipe table
+    (:func:`cifarflow.report.verdicts.recipe_pairs_table`: the recipe interval at its family-wise
+    level, the ±min_effect band shaded, P(A>B) at the right) or an image-level
+    :func:`cifarflow.report.stats.pairs_table` (95% paired bootstrap interval, Holm-adjusted p)."""
     n = len(pairs)
+    recipe = "p_better" in pairs.columns
     fig = _figure(figsize or (7.0, 1.2 + 0.4 * max(n, 1)))
     ax = fig.subplots()
     if n == 0:
@@ -145,23 +154,32 @@ def plot_pair_diffs(
             capsize=3,
             gid=f"pair:{r.variant_a}|{r.variant_b}",
         )
-        p = "p<0.001" if r.p_adj < 0.001 else f"p={r.p_adj:.3f}"
+        if recipe:
+            p = f"P(A>B)={r.p_better:.2f}" if np.isfinite(r.p_better) else "P(A>B) n/a"
+        else:
+            p = "p<0.001" if r.p_adj < 0.001 else f"p={r.p_adj:.3f}"
         ax.annotate(p, xy=(1.01, yi), xycoords=("axes fraction", "data"), va="center", fontsize=8, color="0.3")
+    if recipe and n:
+        delta = 100 * float(pairs["min_effect"].iloc[0])
+        ax.axvspan(-delta, delta, color="#2ca02c", alpha=0.12, zorder=0, label=f"±{delta:g} points")
     ax.axvline(0.0, color="0.3", linewidth=0.8, zorder=0)
     ax.set_yticks(y, labels=[f"{r.variant_a} − {r.variant_b}" for r in pairs.itertuples()])
     ax.set_ylim(-0.7, n - 0.3)
     ax.set_ylabel("pair (A − B)")
-    ax.set_xlabel("difference in test accuracy, A − B (percentage points; 95% paired bootstrap interval)")
+    if recipe:
+        level = f"{100 * float(pairs['level'].iloc[0]):.4g}%" if n else ""
+        ax.set_xlabel(
+            f"difference in test accuracy, A − B (percentage points; {level} interval over seeds and test images)"
+        )
+        title_legend = "verdict (recipe interval; shaded: ±min_effect, where equivalent lies)"
+    else:
+        ax.set_xlabel("difference in test accuracy, A − B (percentage points; 95% paired bootstrap interval)")
+        title_legend = f"verdict (McNemar, Holm-adjusted p < {alpha:g}, interval excludes 0)"
     ax.grid(axis="x", alpha=0.3)
-    present = [v for v in (VERDICT_A, VERDICT_B, VERDICT_NONE) if v in set(pairs["verdict"])]
+    order = (VERDICT_A, VERDICT_B, "equivalent", "undecided", VERDICT_NONE)
+    present = [v for v in order if v in set(pairs["verdict"])]
     handles = [Patch(color=VERDICT_COLORS[v], label=v) for v in present]
-    fig.legend(
-        handles=handles,
-        loc="outside lower center",
-        ncols=len(handles),
-        frameon=False,
-        title=f"verdict (McNemar, Holm-adjusted p < {alpha:g}, interval excludes 0)",
-    )
+    fig.legend(handles=handles, loc="outside lower center", ncols=len(handles), frameon=False, title=title_legend)
     ax.set_title(literal(title))
     return _fit_to_text(fig)
 

@@ -111,8 +111,9 @@ def test_adding_a_seed_reruns_nothing_else(rep, archive):
     assert jobs["train"] == 1 and jobs.get("plan_epochs") == 1, jobs
     text = proc.stdout + proc.stderr
     assert "results/runs/soft/seed2/weights.h5" in text  # the one train job is the new seed
-    # soft's own figures, the comparisons and paired tables with soft redo; lam's do not
-    assert jobs.get("plot_variant") == 1 and jobs.get("compare") == 3 and jobs.get("paired") == 2, jobs
+    # soft's own figures, the comparisons and paired tables with soft (pc, rep-pairs and the question
+    # q-sm's own table) redo; lam's do not
+    assert jobs.get("plot_variant") == 1 and jobs.get("compare") == 3 and jobs.get("paired") == 3, jobs
 
 
 def _independent(values, confidence=0.95):
@@ -164,11 +165,13 @@ def test_paired_tables_answers_and_figures_exist(rep):
     res = rep / "results"
     for table, n_pairs in (("pc", 1), ("lam", 1), ("rep-pairs", 1)):
         df = pd.read_csv(res / "tables" / "rep" / f"paired_{table}.csv")
-        assert len(df) == n_pairs and set(df["verdict"]) <= {"A better", "B better", "no detectable difference"}
+        assert len(df) == n_pairs and set(df["verdict"]) <= {"A better", "B better", "equivalent", "undecided"}
+        assert set(df["img_verdict"]) <= {"A better", "B better", "no detectable difference"}  # secondary
         assert "McNemar" in (res / "tables" / "rep" / f"paired_{table}.md").read_text()
         assert (res / "figures" / "rep" / "comparisons" / f"{table}_paired.png").stat().st_size > 1000
     assert not (res / "tables" / "rep" / "paired_cv.csv").exists()  # paired: false
-    assert not (res / "tables" / "rep" / "paired_q-sm.csv").exists()  # reuses pc's table
+    q_sm = pd.read_csv(res / "tables" / "rep" / "paired_q-sm.csv")  # a question's own table
+    assert q_sm[["variant_a", "variant_b"]].values.tolist() == [["soft", "sig"]]
     pc = pd.read_csv(res / "tables" / "rep" / "paired_pc.csv").iloc[0]
     acc_soft = np.mean([metrics_of(rep, "soft", s)["test_acc"] for s in (0, 1)])
     assert pc["variant_a"] == "soft" and pc["acc_a"] == pytest.approx(acc_soft)

@@ -133,7 +133,7 @@ def test_comparisons_of_two_or_more_variants_get_paired_tables():
     ]
 
 
-def test_questions_reuse_a_comparison_table_or_get_their_own():
+def test_every_question_gets_its_own_table_with_derived_labels_and_looks():
     cfg = with_set(
         config(),
         questions=[
@@ -144,8 +144,12 @@ def test_questions_reuse_a_comparison_table_or_get_their_own():
     )
     _, variants, comps = validate_config(cfg)
     tables, questions = resolve_paired(cfg, variants, comps)
-    assert questions["q-sm"]["table"] == "ab"
+    # a question reads its own runs (seeds it may add), so it never shares a comparison's table
+    assert questions["q-sm"]["table"] == "q-sm" and tables["q-sm"]["pairs"] == [["a", "b"]]
+    assert tables["ab"]["pairs"] == [["a", "b"]]
     assert questions["q-lam"]["table"] == "q-lam" and len(tables["q-lam"]["pairs"]) == 3
+    assert questions["q-lam"]["labels"] == ["lambda = 0", "lambda = 0.1", "lambda = 1"]
+    assert questions["q-sm"]["decide"] is None and questions["q-sm"]["min_effect"] == 0.005
     assert tables["s-pairs"]["pairs"] == [["a", "g-lambda1"]]
 
 
@@ -157,7 +161,25 @@ def test_questions_reuse_a_comparison_table_or_get_their_own():
         ({"name": "q", "kind": "shuffle", "variants": ["a", "nope"]}, "questions[0].variants", "unknown variant"),
         ({"name": "q", "kind": "ce_vs_mse", "variants": ["a", "b", "g-lambda0"]}, "questions[0].variants", "two"),
         ({"name": "q", "kind": "lambda", "variants": ["a", "g-lambda0"]}, "questions[0].variants", "different lambda"),
-        ({"name": "q", "kind": "flip", "grid": "g"}, "questions[0].grid", "only a lambda"),
+        ({"name": "q", "kind": "flip", "grid": "g"}, "questions[0].grid", "only a sweep"),
+        ({"name": "q", "kind": "sweep", "grid": "g"}, "questions[0].setting", "names the setting"),
+        ({"name": "q", "kind": "sweep", "grid": "g", "setting": "eta"}, "questions[0].variants", "different eta"),
+        (
+            {"name": "q", "kind": "compare", "variants": ["a", "b"], "setting": "eta"},
+            "questions[0].setting",
+            "only a sweep",
+        ),
+        ({"name": "q", "kind": "compare", "variants": ["a", "b"], "labels": ["x"]}, "questions[0].labels", "one label"),
+        (
+            {"name": "q", "kind": "compare", "variants": ["a", "b"], "decide": {"max_seeds": 1}},
+            "questions[0].decide.max_seeds",
+            "minimum",
+        ),
+        (
+            {"name": "q", "kind": "compare", "variants": ["a", "b"], "decide": {"max_seeds": 99}},
+            "questions[0].decide.max_seeds",
+            "maximum",
+        ),
         ({"name": "q", "kind": "why", "variants": ["a", "b"]}, "questions[0].kind", "why"),
         ({"name": "ab", "kind": "lambda", "grid": "g"}, "questions[0].name", "also the name"),
     ],

@@ -644,6 +644,15 @@ def _same_test_images(where: str, names, variants: dict) -> None:
             )
 
 
+def _value_key(value) -> str:
+    """A setting's value as a comparable key: numbers by value (0 and 0.0 are one value)."""
+    if isinstance(value, (list, tuple)):
+        return "[" + ",".join(_value_key(v) for v in value) + "]"
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return repr(float(value))
+    return canonical_json(value)
+
+
 def _question_variants(config: dict, set_name: str, q: dict, where: str, variants: dict) -> tuple[list, str | None]:
     """(the question's variants in order, the swept setting or None), checked against its kind."""
     kind = q["kind"]
@@ -665,7 +674,7 @@ def _question_variants(config: dict, set_name: str, q: dict, where: str, variant
             raise ConfigError(f"config key {where}: a {kind} question needs a grid or 2 or more variants")
         if setting not in variants[names[0]]:
             raise ConfigError(f"config key {where}.setting: '{setting}' is not a setting of the variants")
-        values = [canonical_json(variants[n][setting]) for n in names]
+        values = [_value_key(variants[n][setting]) for n in names]
         if len(set(values)) != len(values):
             raise ConfigError(
                 f"config key {where}.variants: a {kind} question needs variants with different {setting} values"
@@ -687,7 +696,7 @@ def derived_labels(names: list, variants: dict) -> list[str]:
     """Labels that tell variants apart: the settings whose values differ among them, as
     "momentum = 0.9, lambda = 0.01" (the variant's name when no setting differs)."""
     keys = sorted({k for n in names for k in variants[n]} - set(_NOT_A_LABEL))
-    differ = [k for k in keys if len({canonical_json(variants[n].get(k)) for n in names}) > 1]
+    differ = [k for k in keys if len({_value_key(variants[n].get(k)) for n in names}) > 1]
     if not differ:
         return list(names)
     return [", ".join(f"{k} = {format_value(variants[n].get(k))}" for k in differ) for n in names]

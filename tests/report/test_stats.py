@@ -513,7 +513,37 @@ def test_display_table_writes_pm_strings():
     assert t.loc[0, "last epoch"] == f"15.0 ± {S.t_half_width(2.0, 3):.1f} (n=3)"
     assert t.loc[0, "test loss"] == "1.500 ± 0.000 (n=3)"
     single = S.display_table([S.aggregate_runs(runs[:1])], stems=("test_acc", "acc_cat"))
-    assert single.loc[0].tolist() == ["v", "40.00 (n=1)", "30.00 (n=1)"]
+    assert single.loc[0].tolist() == ["v", "40.00 (n=1)", "n/a (one seed)", "30.00 (n=1)"]
+
+
+def test_interval_with_test_sampling_equals_an_independent_satterthwaite_t_interval():
+    from scipy import stats as st
+
+    accs, n_test = [0.40, 0.401, 0.403], 10_000  # test-set sampling dominates
+    lo, hi, half = S.with_test_sampling(accs, n_test, confidence=0.9)
+    x = np.array(accs)
+    a, b = x.var(ddof=1) / 3, x.mean() * (1 - x.mean()) / n_test
+    df = (a + b) ** 2 / (a**2 / 2 + b**2 / (n_test - 1))
+    expect = st.t.ppf(0.95, df) * np.sqrt(a + b)
+    assert half == pytest.approx(expect, rel=1e-12) and lo == pytest.approx(x.mean() - expect)
+    assert half > S.summarize(accs, 0.9).half  # wider than the seeds-only interval
+    # seed spread dominating: Satterthwaite's df alone would give less than the seeds-only interval
+    wide = [0.40, 0.42, 0.45]
+    assert S.with_test_sampling(wide, n_test, 0.9)[2] == pytest.approx(S.summarize(wide, 0.9).half)
+    assert all(np.isnan(S.with_test_sampling(accs[:1], n_test)))  # one seed: no spread known
+    # identical seeds: only the test set's sampling remains, close to the normal binomial interval
+    _, _, alone = S.with_test_sampling([0.5, 0.5, 0.5], n_test)
+    assert alone == pytest.approx(1.96 * np.sqrt(0.25 / n_test), rel=1e-3)
+
+
+def test_aggregate_rows_carry_the_test_set_size_from_the_confusion_matrix():
+    runs = [dict(run(k, acc), confusion=[[30, 20], [10, 40]]) for k, acc in enumerate([0.7, 0.72])]
+    row = S.aggregate_runs(runs)
+    assert row["n_test"] == 100 and row["test_acc_total_lo"] <= row["test_acc_lo"]
+
+
+def test_footnote_states_the_configured_level():
+    assert "90% Student t" in S.pm_footnote(0.9) and "95% Student t" in S.PM_FOOTNOTE
 
 
 def test_pairs_display_formats_every_pair():

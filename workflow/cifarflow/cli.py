@@ -88,7 +88,7 @@ def cmd_compare(a) -> None:
 def cmd_tables(a) -> None:
     from .report.tables import run_tables
 
-    run_tables(a.metrics, a.outdir)
+    run_tables(a.metrics, a.outdir, confidence=float(json.loads(a.statistics).get("confidence", 0.95)))
 
 
 def cmd_paired(a) -> None:
@@ -121,7 +121,12 @@ def cmd_summary_md(a) -> None:
     summary = [f for f in a.summary if f]  # an empty input list arrives as one empty argument
     search = [f for f in a.search if f]
     write_summary_markdown(
-        summary[0] if summary else None, a.figures_list, a.out, search[0] if search else None, answers=a.answers
+        summary[0] if summary else None,
+        a.figures_list,
+        a.out,
+        search[0] if search else None,
+        answers=a.answers,
+        quick=a.quick,
     )
 
 
@@ -270,6 +275,7 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("tables", help="summary and per-class tables")
     s.add_argument("--metrics", nargs="+", required=True)
     s.add_argument("--outdir", required=True)
+    s.add_argument("--statistics", default="{}", help="JSON {confidence}: the level of the intervals")
     s.set_defaults(func=cmd_tables)
 
     s = sub.add_parser("benchmarks", help="table of the per-job benchmark files")
@@ -283,6 +289,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--figures-list", nargs="*", default=[])
     s.add_argument("--answers", nargs="*", default=[])
     s.add_argument("--out", required=True)
+    s.add_argument("--quick", action="store_true", help="the run's config is marked quick: say so")
     s.set_defaults(func=cmd_summary_md)
 
     s = sub.add_parser("search-round", help="score one search round from its trials' validation accuracy")

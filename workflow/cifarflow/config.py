@@ -766,7 +766,9 @@ def resolve_paired(config: dict, variants: dict, comparisons: dict) -> tuple[dic
             names, setting = _question_variants(config, set_name, q, where, variants)
             labels = q.get("labels")
             if labels is not None and len(labels) != len(names):
-                raise ConfigError(f"config key {where}.labels: give one label per variant ({len(names)}), not {len(labels)}")
+                raise ConfigError(
+                    f"config key {where}.labels: give one label per variant ({len(names)}), not {len(labels)}"
+                )
             _same_test_images(where, names, variants)
             if q["name"] in questions:
                 raise ConfigError(f"config key {where}.name: question name '{q['name']}' is used twice")

@@ -81,7 +81,9 @@ rule compare:
     conda:
         "../envs/cifarflow.yaml"
     params:
-        spec=lambda wildcards: canonical_json(COMPARISONS[wildcards.comparison]),
+        spec=lambda wildcards: canonical_json(
+            dict(COMPARISONS[wildcards.comparison], confidence=STATISTICS["confidence"])
+        ),
         runs=lambda wildcards, input: list(dict.fromkeys(os.path.dirname(f) for f in input)),
         figures=FIGURES,
         out=lambda wildcards, output: output.png.removesuffix(".png"),
@@ -123,8 +125,10 @@ rule set_tables:
         "../envs/cifarflow.yaml"
     params:
         outdir=lambda wildcards, output: os.path.dirname(output.summary),
+        statistics=canonical_json(STATISTICS),
     shell:
-        'python "$CIFARFLOW_LAUNCHER" tables --metrics {input:q} --outdir {params.outdir:q} > {log:q} 2>&1'
+        'python "$CIFARFLOW_LAUNCHER" tables --metrics {input:q} --outdir {params.outdir:q}'
+        " --statistics {params.statistics:q} > {log:q} 2>&1"
 
 
 rule all_tables:
@@ -152,8 +156,10 @@ rule all_tables:
         "../envs/cifarflow.yaml"
     params:
         outdir=lambda wildcards, output: os.path.dirname(output.summary),
+        statistics=canonical_json(STATISTICS),
     shell:
-        'python "$CIFARFLOW_LAUNCHER" tables --metrics {input:q} --outdir {params.outdir:q} > {log:q} 2>&1'
+        'python "$CIFARFLOW_LAUNCHER" tables --metrics {input:q} --outdir {params.outdir:q}'
+        " --statistics {params.statistics:q} > {log:q} 2>&1"
 
 
 rule benchmark_table:
@@ -277,6 +283,8 @@ rule summary_md:
         "logs/report/summary_md.log",
     conda:
         "../envs/cifarflow.yaml"
+    params:
+        quick="--quick" if config.get("quick") else "",
     shell:
         'python "$CIFARFLOW_LAUNCHER" summary-md --summary {input.summary:q} --search {input.search:q}'
-        " --figures-list {input.figures:q} --answers {input.answers:q} --out {output:q} > {log:q} 2>&1"
+        " --figures-list {input.figures:q} --answers {input.answers:q} --out {output:q} {params.quick} > {log:q} 2>&1"

@@ -18,6 +18,11 @@ from cifarflow.io import read_json, read_weights
 from cifarflow.report import plots
 
 
+def _confidence(spec) -> float:
+    """The level of the figure's intervals: `statistics.confidence`, passed in the spec."""
+    return float(spec.get("confidence", 0.95))
+
+
 def _per_class(spec, names, runs, metrics):
     from cifarflow.report.stat_plots import plot_per_class_ci
     from cifarflow.report.stats import aggregate_runs
@@ -25,7 +30,8 @@ def _per_class(spec, names, runs, metrics):
     class_names = metrics[names[0]][0]["class_names"]
     if all(len(metrics[n]) == 1 for n in names):
         return plots.plot_per_class({n: metrics[n][0]["per_class_acc"] for n in names}, class_names)
-    return plot_per_class_ci({n: aggregate_runs(metrics[n], n) for n in names}, class_names)
+    level = _confidence(spec)
+    return plot_per_class_ci({n: aggregate_runs(metrics[n], n, level) for n in names}, class_names)
 
 
 def _vs_lambda(spec, names, runs, metrics):
@@ -43,7 +49,8 @@ def _vs_lambda(spec, names, runs, metrics):
     from cifarflow.report.stat_plots import plot_vs_param_ci
     from cifarflow.report.stats import aggregate_runs
 
-    rows = [{"value": metrics[n][0]["config"]["lambda"], **aggregate_runs(metrics[n], n)} for n in names]
+    level = _confidence(spec)
+    rows = [{"value": metrics[n][0]["config"]["lambda"], **aggregate_runs(metrics[n], n, level)} for n in names]
     return plot_vs_param_ci(rows, param="lambda", stems=("selected_val_acc", "weight_norm2"))
 
 
@@ -55,7 +62,10 @@ def _curves(spec, names, runs, metrics):
     from cifarflow.report.stat_plots import plot_curves_band
 
     hists = {n: [pd.read_csv(r / "history.csv") for r in runs[n]] for n in names}
-    return plot_curves_band(hists, metrics=cols, title="mean over seeds with 95% t band")
+    level = _confidence(spec)
+    return plot_curves_band(
+        hists, metrics=cols, title=f"mean over seeds with {100 * level:.4g}% t band", confidence=level
+    )
 
 
 def _templates(spec, names, runs, metrics):
@@ -119,7 +129,12 @@ def seed_strip_figure(spec: dict, run_dirs):
 
     runs = group_runs(run_dirs)
     values = {n: [read_json(r / "metrics.json")["test_acc"] for r in rs] for n, rs in runs.items()}
-    return plot_seed_strip(values, metric="test_acc", title=f"{spec['name']}: test accuracy of every seed")
+    return plot_seed_strip(
+        values,
+        metric="test_acc",
+        title=f"{spec['name']}: test accuracy of every seed",
+        confidence=_confidence(spec),
+    )
 
 
 def comparison_file(

@@ -39,10 +39,24 @@ VERDICT_A = "A better"
 VERDICT_B = "B better"
 VERDICT_NONE = "no detectable difference"
 
-PM_FOOTNOTE = (
-    "Values are the mean over replicate seeds ± the half-width of the 95% Student t confidence "
-    "interval of that mean (t quantile with n-1 degrees of freedom times std/sqrt(n), std with "
-    "ddof=1); n is the number of seeds. With n=1 no interval exists and only the value is shown."
+
+def pm_footnote(confidence: float = 0.95) -> str:
+    """What "±" means in the tables, at the configured confidence level."""
+    return (
+        f"Values are the mean over replicate seeds ± the half-width of the {100 * confidence:.4g}% Student t "
+        "confidence interval of that mean (t quantile with n-1 degrees of freedom times std/sqrt(n), std with "
+        "ddof=1): how precisely these seeds pin down the recipe's mean on this test set. n is the number of "
+        "seeds. With n=1 no interval exists and only the value is shown."
+    )
+
+
+PM_FOOTNOTE = pm_footnote(0.95)
+
+TOTAL_FOOTNOTE = (
+    "The test accuracy column 'incl. test-set sampling' widens that interval by the test set's own "
+    "sampling error (the binomial variance p(1-p)/N of an accuracy on N test images, added to the "
+    "seed-to-seed variance of the mean; Welch-Satterthwaite degrees of freedom): the interval for the "
+    "recipe's accuracy on new images of the same distribution."
 )
 
 PAIRS_FOOTNOTE = (
@@ -179,6 +193,9 @@ def aggregate_runs(runs: list[dict], variant: str | None = None, confidence: flo
         raise ValueError("cifarflow: error: aggregate_runs needs at least one run")
     name = variant if variant is not None else runs[0].get("variant", "")
     row: dict = {"variant": name, "n_seeds": len(runs)}
+    n_test = int(np.asarray(runs[0].get("confusion") or [[0]]).sum())
+    lo, hi, half = with_test_sampling([_num(r.get("test_acc")) for r in runs], n_test, confidence)
+    row.update({"n_test": n_test, "test_acc_total_lo": lo, "test_acc_total_hi": hi, "test_acc_total_half": half})
     row["seeds"] = ",".join(str((r.get("config") or {}).get("seed", "")) for r in runs)
     row["n_diverged"] = int(sum(bool(r.get("diverged")) for r in runs))
     fields = list(_RUN_FIELDS)
@@ -198,6 +215,31 @@ def aggregate_runs(runs: list[dict], variant: str | None = None, confidence: flo
             }
         )
     return row
+
+
+def with_test_sampling(values, n_test: int, confidence: float = CONFIDENCE) -> tuple[float, float, float]:
+    """(lo, hi, half) of a variant's mean test accuracy over seeds, with the test set's sampling
+    error added to the seed-to-seed error: V = s^2/n + p(1-p)/N (p the mean accuracy, N the test
+    images; the binomial term bounds the image part of the mean over seeds, which share the
+    images), t quantile with Welch-Satterthwaite degrees of freedom, and never narrower than the
+    seeds-only t interval (Satterthwaite's larger df could make it so). NaN with fewer than 2 seeds
+    (no seed-to-seed spread is known) or no test images."""
+    x = np.asarray([v for v in values if v is not None and np.isfinite(v)], dtype=float)
+    n = x.size
+    if n < 2 or not n_test or n_test < 2:
+        return math.nan, math.nan, math.nan
+    p = float(x.mean())
+    seed_part = float(x.var(ddof=1)) / n
+    image_part = p * (1 - p) / n_test
+    total = seed_part + image_part
+    if total <= 0:
+        return p, p, 0.0
+    df = total**2 / (seed_part**2 / (n - 1) + image_part**2 / (n_test - 1))
+    half = float(stdtrit(df, 0.5 + confidence / 2) * math.sqrt(total))
+    # Satterthwaite's larger df can make the combined interval narrower than the seeds-only one
+    # although its variance is larger: never report less than the seeds alone give.
+    half = max(half, t_half_width(math.sqrt(seed_part * n), n, confidence))
+    return p - half, p + half, half
 
 
 def summary_from_row(row, stem: str, confidence: float = CONFIDENCE) -> Summary:
@@ -234,6 +276,11 @@ def display_table(rows, stems=("test_acc", "best_val_acc", "test_loss", "best_ep
         for stem in stems:
             label, scale, digits = _DISPLAY.get(stem, (stem, 100.0 if stem.startswith("acc_") else 1.0, 2))
             d[label] = format_pm(summary_from_row(row, stem), scale=scale, digits=digits)
+            if stem == "test_acc" and "test_acc_total_half" in row:
+                half = row["test_acc_total_half"]
+                d["test accuracy incl. test-set sampling (%)"] = (
+                    f"{100 * row['test_acc_mean']:.2f} ± {100 * half:.2f}" if np.isfinite(half) else "n/a (one seed)"
+                )
         out.append(d)
     return pd.DataFrame(out)
 

@@ -5,6 +5,11 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+QUICK_NOTE = (
+    "**Quick run**: the config is marked `quick` (few epochs on a subset of the training images); its numbers"
+    " and verdicts describe these quick recipes, not the configured experiments."
+)
+
 
 def summary_markdown(
     summary_md: str | Path | None,
@@ -12,6 +17,7 @@ def summary_markdown(
     outdir: str | Path,
     search_md: str | Path | None = None,
     answers=(),
+    quick: bool = False,
 ) -> str:
     """Markdown with the summary table (as written by `tables`) and links to the key figures.
 
@@ -28,6 +34,8 @@ def summary_markdown(
         "validation epoch where early stopping or best-epoch selection is on, else the last epoch).",
         "",
     ]
+    if quick:
+        lines += [QUICK_NOTE, ""]
     for a in answers or ():  # results/answers.md: the write-ups' questions, answered
         lines += [Path(a).read_text().strip(), ""]
     if summary_md:
@@ -71,8 +79,8 @@ def _rel(path: Path, start: Path) -> str:
     return Path(os.path.relpath(path, start)).as_posix()
 
 
-def write_summary_markdown(summary_md, figures: list[str], out, search_md=None, answers=()) -> None:
+def write_summary_markdown(summary_md, figures: list[str], out, search_md=None, answers=(), quick=False) -> None:
     """Write `summary_markdown` to `out` (links relative to its folder), with the answers included."""
     from cifarflow.io import write_text
 
-    write_text(out, summary_markdown(summary_md, figures, Path(out).parent, search_md, answers))
+    write_text(out, summary_markdown(summary_md, figures, Path(out).parent, search_md, answers, quick))

@@ -295,6 +295,7 @@ def aggregate_tables(metrics_list: Iterable[Mapping], confidence: float = 0.95):
     rows = [aggregate_runs(runs, name, confidence) for name, runs in groups.items()]
     numeric = pd.DataFrame(rows)
     cols = ["n_seeds", "seeds"] + [f"{st}_{k}" for st in AGG_STEMS for k in ("mean", "std", "lo", "hi", "n")]
+    cols += ["n_test", "test_acc_total_lo", "test_acc_total_hi"]
     csv = settings.reset_index(drop=True).copy()
     csv["selected by"] = [selected_by(runs[0]) for runs in groups.values()]
     csv = pd.concat([csv, numeric[cols]], axis=1)
@@ -331,8 +332,14 @@ def _with_note(path: Path, note: str) -> None:
 def _tex_note(path: Path, note: str) -> None:
     from cifarflow.io import write_text
 
-    tex_note = note.replace("%", "\\%").replace("±", "$\\pm$")
-    write_text(path, path.read_text().rstrip("\n") + "\n% " + tex_note + "\n")
+    tex_note = note
+    for char, escaped in (("\\", r"\textbackslash{}"), ("%", r"\%"), ("&", r"\&"), ("_", r"\_"), ("#", r"\#")):
+        tex_note = tex_note.replace(char, escaped)
+    tex_note = tex_note.replace("±", r"$\pm$").replace("−", "-")
+    # a paragraph after the tabular, so that it prints when the table is compiled (not a % comment)
+    write_text(
+        path, path.read_text().rstrip("\n") + "\n\n\\par\\smallskip\\noindent{\\footnotesize " + tex_note + "}\n"
+    )
 
 
 def run_tables(metrics_paths, outdir, confidence: float = 0.95) -> None:
@@ -341,19 +348,20 @@ def run_tables(metrics_paths, outdir, confidence: float = 0.95) -> None:
     std, t interval and n in CSV, "mean ± half-width (n=...)" in Markdown/LaTeX with the footnote
     saying what ± is), and per_seed.{csv,md} (every run's own numbers)."""
     from cifarflow.io import read_json
-    from cifarflow.report.stats import PM_FOOTNOTE
+    from cifarflow.report.stats import TOTAL_FOOTNOTE, pm_footnote
 
     metrics = [read_json(p) for p in metrics_paths]
     outdir = Path(outdir)
     csv, display, pc_csv, pc_disp = aggregate_tables(metrics, confidence)
-    note = PM_FOOTNOTE + " " + SELECTION_NOTE
+    pm_note = pm_footnote(confidence)
+    note = pm_note + " " + TOTAL_FOOTNOTE + " " + SELECTION_NOTE
     write_table(csv, str(outdir / "summary"), formats=("csv",))
     write_table(display, str(outdir / "summary"), formats=("md", "tex"))
     _with_note(outdir / "summary.md", note)
     _tex_note(outdir / "summary.tex", note)
     write_table(pc_csv, str(outdir / "per_class"), formats=("csv",))
     write_table(pc_disp, str(outdir / "per_class"), formats=("md",))
-    _with_note(outdir / "per_class.md", "Per-class test accuracy (%). " + PM_FOOTNOTE)
+    _with_note(outdir / "per_class.md", "Per-class test accuracy (%). " + pm_note)
     write_table(per_seed_table(metrics), str(outdir / "per_seed"), formats=("csv", "md"))
     _with_note(outdir / "per_seed.md", "One row per run (variant and replicate seed). " + SELECTION_NOTE)
 

@@ -3,7 +3,6 @@ independent computation (printed t tables, numeric integration, exact binomial s
 math.comb, a loop-based bootstrap, a hand-worked Holm example) or a constructed case."""
 
 import math
-import re
 import warnings
 
 import numpy as np
@@ -382,122 +381,6 @@ def test_indistinguishable_groups_and_distinguishable_pairs():
         }
     )
     assert S.indistinguishable_groups(alone, names=["c", "a", "b"]) == [["c"], ["a", "b"]]
-
-
-# ---------------------------------------------------------------------------------------------
-# sentences
-
-
-def numbers_of(row):
-    return [
-        f"{100 * row['acc_a']:.2f}%",
-        f"{100 * row['acc_a_lo']:.2f}%",
-        f"{100 * row['acc_b_hi']:.2f}%",
-        f"{100 * row['diff']:+.2f} points",
-        f"{100 * row['diff_lo']:+.2f} to {100 * row['diff_hi']:+.2f}",
-    ]
-
-
-@pytest.fixture(scope="module")
-def rows():
-    rng = np.random.default_rng(9)
-    base = rng.random(1000) < 0.4
-    better = base | (rng.random(1000) < 0.15)
-    noisy = [base ^ (rng.random(1000) < 0.02) for _ in range(3)]
-    correct = {"good": np.array([better ^ (rng.random(1000) < 0.02) for _ in range(3)]), "base": np.array(noisy)}
-    return S.pairs_table(correct, seed=1), S.pairs_table({"base": correct["base"], "good": correct["good"]}, seed=1)
-
-
-@pytest.mark.parametrize(
-    "fn,label",
-    [
-        (S.softmax_vs_sigmoid_sentence, "sigmoid with multiple binary cross-entropy"),
-        (S.flip_sentence, "p = 0.5"),
-        (S.relu_vs_softplus_sentence, "the softplus MLP"),
-        (S.ce_vs_mse_sentence, "mean squared error"),
-    ],
-)
-def test_pair_sentences_state_the_numbers_and_the_verdict(rows, fn, label):
-    a_wins, b_wins = rows
-    assert a_wins["verdict"].tolist() == [S.VERDICT_A] and b_wins["verdict"].tolist() == [S.VERDICT_B]
-    for table, b_is_better in ((a_wins, False), (b_wins, True)):
-        row = table.iloc[0]
-        s = fn(row)
-        assert s.endswith(".") and s.count("\n") == 0 and label in s
-        for part in numbers_of(row):
-            assert part in s
-        assert _p_text(row["p_adj"]) in s and "is better at the 0.05 level" in s
-        assert (f"{label} is better" in s) == b_is_better
-
-
-def _p_text(p):
-    return "p < 0.001" if p < 0.001 else f"p = {p:.3f}"
-
-
-def test_pair_sentence_says_no_difference_and_one_seed():
-    a, b = paired(500, 11, 10, both=100, seeds=1)
-    row = S.pairs_table({"a": a, "b": b}).iloc[0]
-    s = S.pair_sentence(row, "A", "B", "Question")
-    assert s.startswith("Question: A reaches 22.20% (one seed, no interval)")
-    assert "no difference is detectable at the 0.05 level" in s
-    assert f"p = {exact_mcnemar(11, 10):.3f}" in s
-
-
-def test_shuffle_sentence_includes_where_early_stopping_stops(rows):
-    row = rows[0].iloc[0]
-    s = S.shuffle_sentence(row, [12, 14, 13], [7, 9, 8], [7, 9, 8], [2, 4, 3])
-    assert "epoch 13.0 (range 12 to 14 over 3 seeds) with shuffling" in s
-    assert "8.0 (range 7 to 9 over 3 seeds) without" in s
-    assert "keeping the weights of epoch 8.0 (range 7 to 9 over 3 seeds) and 3.0 (range 2 to 4" in s
-    assert s.endswith(".")
-    for part in numbers_of(row):
-        assert part in s
-
-
-def test_shuffle_sentence_epochs_stay_within_the_epochs_seen():
-    """Widely spread stop epochs over 3 seeds: a t interval of their mean would reach below 0 (the
-    sentence once said "-9.7 to 39.0"); the range is what the seeds did."""
-    row = S.pairs_table(dict(zip("ab", paired(500, 11, 10, both=100, seeds=3)))).iloc[0]
-    assert S.summarize([2, 4, 40]).lo < 0
-    s = S.shuffle_sentence(row, [2, 4, 40], [50], [1, 3, 35], [None])
-    assert "epoch 15.3 (range 2 to 40 over 3 seeds) with shuffling and 50 without" in s
-    assert "keeping the weights of epoch 13.0 (range 1 to 35 over 3 seeds) and n/a" in s
-    assert "-" not in s[s.index("early stopping") :]  # no negative epoch
-
-
-def test_lambda_sentence_names_distinguishable_pairs_and_groups():
-    base = np.zeros(2000, bool)
-    base[:800] = True
-    c = {}
-    for name, extra in (("lam0", 0), ("lam0.001", 3), ("lam0.1", 5), ("lam1", -300)):
-        v = base.copy()
-        if extra > 0:
-            v[800 : 800 + extra] = True
-        else:
-            v[:-extra] = False
-        c[name] = np.tile(v, (3, 1))
-    values = {"lam0": 0, "lam0.001": 0.001, "lam0.1": 0.1, "lam1": 1}
-    table = S.pairs_table(c, seed=0)
-    s = S.lambda_sentence(table, values)
-    assert "3 of the 6 pairs differ at the 0.05 level (Holm)" in s
-    for small in ("0", "0.001", "0.1"):
-        assert re.search(rf"lambda = {re.escape(small)} beats 1 by 1[56]\.\d\d points", s)
-    assert "no difference is detectable within {0, 0.001, 0.1}" in s
-    assert "lambda = 1: 25.00% (one seed" not in s and "lambda = 1: 25.00%" in s
-    none = S.lambda_sentence(S.pairs_table({"lam0": c["lam0"], "lam0.001": c["lam0.001"]}), values)
-    assert "none of the 1 pairs of lambda values differs detectably" in none
-
-
-# ---------------------------------------------------------------------------------------------
-# inputs and display tables
-
-
-def test_correctness_from_probabilities():
-    probs = np.array([[0.7, 0.2, 0.1], [0.1, 0.3, 0.6], [0.2, 0.5, 0.3]])
-    assert S.correctness(probs, [0, 1, 1]).tolist() == [True, False, True]
-    assert S.correctness(np.array([[0.6], [0.4]]), [1, 1]).tolist() == [True, False]  # one sigmoid column
-    with pytest.raises(ValueError, match="do not match 2 labels"):
-        S.correctness(probs, [0, 1])
 
 
 def test_display_table_writes_pm_strings():

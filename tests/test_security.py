@@ -20,15 +20,17 @@ import re
 import struct
 import subprocess
 import sys
+from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
-from test_faults import ERROR, VARIANTS, fault_config
+import yaml
+from test_faults import ERROR, VARIANTS, assert_refused, cli, fault_config, import_source, one_error_line
 
 from cifarflow.config import check_config, resolve_comparisons, resolve_variants
 from cifarflow.errors import ConfigError
 
-from workflow_utils import REPO, scheduled_jobs, snakemake, write_config
+from workflow_utils import REPO, SNAKEMAKE, scheduled_jobs, snakemake, write_config
 
 pytestmark = pytest.mark.faults
 WORKFLOW = pytest.mark.workflow
@@ -614,3 +616,230 @@ def test_curve_metrics_of_the_schema_are_the_ones_config_checks():
 
     comp = load_schema()["properties"]["experiments"]["additionalProperties"]["properties"]["comparisons"]["items"]
     assert comp["properties"]["metrics"]["items"]["enum"] == list(HISTORY_METRICS)
+
+
+# ---- issue 25: config text in the HTML report, configs that are code, outputs kept inside ----------
+
+PAYLOAD = "</script><script>alert({})</script>"
+
+
+class _Page(HTMLParser):
+    """The elements of an HTML page as a browser's tokenizer splits them, with each script's text."""
+
+    def __init__(self, text: str):
+        super().__init__(convert_charrefs=True)
+        self.elements, self.scripts, self._script = [], [], None
+        self.feed(text)
+        self.close()
+
+    def handle_starttag(self, tag, attrs):
+        self.elements.append((tag, dict(attrs)))
+        if tag == "script":
+            self._script = [dict(attrs), ""]
+            self.scripts.append(self._script)
+
+    def handle_endtag(self, tag):
+        if tag == "script":
+            self._script = None
+
+    def handle_data(self, data):
+        if self._script is not None:
+            self._script[1] += data
+
+
+def test_report_params_read_back_as_written_and_hold_no_markup():
+    from cifarflow.config import canonical_json, report_json
+
+    value = {"title": "a </script> & <b>", "classes": ["cat", PAYLOAD.format(1)], "n": [1, 2.5, None]}
+    text = report_json(value)
+    assert json.loads(text) == value and not {"<", ">", "&"} & set(text)
+    assert report_json({"figures": {"dpi": 50}}) == canonical_json({"figures": {"dpi": 50}})  # no rerun
+
+
+def test_every_rule_in_the_report_passes_its_json_params_through_report_json():
+    """Snakemake embeds the params of each job whose outputs are in the report, unescaped, in the
+    report's <script> block: a rule with report() outputs never uses canonical_json (a rule added
+    later included), except on `statistics`, which holds numbers only (the schema allows no text)."""
+    offenders = []
+    for smk in sorted((REPO / "workflow" / "rules").glob("*.smk")):
+        for block in re.split(r"\n(?=(?:rule|checkpoint) )", smk.read_text()):
+            if "=report(" in block and re.search(r"canonical_json\((?!STATISTICS\))", block):
+                offenders.append((smk.name, block.split(":", 1)[0]))
+    assert offenders == []
+
+
+@WORKFLOW
+@pytest.mark.slow
+def test_config_text_never_becomes_an_element_of_the_html_report(tmp_path):
+    """A comparison title, set titles and descriptions, class names (of variants and of a search's
+    base settings) that close Snakemake's <script> block: the report holds no element of theirs,
+    and its results block still parses, with the text in it, escaped."""
+    from cifarflow import CIFAR10_CLASSES
+
+    from archives import make_python_archive
+
+    classes = list(CIFAR10_CLASSES)
+    classes[1] = PAYLOAD.format(2)
+    make_python_archive(tmp_path / "a.tar.gz", n_per_batch=40, n_test=40, seed=3, class_names=classes)
+    pair = classes[:2]
+    wd = tmp_path / "wd"
+    wd.mkdir()
+    config = {
+        "local_archive": str(tmp_path / "a.tar.gz"),
+        "source_classes": classes,
+        "splits": {"full": {"type": "holdout", "val_size": 20, "seed": 0}},
+        "defaults": {"epochs": 1, "batch_size": 20, "eval_train": 50},
+        "figures": {"dpi": 50, "pdf": False},
+        "experiments": {
+            "shown": {
+                "title": PAYLOAD.format(3),
+                "description": '<img src=x onerror="alert(4)">',
+                "variants": [{"name": "a", "classes": pair}],
+                "comparisons": [{"name": "c", "type": "per_class", "variants": ["a"], "title": PAYLOAD.format(1)}],
+            },
+            "searched": {
+                "title": PAYLOAD.format(5),
+                "search": {
+                    "name": "s",
+                    "method": "random",
+                    "n": 1,
+                    "base": {"model": "softmax", "classes": pair},
+                    "space": {"eta": {"log_uniform": [1.0e-4, 1.0e-2]}},
+                    "final": {"seeds": [1]},
+                },
+            },
+        },
+    }
+    write_config(wd, config)
+    targets = ["results/figures/shown/comparisons/c.png", "results/search/searched/s/settings.png"]
+    snakemake(wd, "--cores", "2", *targets)
+    snakemake(wd, "--report", "report.html", *targets)
+    page = _Page((wd / "report.html").read_text())
+    injected = [text for attrs, text in page.scripts if "alert(" in text and attrs.get("id") != "results"]
+    assert injected == []
+    assert not [(tag, attrs) for tag, attrs in page.elements if any(a.startswith("on") for a in attrs)]
+    (results,) = [text for attrs, text in page.scripts if attrs.get("id") == "results"]
+    entries = json.loads(results.strip().removeprefix("var results = ").removesuffix(";"))
+    params = {Path(path).name: entry["job_properties"]["params"] for path, entry in entries.items()}
+    assert "\\u003c/script\\u003e\\u003cscript\\u003ealert(1)" in params["c.png"]
+    assert "\\u003c/script\\u003e\\u003cscript\\u003ealert(2)" in params["settings.png"]
+
+
+def _yte_config(archive, marker: Path) -> str:
+    """A valid config made a YTE template: its `run` is an expression that touches `marker`."""
+    cfg = fault_config(archive, [dict(v) for v in VARIANTS[:1]])
+    cfg.pop("run", None)
+    text = yaml.safe_dump(cfg, sort_keys=False)
+    return f"__use_yte__: true\nrun: ?__import__('pathlib').Path({str(marker)!r}).touch()\n{text}"
+
+
+@WORKFLOW
+def test_check_config_refuses_a_yte_template_which_snakemake_would_run(archive, tmp_path):
+    marker = tmp_path / "MARKER"
+    wd = tmp_path / "wd"
+    wd.mkdir()
+    (wd / "config.yaml").write_text(_yte_config(archive, marker))
+    proc = cli("check-config", wd / "config.yaml")
+    assert proc.returncode == 1 and proc.stderr.strip().count("\n") == 0, proc.stderr
+    line = one_error_line(proc.stderr, "config.yaml", "__use_yte__", "YTE template", "Python code")
+    assert "refusing" in line and not marker.exists()
+    # the refusal is about a live payload: Snakemake runs the template while it reads the file, -n or not
+    snakemake(wd, "-n", check=False)
+    assert marker.exists()
+
+
+def test_check_config_refuses_python_tags_of_snakemakes_yaml_loader(tmp_path):
+    for tag in ("!!python/name:os.system", "!!python/object/apply:os.system ['true']"):
+        path = tmp_path / "tagged.yaml"
+        path.write_text(f"local_archive: null\nrun: {tag}\n")
+        proc = cli("check-config", path)
+        assert proc.returncode == 1, proc.stderr
+        one_error_line(proc.stderr, "tagged.yaml", tag.split()[0], "line 2", "Python object")
+
+
+# a link planted where the workflow writes -> what it points to (a file or a folder outside)
+PLANTED_LINKS = {
+    "benchmark-file": ("benchmarks/train/soft/seed0.tsv", "file"),
+    "log-folder": ("logs/train/soft", "folder"),
+    "results-folder": ("results/runs/soft", "folder"),
+}
+
+
+def _contents(root: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+@WORKFLOW
+@pytest.mark.parametrize("case", list(PLANTED_LINKS))
+def test_no_output_is_written_through_a_planted_link(archive, tmp_path, case):
+    where, kind = PLANTED_LINKS[case]
+    wd = tmp_path / "wd"
+    wd.mkdir()
+    write_config(wd, fault_config(archive, [dict(v) for v in VARIANTS[:1]]))
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "seed0.tsv").write_text("someone else's file\n")
+    before = _contents(outside)
+    link = wd / where
+    link.parent.mkdir(parents=True)
+    link.symlink_to(outside / "seed0.tsv" if kind == "file" else outside)
+    proc = snakemake(wd, "--cores", "1", "results/runs/soft/seed0/metrics.json", check=False)
+    text = proc.stdout + proc.stderr
+    lines = [line for line in text.splitlines() if line.startswith(ERROR)]
+    assert proc.returncode != 0 and len(lines) == 1 and "Traceback" not in text, text[-3000:]
+    assert f"{where!r} is a symbolic link" in lines[0], lines[0]
+    assert _contents(outside) == before and scheduled_jobs(proc) == {}
+
+
+MODULE_SNAKEFILE = """\
+configfile: "config.yaml"
+
+
+module cifarflow:
+    snakefile:
+        {snakefile!r}
+    config:
+        config
+    prefix:
+        {prefix!r}
+
+
+use rule * from cifarflow as cifarflow_*
+"""
+
+
+@WORKFLOW
+@pytest.mark.parametrize("prefix", ["../escaped", "cifar/../../escaped", "ABSOLUTE"])
+def test_a_module_prefix_outside_the_consumers_folder_is_refused(archive, tmp_path, prefix):
+    wd = tmp_path / "consumer"
+    wd.mkdir()
+    prefix = str(tmp_path / "escaped") if prefix == "ABSOLUTE" else prefix
+    (wd / "Snakefile").write_text(
+        MODULE_SNAKEFILE.format(snakefile=str(REPO / "workflow" / "Snakefile"), prefix=prefix)
+    )
+    write_config(wd, fault_config(archive, [dict(v) for v in VARIANTS[:1]]))
+    proc = subprocess.run(
+        [SNAKEMAKE, "-s", str(wd / "Snakefile"), "-d", str(wd), "-n"], capture_output=True, text=True, timeout=300
+    )
+    text = proc.stdout + proc.stderr
+    lines = [line for line in text.splitlines() if line.startswith(ERROR)]
+    assert proc.returncode != 0 and len(lines) == 1 and "Traceback" not in text, text[-3000:]
+    assert "module prefix" in lines[0] and "outside the working directory" in lines[0], lines[0]
+    assert not (tmp_path / "escaped").exists()
+
+
+def test_a_class_folder_named_with_a_newline_is_one_line(tmp_path):
+    import numpy as np
+
+    from archives import encode_image, make_folder_archive
+
+    image = encode_image(np.zeros((32, 32, 3), np.uint8))
+    source = tmp_path / "folders.tar.gz"
+    make_folder_archive(
+        source, n_train_per_class=2, n_test_per_class=1, extra={f"{s}/x\ny/0000.png": image for s in ("train", "test")}
+    )
+    out = tmp_path / "cifar10.h5"
+    # the config's source_classes expected (the workflow's default), then any classes (source_classes: null)
+    assert_refused(import_source(source, out), "unexpected class folder", r"'train/x\ny'", absent=[out])
+    proc = cli("import", "--source", source, "--classes", "null", "--out", out)
+    assert_refused(proc, "class folders", r"'x\ny'", "not printable", absent=[out])

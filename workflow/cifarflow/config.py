@@ -846,6 +846,17 @@ def canonical_json(obj) -> str:
     return json.dumps(obj, sort_keys=True, separators=(",", ":"))
 
 
+def report_json(obj) -> str:
+    """`canonical_json` for the params of a job whose outputs are in Snakemake's HTML report.
+
+    Snakemake writes those params into a <script> block of the report without escaping them for
+    HTML, so a config's free text (a title, a class name) holding '</script><script>...' would end
+    that block and run as a script of its own. '<', '>' and '&' are written as JSON escapes
+    (\\u003c ...), which can only occur inside JSON strings and which json.loads reads back as the
+    same text; a value without them is exactly `canonical_json`'s (no rerun)."""
+    return canonical_json(obj).replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
+
+
 def use_this_python_in_jobs() -> None:
     """Put the Python that runs Snakemake first on PATH, so `python` in a job shell is that one.
 
@@ -866,6 +877,30 @@ def _merge(base: dict, extra: dict) -> dict:
     return out
 
 
+def refuse_yte(path, data) -> None:
+    """A YAML config with a true `__use_yte__` at its top level is a YTE template: Snakemake's
+    config loader runs its `?...` values as Python code when it reads the file (`--configfile`,
+    `configfile:`; even for `snakemake -n`), before any workflow code can look at it."""
+    if isinstance(data, dict) and data.get("__use_yte__"):
+        raise ConfigError(
+            f"{path}: config key __use_yte__ makes this file a YTE template, whose ?-expressions Snakemake runs"
+            " as Python code when it loads the file (even for -n, before any cifarflow check); a cifarflow"
+            " config is plain YAML: refusing it, do not give it to snakemake"
+        )
+
+
+def refuse_python_tag(path, exc) -> None:
+    """A `!!python/...` tag: Snakemake reads YAML configs with PyYAML's FullLoader (through YTE),
+    which builds Python objects from such tags (`!!python/name:` any name of a loaded module)."""
+    tag = re.search(r"tag:yaml\.org,2002:(python/[^'\s]*)", str(getattr(exc, "problem", None) or ""))
+    if tag:
+        line = f" at line {exc.problem_mark.line + 1}" if getattr(exc, "problem_mark", None) else ""
+        raise ConfigError(
+            f"{path}: the YAML tag !!{tag.group(1)[:60]}{line} asks for a Python object (Snakemake reads configs"
+            " with PyYAML's FullLoader, which builds them from such tags); a cifarflow config holds plain values only"
+        ) from None
+
+
 def load_config_files(paths: list[str | Path]) -> dict:
     """The config given by YAML files in order, later files overriding earlier ones."""
     config: dict = {}
@@ -881,9 +916,11 @@ def load_config_files(paths: list[str | Path]) -> dict:
         except OSError as exc:
             raise ConfigError(f"{path}: cannot read ({exc.strerror})") from None
         except yaml.YAMLError as exc:
+            refuse_python_tag(path, exc)
             raise ConfigError(f"{path}: not valid YAML ({str(exc).splitlines()[0]})") from None
         except RecursionError:
             raise ConfigError(f"{path}: nested too deeply to read") from None
+        refuse_yte(path, data)
         if data is None:
             data = {}
         if not isinstance(data, dict):

@@ -38,6 +38,7 @@ from cifarflow.config import (  # noqa: E402
     check_config,
     plan_id,
     plan_spec,
+    report_json,
     resolve_comparisons,
     resolve_paired,
     resolve_searches,
@@ -118,6 +119,62 @@ def _inside_workdir(path):
 
 # Local jobs run `python` from the environment that runs Snakemake (a conda job: its environment's).
 use_this_python_in_jobs()
+
+
+def _output_folder(name):
+    """Where this workflow writes its `name` folder (results, logs, ...), as Snakemake will: a module's
+    `prefix:` (or `replace_prefix:`) moves it. Read while this file is included, when Snakemake's
+    current path modifier is the one of this workflow (of the module, when used as one)."""
+    moved = str(workflow.modifier.path_modifier.replace_prefix(f"{name}/x"))
+    return moved[: -len("/x")]
+
+
+def _refuse_links(path, below=True):
+    """`path` and every folder on the way to it must not be a symbolic link, nor (`below`) anything
+    in it: Snakemake writes a benchmark file through a link planted at its path (it removes old
+    outputs and logs first, but not benchmarks), and a linked folder sends every output in it elsewhere."""
+    parts = Path(path).parts
+    for i in range(1, len(parts) + 1):
+        if os.path.islink(os.path.join(*parts[:i])):
+            _link_error(os.path.join(*parts[:i]))
+    todo = [path] if below and os.path.isdir(path) else []
+    while todo:
+        try:
+            with os.scandir(todo.pop()) as entries:
+                for e in entries:
+                    if e.is_symlink():
+                        _link_error(e.path)
+                    if e.is_dir(follow_symlinks=False):
+                        todo.append(e.path)
+        except OSError:  # removed meanwhile, or unreadable: not a link
+            continue
+
+
+def _link_error(path):
+    try:
+        target = f" (to {os.readlink(path)!r})"
+    except OSError:
+        target = ""
+    sys.exit(
+        f"cifarflow: error: {path!r} is a symbolic link{target}; cifarflow writes results, logs and benchmarks"
+        " only as files and folders of the working directory, never through a link: remove it (to keep the"
+        " outputs on another disk, run the workflow there with -d)"
+    )
+
+
+# Outputs stay inside the working directory: a module prefix that is absolute or climbs out of it is
+# refused, and so is a symbolic link anywhere in an output folder. Checked before any job.
+OUTPUT_FOLDERS = [_output_folder(d) for d in ("results", "logs", "benchmarks", "resources")]
+for _folder in OUTPUT_FOLDERS:
+    if Path(_folder).is_absolute() or ".." in Path(_folder).parts:
+        sys.exit(
+            f"cifarflow: error: module prefix: the outputs would go to {_folder!r}, outside the working directory;"
+            " give the module a relative prefix without '..' (e.g. prefix: \"cifar\")"
+        )
+for _folder in OUTPUT_FOLDERS[:3]:
+    _refuse_links(_folder)
+if not config["local_archive"]:  # the download's folder (its file is replaced whole, never written through)
+    _refuse_links(OUTPUT_FOLDERS[3], below=False)
 
 
 def _alternatives(names):
@@ -315,7 +372,7 @@ def table_spec(table_name, look=None):
         spec["look"], spec["stop_reason"] = question_stop(t["question"]) if q else (1, "own seeds")
     else:
         spec["look"] = look
-    return canonical_json(spec)
+    return report_json(spec)  # the paired rule's outputs are in the report
 
 
 def decide_inputs(wildcards):

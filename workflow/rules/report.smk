@@ -81,9 +81,7 @@ rule compare:
     conda:
         "../envs/cifarflow.yaml"
     params:
-        spec=lambda wildcards: canonical_json(
-            dict(COMPARISONS[wildcards.comparison], confidence=STATISTICS["confidence"])
-        ),
+        spec=lambda wildcards: report_json(dict(COMPARISONS[wildcards.comparison], confidence=STATISTICS["confidence"])),
         runs=lambda wildcards, input: list(dict.fromkeys(os.path.dirname(f) for f in input)),
         figures=FIGURES,
         out=lambda wildcards, output: output.png.removesuffix(".png"),
@@ -260,7 +258,7 @@ rule answers:
     conda:
         "../envs/cifarflow.yaml"
     params:
-        questions=canonical_json(QUESTIONS),
+        questions=report_json(QUESTIONS),
         statistics=canonical_json(STATISTICS),
         runs=lambda wildcards, input: list(dict.fromkeys(os.path.dirname(f) for f in input if f.endswith(".json"))),
         tables=lambda wildcards, input: [f for f in input if f.endswith(".csv")],

@@ -138,7 +138,7 @@ rule search_report:
     conda:
         "../envs/cifarflow.yaml"
     params:
-        search=lambda wildcards: canonical_json(search_of(wildcards)),
+        search=lambda wildcards: report_json(search_of(wildcards)),
         rounds=search_round_files,
         final=search_final_files,
         figures=FIGURES,

@@ -621,11 +621,11 @@ def _read_folders(source, classes=None, workers: int = 1) -> RawData:
     for d in source.dirs:
         parts = d[len(prefix) :].split("/") if d.startswith(prefix) else []
         if len(parts) == 2 and parts[0] in files and parts[1] not in files[parts[0]]:
-            raise DataError(f"{label}: class folder {d} has no images")
+            raise DataError(f"{label}: class folder {_printable(d)} has no images")
 
     for split in files:
         if not files[split]:
-            raise DataError(f"{label}: folder {prefix}{split}/ is missing or empty")
+            raise DataError(f"{label}: folder {_printable(prefix)}{split}/ is missing or empty")
     class_names = _folder_classes(files, classes, label, prefix)
     index = {c: k for k, c in enumerate(class_names)}
 
@@ -677,30 +677,36 @@ def _folder_classes(files, classes, label, prefix) -> tuple:
             extra = sorted(found - set(classes))
             if missing:
                 raise DataError(
-                    f"{label}: class folder {prefix}{split}/{missing[0]} is missing "
+                    f"{label}: class folder {_printable(f'{prefix}{split}/{missing[0]}')} is missing "
                     f"(expected classes: {', '.join(classes)})"
                 )
             if extra:
                 raise DataError(
-                    f"{label}: unexpected class folder {prefix}{split}/{extra[0]} "
+                    f"{label}: unexpected class folder {_printable(f'{prefix}{split}/{extra[0]}')} "
                     f"(expected classes: {', '.join(classes)})"
                 )
         return classes
     if test - train:
         raise DataError(
-            f"{label}: class folder {prefix}test/{sorted(test - train)[0]} has no "
-            f"counterpart in {prefix}train/; train and test need the same classes"
+            f"{label}: class folder {_printable(f'{prefix}test/{sorted(test - train)[0]}')} has no "
+            f"counterpart in {_printable(prefix)}train/; train and test need the same classes"
         )
     if train - test:
         raise DataError(
-            f"{label}: class folder {prefix}test/{sorted(train - test)[0]} is "
-            f"missing ({prefix}train/ has it); train and test need the same classes"
+            f"{label}: class folder {_printable(f'{prefix}test/{sorted(train - test)[0]}')} is "
+            f"missing ({_printable(prefix)}train/ has it); train and test need the same classes"
         )
     if len(train) > 256:
         raise DataError(f"{label}: {len(train)} class folders; at most 256 are supported")
     if train == set(CIFAR10_CLASSES):
         return tuple(CIFAR10_CLASSES)
-    return tuple(sorted(train))
+    return _class_names(tuple(sorted(train)), f"{label}: class folders")  # printable names, as in a meta file
+
+
+def _printable(name: str) -> str:
+    """A folder or member name as written, or quoted with escapes when it holds a newline or
+    another unprintable character (an error message stays one line)."""
+    return name if name.isprintable() else repr(name)
 
 
 DECODE_CHUNK = 2000

@@ -98,14 +98,63 @@ def test_quick_config_runs_every_set_end_to_end(real, splits):
     summary = pd.read_csv(res / "tables" / "summary.csv").set_index("variant")
     assert sorted(summary.index) == sorted(variants)
     for name, v in variants.items():
-        assert summary.loc[name, "n_seeds"] == summary.loc[name, "test_acc_n"] == len(v["seeds"])
-        assert sorted(p.name for p in (res / "runs" / name).iterdir()) == sorted(f"seed{s}" for s in v["seeds"])
+        # its own seeds, then the seeds its questions added (max + 1, max + 2, ...)
+        runs = sorted(int(p.name[4:]) for p in (res / "runs" / name).iterdir())
+        assert runs[: len(v["seeds"])] == sorted(v["seeds"]) and runs == list(range(runs[0], runs[0] + len(runs)))
+        assert summary.loc[name, "n_seeds"] == summary.loc[name, "test_acc_n"] == len(runs)
     assert (summary["n_seeds"] >= 3).any()
     answers = (res / "answers.md").read_text()
     for set_name in selected:
         for q in cfg["experiments"][set_name].get("questions", []):
-            assert f"**{q['name']}**" in answers, q["name"]
+            line = next(x for x in answers.splitlines() if x.startswith(f"- **{q['name']}**"))
+            assert "seeds per variant" in line and ("verdict:" in line or "pairs" in line), q["name"]
+            table = pd.read_csv(res / "tables" / set_name / f"paired_{q['name']}.csv")
+            assert set(table["verdict"]) <= {"A better", "B better", "equivalent", "undecided"}
+            one_seed = table[table[["n_seeds_a", "n_seeds_b"]].min(axis=1) < 2]
+            assert (one_seed["verdict"] == "undecided").all()  # no verdict from one seed
+    assert "QUICK RUN" in answers  # the quick config is marked quick
     assert answers.strip() in (res / "summary.md").read_text()
     assert list(res.glob("tables/*/paired_*.csv")) and list(res.glob("figures/*/comparisons/*_paired.png"))
     snakemake(real, "--report", "report.html")
     assert (real / "report.html").stat().st_size > 1_000_000
+
+
+def _correctness_of(run_dir):
+    with h5py.File(run_dir / "predictions.h5") as f:
+        probs, labels = f["probs"][()], f["labels"][()]
+    return probs.argmax(axis=1) == labels
+
+
+def test_a_real_pair_recipe_variance_matches_an_independent_two_level_bootstrap(real):
+    """Recompute a question's recipe difference from the runs' predictions.h5 files: the point
+    estimate exactly, and the variance parts the interval rests on against an independent
+    (pigeonhole) two-level bootstrap: resample seeds (the same seeds for both recipes when paired),
+    then test images (the same images for both). Its variance has the known expectation
+    seed_var (n-1)/n + (image_var + resid_var) (N-1)/N + resid_var (n-1)(N-1)/(nN) in the
+    decomposition the table reports; they must agree within Monte Carlo error."""
+    res = real / "results"
+    if not (res / "answers.md").exists():
+        snakemake(real, "--cores", "2")
+    table = pd.read_csv(res / "tables" / "ift6390-hw3" / "paired_h3-relu-vs-softplus.csv")
+    row = table.iloc[0]
+    seeds = list(range(int(row["n_seeds_a"])))
+    a = np.array([_correctness_of(res / "runs" / row["variant_a"] / f"seed{s}") for s in seeds], dtype=float)
+    b = np.array([_correctness_of(res / "runs" / row["variant_b"] / f"seed{s}") for s in seeds], dtype=float)
+    assert bool(row["paired"])
+    assert row["diff"] == pytest.approx(a.mean() - b.mean(), abs=1e-12)
+    n, N = a.shape
+    rng = np.random.default_rng(12345)
+    draws = []
+    for _ in range(4000):
+        rows = rng.integers(0, n, n)  # paired: the same seeds for A and B
+        cols = np.bincount(rng.integers(0, N, N), minlength=N)  # image weights, shared
+        draws.append(((a[rows] - b[rows]) @ cols).sum() / (n * N))
+    v_boot = np.var(draws, ddof=1)
+    expect = (
+        row["seed_var"] * (n - 1) / n
+        + (row["image_var"] + row["resid_var"]) * (N - 1) / N
+        + row["resid_var"] * (n - 1) * (N - 1) / (n * N)
+    )
+    # the variance of a variance estimate from 4,000 draws: relative SE about sqrt(2/4000) = 2.2%
+    assert v_boot == pytest.approx(expect, rel=0.1)
+    assert np.mean(draws) == pytest.approx(row["diff"], abs=4 * np.sqrt(v_boot / 4000) + 1e-12)

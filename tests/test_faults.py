@@ -15,6 +15,8 @@ import hashlib
 import json
 import os
 import pickle
+import resource
+import shutil
 import signal
 import subprocess
 import sys
@@ -631,3 +633,257 @@ def test_weights_record_config_input_hash_versions_and_code(ref):
         "provenance": json.loads(attrs["provenance"]),
     }
     assert_provenance(record, ref, "soft")
+
+
+# ---- results checked before they are used (issue 25) --------------------------------------------
+#
+# Every reader of finished runs (tables, variant figures, comparisons, paired tables, answers) takes
+# a run file only when it is the file its job wrote in that folder (variant and seed recorded in it,
+# never a link), bounded in size, with finite numbers, reading only the datasets it needs.
+
+CHECKED_VARIANTS = [
+    {"name": "soft", "model": "softmax", "seeds": [0, 1]},
+    {"name": "sig", "model": "sigmoid", "eta": 0.05, "seeds": [0, 1]},
+]
+CHECKED_RUNS = [f"results/runs/{n}/seed{s}" for n in ("soft", "sig") for s in (0, 1)]
+CHECKED_MEM_MB = 3000  # an address-space limit for the jobs (Snakemake's own included) of a test
+
+
+@pytest.fixture(scope="module")
+def checked(tmp_path_factory, archive) -> Path:
+    """Two variants with two seeds each and every reader of their files: the tables, each variant's
+    figures, curves / true-class-probability / templates comparisons, a question's paired table and
+    the answers. Tests change a copy (`checked_copy`)."""
+    wd = tmp_path_factory.mktemp("checked")
+    cfg = fault_config(archive, CHECKED_VARIANTS, statistics={"n_resamples": 199})
+    cfg["experiments"]["faults"] |= {
+        "comparisons": [
+            {"name": "cv", "type": "curves", "variants": ["soft", "sig"]},
+            {"name": "tp", "type": "true_class_prob", "variants": ["soft", "sig"]},
+            {"name": "tm", "type": "templates", "variants": ["soft", "sig"]},
+        ],
+        "questions": [{"name": "q-sm", "kind": "softmax_vs_sigmoid", "variants": ["soft", "sig"]}],
+    }
+    write_config(wd, cfg)
+    snakemake(wd, "--cores", "2")
+    return wd
+
+
+def checked_copy(checked: Path, tmp_path: Path) -> Path:
+    """A copy of the `checked` work directory, modification times kept (Snakemake finds it up to date)."""
+    wd = tmp_path / "wd"
+    shutil.copytree(checked, wd, symlinks=True)
+    assert scheduled_jobs(snakemake(wd, "-n")) == {}
+    return wd
+
+
+def _address_space(mem_mb: int):
+    return lambda: resource.setrlimit(resource.RLIMIT_AS, (mem_mb * 2**20, mem_mb * 2**20))
+
+
+def snakemake_limited(wd: Path, *args: str, mem_mb: int = CHECKED_MEM_MB) -> subprocess.CompletedProcess:
+    """Snakemake (and so every job it starts) under an address-space limit of `mem_mb`."""
+    cmd = [SNAKEMAKE, "-s", str(REPO / "Snakefile"), "-d", str(wd), "--configfile", str(wd / "config.yaml"), *args]
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=900, preexec_fn=_address_space(mem_mb))
+
+
+def failed_job_logs(wd: Path) -> dict[str, str]:
+    """Report job log -> its text, for the logs with an error line."""
+    logs = {p.name: p.read_text() for p in (wd / "logs" / "report").glob("*.log")}
+    return {name: text for name, text in logs.items() if ERROR in text or "Traceback" in text}
+
+
+@WORKFLOW
+def test_seed0_metrics_copied_into_seed1_stops_every_reader_naming_the_file(checked, tmp_path):
+    """Seed 0's metrics.json copied over seed 1's gave "seeds 0,0 n 2 std 0" in the summary."""
+    wd = checked_copy(checked, tmp_path)
+    seed1 = wd / "results" / "runs" / "soft" / "seed1" / "metrics.json"
+    shutil.copy(wd / "results" / "runs" / "soft" / "seed0" / "metrics.json", seed1)
+    proc = snakemake(wd, "--cores", "2", "--keep-going", check=False)
+    assert proc.returncode != 0
+    failed = failed_job_logs(wd)
+    # the tables, soft's figures, the comparisons and the paired tables read it (the answers never ran)
+    readers = {"tables_faults.log", "tables_all.log", "plot_faults_soft.log", "paired_faults_q-sm.log"}
+    assert readers | {f"compare_faults_{c}.log" for c in ("cv", "tp", "tm")} <= set(failed), failed
+    for text in failed.values():
+        one_error_line(text, "results/runs/soft/seed1/metrics.json", "config.seed is 0", "folder of seed 1")
+    assert_no_output(wd / "results" / "tables" / "faults" / "summary.csv")
+
+
+@WORKFLOW
+def test_metrics_linked_to_another_runs_file_is_refused_by_every_reader(checked, tmp_path):
+    """A metrics.json replaced by a link to another run's file was used: the summary gained that
+    run's variant at its accuracy. (The workflow refuses any link under results/ before a job; the
+    jobs' own commands refuse it too, whoever calls them.)"""
+    wd = checked_copy(checked, tmp_path)
+    link = wd / "results" / "runs" / "soft" / "seed1" / "metrics.json"
+    link.unlink()
+    link.symlink_to(wd / "results" / "runs" / "sig" / "seed1" / "metrics.json")
+    metrics = [f"{r}/metrics.json" for r in CHECKED_RUNS]
+    out = wd / "tables"
+    stats = json.dumps({"confidence": 0.95})
+    assert_refused(
+        cli("tables", "--metrics", *metrics, "--outdir", out, "--statistics", stats, cwd=wd),
+        "results/runs/soft/seed1/metrics.json",
+        "symbolic link",
+        absent=[out / "summary.csv"],
+    )
+    spec = json.dumps({"name": "q", "pairs": [["soft", "sig"]], "paired": [True]})
+    figure, table = wd / "paired" / "fig", wd / "paired" / "table"
+    assert_refused(
+        cli(
+            "paired",
+            "--spec",
+            spec,
+            "--runs",
+            *CHECKED_RUNS,
+            "--statistics",
+            stats,
+            "--table",
+            table,
+            "--figure",
+            figure,
+            cwd=wd,
+        ),
+        "results/runs/soft/seed1/metrics.json",
+        "symbolic link",
+        absent=[Path(f"{table}.csv")],
+    )
+    proc = snakemake(wd, "-n", check=False)
+    assert (
+        proc.returncode != 0
+        and "results/runs/soft/seed1/metrics.json" in proc.stderr
+        and "symbolic link" in proc.stderr
+    )
+
+
+@WORKFLOW
+def test_nan_probabilities_stop_the_paired_tests_and_answers_naming_the_file(checked, tmp_path):
+    """NaN probabilities in predictions.h5 gave the answer "55.00% (95% CI -516.78% to 626.78%)"."""
+    wd = checked_copy(checked, tmp_path)
+    with h5py.File(wd / "results" / "runs" / "soft" / "seed1" / "predictions.h5", "r+") as f:
+        probs = f["params"]["probs"][()]
+        probs[: len(probs) // 2] = np.nan
+        f["params"]["probs"][...] = probs
+    proc = snakemake(wd, "--cores", "2", "--keep-going", check=False)
+    assert proc.returncode != 0
+    failed = failed_job_logs(wd)
+    assert {"paired_faults_q-sm.log", "compare_faults_tp.log"} <= set(failed), failed
+    for text in failed.values():
+        one_error_line(text, "results/runs/soft/seed1/predictions.h5", "probabilities are not finite")
+    assert_no_output(wd / "results" / "tables" / "faults" / "paired_q-sm.csv")
+
+
+@WORKFLOW
+def test_a_small_weights_file_with_a_huge_compressed_dataset_is_read_within_the_jobs_memory(checked, tmp_path):
+    """A 160 kB weights.h5 with an extra compressed dataset asked for 9.31 GiB (every dataset was read):
+    the figures read W1 only; a W1 that would fill memory is refused naming the file and dataset."""
+    wd = checked_copy(checked, tmp_path)
+    weights = wd / "results" / "runs" / "soft" / "seed0" / "weights.h5"
+    with h5py.File(weights, "a") as f:  # 10 GB of float32 that cost a few kB: chunked, compressed, never written
+        f.create_dataset("bomb", shape=(2_500_000_000,), dtype="f4", chunks=(1 << 20,), compression="gzip")
+    assert weights.stat().st_size < 200_000
+    figures = ["results/figures/faults/soft/templates.png", "results/figures/faults/comparisons/tm.png"]
+    proc = snakemake_limited(wd, "--cores", "2", *figures)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    with h5py.File(weights, "a") as f:
+        del f["params"]["W1"]
+        f["params"].create_dataset("W1", shape=(50_000, 50_000), dtype="f4", chunks=(1000, 1000), compression="gzip")
+    proc = snakemake_limited(wd, "--cores", "2", "--keep-going", *figures)
+    assert proc.returncode != 0
+    failed = failed_job_logs(wd)
+    assert set(failed) == {"plot_faults_soft.log", "compare_faults_tm.log"}, failed
+    for text in failed.values():
+        one_error_line(text, "results/runs/soft/seed0/weights.h5", "dataset params/W1 would take 10000000000 bytes")
+
+
+@WORKFLOW
+def test_a_huge_history_is_refused_before_it_is_read(checked, tmp_path):
+    """history.csv -> /dev/zero took a figure job to 2.2 GB. A link is refused (by the workflow before
+    any job, and by the figure commands themselves); a huge regular file is refused by its size."""
+    wd = checked_copy(checked, tmp_path)
+    history = wd / "results" / "runs" / "soft" / "seed0" / "history.csv"
+    history.unlink()
+    history.symlink_to("/dev/zero")
+    runs = [wd / r for r in CHECKED_RUNS[:2]]
+    out = tmp_path / "out"
+    out.mkdir()
+    plot = [
+        "plot-variant",
+        "--metrics",
+        *(r / "metrics.json" for r in runs),
+        "--history",
+        *(r / "history.csv" for r in runs),
+        "--weights",
+        *(r / "weights.h5" for r in runs),
+        "--curves",
+        out / "curves",
+        "--confusion",
+        out / "confusion",
+        "--templates",
+        out / "templates",
+    ]
+    spec = json.dumps({"name": "cv", "type": "curves", "variants": ["soft"], "metrics": ["val_acc"]})
+    compare = ["compare", "--spec", spec, "--runs", *runs, "--out", out / "cv"]
+    for args in (plot, compare):
+        proc = subprocess.run(
+            [sys.executable, "-m", "cifarflow", *map(str, args)],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            preexec_fn=_address_space(1500),
+        )
+        assert_refused(proc, history, "symbolic link", absent=[out / "curves.png", out / "cv.png"])
+    history.unlink()
+    with open(history, "wb") as fh:  # 3 GiB of zeros that cost nothing on disk
+        fh.truncate(3 << 30)
+    proc = snakemake_limited(wd, "--cores", "2", "--keep-going")
+    assert proc.returncode != 0
+    failed = failed_job_logs(wd)
+    assert set(failed) == {"plot_faults_soft.log", "compare_faults_cv.log"}, failed
+    for text in failed.values():
+        one_error_line(text, "results/runs/soft/seed0/history.csv", "3221225472 bytes")
+
+
+# ---- the split's digest record (issue 25) --------------------------------------------------------
+
+
+def _train_log(wd: Path, name: str, seed: int) -> str:
+    return (wd / "logs" / "train" / name / f"seed{seed}.log").read_text()
+
+
+@WORKFLOW
+def test_after_a_real_run_no_training_job_hashes_the_split_again(checked):
+    """Snakemake touches every output after its job, so a record bound to the split's modification
+    time never matched: every training job hashed the 184 MB split again."""
+    for run in CHECKED_RUNS:
+        name, seed = run.split("/")[2], int(run[-1])
+        log = _train_log(checked, name, seed)
+        assert f"{SPLIT}: sha256 taken from its verified record" in log and "hashing" not in log, log
+        assert run_metrics(checked, name)["data_sha256"] == sha256(checked / SPLIT)
+
+
+@WORKFLOW
+def test_an_edited_split_digest_record_is_detected_and_never_recorded(checked, tmp_path):
+    """A record given the split's current modification time and another digest was trusted:
+    data_sha256 became whatever it said."""
+    wd = checked_copy(checked, tmp_path)
+    record_path = wd / f"{SPLIT}.sha256.json"
+    real = sha256(wd / SPLIT)
+    target = "results/runs/soft/seed0/metrics.json"
+    # a copied work directory: the record names the original file (another inode), so the job hashes
+    snakemake(wd, "--cores", "1", target, "--forcerun", "train")
+    assert "split_full.h5 is not the file split_full.h5.sha256.json was made for" in _train_log(wd, "soft", 0)
+    # the split job's record made again here verifies
+    code = f"from cifarflow.io import write_digest_file; write_digest_file({SPLIT!r})"
+    subprocess.run([sys.executable, "-c", code], cwd=wd, check=True)
+    snakemake(wd, "--cores", "1", target, "--forcerun", "train")
+    assert "taken from its verified record" in _train_log(wd, "soft", 0)
+    # edited as in the finding: another digest and the split's current modification time
+    record = json.loads(record_path.read_text())
+    record |= {"sha256": "0" * 64, "mtime_ns": (wd / SPLIT).stat().st_mtime_ns}
+    record_path.write_text(json.dumps(record))
+    snakemake(wd, "--cores", "1", target, "--forcerun", "train")
+    log = _train_log(wd, "soft", 0)
+    assert "split_full.h5.sha256.json does not verify: it was edited" in log and "hashing the file" in log, log
+    assert run_metrics(wd, "soft")["data_sha256"] == real

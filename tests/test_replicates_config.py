@@ -208,3 +208,17 @@ def test_paired_tests_need_the_same_test_images():
     variants = resolve_variants(cfg)
     with pytest.raises(ConfigError, match="paired: false"):
         resolve_paired(cfg, variants, resolve_comparisons(cfg, variants))
+
+
+def test_decide_plans_its_looks_and_statistics_max_seeds_caps_them():
+    q = {"name": "q", "kind": "compare", "variants": ["a", "b"], "decide": {"max_seeds": 10, "batch": 3}}
+    cfg = with_set(config(), questions=[q])
+    _, variants, comps = validate_config(cfg)
+    n_own = len(variants["a"]["seeds"])
+    decide = resolve_paired(cfg, variants, comps)[1]["q"]["decide"]
+    looks = [n_own + e for e in decide["extra"]]
+    assert looks[0] == n_own and looks[-1] == 10 and all(b - a <= 3 for a, b in zip(looks, looks[1:]))
+    cfg["statistics"] = {"max_seeds": n_own + 1}
+    assert resolve_paired(cfg, variants, comps)[1]["q"]["decide"]["extra"] == [0, 1]
+    cfg["statistics"] = {"max_seeds": n_own}  # at or below the own seeds: one look, no added seeds
+    assert resolve_paired(cfg, variants, comps)[1]["q"]["decide"] is None

@@ -2,7 +2,9 @@
 
 A run is its folder (results/runs/<variant>/seed<s>/ with metrics.json, history.csv, weights.h5,
 predictions.h5); a variant has one run per replicate seed. Each type function gets `runs`: variant
-name -> its run folders and `metrics`: variant name -> its runs' metrics (lists, seeds in order). To add a comparison type: write `_<type>(spec, names, runs, metrics)` returning
+name -> its run folders and `metrics`: variant name -> its runs' metrics (lists, seeds in order).
+Run files are read through `cifarflow.io.read_run`, which checks each against its folder (variant,
+seed), its size and its numbers before use. To add a comparison type: write `_<type>(spec, names, runs, metrics)` returning
 a figure, add it to COMPARISONS, and add the type to the schema's enum (a test checks they
 agree); `config.resolve_comparisons` checks what the type needs of its variants.
 """
@@ -11,10 +13,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pandas as pd
-
 from cifarflow.errors import ConfigError
-from cifarflow.io import read_json, read_weights
+from cifarflow.io import read_run, run_place
 from cifarflow.report import plots
 
 
@@ -57,11 +57,11 @@ def _vs_lambda(spec, names, runs, metrics):
 def _curves(spec, names, runs, metrics):
     cols = tuple(spec.get("metrics") or ("val_acc",))
     if all(len(runs[n]) == 1 for n in names):
-        hists = {n: pd.read_csv(runs[n][0] / "history.csv") for n in names}
+        hists = {n: read_run(runs[n][0]).history() for n in names}
         return plots.plot_curves_overlay(hists, metrics=cols, loss_names={n: metrics[n][0]["loss"] for n in names})
     from cifarflow.report.stat_plots import plot_curves_band
 
-    hists = {n: [pd.read_csv(r / "history.csv") for r in runs[n]] for n in names}
+    hists = {n: [read_run(r).history() for r in runs[n]] for n in names}
     level = _confidence(spec)
     return plot_curves_band(
         hists, metrics=cols, title=f"mean over seeds with {100 * level:.4g}% t band", confidence=level
@@ -71,7 +71,7 @@ def _curves(spec, names, runs, metrics):
 def _templates(spec, names, runs, metrics):
     """Templates of each variant's first seed."""
     return plots.plot_templates_compare(
-        {n: read_weights(runs[n][0] / "weights.h5")[0]["W1"] for n in names},
+        {n: read_run(runs[n][0]).weights("W1")["W1"] for n in names},
         {n: metrics[n][0]["class_names"] for n in names},
     )
 
@@ -84,9 +84,9 @@ def _true_class_prob(spec, names, runs, metrics):
     for n in names:
         ps, ls = [], []
         for r in runs[n]:
-            p, _, extra = read_weights(r / "predictions.h5")
-            ps.append(p["probs"])
-            ls.append(extra["labels"])
+            p, labels = read_run(r).predictions()
+            ps.append(p)
+            ls.append(labels)
         probs[n] = (np.concatenate(ps), np.concatenate(ls))
     return plots.plot_true_class_prob(probs)
 
@@ -95,8 +95,7 @@ def group_runs(run_dirs) -> dict[str, list[Path]]:
     """Variant name -> its run folders (results/runs/<variant>/seed<s>), in the order given."""
     out: dict[str, list[Path]] = {}
     for r in map(Path, run_dirs):
-        name = r.parent.name if r.name.startswith("seed") and r.name[4:].isdigit() else r.name
-        out.setdefault(name, []).append(r)
+        out.setdefault(run_place(r)[0], []).append(r)
     return out
 
 
@@ -113,7 +112,7 @@ def comparison_figure(spec: dict, run_dirs):
     """The figure of the comparison `spec` (type, optional metrics and title) over `run_dirs`."""
     runs = group_runs(run_dirs)
     names = list(runs)
-    metrics = {n: [read_json(r / "metrics.json") for r in rs] for n, rs in runs.items()}
+    metrics = {n: [read_run(r).metrics for r in rs] for n, rs in runs.items()}
     kind = spec["type"]
     if kind not in COMPARISONS:
         raise ConfigError(f"comparison {spec['name']}: unknown type {kind!r}")
@@ -128,7 +127,7 @@ def seed_strip_figure(spec: dict, run_dirs):
     from cifarflow.report.stat_plots import plot_seed_strip
 
     runs = group_runs(run_dirs)
-    values = {n: [read_json(r / "metrics.json")["test_acc"] for r in rs] for n, rs in runs.items()}
+    values = {n: [read_run(r).metrics["test_acc"] for r in rs] for n, rs in runs.items()}
     return plot_seed_strip(
         values,
         metric="test_acc",

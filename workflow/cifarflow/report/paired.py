@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 
 from cifarflow.errors import DataError
-from cifarflow.io import read_json, read_weights, write_text
+from cifarflow.io import read_run, write_text
 from cifarflow.report import plots
 from cifarflow.report.compare import group_runs
 
@@ -25,22 +25,21 @@ def correctness_of_runs(runs: dict[str, list[Path]]) -> dict[str, np.ndarray]:
     for name, dirs in runs.items():
         rows = []
         for d in dirs:
-            p, _, extra = read_weights(Path(d) / "predictions.h5")
-            labels = np.asarray(extra["labels"])
+            probs, labels = read_run(d).predictions()  # checked: finite probabilities, this run's file
             if labels0 is None:
                 labels0, first = labels, d
             elif labels.shape != labels0.shape or not np.array_equal(labels, labels0):
                 raise DataError(
                     f"{d}/predictions.h5: its test labels differ from {first}'s; paired tests need the same test images"
                 )
-            rows.append(correctness(p["probs"], labels))
+            rows.append(correctness(probs, labels))
         out[name] = np.stack(rows)
     return out
 
 
 def _seeds_of_runs(runs: dict[str, list[Path]]) -> dict[str, list[int]]:
     """Variant -> the seed of each of its runs, in order (from each run's metrics.json)."""
-    return {n: [int(read_json(Path(d) / "metrics.json")["config"]["seed"]) for d in dirs] for n, dirs in runs.items()}
+    return {n: [int(read_run(d).metrics["config"]["seed"]) for d in dirs] for n, dirs in runs.items()}
 
 
 def _paired_flags(spec: dict, seeds: dict[str, list[int]]) -> list[bool]:
@@ -220,7 +219,7 @@ def answers_file(questions: dict, table_paths, run_dirs, statistics: dict, out, 
     """Write the answers as Markdown to `out` (and as HTML to `html`) from the question tables' CSV
     files and the runs."""
     tables = {Path(p).name.removesuffix(".csv").removeprefix("paired_"): pd.read_csv(p) for p in table_paths}
-    metrics = {n: [read_json(Path(d) / "metrics.json") for d in dirs] for n, dirs in group_runs(run_dirs).items()}
+    metrics = {n: [read_run(d).metrics for d in dirs] for n, dirs in group_runs(run_dirs).items()}
     by_set = answers_by_set(questions, tables, metrics, statistics)
     write_text(out, answers_markdown(by_set, quick))
     if html:

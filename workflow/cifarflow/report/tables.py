@@ -346,11 +346,12 @@ def run_tables(metrics_paths, outdir, confidence: float = 0.95) -> None:
     """From the runs' metrics.json files (every replicate seed of every variant), in `outdir`:
     summary.{csv,md,tex} and per_class.{csv,md} (one row per variant over its seeds: numeric mean,
     std, t interval and n in CSV, "mean ± half-width (n=...)" in Markdown/LaTeX with the footnote
-    saying what ± is), and per_seed.{csv,md} (every run's own numbers)."""
-    from cifarflow.io import read_json
+    saying what ± is), and per_seed.{csv,md} (every run's own numbers). Each metrics.json is checked
+    against its run folder first (`cifarflow.io.read_run_metrics`)."""
+    from cifarflow.io import read_run_metrics
     from cifarflow.report.stats import TOTAL_FOOTNOTE, pm_footnote
 
-    metrics = [read_json(p) for p in metrics_paths]
+    metrics = [read_run_metrics(p) for p in metrics_paths]
     outdir = Path(outdir)
     csv, display, pc_csv, pc_disp = aggregate_tables(metrics, confidence)
     pm_note = pm_footnote(confidence)

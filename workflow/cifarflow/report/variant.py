@@ -3,11 +3,13 @@ the preview of an augmentation."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
-import pandas as pd
 
 from cifarflow.data.augment import augment_batch
-from cifarflow.io import read_json, read_weights
+from cifarflow.errors import DataError
+from cifarflow.io import read_run
 from cifarflow.nn.registry import LINEAR_MODELS
 from cifarflow.report import plots
 
@@ -49,6 +51,27 @@ def _as_list(x) -> list:
     return [x] if isinstance(x, (str, bytes)) or not hasattr(x, "__iter__") else list(x)
 
 
+def _runs_of(metrics_paths, history_paths, weights_paths) -> list:
+    """The runs (`cifarflow.io.Run`) whose files the three lists name, one run per position: each
+    position's files must be metrics.json, history.csv and weights.h5 of one folder, of one variant."""
+    runs = []
+    for i, path in enumerate(metrics_paths):
+        run = read_run(Path(path).parent)
+        for given, name in (
+            (path, "metrics.json"),
+            (history_paths[i], "history.csv"),
+            (weights_paths[i], "weights.h5"),
+        ):
+            if Path(given) != run.folder / name:
+                raise DataError(
+                    f"{given}: not the {name} of the run {run.folder} (the files of a run are read together)"
+                )
+        if runs and run.variant != runs[0].variant:
+            raise DataError(f"{run.folder}: a run of {run.variant!r}, not of {runs[0].variant!r} like {runs[0].folder}")
+        runs.append(run)
+    return runs
+
+
 def variant_figures(
     metrics_path,
     history_path,
@@ -68,11 +91,16 @@ def variant_figures(
     are the mean over the seeds with a 95% t band, the confusion matrix is the sum over the seeds
     (the title says so), and the weight images are those of the first seed."""
     metrics_paths, history_paths, weights_paths = map(_as_list, (metrics_path, history_path, weights_path))
-    ms = [read_json(p) for p in metrics_paths]
+    if not len(metrics_paths) == len(history_paths) == len(weights_paths) >= 1:
+        raise DataError(
+            f"{len(metrics_paths)} metrics, {len(history_paths)} history and {len(weights_paths)} weights files"
+        )
+    runs = _runs_of(metrics_paths, history_paths, weights_paths)  # each file checked against its run folder
+    ms = [r.metrics for r in runs]
     m = ms[0]
     if len(ms) == 1:
         fig = plots.plot_curves(
-            pd.read_csv(history_paths[0]),
+            runs[0].history(),
             m["variant"],
             best_epoch=m["best_epoch"],
             stopped_epoch=m["stopped_epoch"],
@@ -84,9 +112,10 @@ def variant_figures(
         from cifarflow.report.stat_plots import plot_curves_band
 
         seeds = [str((x.get("config") or {}).get("seed", "")) for x in ms]
-        cols = [c for c in ("train_loss", "val_loss", "train_acc", "val_acc") if c in pd.read_csv(history_paths[0])]
+        hists = [r.history() for r in runs]
+        cols = [c for c in ("train_loss", "val_loss", "train_acc", "val_acc") if c in hists[0]]
         fig = plot_curves_band(
-            {m["variant"]: [pd.read_csv(h) for h in history_paths]},
+            {m["variant"]: hists},
             metrics=cols,
             title=f"{m['variant']}: mean over seeds {', '.join(seeds)} with 95% t band",
         )
@@ -95,8 +124,7 @@ def variant_figures(
     plots.save(fig, curves, dpi=dpi, width=width, pdf=pdf)
     fig = plots.plot_confusion(conf, m["class_names"], conf_title)
     plots.save(fig, confusion, dpi=dpi, width=width, pdf=pdf)
-    params, _, _ = read_weights(weights_paths[0])
-    W, labels, title = weight_images(params, m)
+    W, labels, title = weight_images(runs[0].weights("W1"), m)  # the one array shown, nothing else read
     if len(ms) > 1:
         title += f" (seed {(m.get('config') or {}).get('seed')})"
     fig = plots.plot_templates(W, labels, title)

@@ -121,6 +121,8 @@ def recipe_pairs_table(
         )
         v = recipe.verdict(d, min_effect)
         need = recipe.seeds_to_decide(d, min_effect, level) if v == recipe.VERDICT_UNDECIDED else None
+        if need is not None:  # undecided now: the normal-theory estimate can name the current count
+            need = max(need, max(d.n_a, d.n_b) + 1)
         sa, sb = _acc_summary(ca, confidence), _acc_summary(cb, confidence)
         rows.append(
             {

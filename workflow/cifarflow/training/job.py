@@ -129,7 +129,7 @@ def run_variant(
         f"{len(data.val_labels)} validation, {len(data.test_labels)} test; plan {'materialised' if plan.has_images else 'replayed'}"
     )
 
-    data_sha = known_sha256(split_path)  # the split job recorded it
+    data_sha = known_sha256(split_path, log=log)  # from the split job's record when it verifies
     fingerprint = run_fingerprint(variant, plan.spec, data_sha)
     ckpt_path = outdir / "checkpoint.h5"
     resume = read_checkpoint(ckpt_path, fingerprint)

@@ -702,14 +702,20 @@ def derived_labels(names: list, variants: dict) -> list[str]:
     return [", ".join(f"{k} = {format_value(variants[n].get(k))}" for k in differ) for n in names]
 
 
-def _question_decide(q: dict, where: str, names: list, variants: dict) -> dict | None:
+def _question_decide(q: dict, where: str, names: list, variants: dict, cap=None) -> dict | None:
     """The question's `decide` block with its looks: the seed counts (beyond each variant's own
-    seeds) at which it looks, or None (one look at the variants' own seeds)."""
+    seeds) at which it looks, or None (one look at the variants' own seeds). `cap`
+    (statistics.max_seeds) lowers every question's max_seeds, e.g. for a quick look; a cap at or
+    below the variants' own seeds leaves the question with one look."""
     decide = q.get("decide")
     if not decide:
         return None
     n_own = max(len(variants[n]["seeds"]) for n in names)
     max_seeds, batch = int(decide["max_seeds"]), int(decide.get("batch", 2))
+    if cap is not None and int(cap) < max_seeds:
+        if int(cap) <= n_own:
+            return None
+        max_seeds = int(cap)
     if max_seeds > MAX_DECIDE_SEEDS:
         raise ConfigError(f"config key {where}.decide.max_seeds: at most {MAX_DECIDE_SEEDS}, not {max_seeds}")
     if max_seeds <= n_own:
@@ -785,7 +791,7 @@ def resolve_paired(config: dict, variants: dict, comparisons: dict) -> tuple[dic
                 "setting": setting,
                 "labels": list(labels) if labels else derived_labels(names, variants),
                 "min_effect": float(q.get("min_effect", statistics.get("min_effect", 0.005))),
-                "decide": _question_decide(q, where, names, variants),
+                "decide": _question_decide(q, where, names, variants, statistics.get("max_seeds")),
                 "table": q["name"],
             }
     return tables, questions

@@ -95,3 +95,66 @@ def visible_texts(fig):
         and id(t) not in undrawn
         and (t.axes is None or t.axes.get_visible())
     ]
+
+
+def text_corners(t, renderer):
+    """The four corners (pixels) of a drawn text's box, turned with the text: a rotated label's
+    window extent is the upright box around it, which overlaps its neighbours' boxes even where
+    the turned labels do not touch."""
+    bb = t.get_window_extent(renderer)
+    angle = t.get_rotation()
+    if angle % 90 == 0:
+        return np.array([[bb.x0, bb.y0], [bb.x1, bb.y0], [bb.x1, bb.y1], [bb.x0, bb.y1]])
+    t.set_rotation(0)
+    try:
+        upright = t.get_window_extent(renderer)
+    finally:
+        t.set_rotation(angle)
+    w, h = upright.width, upright.height
+    a = np.radians(angle)
+    rot = np.array([[np.cos(a), -np.sin(a)], [np.sin(a), np.cos(a)]])
+    corners = np.array([[0, 0], [w, 0], [w, h], [0, h]]) @ rot.T
+    return corners - corners.min(axis=0) + [bb.x0, bb.y0]
+
+
+def overlap_depth(p, q):
+    """How far (pixels) two convex quadrilaterals overlap: the least overlap of their projections
+    on the normals of their edges (separating axis theorem); <= 0 when they do not overlap."""
+    depth = np.inf
+    for poly in (p, q):
+        for i in range(len(poly)):
+            edge = poly[(i + 1) % len(poly)] - poly[i]
+            norm = np.hypot(*edge)
+            if norm == 0:
+                continue
+            axis = np.array([-edge[1], edge[0]]) / norm
+            a, b = p @ axis, q @ axis
+            depth = min(depth, min(a.max(), b.max()) - max(a.min(), b.min()))
+    return depth
+
+
+def text_collisions(fig, tolerance=1.0):
+    """Pairs of drawn texts that overlap by more than `tolerance` pixels, and drawn texts that
+    stick out of the figure by more than `tolerance` pixels: ([(text, text, depth)], [text])."""
+    renderer = draw(fig)
+    texts = visible_texts(fig)
+    boxes = [t.get_window_extent(renderer) for t in texts]
+    corners = [text_corners(t, renderer) for t in texts]
+    box = fig.bbox
+    clipped = [
+        t.get_text()
+        for t, bb in zip(texts, boxes)
+        if bb.x0 < box.x0 - tolerance
+        or bb.y0 < box.y0 - tolerance
+        or bb.x1 > box.x1 + tolerance
+        or bb.y1 > box.y1 + tolerance
+    ]
+    overlaps = []
+    for i in range(len(texts)):
+        for j in range(i + 1, len(texts)):
+            if not boxes[i].overlaps(boxes[j]):
+                continue
+            depth = overlap_depth(corners[i], corners[j])
+            if depth > tolerance:
+                overlaps.append((texts[i].get_text(), texts[j].get_text(), round(float(depth), 1)))
+    return overlaps, clipped

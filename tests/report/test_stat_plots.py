@@ -136,6 +136,24 @@ def test_strip_draws_every_seed_and_the_t_interval():
     assert ax.get_ylabel() == "test accuracy (%)"
 
 
+def test_strip_turns_horizontal_when_the_names_do_not_fit_their_columns():
+    """Three grid names of the default run (issue 31) printed over each other on the x axis; now
+    they are the rows of a horizontal strip plot, first on top, the values on the x axis."""
+    names = ["t-softmax-l2-lambda0", "t-softmax-l2-lambda0.001", "t-softmax-l2-lambda0.01"]
+    values = {n: SEEDS["softmax"] for n in names}
+    fig = SP.plot_seed_strip(values)
+    ax = fig.axes[0]
+    draw(fig)
+    at = dict(zip(ax.yaxis.get_majorticklocs(), (t.get_text() for t in ax.get_yticklabels())))
+    assert [at[y] for y in sorted(at, reverse=True)] == [f"{n} (n=3)" for n in names]
+    assert ax.get_xlabel() == "test accuracy (%)" and ax.get_ylabel() == "variant (n = number of seeds)"
+    for n in names:
+        (dots,) = [ln for ln in ax.lines if ln.get_gid() == f"seeds:{n}"]
+        assert np.allclose(sorted(dots.get_xdata()), sorted(100 * np.array(SEEDS["softmax"])))
+    (seg,) = bar_extents(ax.containers[0])
+    assert seg[:, 0] == pytest.approx(t_interval(100 * np.array(SEEDS["softmax"])))
+
+
 def test_pair_diffs_draw_bootstrap_intervals_in_verdict_colours():
     table = pairs()
     assert table["verdict"].tolist() == [S.VERDICT_A, S.VERDICT_B, S.VERDICT_NONE]
@@ -175,16 +193,71 @@ def test_mean_band_against_a_direct_computation():
 
 
 def test_curves_band_fills_the_interval():
+    """Every seed of no-shuffle runs to the end: one solid line and its band over every epoch."""
+    fig = built("band")
+    ax = fig.axes[0]
+    b = SP.mean_band(seed_histories(2, (6, 6)), "val_acc")
+    (band,) = [c for c in ax.collections if c.get_gid() == "band:no-shuffle"]
+    ys = np.concatenate([p.vertices[:, 1] for p in band.get_paths()])
+    assert ys.min() == pytest.approx(100 * b["lo"].min()) and ys.max() == pytest.approx(100 * b["hi"].max())
+    (mean,) = [ln for ln in ax.lines if ln.get_gid() == "mean:no-shuffle"]
+    assert np.allclose(mean.get_ydata(), 100 * b["mean"])
+    assert not [ln for ln in ax.lines if ln.get_gid() == "fewer:no-shuffle"]
+    assert "no-shuffle (n=2)" in legend_texts(fig)
+    assert ax.get_ylabel() == "validation accuracy (%)"
+
+
+def test_curves_band_stop_where_a_seed_stopped_and_say_how_many_remain():
+    """shuffle's third seed stopped after epoch 5: the solid line and the band end at epoch 5,
+    the mean of the two seeds left goes on dotted from there, a circle marks epoch 6 (the first
+    with fewer seeds), and the legend says n=3, 2 from epoch 6 instead of a bare n=3."""
     fig = built("band")
     ax = fig.axes[0]
     b = SP.mean_band(seed_histories(), "val_acc")
-    (band,) = [c for c in ax.collections if c.get_gid() == "band:shuffle"]
-    ys = np.concatenate([p.vertices[:, 1] for p in band.get_paths()])
-    assert ys.min() == pytest.approx(100 * b["lo"].min()) and ys.max() == pytest.approx(100 * b["hi"].max())
+    all_seeds = (b["n"] == 3).to_numpy()
+    assert b["epoch"][all_seeds].max() == 5
     (mean,) = [ln for ln in ax.lines if ln.get_gid() == "mean:shuffle"]
-    assert np.allclose(mean.get_ydata(), 100 * b["mean"])
-    assert "shuffle (n=3)" in legend_texts(fig) and "no-shuffle (n=2)" in legend_texts(fig)
-    assert ax.get_ylabel() == "validation accuracy (%)"
+    y = np.asarray(mean.get_ydata(), float)
+    assert np.allclose(y[all_seeds], 100 * b["mean"][all_seeds]) and np.isnan(y[~all_seeds]).all()
+    (fewer,) = [ln for ln in ax.lines if ln.get_gid() == "fewer:shuffle"]
+    assert fewer.get_linestyle() == ":"
+    yf = np.asarray(fewer.get_ydata(), float)
+    drawn = ~np.isnan(yf)
+    assert list(b["epoch"][drawn]) == [5, 6, 7, 8]  # joined to the last epoch with every seed
+    assert np.allclose(yf[drawn], 100 * b["mean"][drawn])
+    (drops,) = [ln for ln in ax.lines if ln.get_gid() == "drops:shuffle"]
+    assert list(drops.get_xdata()) == [6]
+    (band,) = [c for c in ax.collections if c.get_gid() == "band:shuffle"]
+    xs = np.concatenate([p.vertices[:, 0] for p in band.get_paths()])
+    assert xs.max() == 5  # no band where fewer seeds remain
+    texts = legend_texts(fig)
+    assert "shuffle (n=3; 2 from epoch 6)" in texts and "shuffle (n=3)" not in texts
+    assert any(t.startswith("from ○") for t in texts)
+
+
+def test_seed_counts_name_every_drop():
+    hs = seed_histories(3, (8, 6, 4))
+    fig = SP.plot_curves_band({"v": hs}, ("val_acc",), figsize=(5, 3))
+    assert "v (n=3; 2 from epoch 5, 1 from epoch 7)" in legend_texts(fig)
+    (drops,) = [ln for ln in fig.axes[0].lines if ln.get_gid() == "drops:v"]
+    assert list(drops.get_xdata()) == [5, 7]
+
+
+@pytest.mark.parametrize("epochs", [1, 3, 5])
+def test_epoch_axes_have_integer_ticks(epochs):
+    """A quick run of 3 epochs is ticked 0, 1, 2, 3 (not 0.5, 1.5) on every epoch axis."""
+    from cifarflow.report import plots
+
+    band = SP.plot_curves_band({"v": [history(epochs), history(epochs)]}, ("val_acc", "train_loss"))
+    overlay = plots.plot_curves_overlay({"v": history(epochs)}, ("val_acc",))
+    curves = plots.plot_curves(history(epochs), "v")
+    strip = SP.plot_seed_strip({"v": [1, 2, 3], "w": [2, 2, 3]}, metric="best_epoch")
+    axes = [*band.axes, *plot_axes(overlay), *plot_axes(curves)]
+    for fig in (band, overlay, curves, strip):
+        draw(fig)
+    ticks = [t for ax in axes for t in ax.xaxis.get_majorticklocs() if ax.get_xlim()[0] <= t <= ax.get_xlim()[1]]
+    ticks += [t for t in strip.axes[0].yaxis.get_majorticklocs()]
+    assert ticks and all(float(t).is_integer() for t in ticks)
 
 
 def test_per_class_bars_carry_t_interval_error_bars():

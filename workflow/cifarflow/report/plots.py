@@ -5,15 +5,24 @@ Every function takes in-memory objects (DataFrames, arrays, dicts) and returns a
 `save(fig, stem)` writes `stem.png` and `stem.pdf`. Figures use constrained layout and are grown,
 if needed, until no text sticks out of the canvas.
 
+Long labels (generated variant names run to 64 characters) are laid out so that no two texts
+collide: they are measured with the Agg renderer's font metrics (`_text_width`) and, where they
+would not fit, wrapped at their separators (`_wrap`: after "-", "_", ",", "/" and at spaces, never
+inside a number), legends get as many columns as fit the figure's width (`_fig_legend`), and a
+plot whose category names do not fit under their columns turns horizontal (the per-seed strip
+plot); tests/report/test_figure_layout.py checks every figure type with the renderer's extents.
+
 Variant colours come from `variant_colors`; pass the same `colors` mapping (computed once from all
 variant names, in config order) to every figure so that a variant keeps its colour everywhere.
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import math
 import os
+import re
 import warnings
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -23,6 +32,7 @@ import matplotlib.colors as mcolors
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
+from matplotlib.font_manager import FontProperties
 from matplotlib.lines import Line2D
 from matplotlib.ticker import MaxNLocator
 
@@ -184,7 +194,11 @@ def _figure(figsize) -> Figure:
 
 
 def _fit_to_text(fig: Figure, max_rounds: int = 4) -> Figure:
-    """Grow `fig` until every drawn artist (titles, tick labels, legends) lies inside it."""
+    """Grow `fig` until every drawn artist (titles, tick labels, legends) lies inside it; a
+    suptitle wider than the figure is first wrapped to its width."""
+    title = fig._suptitle  # set by the figure or, after it was built, by a caller
+    if title is not None and title.get_text():
+        title.set_text(_wrap(title.get_text(), fig.get_size_inches()[0] - 0.3, title.get_fontsize()))
     for _ in range(max_rounds):
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
@@ -215,6 +229,105 @@ def _legend_columns(n: int, max_cols: int = 4) -> int:
     """Columns for a legend of n entries, at most max_cols, with rows as evenly filled as possible."""
     rows = math.ceil(max(1, n) / max_cols)
     return max(1, math.ceil(n / rows))
+
+
+# --------------------------------------------------------------------------------------------
+# long labels: measured, wrapped at their separators, legends in the columns that fit
+
+# a line may break after "-", "_", "/", ",", "=", ":", at a space, and after a "." that a letter
+# follows ("augmentation.flip"), never inside a number ("0.001", "1e-05" aside)
+_BREAK = re.compile(r"(?<=[-_/,=:])|(?<=\s)|(?<=\.)(?=[A-Za-z])")
+_MATH = re.compile(r"(?<!\\)\$")
+
+
+@functools.cache
+def _measure_renderer():
+    from matplotlib.backends.backend_agg import RendererAgg
+
+    return RendererAgg(1, 1, DEFAULT_DPI)
+
+
+def _points(fontsize) -> float:
+    """A font size in points; names ("medium", "large") are relative to rcParams["font.size"]."""
+    return FontProperties(size=fontsize).get_size_in_points()
+
+
+@functools.lru_cache(maxsize=8192)
+def _text_width(text: str, fontsize=10.0) -> float:
+    """Width in inches of `text` (its widest line) in the default font at `fontsize`, as the Agg
+    renderer draws it at DEFAULT_DPI (mathtext when it holds an unescaped `$`)."""
+    math_text = bool(_MATH.search(text))
+    prop = FontProperties(size=fontsize)
+    renderer = _measure_renderer()
+    widths = [
+        renderer.get_text_width_height_descent(line if math_text else line.replace("\\$", "$"), prop, math_text)[0]
+        for line in str(text).split("\n")
+        if line
+    ]
+    return max(widths, default=0.0) / DEFAULT_DPI
+
+
+def _wrap(text, width: float, fontsize=10.0) -> str:
+    """`text` broken into lines no wider than `width` inches at `fontsize`, at its separators (see
+    _BREAK; the break keeps a "-" or "_" at the line's end, drops a space). Text that fits, and
+    mathtext, is returned unchanged; a piece without a separator wider than `width` stays whole."""
+    text = str(text)
+    if _MATH.search(text) or _text_width(text, fontsize) <= width:
+        return text
+    lines = []
+    for line in text.split("\n"):
+        current = ""
+        for piece in (p for p in _BREAK.split(line) if p):
+            if current.strip() and _text_width((current + piece).rstrip(), fontsize) > width:
+                lines.append(current.rstrip())
+                current = piece.lstrip()
+            else:
+                current += piece
+        lines.append(current.rstrip())
+    return "\n".join(lines)
+
+
+def _lines(text: str) -> int:
+    return str(text).count("\n") + 1
+
+
+def _legend_width(labels: Sequence[str], ncols: int, fontsize) -> float:
+    """Width (inches) of a frameless legend of `labels` in `ncols` columns, filled as matplotlib
+    fills them (np.array_split: the first columns get the extra entries)."""
+    em = _points(fontsize) / 72
+    rc = matplotlib.rcParams
+    handle = (rc["legend.handlelength"] + rc["legend.handletextpad"]) * em
+    columns = [c for c in np.array_split(np.array(list(labels), dtype=object), ncols) if len(c)]
+    body = sum(max(_text_width(str(t), fontsize) for t in c) + handle for c in columns)
+    return body + (len(columns) - 1) * rc["legend.columnspacing"] * em + 2 * rc["legend.borderpad"] * em
+
+
+def _fig_legend(fig: Figure, handles, labels=None, max_cols: int = 4, **kwargs):
+    """The figure's legend below its panels, frameless, in as many columns as fit the figure's
+    width (at most `max_cols`, rows evenly filled); a label wider than the figure is wrapped."""
+    labels = [h.get_label() for h in handles] if labels is None else list(labels)
+    fontsize = kwargs.get("fontsize", matplotlib.rcParams["legend.fontsize"])
+    room = fig.get_size_inches()[0] - 0.2
+    em = _points(fontsize) / 72
+    rc = matplotlib.rcParams
+    pad = (rc["legend.handlelength"] + rc["legend.handletextpad"] + 2 * rc["legend.borderpad"]) * em
+    labels = [_wrap(t, room - pad, fontsize) for t in labels]
+    ncols = _legend_columns(len(labels), max_cols)
+    while ncols > 1 and _legend_width(labels, ncols, fontsize) > room:
+        ncols = _legend_columns(len(labels), ncols - 1)
+    # a legend of more than two lines makes the figure taller by its extra lines, so that it does
+    # not squeeze the panels (which would make the fit grow the figure's width as well)
+    columns = np.array_split(np.array([_lines(t) for t in labels]), ncols)
+    extra = max(int(c.sum()) for c in columns) - 2
+    if extra > 0:
+        w, h = fig.get_size_inches()
+        fig.set_size_inches(w, h + extra * 1.7 * em)
+    return fig.legend(handles=handles, labels=labels, loc="outside lower center", ncols=ncols, frameon=False, **kwargs)
+
+
+def _integer_ticks(axis) -> None:
+    """Whole-number ticks (epochs): a 3-epoch run is ticked 0, 1, 2, 3, never 0.5, 1.5."""
+    axis.set_major_locator(MaxNLocator(integer=True))
 
 
 def _finite(series: pd.Series) -> pd.Series:
@@ -348,7 +461,7 @@ def plot_curves(
             _maybe_log_y(ax, pd.concat(list(series.values())))
         ax.set_xlabel("epoch")
         ax.set_ylabel(ylabel)
-        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        _integer_ticks(ax.xaxis)
         ax.grid(alpha=0.3)
 
     events = [
@@ -366,7 +479,7 @@ def plot_curves(
         for ax in axes:
             ax.axvline(at, linestyle=style, color=c, linewidth=1.2)
         handles.append(Line2D([], [], linestyle=style, color=c, label=f"{what} ({int(at)})"))
-    fig.legend(handles=handles, loc="outside lower center", ncols=_legend_columns(len(handles), 5), frameon=False)
+    _fig_legend(fig, handles, max_cols=5)
     fig.suptitle(literal(name))
     return _fit_to_text(fig)
 
@@ -427,7 +540,7 @@ def plot_confusion(confusion, class_names: Sequence[str], title: str, *, figsize
     ax.set_yticks(range(K), labels=names)
     ax.set_xlabel("predicted class")
     ax.set_ylabel("true class")
-    ax.set_title(literal(title))
+    ax.set_title(_wrap(literal(title), fig.get_size_inches()[0] - 0.6, matplotlib.rcParams["axes.titlesize"]))
     return _fit_to_text(fig)
 
 
@@ -459,7 +572,7 @@ def plot_per_class(
     K = len(class_names)
     x = np.arange(K)
     width = 0.8 / max(1, len(variants))
-    fig = _figure(figsize or (max(6.0, 0.25 * K * len(variants) + 2.5), 3.8))
+    fig = _figure(figsize or (min(16.0, max(6.0, 0.25 * K * len(variants) + 2.5)), 3.8))
     ax = fig.subplots()
     for i, (v, d) in enumerate(per_class.items()):
         v = str(v)
@@ -486,8 +599,8 @@ def plot_per_class(
     ax.set_ylabel("test accuracy (%)")
     ax.set_ylim(0, 100)
     ax.grid(axis="y", alpha=0.3)
-    fig.legend(loc="outside lower center", ncols=_legend_columns(len(variants)), frameon=False)
-    ax.set_title(literal(title))
+    _fig_legend(fig, *ax.get_legend_handles_labels())
+    ax.set_title(_wrap(literal(title), fig.get_size_inches()[0] - 0.6, matplotlib.rcParams["axes.titlesize"]))
     return _fit_to_text(fig)
 
 
@@ -547,7 +660,7 @@ def plot_vs_param(
         ax.set_ylabel(ylabel)
         ax.grid(alpha=0.3)
     handles = [Line2D([], [], marker="o", linestyle="", color=cols[v], label=v) for v in dict.fromkeys(df["variant"])]
-    fig.legend(handles=handles, loc="outside lower center", ncols=_legend_columns(len(handles), 5), frameon=False)
+    _fig_legend(fig, handles, max_cols=5)
     if title:
         fig.suptitle(literal(title))
     return _fit_to_text(fig)
@@ -598,6 +711,16 @@ def _loss_groups(histories, cols, q, loss_names) -> list[tuple[str | None, list[
     return [(None, names)]
 
 
+def _panel_title(names: str, loss: str | None, count: int, width: float) -> str:
+    """The title of a panel that shows some of the variants: their names, wrapped to the panel's
+    width; when that takes more than three lines, the count (the legend names them by colour)."""
+    size = matplotlib.rcParams["axes.titlesize"]
+    wrapped = _wrap(names, width, size)
+    if _lines(wrapped) <= 3:
+        return wrapped
+    return _wrap(f"{count} variants" + (f" ({loss} loss)" if loss else ""), width, size)
+
+
 def plot_curves_overlay(
     histories: Mapping[str, pd.DataFrame],
     metrics: Sequence[str] = ("val_acc",),
@@ -635,6 +758,7 @@ def plot_curves_overlay(
 
     n = len(panels)
     fig = _figure(figsize or (3.8 * n + 0.4, 3.5))
+    panel_width = fig.get_size_inches()[0] / n - 0.8  # less the y tick labels and label
     axes = fig.subplots(1, n, squeeze=False)[0]
     used_splits: set = set()
     for ax, (q, ms, vs, loss, sub) in zip(axes, panels):
@@ -658,16 +782,16 @@ def plot_curves_overlay(
             _maybe_log_y(ax, pd.concat(values))
         ax.set_xlabel("epoch")
         ax.set_ylabel(_quantity_label(q, splits, loss))
-        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        _integer_ticks(ax.xaxis)
         ax.grid(alpha=0.3)
         if sub:
-            ax.set_title(sub)
+            ax.set_title(_panel_title(sub, loss, len(vs), panel_width))
     handles = [Line2D([], [], color=cols[v], linewidth=2, label=v) for v in variants]
     if len(used_splits - {None}) > 1:
         handles += [
             Line2D([], [], color="0.3", linestyle=SPLIT_STYLE[s], label=SPLIT_NAME[s]) for s in ("train", "val")
         ]
-    fig.legend(handles=handles, loc="outside lower center", ncols=_legend_columns(len(handles), 5), frameon=False)
+    _fig_legend(fig, handles, max_cols=5)
     if title:
         fig.suptitle(literal(title))
     return _fit_to_text(fig)
@@ -711,7 +835,7 @@ def plot_templates_compare(
             _image_axis(ax)
             if r == 0 or own:
                 ax.set_title(titles[c] if own else header[c], fontsize=9)
-        axes[r, 0].set_ylabel(v, rotation=0, ha="right", va="center", fontsize=10)
+        axes[r, 0].set_ylabel(_wrap(v, 2.0, 10), rotation=0, ha="right", va="center", fontsize=10)
     if title:
         fig.suptitle(literal(title))
     return _fit_to_text(fig)
@@ -780,7 +904,7 @@ def plot_true_class_prob(
             linewidth=1.4,
             label=f"misclassified (n = {int((~correct).sum())})",
         )
-        ax.set_title(v)
+        ax.set_title(_wrap(v, fig.get_size_inches()[0] / ncols - 0.7, matplotlib.rcParams["axes.titlesize"]))
         ax.set_xlim(0, 1)
         ax.set_xlabel("p(true class)")
         ax.set_ylabel("test images (count)")

@@ -21,7 +21,7 @@ from matplotlib.colors import Normalize
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
-from .plots import _PARAM_LABELS, _figure, _fit_to_text, _legend_columns, literal
+from .plots import _PARAM_LABELS, _fig_legend, _figure, _fit_to_text, _integer_ticks, _text_width, _wrap, literal
 
 __all__ = ["round_colors", "plot_search_settings", "plot_search_parallel"]
 
@@ -94,6 +94,21 @@ def _positions(values: Sequence, cats: list) -> np.ndarray:
     return np.array([index[json.dumps(v, sort_keys=True)] for v in values], dtype=float)
 
 
+def _category_ticks(ax, labels: list[str], width: float) -> None:
+    """A choice's values under its positions: as they were (turned 30 degrees beyond three) when
+    they fit their slots of the axes' `width` inches; else wrapped at their separators and turned
+    45 degrees, anchored at their ends, with as many lines as the slots' spacing across them holds."""
+    slot = width / max(1, len(labels))
+    if max((_text_width(t) for t in labels), default=0.0) <= 0.9 * slot:
+        ax.set_xticks(range(len(labels)), labels, rotation=30 if len(labels) > 3 else 0)
+        return
+    across = slot * math.sin(math.radians(45))  # the distance between two turned labels' baselines
+    lines = max(1, int((across - 0.04) // 0.17))
+    longest = max(_text_width(t) for t in labels)
+    wrapped = [_wrap(t, max(1.0, longest / lines + 0.1)) for t in labels]
+    ax.set_xticks(range(len(labels)), wrapped, rotation=45, ha="right", rotation_mode="anchor")
+
+
 def plot_search_settings(
     trials: pd.DataFrame,
     scales: Mapping[str, str],
@@ -119,12 +134,14 @@ def plot_search_settings(
         if scales[key] == "category":
             cats = _categories(values, (choices or {}).get(key))
             x = _positions(values, cats)
-            ax.set_xticks(range(len(cats)), [_show(c) for c in cats], rotation=30 if len(cats) > 3 else 0)
+            _category_ticks(ax, [_show(c) for c in cats], fig.get_size_inches()[0] / ncols - 0.9)
             ax.set_xlim(-0.5, len(cats) - 0.5)
         else:
             x = pd.to_numeric(pd.Series(values), errors="coerce").to_numpy(float)
             if scales[key] == "log":
                 _log_x(ax)
+            elif str(key).split(".")[-1] == "epochs":
+                _integer_ticks(ax.xaxis)
         for r, color in colors.items():
             sel = (trials["round"] == r).to_numpy()
             ax.scatter(x[sel], acc[sel], s=28, color=color, edgecolors="white", linewidths=0.5, zorder=2)
@@ -141,7 +158,7 @@ def plot_search_settings(
         handles.append(
             Line2D([], [], marker="o", linestyle="", markerfacecolor="none", markeredgecolor="crimson", label="chosen")
         )
-    fig.legend(handles=handles, loc="outside lower center", ncols=_legend_columns(len(handles), 6), frameon=False)
+    _fig_legend(fig, handles, max_cols=6)
     if title:
         fig.suptitle(literal(title))
     return _fit_to_text(fig)
@@ -190,6 +207,10 @@ def plot_search_parallel(
     names = [_label(k) + (" (log)" if scales[k] == "log" else "") for k in keys] + ["validation\naccuracy (%)"]
 
     fig = _figure((max(4.5, 1.7 * len(names) + 1.5), 3.8))
+    # the distance between two axes (inches), less the y label and the colour bar
+    gap = (fig.get_size_inches()[0] - 1.6) / max(1.0, len(names) - 0.4)
+    names = [_wrap(t, gap - 0.15) for t in names]
+    cols = [(pos, ticks, [_wrap(t, 0.93 * gap - 0.15, 7) for t in labels]) for pos, ticks, labels in cols]
     ax = fig.subplots()
     norm = Normalize(vmin=lo, vmax=hi) if hi > lo else Normalize(vmin=lo - 0.5, vmax=lo + 0.5)
     cmap = matplotlib.colormaps["viridis"]

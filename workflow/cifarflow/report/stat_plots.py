@@ -13,6 +13,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 
+import matplotlib
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
@@ -21,12 +22,16 @@ from matplotlib.patches import Patch
 
 from .plots import (
     _colors_for,
+    _fig_legend,
     _figure,
     _finite,
     _fit_to_text,
-    _legend_columns,
+    _integer_ticks,
+    _lines,
     _no_data,
     _param_scale,
+    _text_width,
+    _wrap,
     literal,
     plot_per_class,
 )
@@ -61,6 +66,12 @@ _STEM_LABELS = {
 }
 
 
+_EPOCH_STEMS = ("best_epoch", "stop_epoch")  # whole epochs: their value axes get integer ticks
+
+_LABEL_WIDTH = 2.6  # inches: a category name on a horizontal plot's y axis wraps to this width
+_LINE = 0.17  # inches per line of 10-point text
+
+
 def _is_acc(name: str) -> bool:
     return name.endswith("acc") or name.startswith("acc_")
 
@@ -83,47 +94,62 @@ def plot_seed_strip(
     values: variant -> per-seed values (fractions for accuracies, drawn in %). The dots are spread
     sideways by a fixed, evenly spaced offset (no random jitter, so the figure is reproducible).
     A variant with one seed shows its dot and mean without an interval; its tick says n=1.
+    When the variants' names do not fit under their columns, the plot turns horizontal: one row
+    per variant (the first on top), its name wrapped at its separators on the left.
     """
     names = [str(v) for v in values]
     cols = _colors_for(names, colors)
     scale = 100.0 if _is_acc(metric) else 1.0
-    fig = _figure(figsize or (max(4.0, 0.9 * len(names) + 1.5), 3.6))
+    summaries = [summarize(np.asarray(vals, dtype=float) * scale, confidence) for vals in values.values()]
+    ticks = [f"{v}\n(n={s.n})" for v, s in zip(names, summaries)]
+    size = figsize or (max(4.0, 0.9 * len(names) + 1.5), 3.6)
+    column = (size[0] - 1.1) / max(1, len(names))  # less the y tick labels and label
+    horizontal = bool(names) and max(_text_width(t) for t in ticks) > 0.9 * column
+    if horizontal:
+        ticks = [_wrap(f"{v} (n={s.n})", _LABEL_WIDTH) for v, s in zip(names, summaries)]
+        row = max(0.45, _LINE * max(_lines(t) for t in ticks) + 0.16)
+        size = (figsize[0] if figsize else 6.4, max(size[1] if figsize else 0.0, 1.6 + row * len(names)))
+    fig = _figure(size)
     ax = fig.subplots()
-    ticks = []
+    value_axis = ax.xaxis if horizontal else ax.yaxis
     for i, (v, vals) in enumerate(values.items()):
         v = str(v)
         x = np.asarray(vals, dtype=float) * scale
-        s = summarize(x, confidence)
+        s = summaries[i]
         k = x.size
         offsets = np.linspace(-0.15, 0.15, k) if k > 1 else np.zeros(k)
-        ax.plot(i + 0.25 + offsets, x, "o", color=cols[v], alpha=0.8, markersize=5, linestyle="", gid=f"seeds:{v}")
+        at = len(names) - 1 - i if horizontal else i  # horizontal: the first variant on top
+        dots = (x, at - 0.25 - offsets) if horizontal else (at + 0.25 + offsets, x)
+        ax.plot(*dots, "o", color=cols[v], alpha=0.8, markersize=5, linestyle="", gid=f"seeds:{v}")
+        centre = ([s.mean], [at + 0.1]) if horizontal else ([at - 0.1], [s.mean])
         if s.n >= 2:
-            ax.errorbar(
-                [i - 0.1],
-                [s.mean],
-                yerr=[[s.half], [s.half]],
-                fmt="s",
-                color=cols[v],
-                markersize=6,
-                capsize=4,
-                linewidth=1.5,
-                gid=f"ci:{v}",
-            )
+            err = {"xerr" if horizontal else "yerr": [[s.half], [s.half]]}
+            ax.errorbar(*centre, **err, fmt="s", color=cols[v], markersize=6, capsize=4, linewidth=1.5, gid=f"ci:{v}")
         elif s.n == 1:
-            ax.plot([i - 0.1], [s.mean], "s", color=cols[v], markersize=6, gid=f"ci:{v}")
-        ticks.append(f"{v}\n(n={s.n})")
-    ax.set_xticks(range(len(names)), labels=ticks)
-    ax.set_xlim(-0.6, len(names) - 0.4)
-    ax.set_xlabel("variant (n = number of seeds)")
-    ax.set_ylabel(_STEM_LABELS.get(metric, metric))
-    ax.grid(axis="y", alpha=0.3)
+            ax.plot(*centre, "s", color=cols[v], markersize=6, gid=f"ci:{v}")
+    positions = range(len(names) - 1, -1, -1) if horizontal else range(len(names))
+    category_axis = ax.yaxis if horizontal else ax.xaxis
+    category_axis.set_ticks(list(positions), labels=ticks)
+    (ax.set_ylim if horizontal else ax.set_xlim)(-0.6, len(names) - 0.4)
+    category_axis.set_label_text("variant (n = number of seeds)")
+    value_axis.set_label_text(_STEM_LABELS.get(metric, metric))
+    if metric in _EPOCH_STEMS:
+        _integer_ticks(value_axis)
+    ax.grid(axis="x" if horizontal else "y", alpha=0.3)
     handles = [
         Line2D([], [], marker="o", linestyle="", color="0.3", label="one seed"),
         Line2D([], [], marker="s", linestyle="-", color="0.3", label=_ci_label(confidence)),
     ]
     fig.legend(handles=handles, loc="outside lower center", ncols=2, frameon=False)
-    ax.set_title(literal(title) if title else f"{_STEM_LABELS.get(metric, metric)} over seeds")
+    title = literal(title) if title else f"{_STEM_LABELS.get(metric, metric)} over seeds"
+    # horizontal: wrapped to the axes' width (it is centred over them, right of the names)
+    ax.set_title(_title(title, fig, max(_text_width(t) for t in ticks) + 0.9) if horizontal else title)
     return _fit_to_text(fig)
+
+
+def _title(text: str, fig: Figure, margin: float = 0.6) -> str:
+    """An axes title wrapped to the figure's width less `margin` inches when it is wider."""
+    return _wrap(text, fig.get_size_inches()[0] - margin, matplotlib.rcParams["axes.titlesize"])
 
 
 def plot_pair_diffs(
@@ -133,10 +159,16 @@ def plot_pair_diffs(
     interval, coloured by verdict (:data:`VERDICT_COLORS`), a line at 0. ``pairs``: a recipe table
     (:func:`cifarflow.report.verdicts.recipe_pairs_table`: the recipe interval at its family-wise
     level, the ±min_effect band shaded, P(A>B) at the right) or an image-level
-    :func:`cifarflow.report.stats.pairs_table` (95% paired bootstrap interval, Holm-adjusted p)."""
+    :func:`cifarflow.report.stats.pairs_table` (95% paired bootstrap interval, Holm-adjusted p).
+    A pair's name wider than the label column is drawn as "A" over "− B", each name wrapped at its
+    separators, and the rows are made tall enough for the lines."""
     n = len(pairs)
     recipe = "p_better" in pairs.columns
-    fig = _figure(figsize or (7.0, 1.2 + 0.4 * max(n, 1)))
+    labels = [_pair_label(r.variant_a, r.variant_b) for r in pairs.itertuples()]
+    lines = max((_lines(t) for t in labels), default=1)
+    row = max(0.4, _LINE * lines + (0.3 if lines > 1 else 0.12))  # a gap between two pairs' names
+    height = 1.2 + row * max(n, 1)
+    fig = _figure((figsize[0], max(figsize[1], height)) if figsize else (7.0, height))
     ax = fig.subplots()
     if n == 0:
         _no_data(ax, "no pairs")
@@ -163,25 +195,59 @@ def plot_pair_diffs(
         delta = 100 * float(pairs["min_effect"].iloc[0])
         ax.axvspan(-delta, delta, color="#2ca02c", alpha=0.12, zorder=0, label=f"±{delta:g} points")
     ax.axvline(0.0, color="0.3", linewidth=0.8, zorder=0)
-    ax.set_yticks(y, labels=[f"{r.variant_a} − {r.variant_b}" for r in pairs.itertuples()])
+    ax.set_yticks(y, labels=labels)
     ax.set_ylim(-0.7, n - 0.3)
     ax.set_ylabel("pair (A − B)")
     if recipe:
         level = f"{100 * float(pairs['level'].iloc[0]):.4g}%" if n else ""
         ax.set_xlabel(
-            f"difference in test accuracy, A − B (percentage points; {level} interval over seeds and test images)"
+            _axis_label(
+                f"difference in test accuracy, A − B (percentage points; {level} interval over seeds and test images)",
+                fig,
+                labels,
+            )
         )
         title_legend = "verdict (recipe interval; shaded: ±min_effect, where equivalent lies)"
     else:
-        ax.set_xlabel("difference in test accuracy, A − B (percentage points; 95% paired bootstrap interval)")
+        ax.set_xlabel(
+            _axis_label(
+                "difference in test accuracy, A − B (percentage points; 95% paired bootstrap interval)", fig, labels
+            )
+        )
         title_legend = f"verdict (McNemar, Holm-adjusted p < {alpha:g}, interval excludes 0)"
     ax.grid(axis="x", alpha=0.3)
     order = (VERDICT_A, VERDICT_B, "equivalent", "undecided", VERDICT_NONE)
     present = [v for v in order if v in set(pairs["verdict"])]
     handles = [Patch(color=VERDICT_COLORS[v], label=v) for v in present]
-    fig.legend(handles=handles, loc="outside lower center", ncols=len(handles), frameon=False, title=title_legend)
-    ax.set_title(literal(title))
+    fig.legend(
+        handles=handles,
+        loc="outside lower center",
+        ncols=len(handles),
+        frameon=False,
+        title=_wrap(title_legend, fig.get_size_inches()[0] - 0.3),
+    )
+    ax.set_title(_title(literal(title), fig, _LABEL_WIDTH + 1.4 if lines > 1 else 0.6))
     return _fit_to_text(fig)
+
+
+def _axis_label(text: str, fig: Figure, labels: Sequence[str]) -> str:
+    """The forest plot's x label; beside wrapped pair names (which leave the axes narrower than
+    the label) it breaks before its parenthesis, each part wrapped to the axes' width."""
+    if all(_lines(t) == 1 for t in labels):
+        return text
+    room = fig.get_size_inches()[0] - _LABEL_WIDTH - 1.4  # less the pair names and the P(A>B) notes
+    if _text_width(text) <= room:
+        return text
+    head, _, rest = text.partition(" (")
+    return "\n".join(_wrap(part, room) for part in (head, "(" + rest if rest else "") if part)
+
+
+def _pair_label(a, b) -> str:
+    """ "A − B" on one line when it fits the label column, else A over "− B", each wrapped."""
+    label = f"{a} − {b}"
+    if _text_width(label) <= _LABEL_WIDTH:
+        return label
+    return _wrap(str(a), _LABEL_WIDTH) + "\n" + _wrap(f"− {b}", _LABEL_WIDTH)
 
 
 def mean_band(histories: Sequence[pd.DataFrame], column: str, confidence: float = CONFIDENCE) -> pd.DataFrame:
@@ -215,14 +281,18 @@ def plot_curves_band(
 ) -> Figure:
     """Curves over epochs as the mean over seeds with a shaded t interval, one panel per metric.
 
-    histories: variant -> its seeds' history DataFrames (history.csv). Bands are drawn where at
-    least two seeds have a value (see :func:`mean_band`); accuracies are in percent.
+    histories: variant -> its seeds' history DataFrames (history.csv). Accuracies are in percent.
+    The solid line and its band cover the epochs where every seed has a value; where fewer remain
+    (seeds stopped early at different epochs, or diverged), the mean of those still running goes
+    on as a thin dotted line without a band, an open circle marks each epoch where the count
+    drops, and the variant's legend entry says from which epoch how many seeds remain.
     """
     names = [str(v) for v in histories]
     cols = _colors_for(names, colors)
     metrics = list(metrics)
     fig = _figure(figsize or (max(4.2, 3.6 * len(metrics)), 3.4))
     axes = np.atleast_1d(fig.subplots(1, len(metrics)))
+    counts: dict[str, pd.DataFrame] = {}  # variant -> epoch and n of the first panel it is drawn in
     for ax, m in zip(axes, metrics):
         scale = 100.0 if _is_acc(m) else 1.0
         drew = False
@@ -231,8 +301,13 @@ def plot_curves_band(
             b = mean_band(list(hs), m, confidence)
             if b.empty or not np.isfinite(b["mean"]).any():
                 continue
-            ax.plot(b["epoch"], b["mean"] * scale, color=cols[v], linewidth=1.5, gid=f"mean:{v}")
-            ok = np.isfinite(b["lo"]).to_numpy()
+            counts.setdefault(v, b[["epoch", "n"]])
+            full = (b["n"] == len(hs)).to_numpy()
+            if full.all():
+                ax.plot(b["epoch"], b["mean"] * scale, color=cols[v], linewidth=1.5, gid=f"mean:{v}")
+            else:
+                _plot_fewer_seeds(ax, b, full, scale, cols[v], v)
+            ok = np.isfinite(b["lo"]).to_numpy() & full
             if ok.any():
                 ax.fill_between(
                     b["epoch"],
@@ -249,14 +324,65 @@ def plot_curves_band(
             _no_data(ax)
         ax.set_xlabel("epoch")
         ax.set_ylabel(m.replace("val_", "validation ").replace("train_", "training ").replace("acc", "accuracy (%)"))
+        _integer_ticks(ax.xaxis)
         ax.grid(alpha=0.3)
     n_seeds = {str(v): len(hs) for v, hs in histories.items()}
-    handles = [Line2D([], [], color=cols[v], label=f"{v} (n={n_seeds[v]})") for v in names]
+    labels = {v: f"{v} ({_seed_counts(counts.get(v), n_seeds[v])})" for v in names}
+    handles = [Line2D([], [], color=cols[v], label=labels[v]) for v in names]
     handles.append(Patch(color="0.6", alpha=0.4, label=f"{100 * confidence:g}% t interval over seeds"))
-    fig.legend(handles=handles, loc="outside lower center", ncols=_legend_columns(len(handles)), frameon=False)
+    if any(";" in t for t in labels.values()):
+        handles.append(
+            Line2D(
+                [],
+                [],
+                color="0.3",
+                linestyle=":",
+                marker="o",
+                markerfacecolor="none",
+                markersize=4,
+                label="from ○: mean of the seeds left (no band)",
+            )
+        )
+    _fig_legend(fig, handles)
     if title:
         fig.suptitle(literal(title))
     return _fit_to_text(fig)
+
+
+def _plot_fewer_seeds(ax, band: pd.DataFrame, full: np.ndarray, scale: float, color, v: str) -> None:
+    """The mean solid where every seed has a value; elsewhere dotted and thin (joined to the last
+    epoch with every seed), with an open circle where the number of seeds drops."""
+    epoch = band["epoch"].to_numpy(dtype=float)
+    mean = band["mean"].to_numpy(dtype=float) * scale
+    n = band["n"].to_numpy()
+    ax.plot(epoch, np.where(full, mean, np.nan), color=color, linewidth=1.5, gid=f"mean:{v}")
+    fewer = ~full
+    joined = fewer | np.append(fewer[1:], False)
+    ax.plot(epoch, np.where(joined, mean, np.nan), color=color, linewidth=1.0, linestyle=":", gid=f"fewer:{v}")
+    drops = np.flatnonzero(np.diff(n) < 0) + 1
+    ax.plot(
+        epoch[drops],
+        mean[drops],
+        "o",
+        markerfacecolor="none",
+        markeredgecolor=color,
+        markersize=4,
+        linestyle="",
+        gid=f"drops:{v}",
+    )
+
+
+def _seed_counts(counts: pd.DataFrame | None, n_all: int) -> str:
+    """ "n=3" when every epoch has every seed, else "n=3; 2 from epoch 6, 1 from epoch 8"."""
+    if counts is None or (counts["n"] == n_all).all():
+        return f"n={n_all}"
+    parts = []
+    previous = n_all
+    for e, k in zip(counts["epoch"], counts["n"]):
+        if k != previous:
+            parts.append(f"{int(k)} from epoch {e:g}")
+            previous = k
+    return f"n={n_all}; " + ", ".join(parts)
 
 
 def plot_per_class_ci(
@@ -329,8 +455,10 @@ def plot_vs_param_ci(
                 ax.plot([xv], [m], "o", color=cols[v], zorder=2, gid=f"{stem}:{v}")
         ax.set_xlabel(_PARAM_LABELS.get(param, str(param)))
         ax.set_ylabel(_STEM_LABELS.get(stem, stem))
+        if stem in _EPOCH_STEMS:
+            _integer_ticks(ax.yaxis)
         ax.grid(alpha=0.3)
     handles = [Line2D([], [], marker="o", linestyle="", color=cols[v], label=v) for v in dict.fromkeys(df["variant"])]
-    fig.legend(handles=handles, loc="outside lower center", ncols=_legend_columns(len(handles), 5), frameon=False)
+    _fig_legend(fig, handles, max_cols=5)
     fig.suptitle(literal(title) if title else f"mean over seeds with 95% t intervals against {param}")
     return _fit_to_text(fig)

@@ -133,6 +133,15 @@ def test_the_modules_rules_run_under_the_consumers_names(consumer):
     assert "rule train:" not in log
 
 
+def test_the_modules_run_messages_stay_out_of_the_consumers_run(consumer):
+    """Snakemake runs onsuccess/onerror of the main Snakefile only: the consumer's run ends without
+    cifarflow's message (whose paths and report command would be the module's, not the host's)."""
+    wd, proc = consumer
+    assert proc.returncode == 0
+    assert "cifarflow: the run is complete" not in proc.stdout + proc.stderr
+    assert (wd / PREFIX / "results" / "tables" / "tiny" / "summary.html").stat().st_size > 0  # the tables' pages
+
+
 def test_report_of_the_consumer_run_as_a_zip(consumer, tmp_path):
     """`snakemake --report X.zip`: the report archive holds the HTML page and the module's figures."""
     wd, _ = consumer

@@ -7,7 +7,10 @@ from __future__ import annotations
 
 import copy
 import json
+import shlex
+import subprocess
 import time
+from pathlib import Path
 
 import h5py
 import numpy as np
@@ -18,7 +21,7 @@ import yaml
 from cifarflow import CIFAR10_CLASSES
 from cifarflow.config import validate_config
 
-from workflow_utils import REPO, SHARED_ARCHIVE, require_or_skip, snakemake, write_config
+from workflow_utils import REPO, SHARED_ARCHIVE, SNAKEMAKE, require_or_skip, snakemake, write_config
 
 pytestmark = [pytest.mark.realdata, pytest.mark.workflow]
 
@@ -81,7 +84,7 @@ def test_softmax_for_two_epochs_on_the_full_split_beats_chance_clearly(real, spl
 
 def test_quick_config_runs_every_set_end_to_end(real, splits):
     t0 = time.perf_counter()
-    snakemake(real, "--cores", "2")
+    proc = snakemake(real, "--cores", "2")
     print(f"quick config, every set: {time.perf_counter() - t0:.0f}s")
     res = real / "results"
     cfg = yaml.safe_load((real / "config.yaml").read_text())
@@ -115,8 +118,17 @@ def test_quick_config_runs_every_set_end_to_end(real, splits):
     assert "QUICK RUN" in answers  # the quick config is marked quick
     assert answers.strip() in (res / "summary.md").read_text()
     assert list(res.glob("tables/*/paired_*.csv")) and list(res.glob("figures/*/comparisons/*_paired.png"))
-    snakemake(real, "--report", "report.html")
-    assert (real / "report.html").stat().st_size > 1_000_000
+    # the run's last words: where its results are (each exists) and the report command for its config,
+    # which builds the report without a "Missing metadata" warning (issue 27)
+    listed, command = proc.stderr.split("cifarflow: the run is complete.\n", 1)[1].split("The HTML report of this run")
+    paths = [line.split()[0] for line in listed.splitlines() if line.strip()]
+    assert [Path(p).name for p in paths] == ["summary.md", "answers.md", "tables", "figures"]
+    assert all(Path(p).exists() for p in paths)
+    args = shlex.split(command.splitlines()[1])
+    assert Path(args[args.index("--configfile") + 1]).resolve() == (real / "config.yaml").resolve()
+    report = subprocess.run([SNAKEMAKE, *args[1:]], capture_output=True, text=True, timeout=900)
+    assert report.returncode == 0 and "Missing metadata" not in report.stderr, report.stderr[-3000:]
+    assert (real / "results" / "report.html").stat().st_size > 1_000_000
 
 
 def _correctness_of(run_dir):

@@ -195,7 +195,7 @@ def test_report_holds_the_paired_tables_and_the_answers(rep, tmp_path):
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
     names = zipfile.ZipFile(tmp_path / "report.zip").namelist()
-    for want in ("answers.html", "paired_pc.csv", "pc_paired.png", "pc_seeds.png", "per_seed.csv"):
+    for want in ("answers.html", "paired_pc.html", "pc_paired.png", "pc_seeds.png", "per_seed.html"):
         assert any(n.endswith(want) for n in names), (want, names)
 
 

@@ -121,7 +121,8 @@ def test_search_results_a_person_reads(searched):
     wd, _ = searched
     trials = pd.read_csv(wd / SEARCH_DIR / "trials.csv")
     assert len(trials) == 6 and {"eta", "lambda", "val_acc", "round", "epochs_run"} <= set(trials.columns)
-    for f in ("trials.md", "final.csv", "settings.png", "settings.pdf", "parallel.png", "parallel.pdf"):
+    pages = ("trials.html", "final.html")  # the tables as the report shows them
+    for f in ("trials.md", "final.csv", "settings.png", "settings.pdf", "parallel.png", "parallel.pdf", *pages):
         assert (wd / SEARCH_DIR / f).stat().st_size > 0, f
     summary = (wd / "results" / "summary.md").read_text()
     result = json.loads((wd / SEARCH_DIR / "chosen.json").read_text())

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 import os
+import re
+import shlex
 import shutil
 import signal
 import subprocess
@@ -14,10 +17,14 @@ import h5py
 import pandas as pd
 import pytest
 
+from cifarflow.compare_runs import compare_runs
+
 from workflow_utils import (
+    CHROMIUM_FLAGS,
     REPO,
     SNAKEMAKE,
     checkpoint_epoch,
+    chromium_dom,
     params_digest,
     run_fingerprint,
     scheduled_jobs,
@@ -36,7 +43,8 @@ def done(tmp_path_factory, archive) -> Path:
     """A workdir in which the whole small workflow ran with --cores 2."""
     wd = tmp_path_factory.mktemp("run_a")
     write_config(wd, small_config(archive))
-    snakemake(wd, "--cores", "2")
+    proc = snakemake(wd, "--cores", "2")
+    (wd / "run.stderr").write_text(proc.stderr)  # what the run said (test_the_run_ends_saying_...)
     return wd
 
 
@@ -171,6 +179,10 @@ def test_same_config_with_one_core_gives_bit_identical_results(done, archive, tm
     snakemake(tmp_path, "--cores", "1", "results/tables/summary.csv")
     for name in ("soft", "sig", "lg-lambda0.1", "mlp", "logi", "boom"):
         assert run_fingerprint(tmp_path, name) == run_fingerprint(done, name), name
+    # and so says `python -m cifarflow compare-runs`, file by file, predictions included
+    said = []
+    assert compare_runs(done / "results" / "runs", tmp_path / "results" / "runs", log=said.append) == 0, said
+    assert said[-1].startswith("compare-runs: identical, 28 files (7 weights, 7 predictions, 7 metrics, 7 history)")
 
 
 def test_materialised_plan_gives_bit_identical_weights(done, archive, tmp_path):
@@ -246,20 +258,6 @@ def test_missing_local_archive_is_named(tmp_path):
     assert "nope.tar.gz" in proc.stderr + proc.stdout
 
 
-CHROMIUM_FLAGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--hide-scrollbars",
-    "--virtual-time-budget=20000",
-]
-
-
 def test_html_report_builds_and_shows_its_figures_in_chromium(done, tmp_path):
     import numpy as np
     from PIL import Image
@@ -269,7 +267,7 @@ def test_html_report_builds_and_shows_its_figures_in_chromium(done, tmp_path):
     snakemake(done, "--report", "report.html")
     report = done / "report.html"
     html = report.read_text()
-    for name in ("curves.png", "confusion.png", "templates.png", "pc.png", "summary.csv", "benchmarks.csv"):
+    for name in ("curves.png", "confusion.png", "templates.png", "pc.png", "summary.html", "benchmarks.html"):
         assert name in html, name
     # every figure marked for the report is embedded as a decodable PNG
     import base64
@@ -299,3 +297,91 @@ def test_html_report_builds_and_shows_its_figures_in_chromium(done, tmp_path):
     pixels = np.asarray(Image.open(shot).convert("L"), dtype=float)
     assert pixels.shape == (1000, 1400)
     assert pixels.std() > 10  # a rendered page, not a blank one
+
+
+# ---- what a run says, and its tables in the report (issue 27) -----------------------------------
+
+
+def _finished_message(stderr: str) -> tuple[list[str], str]:
+    """The result paths the onsuccess message lists, and its report command."""
+    block = stderr.split("cifarflow: the run is complete.\n", 1)[1]
+    listed, rest = block.split("The HTML report of this run", 1)
+    return [line.split()[0] for line in listed.splitlines() if line.strip()], rest.splitlines()[1].strip()
+
+
+@pytest.fixture(scope="module")
+def message_report(done) -> Path:
+    """The report built by the command the run's onsuccess message gives, run as printed."""
+    _, command = _finished_message((done / "run.stderr").read_text())
+    args = shlex.split(command)
+    assert args[0] == "snakemake"
+    proc = subprocess.run([SNAKEMAKE, *args[1:]], capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "Missing metadata" not in proc.stderr  # the report of the run's own config
+    assert "cifarflow: the run is complete" not in proc.stderr  # building a report is not a run
+    return done / "results" / "report.html"
+
+
+@pytest.mark.slow
+def test_the_run_ends_saying_where_its_results_are_and_how_to_build_its_report(done, message_report):
+    stderr = (done / "run.stderr").read_text()
+    paths, command = _finished_message(stderr)
+    # the last words of the run, before Snakemake's own log path and time
+    assert stderr.rindex("cifarflow: the run is complete.") > stderr.rindex("steps (100%) done")
+    # the config has no questions: the summary, tables and figures, each an existing path
+    assert [Path(p).name for p in paths] == ["summary.md", "tables", "figures"]
+    assert all(Path(p).exists() for p in paths)  # as printed: relative to where Snakemake started, or absolute
+    args = shlex.split(command)
+    assert Path(args[args.index("-d") + 1]).resolve() == done.resolve()
+    assert Path(args[args.index("--configfile") + 1]).resolve() == (done / "config.yaml").resolve()
+    assert message_report.stat().st_size > 100_000
+
+
+@pytest.mark.slow
+def test_the_reports_tables_show_inline_with_their_cells_in_chromium(done, message_report, tmp_path):
+    """Every table the report shows is an HTML page, which the viewer opens in a frame (a CSV would
+    only download). Opened the way its eye button does in headless Chromium, the summary table's
+    page renders with every variant's row and its test accuracy in the DOM."""
+    html = message_report.read_text()
+    script = re.search(r'<script id="results">\s*var results = (.*?);\s*</script>', html, re.S).group(1)
+    results = json.loads(script)
+    pages = {p for p in results if p.endswith(".html")}
+    assert not [p for p in results if p.endswith(".csv")]  # no table only as a download
+    want = {"results/tables/summary.html", "results/tables/benchmarks.html"}
+    want |= {f"results/tables/small/{t}.html" for t in ("summary", "per_class", "per_seed")}
+    want |= {f"results/tables/small/paired_{c}.html" for c in ("pc", "lam", "tp", "tm", "cv")}
+    assert pages == want
+    assert {results[p]["mime_type"] for p in pages} == {"text/html"}
+    # the report's own button code opens the page; the frame it shows gets the page as a data URI
+    opener = """<script>
+    (function open() {
+      if (typeof app === "undefined" || !app) { setTimeout(open, 50); return; }
+      var path = "results/tables/small/summary.html";
+      new ButtonViewManager(app).handleSelectedResult(path).props.onClick();
+    })();
+    </script></body>"""
+    (tmp_path / "report.html").write_text(html[: html.rindex("</body>")] + opener + html[html.rindex("</body>") + 7 :])
+    dom = chromium_dom(tmp_path / "report.html", tmp_path / "profile")
+    src = re.search(r'<iframe src="(data:text/html;[^"]*)"', dom).group(1)
+    (tmp_path / "frame.html").write_bytes(base64.b64decode(src.split(";base64,", 1)[1]))
+    frame = chromium_dom(tmp_path / "frame.html", tmp_path / "profile")
+    summary = pd.read_csv(done / "results" / "tables" / "small" / "summary.csv", dtype=str, keep_default_na=False)
+    for variant, acc in zip(summary["variant"], summary["test_acc_mean"]):
+        row = re.search(rf"<tr>\s*<td>{re.escape(variant)}</td>(.*?)</tr>", frame, re.S)
+        assert row and f'<td class="num">{acc}</td>' in row.group(1), variant
+    assert frame.count('<th class="num" title="sort by ') >= 10  # the sorting script ran: number columns marked
+
+
+@pytest.mark.slow
+def test_a_failed_job_is_named_with_its_log_and_its_error(archive, tmp_path):
+    cfg = small_config(archive)
+    big = {"name": "big", "model": "softmax", "classes": ["cat", "dog"], "split": "basic", "batch_size": 150}
+    cfg["experiments"]["small"] = {"variants": [{"name": "ok", "split": "basic"}, big]}
+    write_config(tmp_path, cfg)
+    proc = snakemake(tmp_path, "--cores", "2", check=False)
+    assert proc.returncode != 0
+    said = proc.stderr.split("cifarflow: 1 job failed; its log:\n", 1)[1].splitlines()[0]
+    path, error = said.strip().split(" (rule train): ")
+    assert Path(path).resolve() == (tmp_path / "logs" / "train" / "big" / "seed0.log").resolve()
+    assert error == "cifarflow: error: variant big: batch_size 150 is larger than its 40 training images"
+    assert "cifarflow: the run is complete" not in proc.stderr

@@ -223,3 +223,38 @@ def stopped_training_job(proc, variant: str, timeout: float = 300) -> int:
         assert proc.poll() is None, f"the run ended (status {proc.returncode}) before {variant}'s job stopped"
         assert time.monotonic() < deadline, f"{variant}'s training job did not stop within {timeout} s"
         time.sleep(0.05)
+
+
+# ---- headless Chromium (the HTML report and its table pages) ------------------------------------
+
+CHROMIUM_FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--hide-scrollbars",
+    "--virtual-time-budget=20000",
+]
+
+
+def chromium_or_skip() -> str:
+    """The headless Chromium binary (a skip without it, a failure in CI)."""
+    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+    require_or_skip(chromium is not None, "headless Chromium (Debian package chromium)")
+    return chromium
+
+
+def chromium_dom(page: Path, profile: Path, timeout: float = 180) -> str:
+    """The DOM of a local HTML page after its scripts ran (`--dump-dom`), in a fresh profile folder."""
+    flags = CHROMIUM_FLAGS + [f"--user-data-dir={profile}"]
+    proc = subprocess.run(
+        [chromium_or_skip(), *flags, "--dump-dom", Path(page).resolve().as_uri()],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+    return proc.stdout

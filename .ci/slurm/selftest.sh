@@ -18,7 +18,7 @@
 #      jobs than trainings (group job), local rules must have run locally, every variant must
 #      have its training log (tests/slurm/check_workflow_evidence.py ... grouped);
 #   5. every variant of step 4 must be bit for bit identical to the local run of step 1
-#      (weights, metrics, history, predictions: tests/slurm/compare_runs.py, run_fingerprint);
+#      (weights, metrics, history, predictions: tests/slurm/compare_runs.py, cifarflow compare-runs);
 #   6. the real workflow with a variant whose training fails on the cluster (batch_size larger
 #      than its training images): Snakemake must exit non-zero by itself, in bounded time,
 #      reporting the failed SLURM job, and the job's log must hold its one-line error; the job

@@ -4,11 +4,11 @@ Used by .ci/slurm/selftest.sh to compare the run on SLURM with the local run of 
 
     python3 tests/slurm/compare_runs.py DIR_A DIR_B [--expect N]
 
-For every run (variant and seed) under DIR_A/results/runs and DIR_B/results/runs it compares
-`run_fingerprint` from tests/workflow_utils.py (SHA-256 of the weight arrays, metrics.json
-without its timing/provenance keys, history.csv without its seconds column) and the test-set
-probabilities in predictions.h5. Both dirs must hold the same, non-empty set of variants
-(exactly N with --expect).
+For every run (variant and seed) under DIR_A/results/runs and DIR_B/results/runs it compares the
+run's weights.h5, predictions.h5, metrics.json (without its timing/provenance keys) and
+history.csv (without its seconds column) through the package's `compare_trees`, the function
+behind `python -m cifarflow compare-runs` (one implementation). Both dirs must hold the same,
+non-empty set of variants (exactly N with --expect).
 
 Prints one "[PASS]/[FAIL] ..." line per check and a count; exit status 1 on any difference.
 """
@@ -16,16 +16,15 @@ Prints one "[PASS]/[FAIL] ..." line per check and a count; exit status 1 on any 
 from __future__ import annotations
 
 import argparse
-import hashlib
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "workflow"))  # this checkout's package
 
-import h5py  # noqa: E402
+from cifarflow.compare_runs import compare_trees  # noqa: E402
+from cifarflow.errors import CifarflowError  # noqa: E402
 
-from workflow_utils import run_fingerprint  # noqa: E402
-
+RUN_FILES = ("weights.h5", "predictions.h5", "metrics.json", "history.csv")
 results: list[bool] = []
 
 
@@ -40,58 +39,24 @@ def variants(workdir: Path) -> set[str]:
     return {f"{p.parent.name}/{p.name}" for p in runs.glob("*/seed*") if p.is_dir()} if runs.is_dir() else set()
 
 
-def predictions_digest(path: Path) -> str:
-    h = hashlib.sha256()
-    with h5py.File(path, "r") as f:
-        for name in sorted(f):
-            if isinstance(f[name], h5py.Dataset):
-                a = f[name][()]
-                h.update(f"{name}{a.dtype}{a.shape}".encode())
-                h.update(a.tobytes())
-    return h.hexdigest()
-
-
-def first_difference(a: dict, b: dict, prefix: str = "") -> str:
-    for k in sorted(set(a) | set(b)):
-        if k not in a or k not in b:
-            return f"{prefix}{k} only in {'B' if k not in a else 'A'}"
-        if isinstance(a[k], dict) and isinstance(b[k], dict):
-            d = first_difference(a[k], b[k], f"{prefix}{k}.")
-            if d:
-                return d
-        elif a[k] != b[k]:
-            return f"{prefix}{k}: {str(a[k])[:60]} != {str(b[k])[:60]}"
-    return ""
-
-
 def compare_variant(a: Path, b: Path, name: str) -> None:
-    """Compare one run, `name` = <variant>/seed<s>."""
-    variant, seed = name.rsplit("/seed", 1)
+    """Compare one run, `name` = <variant>/seed<s>: its four files, each present in both."""
+    missing = [f for f in RUN_FILES if not (a / name / f).is_file() or not (b / name / f).is_file()]
+    if missing:
+        check(False, f"{name}: cannot compare, missing in A or B: {', '.join(missing)}")
+        return
     try:
-        fa, fb = run_fingerprint(a, variant, int(seed)), run_fingerprint(b, variant, int(seed))
-    except Exception as exc:  # a missing or unreadable file is a failure, not a crash
-        check(False, f"{name}: cannot read its results: {type(exc).__name__}: {exc}")
+        files = [r for r in compare_trees(a / name, b / name) if r.path in RUN_FILES]
+    except CifarflowError as exc:
+        check(False, f"{name}: cannot compare: {exc}")
         return
-    if fa == fb:
-        pa = predictions_digest(a / "results" / "runs" / name / "predictions.h5")
-        pb = predictions_digest(b / "results" / "runs" / name / "predictions.h5")
-        check(
-            pa == pb,
-            f"{name}: weights {fa[0][:12]}, metrics (test_acc {fa[1].get('test_acc')}), "
-            f"history ({len(fa[2].splitlines()) - 1} epochs) and predictions "
-            f"{'identical' if pa == pb else 'DIFFER (predictions.h5)'}",
-        )
-        return
-    what = []
-    if fa[0] != fb[0]:
-        what.append(f"weights {fa[0][:12]} != {fb[0][:12]}")
-    if fa[1] != fb[1]:
-        what.append(f"metrics ({first_difference(fa[1], fb[1])})")
-    if fa[2] != fb[2]:
-        la, lb = fa[2].splitlines(), fb[2].splitlines()
-        row = next((i for i, (x, y) in enumerate(zip(la, lb)) if x != y), min(len(la), len(lb)))
-        what.append(f"history (first differing row {row})")
-    check(False, f"{name}: DIFFERENT " + "; ".join(what))
+    differ = [f"{r.path}: {'; '.join(r.differences)}" for r in files if not r.identical]
+    check(
+        not differ,
+        f"{name}: weights, metrics, history and predictions identical"
+        if not differ
+        else f"{name}: DIFFERENT " + " | ".join(differ),
+    )
 
 
 def main(argv: list[str]) -> int:
@@ -110,7 +75,7 @@ def main(argv: list[str]) -> int:
     if a.expect is not None:
         check(len(va) == a.expect, f"{len(va)} variants, expected {a.expect}")
     for name in sorted(va & vb):
-        compare_variant(a.dir_a, a.dir_b, name)
+        compare_variant(a.dir_a / "results" / "runs", a.dir_b / "results" / "runs", name)
     passed = sum(results)
     print(f"  compare: {passed} of {len(results)} checks passed ({a.dir_a} vs {a.dir_b})")
     return 0 if passed == len(results) else 1

@@ -136,6 +136,29 @@ def test_the_solver_uses_the_step_schedule_of_each_epoch():
     assert [r["lr"] for r in res.history[1:]] == [0.5, 0.5, 0.25, 0.25, 0.125]
 
 
+def test_the_log_lines_show_each_epochs_rate_and_epoch_0_the_rate_epoch_1_starts_with():
+    """Epoch 0 takes no step (its history lr is NaN): its log line shows the rate of epoch 1's first
+    step instead of `lr nan`; the other lines show their own epoch's first rate."""
+    data = make_data()
+    s = settings(epochs=3, schedule="cyclic", eta_min=0.001, eta_max=0.1, n_s=5)
+    model = build_model(s, data.train_images.shape[1:], len(data.class_names), init_rng(0), np.float32)
+    plans = {e: make_epoch_plan(len(data.train_labels), e, 0, True, 0.0, 0) for e in (1, 2, 3)}
+    lines = []
+    res = train(
+        model,
+        data,
+        PlanSource(plans.__getitem__),
+        s,
+        Normalizer.from_images(data.train_images, "feature"),
+        log=lines.append,
+    )
+    epoch_lines = [m for m in lines if m.startswith("epoch ")]
+    assert len(epoch_lines) == 4 and not any("nan" in m for m in epoch_lines)
+    assert epoch_lines[0].startswith("epoch   0  lr 0.001 (from epoch 1)  train loss")
+    for e in (1, 2, 3):
+        assert epoch_lines[e].startswith(f"epoch {e:3d}  lr {res.history[e]['lr']:.3g}  train loss")
+
+
 def test_nesterov_momentum_equals_the_look_ahead_formulation():
     """sgd_update with nesterov keeps the look-ahead point w = theta + mu v (Bengio et al. 2013).
     Reference: Sutskever's form on f(theta) = 0.5 a theta^2, gradient taken at theta + mu v:

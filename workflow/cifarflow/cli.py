@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from pathlib import Path
 
 from .errors import CifarflowError
 
@@ -115,6 +116,12 @@ def cmd_benchmarks(a) -> None:
     benchmark_files_table(a.files, a.out)
 
 
+def cmd_table_html(a) -> None:
+    from .report.html_table import write_html_tables
+
+    write_html_tables(a.csv, a.html)
+
+
 def cmd_summary_md(a) -> None:
     from .report.summary import write_summary_markdown
 
@@ -149,6 +156,12 @@ def cmd_search_summary(a) -> None:
     from .report.search_report import write_search_summary
 
     write_search_summary(a.sections, a.out)
+
+
+def cmd_compare_runs(a) -> int:
+    from .compare_runs import compare_runs
+
+    return compare_runs(a.a, a.b, log=_log)
 
 
 def cmd_check_config(a) -> None:
@@ -283,6 +296,11 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--out", required=True)
     s.set_defaults(func=cmd_benchmarks)
 
+    s = sub.add_parser("table-html", help="CSV tables as sortable HTML pages (the report shows them inline)")
+    s.add_argument("--csv", nargs="+", required=True)
+    s.add_argument("--html", nargs="+", required=True, help="one page per CSV file, in the same order")
+    s.set_defaults(func=cmd_table_html)
+
     s = sub.add_parser("summary-md", help="results/summary.md")
     s.add_argument("--summary", nargs="*", default=[], help="results/tables/summary.md (none: only searches ran)")
     s.add_argument("--search", nargs="*", default=[], help="results/search/summary.md, appended")
@@ -316,6 +334,19 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--out", required=True)
     s.set_defaults(func=cmd_search_summary)
     s = sub.add_parser(
+        "compare-runs",
+        help="compare two result trees file by file (weights, predictions, metrics, histories, tables); exit 1 if they"
+        " differ",
+        description="Compare two result trees (workdirs, results/ or results/runs/ folders) file by file at the same"
+        " relative paths: weights.h5 and predictions.h5 (every dataset and attribute but provenance), metrics.json"
+        " (without timing and provenance), history.csv (without seconds) and the tables (CSV, without the time and"
+        " memory columns; benchmarks.csv is not compared). Prints what differs by file and dataset; exit status 0"
+        " when identical, 1 otherwise.",
+    )
+    s.add_argument("a", metavar="A", type=Path, help="a result tree")
+    s.add_argument("b", metavar="B", type=Path, help="the result tree to compare it with")
+    s.set_defaults(func=cmd_compare_runs)
+    s = sub.add_parser(
         "check-config", help="validate config files (later ones override earlier ones) as the workflow does"
     )
     s.add_argument("configfiles", nargs="+", metavar="CONFIG")
@@ -326,8 +357,8 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        args.func(args)
+        status = args.func(args)  # None, or a command's own exit status (compare-runs: 1 when the trees differ)
     except CifarflowError as exc:
         print(f"cifarflow: error: {exc}", file=sys.stderr, flush=True)
         return 1
-    return 0
+    return status or 0

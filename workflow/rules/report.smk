@@ -95,22 +95,26 @@ rule set_tables:
     input:
         set_metrics,
     output:
-        summary=report(
-            "results/tables/{set}/summary.csv",
+        summary="results/tables/{set}/summary.csv",
+        per_class="results/tables/{set}/per_class.csv",
+        per_seed="results/tables/{set}/per_seed.csv",
+        # the report shows each table as a sortable HTML page (a CSV would only download)
+        summary_html=report(
+            "results/tables/{set}/summary.html",
             caption="../report/summary_table.rst",
             category="{set}",
             subcategory="tables",
             labels={"table": "summary"},
         ),
-        per_class=report(
-            "results/tables/{set}/per_class.csv",
+        per_class_html=report(
+            "results/tables/{set}/per_class.html",
             caption="../report/per_class_table.rst",
             category="{set}",
             subcategory="tables",
             labels={"table": "per-class accuracy"},
         ),
-        per_seed=report(
-            "results/tables/{set}/per_seed.csv",
+        per_seed_html=report(
+            "results/tables/{set}/per_seed.html",
             caption="../report/per_seed_table.rst",
             category="{set}",
             subcategory="tables",
@@ -127,14 +131,17 @@ rule set_tables:
     shell:
         'python "$CIFARFLOW_LAUNCHER" tables --metrics {input:q} --outdir {params.outdir:q}'
         " --statistics {params.statistics:q} > {log:q} 2>&1"
+        ' && python "$CIFARFLOW_LAUNCHER" table-html --csv {output.summary:q} {output.per_class:q} {output.per_seed:q}'
+        " --html {output.summary_html:q} {output.per_class_html:q} {output.per_seed_html:q} >> {log:q} 2>&1"
 
 
 rule all_tables:
     input:
         lambda wildcards: all_metrics(VARIANTS),
     output:
-        summary=report(
-            "results/tables/summary.csv",
+        summary="results/tables/summary.csv",
+        summary_html=report(
+            "results/tables/summary.html",
             caption="../report/summary_table.rst",
             category="Summary",
             labels={"table": "all variants"},
@@ -158,14 +165,16 @@ rule all_tables:
     shell:
         'python "$CIFARFLOW_LAUNCHER" tables --metrics {input:q} --outdir {params.outdir:q}'
         " --statistics {params.statistics:q} > {log:q} 2>&1"
+        ' && python "$CIFARFLOW_LAUNCHER" table-html --csv {output.summary:q} --html {output.summary_html:q} >> {log:q} 2>&1'
 
 
 rule benchmark_table:
     input:
         lambda wildcards: [f"benchmarks/train/{n}/seed{s}.tsv" for n in VARIANTS for s in variant_seeds(n)],
     output:
-        csv=report(
-            "results/tables/benchmarks.csv",
+        csv="results/tables/benchmarks.csv",
+        html=report(
+            "results/tables/benchmarks.html",
             caption="../report/benchmarks.rst",
             category="Summary",
             labels={"table": "job runtime and memory"},
@@ -179,6 +188,7 @@ rule benchmark_table:
         out=lambda wildcards, output: output.csv.removesuffix(".csv"),
     shell:
         'python "$CIFARFLOW_LAUNCHER" benchmarks --files {input:q} --out {params.out:q} > {log:q} 2>&1'
+        ' && python "$CIFARFLOW_LAUNCHER" table-html --csv {output.csv:q} --html {output.html:q} >> {log:q} 2>&1'
 
 
 # Paired tests of one family of pairs (a comparison, a set's `pairs`, or a question's own pairs):
@@ -188,8 +198,9 @@ rule paired:
         paired_inputs,
     output:
         **pdf_outputs(pdf="results/figures/{set}/comparisons/{table}_paired.pdf"),
-        csv=report(
-            "results/tables/{set}/paired_{table}.csv",
+        csv="results/tables/{set}/paired_{table}.csv",
+        html=report(
+            "results/tables/{set}/paired_{table}.html",
             caption="../report/paired_table.rst",
             category="{set}",
             subcategory="paired tests",
@@ -217,6 +228,7 @@ rule paired:
     shell:
         'python "$CIFARFLOW_LAUNCHER" paired --spec {params.spec:q} --runs {params.runs:q} --statistics {params.statistics:q}'
         " --figures {params.figures:q} --table {params.table:q} --figure {params.figure:q} > {log:q} 2>&1"
+        ' && python "$CIFARFLOW_LAUNCHER" table-html --csv {output.csv:q} --html {output.html:q} >> {log:q} 2>&1'
 
 
 # One look of a question with `decide`: its verdicts on the seeds so far. A checkpoint: whether the

@@ -115,15 +115,18 @@ rule search_report:
             subcategory="{sset}",
             labels={"search": "{sset}/{search}", "figure": "parallel coordinates"},
         ),
-        trials=report(
-            f"{SEARCH_DIR}/trials.csv",
+        trials=f"{SEARCH_DIR}/trials.csv",
+        final=f"{SEARCH_DIR}/final.csv",
+        # the report shows the tables as sortable HTML pages (a CSV would only download)
+        trials_html=report(
+            f"{SEARCH_DIR}/trials.html",
             caption="../report/search.rst",
             category="Searches",
             subcategory="{sset}",
             labels={"search": "{sset}/{search}", "figure": "trials table"},
         ),
-        final=report(
-            f"{SEARCH_DIR}/final.csv",
+        final_html=report(
+            f"{SEARCH_DIR}/final.html",
             caption="../report/search.rst",
             category="Searches",
             subcategory="{sset}",
@@ -146,7 +149,8 @@ rule search_report:
     shell:
         'python "$CIFARFLOW_LAUNCHER" search-report --set {wildcards.sset:q} --search {params.search:q}'
         " --rounds {params.rounds:q} --final {params.final:q} --figures {params.figures:q} --outdir {params.outdir:q}"
-        " > {log:q} 2>&1"
+        ' > {log:q} 2>&1 && python "$CIFARFLOW_LAUNCHER" table-html --csv {output.trials:q} {output.final:q}'
+        " --html {output.trials_html:q} {output.final_html:q} >> {log:q} 2>&1"
 
 
 rule search_summary:

@@ -266,7 +266,8 @@ def train(
         best_params = None
         row = _epoch_row(model, eval_images, eval_labels, data, norm, lam, 0, float("nan"), 0.0, tta)
         history = [row]
-        log(_progress(row))
+        # epoch 0 takes no step (its history lr is NaN): the line shows the rate epoch 1 starts with
+        log(_progress(row, next_lr=learning_rate(settings.schedule, 0, 1)))
         if keep_best:
             best["score"] = row[monitor]
             best_params = {k: v.copy() for k, v in model.params.items()}
@@ -383,9 +384,11 @@ def _epoch_row(
     }
 
 
-def _progress(row: dict) -> str:
+def _progress(row: dict, next_lr: float | None = None) -> str:
+    """One epoch's log line; `next_lr` (epoch 0, which takes no step) is the rate epoch 1 starts with."""
+    lr = f"{row['lr']:.3g}" if next_lr is None else f"{next_lr:.3g} (from epoch 1)"
     return (
-        f"epoch {row['epoch']:3d}  lr {row['lr']:.3g}  train loss {row['train_loss']:.4f} cost {row['train_cost']:.4f} "
+        f"epoch {row['epoch']:3d}  lr {lr}  train loss {row['train_loss']:.4f} cost {row['train_cost']:.4f} "
         f"acc {100 * row['train_acc']:.2f}%  val loss {row['val_loss']:.4f} acc {100 * row['val_acc']:.2f}%  "
         f"{row['seconds']:.1f}s"
     )

@@ -125,8 +125,9 @@ def _output_folder(name):
     """Where this workflow writes its `name` folder (results, logs, ...), as Snakemake will: a module's
     `prefix:` (or `replace_prefix:`) moves it. Read while this file is included, when Snakemake's
     current path modifier is the one of this workflow (of the module, when used as one)."""
-    moved = str(workflow.modifier.path_modifier.replace_prefix(f"{name}/x"))
-    return moved[: -len("/x")]
+    probe = os.path.join(name, "probe")  # a file path in the folder, as Snakemake's prefixes apply to files
+    moved = str(workflow.modifier.path_modifier.replace_prefix(probe))
+    return os.path.dirname(moved)
 
 
 def _refuse_links(path, below=True):

@@ -239,7 +239,7 @@ def test_a_set_with_neither_variants_nor_search_is_named():
         ({"top_k": 5}, r"experiments\.srch\.search\.top_k"),
         ({"base": {"model": "softmx"}}, r"experiments\.srch\.search\.base\.model"),
         ({"final": {"seeds": [0]}}, r"experiments\.srch\.search\.final\.seeds: seed 0 is the trials' own seed"),
-        ({"space": {"eta": {"uniform": [-1.0, 1.0]}}}, r"experiments\.srch\.search\.eta .*variant srch-lam-r1-t"),
+        ({"space": {"eta": {"uniform": [-1.0, 1.0]}}}, r"experiments\.srch\.search\.space\.eta\.uniform: -1\.0 is not"),
         ({"space": {"epochs": {"uniform": [1.0, 3.0]}}}, r"experiments\.srch\.search"),
     ],
 )
@@ -299,3 +299,147 @@ def test_shipped_search_sets_are_opt_in_and_valid():
     assert not set(searched) & set(selected_sets(cfg))  # not in the default run
     check_config(cfg)
     assert set(resolve_searches(dict(cfg, run=searched))) == set(searched)
+
+
+# ---- every value a search can give is checked before round 1 (issue 25) ----------------------------
+
+
+@pytest.mark.parametrize(
+    ("change", "key", "words"),
+    [
+        # a later round draws inside the range: both ends must be valid values of the setting
+        ({"space": {"momentum": {"uniform": [0.0, 1.5]}}}, "space.momentum.uniform", "1.5 is not a valid momentum"),
+        ({"space": {"lambda": {"uniform": [-0.5, 1.0]}}}, "space.lambda.uniform", "-0.5 is not a valid lambda"),
+        ({"space": {"n_s": {"int": [10, 20_000_000]}}}, "space.n_s.int", "20000000 is not a valid n_s"),
+        ({"space": {"batch_size": {"uniform": [10.0, 100.0]}}}, "space.batch_size.uniform", "takes whole values"),
+        # every choice, though round 1 may never draw it
+        (
+            {"method": "random", "n": 1, "space": {"momentum": {"choice": [0.5, 0.9, 0.95, 1.5]}}},
+            "space.momentum.choice[3]",
+            "1.5 is not a valid momentum",
+        ),
+        (
+            {"method": "random", "n": 1, "space": {"augmentation": {"choice": ["none", "flip", "nope"]}}},
+            "space.augmentation",  # .choice[2], or the round-1 trial that drew it
+            "unknown augmentation 'nope'",
+        ),
+        # settings checked together: the largest batch against the smallest train_limit
+        (
+            {"base": {"model": "softmax", "batch_size": 100}, "space": {"train_limit": {"int": [50, 300]}}},
+            "space.train_limit.int",
+            "100 is more than the 50 images",
+        ),
+        # successive halving: every rung's epochs (here 10, 110 and 1210) is a valid `epochs`
+        (
+            {"method": "successive_halving", "n": 200, "reduction": 11, "min_epochs": 10, "max_epochs": 5000},
+            "max_epochs (rung 3)",
+            "1210 is not a valid epochs",
+        ),
+        (
+            {"method": "successive_halving", "n": 20, "min_epochs": 2000, "max_epochs": 5000},
+            "min_epochs (rung 1)",
+            "2000 is not a valid epochs",
+        ),
+        # a final seed out of range is named as final.seeds, not as the search's own seed
+        ({"final": {"seeds": [101, 2**32]}}, "final.seeds[1]", "4294967296"),
+    ],
+)
+def test_every_value_a_search_can_give_is_checked_before_round_one(change, key, words):
+    from cifarflow.config import validate_config
+
+    with pytest.raises(ConfigError) as exc:
+        validate_config(search_config(search_block(**change), run=["srch"]))
+    msg = str(exc.value)
+    assert msg.startswith(f"config key experiments.srch.search.{key}") and words in msg and "\n" not in msg, msg
+
+
+def test_a_final_seed_out_of_range_is_named_as_final_seeds():
+    from cifarflow.config import final_search_variant, resolve_searches
+
+    cfg = search_config(search_block(), run=["srch"])
+    search = resolve_searches(cfg)["srch"]
+    with pytest.raises(
+        ConfigError, match=r"^config key experiments\.srch\.search\.final\.seeds: seed 4294967296 is not"
+    ):
+        final_search_variant(cfg, "srch", search, {"lambda": 0.01, "eta": 0.02}, 2**32)
+
+
+def test_a_trials_bad_value_names_the_search_key_it_came_from():
+    from cifarflow.config import resolve_searches, search_variant
+
+    cfg = search_config(search_block(), run=["srch"])
+    search = resolve_searches(cfg)["srch"]
+    with pytest.raises(ConfigError, match=r"^config key experiments\.srch\.search\.space\.eta \(variant t\): "):
+        search_variant(cfg, "srch", search, {"lambda": 0.01, "eta": -1.0}, "t")
+    base = {"model": "softmax", "batch_size": 100, "train_limit": 50}
+    with pytest.raises(ConfigError, match=r"^config key experiments\.srch\.search\.base\.batch_size \(variant t\): "):
+        search_variant(cfg, "srch", dict(search, base=base), {"lambda": 0.01, "eta": 0.1}, "t")
+
+
+def test_a_halving_search_that_ends_before_max_epochs_is_valid_and_trains_its_last_rung():
+    from cifarflow.config import final_search_variant, resolve_searches
+    from cifarflow.training import search as S
+
+    block = search_block(method="successive_halving", n=4, reduction=2, max_epochs=5000)
+    cfg = search_config(block, run=["srch"])
+    search = resolve_searches(cfg)["srch"]  # rungs of 1, 2 and 4 epochs: max_epochs is never reached
+    assert S.halving_schedule(4, 2, 1, 5000)[-1] == (1, 4)
+    scores = {}
+    for r in range(1, S.n_rounds(search) + 1):
+        scores |= {t.name: t.index / 10 for t in S.trials_for_round("srch", search, r, scores)}
+    chosen = S.choose("srch", search, scores)
+    assert final_search_variant(cfg, "srch", search, chosen.settings, 101)["epochs"] == 4
+
+
+# ---- a config without experiment sets; duplicate YAML keys (issue 25) -------------------------------
+
+
+@pytest.mark.parametrize("config", [{}, {"run": None}, {"defaults": {"epochs": 2}}])
+def test_a_config_without_experiments_is_one_line_naming_the_key(config):
+    from cifarflow.config import validate_config
+
+    with pytest.raises(ConfigError, match=r"^config key experiments: missing") as exc:
+        validate_config(config)
+    assert "\n" not in str(exc.value)
+
+
+@pytest.mark.parametrize(
+    ("text", "key", "lines"),
+    [
+        ("run: null\nrun: [a]\n", "run", (1, 2)),
+        ("defaults:\n  eta: 0.1\n  epochs: 3\n  eta: 0.5\n", "defaults.eta", (2, 4)),
+        (
+            "experiments:\n  s:\n    variants:\n      - {name: a, lambda: 0, lambda: 1}\n",
+            "experiments.s.variants[0].lambda",
+            (4, 4),
+        ),
+        ('{"run": null, "defaults": {"seed": 1, "seed": 2}}', "defaults.seed", (1, 1)),  # JSON, which YAML reads
+        ("a: &x {k: 1, k: 2}\nb: *x\nc: *x\n", "a.k", (1, 1)),  # an aliased mapping is reported once
+    ],
+)
+def test_a_key_given_twice_is_one_line_naming_file_key_and_lines(tmp_path, text, key, lines):
+    from cifarflow.config import load_config_files, refuse_duplicate_keys
+
+    path = tmp_path / "dup.yaml"
+    path.write_text(text, encoding="utf-8")
+    for check in (load_config_files, refuse_duplicate_keys):
+        with pytest.raises(ConfigError) as exc:
+            check([path])
+        msg = str(exc.value)
+        assert msg.startswith(f"{path}: config key {key} is given twice (lines {lines[0]} and {lines[1]})"), msg
+        assert "\n" not in msg
+
+
+def test_keys_that_only_look_alike_and_merge_keys_are_not_duplicates(tmp_path):
+    from cifarflow.config import load_config_files, refuse_duplicate_keys
+
+    path = tmp_path / "ok.yaml"
+    path.write_text("base: &b {eta: 0.1, epochs: 2}\ndefaults:\n  <<: *b\n  eta: 0.2\n1: a\n'1': b\n", encoding="utf-8")
+    assert load_config_files([path])["defaults"] == {"eta": 0.2, "epochs": 2}
+    refuse_duplicate_keys([path, tmp_path / "absent.yaml", tmp_path])  # what Snakemake read is its own to refuse
+
+
+def test_the_shipped_configs_have_no_key_twice():
+    from cifarflow.config import refuse_duplicate_keys
+
+    refuse_duplicate_keys(sorted(CONFIG.parent.glob("*.yaml")))

@@ -831,3 +831,394 @@ def test_every_output_honours_the_umask(tmp_path, umask, archive):
     modes = {p.name: p.stat().st_mode & 0o777 for p in tmp_path.iterdir()}
     assert set(modes) == {"t.txt", "j.json", "w.h5", "fig.png", "fig.pdf", "cifar10.h5", "plain"}
     assert all(mode == want for mode in modes.values()), {k: oct(m) for k, m in modes.items()}
+
+
+# ---- issue 25: every search size and value bounded before any job; reserved keys -----------------
+
+
+def _search_config(archive, **search) -> dict:
+    """small_config with one set holding a one-round search (two trials, one final seed)."""
+    cfg = small_config(archive)
+    block = {
+        "name": "s",
+        "method": "random",
+        "n": 2,
+        "base": {"model": "softmax"},
+        "space": {"eta": {"log_uniform": [1.0e-3, 1.0e-1]}},
+        "final": {"seeds": [101]},
+    }
+    cfg["experiments"] = {"srch": {"search": {**block, **search}}}
+    return cfg
+
+
+C2F = {"method": "coarse_to_fine", "rounds": 2, "top_k": 1}
+UNBOUNDED_SEARCHES = {  # case: (search block changes, the key named, words of the error)
+    "a-billion-trials": ({"n": 1_000_000_000}, "search.n", "maximum of 1000"),
+    "ten-million-grid-points": ({"method": "grid", "points": 10_000_000}, "search.points", "maximum of 1000"),
+    "ten-million-points-of-a-range": (
+        {"method": "grid", "space": {"eta": {"log_uniform": [1.0e-3, 1.0e-1], "points": 10_000_000}}},
+        "search.space.eta.points",
+        "maximum of 1000",
+    ),
+    "a-grid-of-a-million-trials": (
+        {"method": "grid", "points": 1000, "space": {"eta": {"uniform": [0.01, 0.1]}, "lambda": {"uniform": [0, 1]}}},
+        "search.space",
+        "1,000,000 trials",
+    ),
+    "100000-rounds": ({**C2F, "rounds": 100_000}, "search.rounds", "maximum of 20"),
+    "margin-1e300": ({**C2F, "margin": 1.0e300}, "search.margin", "maximum of 1"),
+    "a-billion-digits": ({"digits": 1_000_000_000}, "search.digits", "maximum of 17"),
+    "momentum-range-beyond-1": (
+        {**C2F, "space": {"momentum": {"uniform": [0.0, 1.5]}}},
+        "search.space.momentum.uniform",
+        "1.5 is not a valid momentum",
+    ),
+    "a-choice-round-1-may-not-draw": (
+        {"n": 1, "space": {"momentum": {"choice": [0.5, 0.9, 0.95, 0.99, 1.5]}}},
+        "search.space.momentum.choice[4]",
+        "1.5 is not a valid momentum",
+    ),
+    "a-halving-rung-beyond-the-epochs": (
+        {"method": "successive_halving", "n": 200, "reduction": 11, "min_epochs": 10, "max_epochs": 5000},
+        "search.max_epochs (rung 3)",
+        "1210 is not a valid epochs",
+    ),
+    "a-final-seed-beyond-32-bits": ({"final": {"seeds": [2**32]}}, "search.final.seeds", "4294967296"),
+    "seeds-searched": ({"space": {"seeds": {"choice": [[1], [2]]}}}, "search.space.seeds", "cannot be searched"),
+    "replicates-searched": ({"space": {"replicates": {"int": [1, 3]}}}, "search.space.replicates", "cannot be"),
+    "threads-searched": ({"space": {"threads": {"choice": [1, 2]}}}, "search.space.threads", "cannot be searched"),
+    "group-searched": ({"space": {"group": {"choice": ["a", "b"]}}}, "search.space.group", "cannot be searched"),
+    "seeds-in-base": ({"base": {"model": "softmax", "seeds": [1, 2]}}, "search.base.seeds", "trains each trial"),
+    "replicates-in-base": ({"base": {"model": "softmax", "replicates": 3}}, "search.base.replicates", "trains each"),
+}
+
+
+CHECK_CONFIG_ONLY = {
+    "ten-million-points-of-a-range",
+    "a-billion-digits",
+    "a-choice-round-1-may-not-draw",
+    "replicates-searched",
+    "threads-searched",
+    "group-searched",
+    "replicates-in-base",
+}
+
+
+@WORKFLOW
+@pytest.mark.parametrize("case", list(UNBOUNDED_SEARCHES))
+def test_a_search_beyond_its_bounds_is_refused_by_check_config_and_the_dry_run(tmp_path, archive, case):
+    """Each was accepted, ran past 90 s at 1.4 GB, or failed after round 1 with a traceback."""
+    change, key, words = UNBOUNDED_SEARCHES[case]
+    write_config(tmp_path, _search_config(archive, **change))
+    key = f"config key experiments.srch.{key}"
+    assert_refused(cli("check-config", tmp_path / "config.yaml", timeout=60, mem_mb=1500), key, words)
+    if case in CHECK_CONFIG_ONLY:  # the dry run makes the same check (validate_config's resolve_searches)
+        return
+    assert_dry_run_refused(snakemake(tmp_path, "-n", check=False, timeout=120), key, words)
+    assert not (tmp_path / "results").exists()
+
+
+def test_check_config_announces_the_epochs_the_final_runs_train(tmp_path, archive):
+    """A halving whose last rung (1 trial) has 4 epochs retrains the choice for 4 epochs, not max_epochs."""
+    write_config(tmp_path, _search_config(archive, method="successive_halving", n=4, reduction=2, max_epochs=5000))
+    proc = cli("check-config", tmp_path / "config.yaml")
+    assert proc.returncode == 0, proc.stderr
+    assert "7 trials in 3 round(s), 12 trial epochs, then 1 final runs of 4 epochs" in proc.stdout, proc.stdout
+
+
+# ---- issue 25: config files: a key given twice, no experiment set ----------------------------------
+
+
+@WORKFLOW
+def test_a_key_given_twice_is_refused_by_check_config_and_the_dry_run(tmp_path, archive):
+    write_config(tmp_path, small_config(archive))
+    path = tmp_path / "config.yaml"
+    text = path.read_text(encoding="utf-8")
+    first = text.splitlines().index("defaults:") + 1
+    path.write_text(text + "defaults: {epochs: 1}\n", encoding="utf-8")  # YAML would keep this one silently
+    again = len(text.splitlines()) + 1
+    words = (str(path), "config key defaults is given twice", f"lines {first} and {again}")
+    assert_refused(cli("check-config", path), *words)
+    assert_dry_run_refused(snakemake(tmp_path, "-n", check=False), *words)
+    assert not (tmp_path / "results").exists()
+
+
+@WORKFLOW
+def test_a_key_given_twice_in_an_added_config_file_stops_the_dry_run(tmp_path, archive):
+    write_config(tmp_path, small_config(archive))
+    (tmp_path / "more.yaml").write_text("defaults:\n  eta: 0.1\n  eta: 0.2\n", encoding="utf-8")
+    proc = subprocess.run(
+        [*_snakemake_cmd(tmp_path), "--configfile", str(tmp_path / "config.yaml"), str(tmp_path / "more.yaml"), "-n"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert_dry_run_refused(proc, str(tmp_path / "more.yaml"), "config key defaults.eta is given twice (lines 2 and 3)")
+
+
+@pytest.mark.parametrize("text", ["", "run: null\n", "# a comment only\n", "defaults: {epochs: 2}\n"])
+def test_a_config_without_experiment_sets_is_one_line_in_check_config(tmp_path, text):
+    (tmp_path / "x.yaml").write_text(text, encoding="utf-8")
+    assert_refused(cli("check-config", tmp_path / "x.yaml"), "config key experiments: missing")
+
+
+# ---- issue 25: JSON outputs strictly valid; intervals labelled with their real level ----------------
+
+
+@pytest.mark.parametrize("value", [float("nan"), float("inf"), np.float32("nan"), [1.0, {"x": -np.inf}]])
+def test_json_writers_refuse_nan_and_infinity_naming_the_file(tmp_path, value):
+    out = tmp_path / "x.json"
+    with pytest.raises(DataError) as err:
+        io.write_json(out, {"a": value})
+    assert str(err.value).startswith(f"{out}: not written") and "NaN or infinity" in str(err.value)
+    assert_no_output(out)
+    io.write_json(out, io.finite_or_none({"a": value, "b": np.float64(0.5)}))  # what a writer means: null
+    text = out.read_text(encoding="utf-8")
+    assert json.loads(text, parse_constant=lambda c: pytest.fail(f"{c} in {text}"))["b"] == 0.5
+    assert "NaN" not in text and "Infinity" not in text
+
+
+def _fake_metrics(name: str, seed: int, acc: float) -> dict:
+    return {
+        "variant": name,
+        "config": {"seed": seed, "lambda": 0.1 if name == "b" else 0.0},
+        "class_names": ["cat", "dog"],
+        "per_class_acc": {"cat": acc, "dog": acc / 2},
+        "confusion": [[5, 5], [5, 5]],
+        "test_acc": acc,
+        "selected_val_acc": acc,
+        "best_val_acc": acc,
+        "weight_norm2": 1.0 + acc,
+    }
+
+
+@pytest.mark.parametrize("kind", ["per_class", "vs_lambda"])
+@pytest.mark.parametrize("confidence", [0.5, 0.99])
+def test_comparison_figures_print_the_level_their_intervals_have(kind, confidence):
+    from cifarflow.report.compare import COMPARISONS
+
+    metrics = {n: [_fake_metrics(n, s, 0.4 + 0.01 * s + (0.1 if n == "b" else 0)) for s in range(3)] for n in "ab"}
+    fig = COMPARISONS[kind]({"confidence": confidence}, ["a", "b"], {}, metrics)
+    texts = [fig._suptitle.get_text() if fig._suptitle else ""] + [ax.get_title() for ax in fig.axes]
+    level = f"{100 * confidence:g}% t interval"
+    assert any(level in t for t in texts), texts
+    assert not any("95%" in t for t in texts), texts
+
+
+@pytest.mark.parametrize("caption", ["summary_table", "comparison", "seeds", "workflow"])
+def test_report_captions_print_the_configured_level(caption):
+    """The report's captions are Jinja templates Snakemake renders with the config."""
+    import jinja2
+
+    from workflow_utils import REPO
+
+    text = (REPO / "workflow" / "report" / f"{caption}.rst").read_text(encoding="utf-8")
+    env = jinja2.Environment(trim_blocks=True, lstrip_blocks=True)  # as snakemake.report renders captions
+    for config, level in (({"statistics": {"confidence": 0.5}}, "50%"), ({}, "95%"), ({"statistics": None}, "95%")):
+        snake = type("Snakemake", (), {"config": config, "wildcards": {"comparison": "c", "set": "s"}})
+        out = env.from_string(text).render(snakemake=snake)
+        assert f"{level} Student t" in out or f"{level} t" in out, out
+        assert ("95%" in out) == (level == "95%"), out
+
+
+# ---- issue 25: every text file read and written as UTF-8, whatever the locale -----------------------
+
+# Text I/O without an explicit encoding in files other work in progress owns (left to it; see issue 25).
+ENCODING_LEFT = {
+    ("report/paired.py", "md.read_text()"),
+    ("compare_runs.py", "a.read_text()"),
+    ("compare_runs.py", "b.read_text()"),
+    ("compare_runs.py", "open(path, newline='')"),
+    ("run_messages.py", "Path(path).read_text(errors='replace')"),
+}
+
+
+def test_every_text_file_is_opened_with_an_explicit_encoding():
+    """A locale's codec (LC_ALL=C without Python's locale coercion: ASCII) never reads "±" or a
+    class name: every builtin open() in text mode and every Path.read_text/write_text passes one
+    (`cifarflow.io.write_text`, a function of two arguments, writes UTF-8 itself)."""
+    import ast
+
+    def text_io_without_encoding(node) -> bool:
+        if not isinstance(node, ast.Call) or any(k.arg == "encoding" for k in node.keywords):
+            return False
+        fn = node.func
+        if isinstance(fn, ast.Name) and fn.id == "open":
+            mode = (
+                node.args[1] if len(node.args) > 1 else next((k.value for k in node.keywords if k.arg == "mode"), None)
+            )
+            return not (isinstance(mode, ast.Constant) and "b" in str(mode.value))
+        return isinstance(fn, ast.Attribute) and fn.attr in ("read_text", "write_text")
+
+    root = Path(io.__file__).parent
+    found = [
+        (f.relative_to(root).as_posix(), ast.unparse(node))
+        for f in sorted(root.rglob("*.py"))
+        for node in ast.walk(ast.parse(f.read_text(encoding="utf-8")))
+        if text_io_without_encoding(node)
+    ]
+    assert [x for x in found if x not in ENCODING_LEFT] == []
+
+
+C_LOCALE = {**os.environ, "LC_ALL": "C", "PYTHONCOERCECLOCALE": "0", "PYTHONUTF8": "0"}
+
+
+def test_the_c_locale_without_coercion_reads_ascii_only():
+    """The environment the tests below use: Python's locale codec is ASCII there."""
+    proc = subprocess.run(
+        [sys.executable, "-c", "import locale, sys; print(locale.getpreferredencoding(False), sys.flags.utf8_mode)"],
+        capture_output=True,
+        text=True,
+        env=C_LOCALE,
+    )
+    assert proc.stdout.split() == ["ANSI_X3.4-1968", "0"], proc.stdout
+
+
+def test_summary_and_tables_commands_run_in_the_c_locale(tmp_path):
+    tables = tmp_path / "tables"
+    tables.mkdir()
+    (tables / "summary.md").write_text("| variant | acc |\n|---|---|\n| a | 42.31 ± 0.12 (n=3) |\n", encoding="utf-8")
+    (tables / "answers.md").write_text("- **q**: ja – 50% CI ±\n", encoding="utf-8")
+    search = tmp_path / "search"
+    search.mkdir()
+    (search / "summary.md").write_text("# Searches\n\n## Search s / x\n\nval ± 0.1 — ünïcode\n", encoding="utf-8")
+    out = tmp_path / "summary.md"
+    cmd = [sys.executable, "-m", "cifarflow", "summary-md", "--summary", str(tables / "summary.md")]
+    cmd += ["--search", str(search / "summary.md"), "--answers", str(tables / "answers.md"), "--out", str(out)]
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=C_LOCALE, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    text = out.read_text(encoding="utf-8")
+    assert "42.31 ± 0.12" in text and "ünïcode" in text and "ja – 50%" in text
+
+
+# ---- issue 25: after round 1, through the real Snakemake ---------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def searched(tmp_path_factory, archive) -> Path:
+    """A finished workflow: one variant and a one-round search with ONE final seed, at
+    statistics.confidence 0.5 (tests copy it before they damage anything)."""
+    wd = tmp_path_factory.mktemp("searched")
+    cfg = _search_config(archive)
+    cfg["defaults"] = {"epochs": 1, "batch_size": 50, "eval_train": 100}
+    cfg["statistics"] = {"confidence": 0.5}
+    cfg["experiments"]["srch"]["variants"] = [{"name": "v", "model": "softmax"}]
+    write_config(wd, cfg)
+    snakemake(wd, "--cores", "2")
+    return wd
+
+
+def _copy(wd: Path, tmp_path: Path) -> Path:
+    import shutil
+
+    return Path(shutil.copytree(wd, tmp_path / "wd", symlinks=True))
+
+
+@WORKFLOW
+def test_a_one_seed_search_writes_strict_json_with_null_intervals(searched):
+    path = searched / "results" / "search" / "srch" / "s" / "chosen.json"
+    text = path.read_text(encoding="utf-8")
+    chosen = json.loads(text, parse_constant=lambda c: pytest.fail(f"{c} in {path}"))
+    final = chosen["final"]
+    assert final["n"] == 1 and final["test_acc_mean"] == final["test_acc"][0]
+    assert final["test_acc_half"] is None and final["test_acc_lo"] is None and final["test_acc_hi"] is None
+    for record in (searched / "results" / "search" / "srch" / "s").glob("round*.json"):
+        json.loads(record.read_text(encoding="utf-8"), parse_constant=lambda c, f=record: pytest.fail(f"{c} in {f}"))
+
+
+DAMAGED_RECORDS = {  # case: (what is done to the record, words of the error)
+    "truncated": (lambda text: text[: len(text) // 2], "not JSON"),
+    "emptied": (lambda text: "", "not JSON"),
+    "score-removed": (lambda text: text.replace('"val_acc"', '"val_accuracy"', 1), "has no val_acc"),
+    "trial-renamed": (lambda text: text.replace("srch-s-r1-t1", "srch-s-r1-t7"), "no score for trial"),
+    "a-list": (lambda text: "[]", "no list of trials"),
+}
+
+
+@WORKFLOW
+@pytest.mark.parametrize("case", list(DAMAGED_RECORDS))
+def test_a_damaged_round_record_stops_the_workflow_in_one_line_naming_it(searched, tmp_path, case):
+    """The record is read while Snakemake builds the DAG: before, an InputFunctionException with a
+    JSONDecodeError or KeyError traceback that never named the file."""
+    damage, words = DAMAGED_RECORDS[case]
+    wd = _copy(searched, tmp_path)
+    (record,) = (wd / "results" / "search" / "srch" / "s").glob("round1-*.json")
+    record.write_text(damage(record.read_text(encoding="utf-8")), encoding="utf-8")
+    rel = str(record.relative_to(wd))
+    assert_dry_run_refused(snakemake(wd, "-n", check=False), rel, words, "delete it")
+    if case == "truncated":  # a real run stops as the dry run does; the remedy the message gives works
+        assert_dry_run_refused(snakemake(wd, "--cores", "1", check=False), rel, words)
+        record.unlink()
+        jobs = scheduled_jobs(snakemake(wd, "-n"))
+        assert jobs.get("search_round") == 1 and "search_train" not in jobs  # scored again, nothing retrained
+
+
+GARBAGE_BENCHMARKS = {  # case: (the file's bytes, words of the error)
+    "random-bytes": (bytes(range(256)) * 4, "not a Snakemake benchmark TSV"),
+    "text-without-seconds": (b"hello world\n", "no 's' column"),
+    "seconds-not-numbers": (b"s\th:m:s\tmax_rss\nabc\tx\t1\n", "no 's' column"),
+    "empty": (b"", "not a Snakemake benchmark TSV"),
+    "two-megabytes": (b"s\n" + b"1\n" * 1_000_000, "bytes"),
+}
+
+
+@pytest.mark.parametrize("case", [*GARBAGE_BENCHMARKS, "a-folder"])
+def test_a_garbage_benchmark_file_is_one_line_naming_it(tmp_path, case):
+    bench = tmp_path / "benchmarks" / "train" / "v" / "seed0.tsv"
+    bench.parent.mkdir(parents=True)
+    good = bench.with_name("seed1.tsv")
+    good.write_text("s\th:m:s\tmax_rss\tcpu_time\tmean_load\n1.5\t0:00:01\t90.2\t1.4\t93.3\n", encoding="utf-8")
+    if case == "a-folder":
+        bench.mkdir()
+        words = "not a regular file"
+    else:
+        content, words = GARBAGE_BENCHMARKS[case]
+        bench.write_bytes(content)
+    out = tmp_path / "results" / "tables" / "benchmarks"
+    proc = cli("benchmarks", "--files", good, bench, "--out", out)
+    assert_refused(proc, bench, words, absent=[out.with_suffix(".csv"), out.with_suffix(".md")])
+    assert cli("benchmarks", "--files", good, "--out", out).returncode == 0
+
+
+@WORKFLOW
+@pytest.mark.parametrize("case", ["random-bytes", "text-without-seconds"])
+def test_a_garbage_benchmark_file_fails_its_table_job_in_one_line_naming_it(searched, tmp_path, case):
+    content, words = GARBAGE_BENCHMARKS[case]
+    wd = _copy(searched, tmp_path)
+    bench = wd / "benchmarks" / "train" / "v" / "seed0.tsv"
+    bench.write_bytes(content)
+    proc = snakemake(wd, "--cores", "1", "results/tables/benchmarks.csv", check=False)
+    log = wd / "logs" / "report" / "benchmarks.log"
+    assert proc.returncode != 0 and "benchmark_table" in proc.stdout + proc.stderr
+    line = assert_one_error_line(log.read_text(encoding="utf-8"), "benchmarks/train/v/seed0.tsv", words)
+    assert "Traceback" not in log.read_text(encoding="utf-8"), line
+    assert "train" not in scheduled_jobs(snakemake(wd, "-n", "results/runs/v/seed0/metrics.json"))
+
+
+def assert_one_error_line(text: str, *names) -> str:
+    lines = [line for line in text.splitlines() if line.startswith(ERROR)]
+    assert len(lines) == 1, text[-3000:]
+    for name in names:
+        assert name in lines[0], lines[0]
+    return lines[0]
+
+
+@WORKFLOW
+def test_the_summary_and_tables_jobs_run_in_the_c_locale(searched, tmp_path):
+    """Before, summary_md read the tables' Markdown ("±") with the locale's codec: a
+    UnicodeDecodeError traceback under LC_ALL=C without Python's locale coercion."""
+    wd = _copy(searched, tmp_path)
+    cmd = [*_snakemake_cmd(wd), "--configfile", str(wd / "config.yaml"), "--cores", "1"]
+    cmd += ["--forcerun", "all_tables", "summary_md", "--", "results/summary.md"]
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=C_LOCALE, timeout=600)
+    assert proc.returncode == 0, (proc.stdout + proc.stderr)[-3000:]
+    text = (wd / "results" / "summary.md").read_text(encoding="utf-8")
+    assert "±" in text and "50% Student t" in text
+
+
+@WORKFLOW
+def test_the_report_prints_the_configured_level(searched, tmp_path):
+    wd = _copy(searched, tmp_path)
+    snakemake(wd, "--report", "results/report.html")
+    text = (wd / "results" / "report.html").read_text(encoding="utf-8", errors="replace")
+    assert "that 50% t interval" in text and "that 95% t interval" not in text  # the summary table's caption

@@ -8,6 +8,7 @@ import copy
 import itertools
 import json
 import math
+import time
 import zlib
 from pathlib import Path
 
@@ -454,3 +455,101 @@ def test_round_digest_follows_the_trials_and_records_round_trip_their_scores():
     scores = {t.name: 0.1 * (i % 3) for i, t in enumerate(first)}
     rec = json.loads(json.dumps(S.round_record("s", search, 1, scores)))
     assert S.scores_from_record(rec) == scores and rec["digest"] == S.round_digest(first)
+
+
+# ----------------------------------------------------------------------------- sizes bounded before any job (issue 25)
+
+
+@pytest.mark.parametrize(
+    "change, key",
+    [
+        ({"n": 1_000_000_000}, "n"),
+        ({"method": "grid", "points": 10_000_000}, "points"),
+        ({"method": "grid", "space": {"lambda": {"log_uniform": [1.0e-6, 1.0], "points": 10_000_000}}}, "space.lambda"),
+        ({"method": "coarse_to_fine", "rounds": 100_000}, "rounds"),
+        ({"method": "coarse_to_fine", "margin": 1.0e300}, "margin"),
+        ({"digits": 1_000_000_000}, "digits"),
+        ({"final": {"seeds": list(range(101))}}, "final.seeds"),
+        ({"final": {"seeds": [2**32]}}, "final.seeds"),
+        # each size within its bound, the whole search not: n x rounds, a grid's product, halving's rungs
+        ({"method": "coarse_to_fine", "n": 100, "rounds": 11}, "n"),
+        (
+            {
+                "method": "grid",
+                "points": 40,
+                "space": {"lambda": {"log_uniform": [1.0e-6, 1.0]}, "eta": {"uniform": [0.01, 0.1]}},
+            },
+            "space",
+        ),
+        ({"method": "successive_halving", "n": 1000, "reduction": 2, "max_epochs": 64}, "n"),
+    ],
+)
+def test_every_search_size_is_bounded_and_checked_at_once(change, key):
+    start = time.monotonic()
+    with pytest.raises(ConfigError) as err:
+        S.check_search({"method": "random", "space": {"lambda": {"log_uniform": [1.0e-6, 1.0]}}, **change}, WHERE)
+    msg = str(err.value)
+    assert msg.startswith(f"config key {WHERE}.{key}") and "\n" not in msg, msg
+    assert time.monotonic() - start < 5  # nothing is listed before the bound is checked
+
+
+def test_the_largest_allowed_search_is_accepted_and_counted_without_listing_it():
+    space = {"batch_size": {"int": [1, 3], "points": 1000}, "lambda": {"uniform": [0, 1], "points": 300}}
+    grid = S.check_search({"method": "grid", "space": space}, WHERE)  # an integer range of 3 gives 3 values
+    assert S.count_trials(grid) == len(S.grid_trials("s", grid)) == 900
+    with pytest.raises(ConfigError, match=r"space: the search trains 1,800 trials"):
+        S.check_search({**grid, "space": {**space, "eta": {"choice": [1, 2]}}}, WHERE)
+    grid = S.check_search({"method": "grid", "points": 1000, "space": {"lambda": {"uniform": [0, 1]}}}, WHERE)
+    assert S.count_trials(grid) == len(S.grid_trials("s", grid)) == S.MAX_TRIALS
+    c2f = S.check_search(
+        {"method": "coarse_to_fine", "n": 50, "rounds": 20, "margin": 1, "space": {"lambda": {"uniform": [0, 1]}}},
+        WHERE,
+    )
+    assert S.count_trials(c2f) == S.MAX_TRIALS
+
+
+def test_the_schema_holds_the_same_bounds_as_the_code():
+    defs = yaml.safe_load(SCHEMA.read_text(encoding="utf-8"))["$defs"]
+    props = defs["search"]["properties"]
+    assert props["n"]["maximum"] == S.MAX_N
+    assert props["points"]["maximum"] == defs["search_range"]["properties"]["points"]["maximum"] == S.MAX_POINTS
+    assert props["rounds"]["maximum"] == S.MAX_ROUNDS
+    assert props["margin"]["maximum"] == S.MAX_MARGIN
+    assert props["digits"]["maximum"] == S.MAX_DIGITS
+    seeds = props["final"]["properties"]["seeds"]
+    assert (seeds["maxItems"], seeds["items"]["maximum"]) == (S.MAX_FINAL_SEEDS, S.MAX_SEED)
+
+
+def test_a_huge_margin_on_a_wide_log_range_narrows_without_overflow():
+    dims = S.parse_space({"eta": {"log_uniform": [1.0e-300, 1.0e300]}, "k": {"int": [1, 10**15], "log": True}})
+    best = [{"eta": 1.0, "k": 1000}]
+    for margin in (1.0, 1.0e300):  # a direct caller's margin is capped at MAX_MARGIN
+        out = S.narrow_space(dims, best, margin)
+        assert (out["eta"].lo, out["eta"].hi) == (1.0e-300, 1.0e300)
+        assert (out["k"].lo, out["k"].hi) == (1, 10**15)
+    assert S.narrow_space(dims, best, 0.0)["eta"].lo == pytest.approx(1.0)
+
+
+@pytest.mark.parametrize("key", ["seeds", "replicates", "threads", "group", "mem_mb", "runtime"])
+def test_settings_a_search_cannot_vary_are_refused_in_its_space(key):
+    with pytest.raises(ConfigError) as err:
+        S.check_search({"method": "random", "space": {key: {"choice": [[1], [2]] if key == "seeds" else [1, 2]}}})
+    msg = str(err.value)
+    assert msg.startswith(f"config key search.space.{key}: '{key}' cannot be searched") and "\n" not in msg
+
+
+@pytest.mark.parametrize("key", ["seeds", "replicates"])
+def test_replicate_seeds_are_refused_in_a_search_base(key):
+    with pytest.raises(ConfigError, match=rf"^config key {WHERE}\.base\.{key}: a search trains each trial once"):
+        block(base={key: [1, 2] if key == "seeds" else 2})
+    assert block(base={"threads": 2, "group": "g"})["base"] == {"threads": 2, "group": "g"}  # resources: base only
+
+
+def test_a_record_of_a_trial_without_a_finite_score_is_strict_json_with_null():
+    trials = S.trials_for_round("s", block(n=2), 1, {})
+    summaries = {trials[0].name: {"val_acc": float("nan"), "epoch": 1, "epochs_run": 1}}
+    summaries[trials[1].name] = {"val_acc": 0.5, "epoch": 1, "epochs_run": 1}
+    rec = S.scored_round_record("s", "search", "random", 1, trials, summaries)
+    text = json.dumps(rec, allow_nan=False)
+    assert [t["val_acc"] for t in json.loads(text)["trials"]] == [0.5, None]  # null ranks last
+    assert S.rank_trials(trials, S.scores_from_record(rec))[0].name == trials[1].name

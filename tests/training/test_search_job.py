@@ -6,7 +6,7 @@ import pytest
 
 from cifarflow.errors import DataError
 from cifarflow.training import search as S
-from cifarflow.training.search_job import read_validation, write_round
+from cifarflow.training.search_job import read_round_scores, read_validation, write_round
 
 SEARCH = S.check_search({"name": "x", "method": "random", "n": 2, "space": {"eta": {"uniform": [0.1, 0.2]}}})
 
@@ -49,3 +49,81 @@ def test_a_history_of_another_trial_or_without_val_acc_is_refused(tmp_path):
     with pytest.raises(DataError, match="no epoch and val_acc"):
         read_validation(bad)
     assert not (tmp_path / "r.json").exists()
+
+
+# ---- a damaged round record is one error line naming it (issue 25) -------------------------------
+
+
+def _record(trials, **changes):
+    rec = S.scored_round_record(
+        "s",
+        "x",
+        "random",
+        1,
+        trials,
+        {t.name: {"val_acc": 0.1 * i, "epoch": 1, "epochs_run": 1} for i, t in enumerate(trials)},
+    )
+    return json.loads(json.dumps(rec)) | changes
+
+
+DAMAGED = {  # case: (the file's bytes, or a change to a good record; words of the error)
+    "truncated": (b'{"trials": [', ("not JSON",)),
+    "empty": (b"", ("not JSON",)),
+    "not-utf8": (b"\xff\xfe{}", ("not JSON",)),
+    "a-list": (b"[1, 2]", ("no list of trials",)),
+    "trials-not-a-list": ({"trials": {"a": 1}}, ("no list of trials",)),
+    "trial-without-name": ({"trials": [{"val_acc": 0.5}]}, ("trials[0] has no name",)),
+    "trial-without-score": (lambda rec: rec["trials"][0].pop("val_acc"), ("has no val_acc",)),
+    "score-as-text": (lambda rec: rec["trials"][0].update(val_acc="0.9"), ("not a number or null",)),
+    "score-as-bool": (lambda rec: rec["trials"][1].update(val_acc=True), ("not a number or null",)),
+    "a-trial-missing": (lambda rec: rec["trials"].pop(), ("no score for trial", "2 trials")),
+    "a-foreign-trial": (lambda rec: rec["trials"][0].update(name="s-x-r9-t9"), ("no score for trial",)),
+}
+
+
+@pytest.mark.parametrize("case", list(DAMAGED))
+def test_a_damaged_round_record_is_one_line_naming_the_file(tmp_path, case):
+    trials = S.trials_for_round("s", SEARCH, 1, {})
+    content, words = DAMAGED[case]
+    path = tmp_path / "round1-0123456789.json"
+    if isinstance(content, bytes):
+        path.write_bytes(content)
+    elif callable(content):
+        rec = _record(trials)
+        content(rec)
+        path.write_text(json.dumps(rec), encoding="utf-8")
+    else:
+        path.write_text(json.dumps(content), encoding="utf-8")
+    with pytest.raises(DataError) as err:
+        read_round_scores(path, trials)
+    msg = str(err.value)
+    assert msg.startswith(f"{path}: ") and "\n" not in msg and "delete it" in msg, msg
+    for word in words:
+        assert word in msg, msg
+
+
+def test_a_round_record_of_the_rounds_trials_gives_their_scores(tmp_path):
+    trials = S.trials_for_round("s", SEARCH, 1, {})
+    path = tmp_path / "round1.json"
+    path.write_text(json.dumps(_record(trials)), encoding="utf-8")
+    assert read_round_scores(path, trials) == {trials[0].name: 0.0, trials[1].name: 0.1}
+    rec = _record(trials)
+    rec["trials"][0]["val_acc"] = None  # a trial without a finite score (a record's null) ranks last
+    path.write_text(json.dumps(rec), encoding="utf-8")
+    assert read_round_scores(path, trials)[rec["trials"][0]["name"]] is None
+    path.write_text(json.dumps(rec).replace("null", "-Infinity"), encoding="utf-8")  # written before issue 25
+    assert read_round_scores(path, trials)[rec["trials"][0]["name"]] is None
+
+
+@pytest.mark.parametrize("kind", ["folder", "huge"])
+def test_a_round_record_that_is_no_file_or_too_large_is_refused_before_reading(tmp_path, kind):
+    from cifarflow.training import search_job
+
+    path = tmp_path / "round1.json"
+    if kind == "folder":
+        path.mkdir()
+    else:
+        with open(path, "wb") as fh:
+            fh.truncate(search_job.MAX_RECORD_BYTES + 1)  # sparse: no disk space
+    with pytest.raises(DataError, match="not a regular file" if kind == "folder" else "too large"):
+        read_round_scores(path, S.trials_for_round("s", SEARCH, 1, {}))

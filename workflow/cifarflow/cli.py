@@ -183,7 +183,11 @@ def cmd_check_config(a) -> None:
         epochs = search_variant(config, set_name, search, first.settings, first.name)["epochs"]
         cost = S.search_cost(search, epochs)
         finals = len(search["final"]["seeds"])
-        final_epochs = search["max_epochs"] if search["method"] == "successive_halving" else epochs
+        if search["method"] == "successive_halving":  # the chosen arm's epochs: the last rung's, not max_epochs
+            rungs = S.halving_schedule(search["n"], search["reduction"], search["min_epochs"], search["max_epochs"])
+            final_epochs = rungs[-1][1]
+        else:
+            final_epochs = epochs
         _log(
             f"  search {set_name}/{search['name']} ({search['method']}): {cost['trials']} trials in {cost['rounds']}"
             f" round(s), {cost['epochs']} trial epochs, then {finals} final runs of {final_epochs} epochs"
@@ -355,6 +359,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    for stream in (sys.stdout, sys.stderr):  # an ASCII locale (LC_ALL=C): escape what it cannot show, no traceback
+        if hasattr(stream, "reconfigure"):
+            stream.reconfigure(errors="backslashreplace")
     args = build_parser().parse_args(argv)
     try:
         status = args.func(args)  # None, or a command's own exit status (compare-runs: 1 when the trees differ)

@@ -62,7 +62,7 @@ PLAN_ID_MAX = 120  # longer plan ids are shortened and keyed by a hash of the sp
 
 
 def load_schema(path: str | Path = SCHEMA_PATH) -> dict:
-    with open(path) as fh:
+    with open(path, encoding="utf-8") as fh:
         return yaml.safe_load(fh)
 
 
@@ -159,6 +159,11 @@ def check_config(config: dict, schema: dict | None = None) -> None:
     if errors:
         err = jsonschema.exceptions.best_match(errors)
         raise ConfigError(f"config key {_key(err.absolute_path)}: {_schema_message(err)}")
+    if config.get("experiments") is None:
+        raise ConfigError(
+            "config key experiments: missing; a config declares its experiment sets there (check-config: give"
+            " config/config.yaml first, and your files after it)"
+        )
     download = config.get("download") or {}
     if download.get("url"):
         check_name(Path(urlparse(download["url"]).path).name or "cifar-10.tar.gz", "download.url", "file name")
@@ -443,15 +448,91 @@ def resolve_searches(config: dict, schema: dict | None = None) -> dict[str, dict
         where = f"experiments.{set_name}.search"
         search = S.check_search(block, where, keys)
         check_name(f"{set_name}-{search['name']}-final-s{max(search['final']['seeds'])}", f"{where}.name", "trial name")
+        _check_search_ranges(search, where, schema)
         first = S.trials_for_round(set_name, search, 1, {})
         for t in first:
             check_name(t.name, f"{where}.name", "trial name")
             search_variant(config, set_name, search, t.settings, t.name, schema)
+        _check_search_values(config, set_name, search, first[0], schema)
         for seed in search["final"]["seeds"]:
             final_search_variant(config, set_name, search, first[0].settings, seed, schema)
         out[set_name] = search
         search_plans(config, set_name, search, schema)
     return out
+
+
+def _setting_validator(schema: dict):
+    import jsonschema
+
+    return jsonschema.Draft202012Validator({"$defs": schema["$defs"], **schema["$defs"]["settings"]})
+
+
+def _setting_types(key: str, schema: dict) -> set[str]:
+    """The JSON types a setting takes (through one `$ref`, e.g. positive_number)."""
+    prop = schema["$defs"]["setting_properties"]["properties"].get(key, {})
+    if "$ref" in prop:
+        prop = schema["$defs"][prop["$ref"].rsplit("/", 1)[-1]]
+    types = prop.get("type", [])
+    return {types} if isinstance(types, str) else set(types)
+
+
+def _check_search_ranges(search: dict, where: str, schema: dict) -> None:
+    """Every value a search can give a setting lies in that setting's schema range, checked before
+    round 1: a range's two ends (every value between them is then valid too: the schema's bounds
+    are intervals), every choice, every epochs of successive halving's rungs. Later rounds only
+    draw inside the ranges, so no round after the first can draw a value the schema refuses."""
+    from .training import search as S
+
+    validator = _setting_validator(schema)
+
+    def check(key: str, value, at: str) -> None:
+        for err in validator.iter_errors({key: value}):
+            raise ConfigError(f"config key {at}: {show(value)} is not a valid {key} ({err.message})")
+
+    for key, dim in S.parse_space(search["space"], f"{where}.space", search_points=search["points"]).items():
+        if dim.kind == "choice":
+            for i, value in enumerate(dim.choices):
+                check(key, S._thaw(value), f"{where}.space.{key}.choice[{i}]")
+            continue
+        kind = "int" if dim.kind == "int" else "log_uniform" if dim.log else "uniform"
+        types = _setting_types(key, schema)
+        if dim.kind == "float" and "integer" in types and "number" not in types:
+            raise ConfigError(
+                f"config key {where}.space.{key}.{kind}: {key} takes whole values; search it with `int` or `choice`"
+            )
+        for value in (dim.lo, dim.hi):
+            check(key, value, f"{where}.space.{key}.{kind}")
+    if search["method"] == "successive_halving":
+        rungs = S.halving_schedule(search["n"], search["reduction"], search["min_epochs"], search["max_epochs"])
+        for i, (_, epochs) in enumerate(rungs):
+            check("epochs", epochs, f"{where}.{'min_epochs' if i == 0 else 'max_epochs'} (rung {i + 1})")
+
+
+def _check_search_values(config: dict, set_name: str, search: dict, first, schema=None) -> None:
+    """The first trial with each searched setting at each end of its range (each choice, each
+    rung's epochs) is a valid variant, as a listed one: the checks that look at several settings
+    together (a batch larger than train_limit, a loss that does not fit the model, an unknown
+    augmentation) see every value a later round can draw before round 1 runs."""
+    from .training import search as S
+
+    where = f"experiments.{set_name}.search"
+    values: list[tuple[str, str, object]] = []
+    for key, dim in S.parse_space(search["space"], f"{where}.space", search_points=search["points"]).items():
+        if dim.kind == "choice":
+            values += [(key, f"{where}.space.{key}.choice[{i}]", S._thaw(c)) for i, c in enumerate(dim.choices)]
+        else:
+            kind = "int" if dim.kind == "int" else "log_uniform" if dim.log else "uniform"
+            values += [(key, f"{where}.space.{key}.{kind}", x) for x in (dim.lo, dim.hi)]
+    if search["method"] == "successive_halving":
+        rungs = S.halving_schedule(search["n"], search["reduction"], search["min_epochs"], search["max_epochs"])
+        values += [("epochs", f"{where}.max_epochs", e) for _, e in rungs[1:]]
+    for key, at, value in values:
+        try:
+            search_variant(config, set_name, search, {**first.settings, key: value}, first.name, schema)
+        except ConfigError as exc:
+            m = re.match(rf"config key {re.escape(where)}\.(\S+)(?: \(variant [^)]*\))?: (.*)$", str(exc))
+            reason = f"{m.group(1)}: {m.group(2)}" if m else str(exc)
+            raise ConfigError(f"config key {at}: with {key} {show(value)} a trial is not valid ({reason})") from None
 
 
 def _searched_keys(search: dict) -> set[str]:
@@ -488,15 +569,44 @@ def search_variant(config: dict, set_name: str, search: dict, settings: dict, na
     searched = _searched_keys(search)
     v.update({k: x for k, x in (config.get("overrides") or {}).items() if k not in searched and k not in settings})
     v["name"], v["set"] = name, set_name
-    _check_variant(name, f"experiments.{set_name}.search", v, config, validator)
+    where = f"experiments.{set_name}.search"
+    try:
+        _check_variant(name, where, v, config, validator)
+    except ConfigError as exc:
+        raise ConfigError(_search_setting_key(str(exc), where, search, settings)) from None
     v["loss"] = v["loss"] or MODEL_LOSSES[v["model"]][0]
     return v
+
+
+def _search_setting_key(message: str, where: str, search: dict, settings: dict) -> str:
+    """A trial's error names the search key the bad value came from: `space.<key>` for a searched
+    setting, `max_epochs` for successive halving's epochs, `final.seeds` for a final run's seed,
+    `base.<key>` for the search's base (`_check_variant` names `<where>.<key>`)."""
+    m = re.match(rf"config key {re.escape(where)}\.([A-Za-z_]+)\b", message)
+    if not m:
+        return message
+    key = m.group(1)
+    if key in search["space"]:
+        better = f"{where}.space.{key}"
+    elif key == "epochs" and search["method"] == "successive_halving":
+        better = f"{where}.max_epochs"
+    elif key == "seed" and "seed" in settings:
+        better = f"{where}.final.seeds"
+    elif key in search["base"]:
+        better = f"{where}.base.{key}"
+    else:
+        return message
+    return f"config key {better}" + message[m.end() :]
 
 
 def final_search_variant(config: dict, set_name: str, search: dict, chosen: dict, seed: int, schema=None) -> dict:
     """The chosen setting retrained with the fresh final seed `seed` (an error if it is the trials' own seed)."""
     from .training import search as S
 
+    if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed <= S.MAX_SEED:
+        raise ConfigError(
+            f"config key experiments.{set_name}.search.final.seeds: seed {show(seed)} is not an integer in 0..{S.MAX_SEED}"
+        )
     trial = search_variant(config, set_name, search, chosen, "x", schema)
     if seed == trial["seed"]:
         raise ConfigError(
@@ -522,27 +632,33 @@ def search_plans(config: dict, set_name: str, search: dict, schema=None) -> dict
     where = f"experiments.{set_name}.search.space"
     first = S.trials_for_round(set_name, search, 1, {})
     v0 = search_variant(config, set_name, search, first[0].settings, first[0].name, schema)
-    axes: dict[str, list] = {}
     dims = S.parse_space(search["space"], where, search_points=search["points"])
+    sizes: dict[str, int] = {}  # counted before any list is made: an integer range can be wide
     for key, dim in dims.items():
         if key not in PLAN_KEYS:
             continue
-        if dim.kind == "choice":
-            axes[key] = [S._thaw(c) for c in dim.choices]
-        elif dim.kind == "int":
-            axes[key] = list(range(dim.lo, dim.hi + 1))
-        else:
+        if dim.kind == "float":
             raise ConfigError(f"config key {where}.{key}: {key} takes whole values; search it with `int` or `choice`")
+        sizes[key] = len(dim.choices) if dim.kind == "choice" else dim.hi - dim.lo + 1
+    epochs = []
     if search["method"] == "successive_halving":
         rungs = S.halving_schedule(search["n"], search["reduction"], search["min_epochs"], search["max_epochs"])
-        axes["epochs"] = sorted({e for _, e in rungs})
-    axes["seed"] = [v0["seed"], *search["final"]["seeds"]]
-    count = math.prod(len(a) for a in axes.values())
+        epochs = sorted({e for _, e in rungs})
+        sizes["epochs"] = len(epochs)
+    seeds = [v0["seed"], *search["final"]["seeds"]]
+    count = math.prod(sizes.values()) * len(seeds)
     if count > SEARCH_PLAN_LIMIT:
         raise ConfigError(
-            f"config key {where}: the searched plan settings ({', '.join(k for k in axes if k != 'seed')}) give {count:,}"
+            f"config key {where}: the searched plan settings ({', '.join(sizes)}) give {count:,}"
             f" epoch plans, more than {SEARCH_PLAN_LIMIT:,}; narrow their ranges"
         )
+    axes: dict[str, list] = {}
+    for key, dim in dims.items():
+        if key in sizes:
+            axes[key] = [S._thaw(c) for c in dim.choices] if dim.kind == "choice" else list(range(dim.lo, dim.hi + 1))
+    if epochs:
+        axes["epochs"] = epochs
+    axes["seed"] = seeds
     out = {}
     for combo in itertools.product(*axes.values()):
         v = search_variant(
@@ -907,6 +1023,72 @@ def refuse_python_tag(path, exc) -> None:
         ) from None
 
 
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """PyYAML's safe loader, refusing a key given twice in one mapping (PyYAML, and Snakemake's
+    loaders, keep the last value silently)."""
+
+
+def _duplicate_key(node, path=(), seen=None):
+    """(config key, first line, repeated line) of the first key given twice in a mapping of the
+    composed YAML `node`, or None. Each node is visited once (an alias bomb is not expanded)."""
+    seen = set() if seen is None else seen
+    if id(node) in seen:
+        return None
+    seen.add(id(node))
+    if isinstance(node, yaml.MappingNode):
+        first: dict = {}
+        for key_node, value_node in node.value:
+            if isinstance(key_node, yaml.ScalarNode) and key_node.tag != "tag:yaml.org,2002:merge":
+                where = (*path, key_node.value)
+                ident = (key_node.tag, key_node.value)
+                if ident in first:
+                    return _key(where), first[ident] + 1, key_node.start_mark.line + 1
+                first[ident] = key_node.start_mark.line
+            found = _duplicate_key(value_node, (*path, getattr(key_node, "value", "?")), seen)
+            if found:
+                return found
+    elif isinstance(node, yaml.SequenceNode):
+        for i, item in enumerate(node.value):
+            found = _duplicate_key(item, (*path, i), seen)
+            if found:
+                return found
+    return None
+
+
+def load_yaml_unique(text, path):
+    """The YAML document `text` (of the file `path`) as plain values, a ConfigError naming the
+    file, the key and its lines when a mapping gives a key twice."""
+    loader = _UniqueKeyLoader(text)
+    try:
+        node = loader.get_single_node()
+        found = _duplicate_key(node) if node is not None else None
+        if found:
+            key, first, again = found
+            raise ConfigError(
+                f"{path}: config key {key} is given twice (lines {first} and {again}); YAML would keep the last"
+                " silently: remove one"
+            )
+        return loader.construct_document(node) if node is not None else None
+    finally:
+        loader.dispose()
+
+
+def refuse_duplicate_keys(paths) -> None:
+    """The workflow's check of the config files Snakemake read (`workflow.configfiles`): Snakemake
+    keeps a repeated key's last value silently. A file that cannot be read or parsed here is left
+    to Snakemake, which has read it already."""
+    for path in paths:
+        try:
+            if not stat.S_ISREG(os.stat(path).st_mode):
+                continue
+            with open(path, "rb") as fh:
+                text = fh.read(MAX_CONFIG_BYTES + 1)
+            if len(text) <= MAX_CONFIG_BYTES:
+                load_yaml_unique(text, path)
+        except (OSError, yaml.YAMLError, RecursionError):
+            continue
+
+
 def load_config_files(paths: list[str | Path]) -> dict:
     """The config given by YAML files in order, later files overriding earlier ones."""
     config: dict = {}
@@ -918,7 +1100,7 @@ def load_config_files(paths: list[str | Path]) -> dict:
                 text = fh.read(MAX_CONFIG_BYTES + 1)
             if len(text) > MAX_CONFIG_BYTES:
                 raise ConfigError(f"{path}: larger than {MAX_CONFIG_BYTES:,} bytes; not a cifarflow config")
-            data = yaml.safe_load(text)
+            data = load_yaml_unique(text, path)
         except OSError as exc:
             raise ConfigError(f"{path}: cannot read ({exc.strerror})") from None
         except yaml.YAMLError as exc:

@@ -114,8 +114,27 @@ def write_text(path, text: str) -> None:
 
 
 def write_json(path, obj) -> None:
+    """`obj` as strictly valid JSON: JSON has no NaN or infinity, so such a number is a DataError
+    naming the file, never written silently (a writer that means "no number" writes None, e.g.
+    through `finite_or_none`)."""
+    try:
+        text = json.dumps(obj, indent=2, sort_keys=True, default=json_default, allow_nan=False) + "\n"
+    except ValueError as exc:
+        raise DataError(f"{path}: not written, {exc} (JSON has no NaN or infinity)") from None
     with atomic_output(path) as tmp:
-        tmp.write_text(json.dumps(obj, indent=2, sort_keys=True, default=json_default) + "\n")
+        tmp.write_text(text, encoding="utf-8")
+
+
+def finite_or_none(obj):
+    """`obj` with every NaN or infinite float (NumPy's too), in nested dicts, lists and tuples,
+    replaced by None: what a JSON record writes for a number that does not exist."""
+    if isinstance(obj, (float, np.floating)):
+        return float(obj) if np.isfinite(obj) else None
+    if isinstance(obj, dict):
+        return {k: finite_or_none(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [finite_or_none(v) for v in obj]
+    return obj
 
 
 def json_default(o):
@@ -578,7 +597,7 @@ def cached_file_sha256(path, cache_file) -> str:
     key = _stat_key(path)
     cache_file = Path(cache_file)
     try:
-        cache = json.loads(cache_file.read_text())
+        cache = json.loads(cache_file.read_text(encoding="utf-8"))
         if not isinstance(cache, dict):
             cache = {}
     except (OSError, ValueError):
@@ -589,7 +608,7 @@ def cached_file_sha256(path, cache_file) -> str:
     cache = {k: v for k, v in cache.items() if not k.startswith(f"{path.resolve()}|")}
     cache[key] = digest
     try:
-        write_text(cache_file, json.dumps(cache, indent=1, sort_keys=True) + "\n")
+        write_text(cache_file, json.dumps(cache, indent=1, sort_keys=True, allow_nan=False) + "\n")
     except (OSError, DataError):  # a read-only work directory: hash again next time
         pass
     return digest

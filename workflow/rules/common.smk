@@ -38,6 +38,7 @@ from cifarflow.config import (  # noqa: E402
     check_config,
     plan_id,
     plan_spec,
+    refuse_duplicate_keys,
     report_json,
     resolve_comparisons,
     resolve_paired,
@@ -51,6 +52,7 @@ from cifarflow.config import (  # noqa: E402
 
 # One-line errors naming the key first, then Snakemake's own validation (it fills the defaults).
 try:
+    refuse_duplicate_keys(workflow.configfiles)  # Snakemake keeps a repeated key's last value silently
     check_config(config)
     validate(config, "../schemas/config.schema.yaml")
     VARIANTS = resolve_variants(config)

@@ -1,9 +1,10 @@
 # Helpers of rules/search.smk (hyperparameter searches): the search's state from its round records.
-import json
 import re
 
 from cifarflow.config import final_search_variant, search_variant
+from cifarflow.errors import CifarflowError
 from cifarflow.training import search as S
+from cifarflow.training.search_job import read_round_scores
 
 SEARCH_DIR = "results/search/{sset}/{search}"
 SEARCH_SUMMARY = ["results/search/summary.md"] if SEARCHES else []
@@ -12,6 +13,19 @@ SEARCH_BASE = {
     s: search_variant(config, s, b, S.trials_for_round(s, b, 1, {})[0].settings, f"{s}-{b['name']}")
     for s, b in SEARCHES.items()
 }
+
+
+_TRIALS = {}
+
+
+def round_trials(sset, r, scores):
+    """`S.trials_for_round` of the set's search, computed once per round and scores: Snakemake calls
+    the input and params functions of every trial job, and a round of up to S.MAX_N trials would
+    otherwise be drawn again for each of them."""
+    key = (sset, r, tuple(sorted(scores.items())))
+    if key not in _TRIALS:
+        _TRIALS[key] = S.trials_for_round(sset, SEARCHES[sset], r, scores)
+    return _TRIALS[key]
 
 
 def _search_constraints():
@@ -38,13 +52,15 @@ def search_scored(sset, upto):
     search = SEARCHES[sset]
     scores, files = {}, []
     for r in range(1, upto + 1):
-        trials = S.trials_for_round(sset, search, r, scores)
+        trials = round_trials(sset, r, scores)
         f = checkpoints.search_round.get(
             sset=sset, search=search["name"], k=str(r), digest=S.round_digest(trials)
         ).output[0]
         files.append(f)
-        with open(f) as fh:
-            scores.update(S.scores_from_record(json.load(fh)))
+        try:  # read while the DAG is built: a damaged record is one error line naming it
+            scores.update(read_round_scores(f, trials))
+        except CifarflowError as exc:
+            sys.exit(f"cifarflow: error: {exc}")
     return scores, files
 
 
@@ -62,7 +78,7 @@ def search_trial(wildcards):
     search = search_of(wildcards)
     k = _trial_round(wildcards.sset, wildcards.trial)
     scores, files = search_scored(wildcards.sset, k - 1)
-    for t in S.trials_for_round(wildcards.sset, search, k, scores):
+    for t in round_trials(wildcards.sset, k, scores):
         if t.name == wildcards.trial:
             return search_variant(config, wildcards.sset, search, t.settings, t.name), files
     raise ValueError(f"{wildcards.trial} is not a trial of search {wildcards.sset}/{wildcards.search}")
@@ -94,7 +110,7 @@ def search_round_inputs(wildcards):
     search = search_of(wildcards)
     k = int(wildcards.k)
     scores, files = search_scored(wildcards.sset, k - 1)
-    trials = S.trials_for_round(wildcards.sset, search, k, scores)
+    trials = round_trials(wildcards.sset, k, scores)
     if S.round_digest(trials) != wildcards.digest:
         raise ValueError(f"round {k} of {wildcards.sset}/{wildcards.search}: {wildcards.digest} is not its digest")
     base = f"results/search/{wildcards.sset}/{wildcards.search}/trials"
@@ -103,7 +119,8 @@ def search_round_inputs(wildcards):
 
 def search_round_trials(wildcards, input):
     scores, _ = search_scored(wildcards.sset, int(wildcards.k) - 1)
-    trials = S.trials_for_round(wildcards.sset, search_of(wildcards), int(wildcards.k), scores)
+    search_of(wildcards)  # the wildcards name the set's own search
+    trials = round_trials(wildcards.sset, int(wildcards.k), scores)
     return canonical_json([t.to_json() for t in trials])
 
 

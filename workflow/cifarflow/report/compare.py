@@ -31,7 +31,11 @@ def _per_class(spec, names, runs, metrics):
     if all(len(metrics[n]) == 1 for n in names):
         return plots.plot_per_class({n: metrics[n][0]["per_class_acc"] for n in names}, class_names)
     level = _confidence(spec)
-    return plot_per_class_ci({n: aggregate_runs(metrics[n], n, level) for n in names}, class_names)
+    return plot_per_class_ci(
+        {n: aggregate_runs(metrics[n], n, level) for n in names},
+        class_names,
+        title=f"per-class test accuracy (mean over seeds, {100 * level:.4g}% t interval)",
+    )
 
 
 def _vs_lambda(spec, names, runs, metrics):
@@ -51,7 +55,12 @@ def _vs_lambda(spec, names, runs, metrics):
 
     level = _confidence(spec)
     rows = [{"value": metrics[n][0]["config"]["lambda"], **aggregate_runs(metrics[n], n, level)} for n in names]
-    return plot_vs_param_ci(rows, param="lambda", stems=("selected_val_acc", "weight_norm2"))
+    return plot_vs_param_ci(
+        rows,
+        param="lambda",
+        stems=("selected_val_acc", "weight_norm2"),
+        title=f"mean over seeds with {100 * level:.4g}% t intervals against lambda",
+    )
 
 
 def _curves(spec, names, runs, metrics):

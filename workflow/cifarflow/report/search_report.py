@@ -8,6 +8,7 @@ numbers read are the final models' metrics.json, retrained from the chosen setti
 from __future__ import annotations
 
 import json
+import math
 import os
 import re
 from collections.abc import Mapping, Sequence
@@ -99,7 +100,7 @@ def section_markdown(result: Mapping, trials: pd.DataFrame, heading: str = "##")
         "",
         f"{result['method']}: {result['trials']} trials in {result['rounds']} round(s), chosen on validation accuracy only.",
         "",
-        f"- chosen: **{c['name']}** (round {c['round']}): {settings}; validation accuracy {c['val_acc'] * 100:.2f}%",
+        f"- chosen: **{c['name']}** (round {c['round']}): {settings}; validation accuracy {_percent(c['val_acc'])}",
         f"- its final models (fresh seeds {', '.join(str(s) for s in result['final']['seeds'])}):"
         f" test accuracy **{result['final']['text']}** (%)",
         "",
@@ -114,6 +115,10 @@ def section_markdown(result: Mapping, trials: pd.DataFrame, heading: str = "##")
     return "\n".join(lines)
 
 
+def _percent(value) -> str:
+    return "n/a" if value is None or not math.isfinite(value) else f"{value * 100:.2f}%"
+
+
 def _markdown(df: pd.DataFrame) -> str:
     cells = df.astype(object).map(_text).where(df.notna(), "")
     return cells.to_markdown(index=False)
@@ -124,7 +129,7 @@ def write_search_report(
 ) -> dict:
     """trials.{csv,md}, final.{csv,md}, chosen.json, settings and parallel figures (.png, .pdf)
     and summary.md in `outdir`."""
-    from ..io import read_json, write_json, write_text
+    from ..io import finite_or_none, read_json, write_json, write_text
     from . import search_plots
     from .plots import save
     from .tables import write_table
@@ -140,7 +145,7 @@ def write_search_report(
             table[col] = table[col].map(_text)
     write_table(table, outdir / "trials", formats=("csv", "md"))
     write_table(final_rows(finals), outdir / "final", formats=("csv", "md"))
-    write_json(outdir / "chosen.json", result)
+    write_json(outdir / "chosen.json", finite_or_none(result))  # no interval (one seed): null, not NaN
     scales, choices = axis_scales(search)
     title = f"search {set_name} / {search['name']} ({search['method']})"
     chosen = result["chosen"]["name"]
@@ -175,5 +180,6 @@ def write_search_summary(sections: Sequence[str], out) -> None:
 
     parts = ["# Searches", ""]
     for f in sections:
-        parts.append(rebase_links(Path(f).read_text(), Path(f).parent, Path(out).parent).rstrip() + "\n")
+        text = Path(f).read_text(encoding="utf-8")
+        parts.append(rebase_links(text, Path(f).parent, Path(out).parent).rstrip() + "\n")
     write_text(out, "\n".join(parts))

@@ -37,9 +37,9 @@ def summary_markdown(
     if quick:
         lines += [QUICK_NOTE, ""]
     for a in answers or ():  # results/answers.md: the write-ups' questions, answered
-        lines += [Path(a).read_text().strip(), ""]
+        lines += [Path(a).read_text(encoding="utf-8").strip(), ""]
     if summary_md:
-        lines += ["## All variants", "", Path(summary_md).read_text().strip(), ""]
+        lines += ["## All variants", "", Path(summary_md).read_text(encoding="utf-8").strip(), ""]
     by_set: dict[str, dict[str, list[Path]]] = {}
     previews = []
     for f in figures:
@@ -70,7 +70,8 @@ def summary_markdown(
     if search_md:
         from .search_report import rebase_links
 
-        text = Path(search_md).read_text().replace("\n## ", "\n### ").replace("# Searches", "## Searches", 1)
+        text = Path(search_md).read_text(encoding="utf-8")
+        text = text.replace("\n## ", "\n### ").replace("# Searches", "## Searches", 1)
         lines += [rebase_links(text, Path(search_md).parent, outdir).strip(), ""]
     return "\n".join(lines).rstrip() + "\n"
 

@@ -10,11 +10,13 @@ from __future__ import annotations
 import io
 import math
 import os
+import stat
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 
 import pandas as pd
 
+from cifarflow.errors import DataError
 from cifarflow.io import write_text
 
 __all__ = [
@@ -326,7 +328,7 @@ def aggregate_tables(metrics_list: Iterable[Mapping], confidence: float = 0.95):
 def _with_note(path: Path, note: str) -> None:
     from cifarflow.io import write_text
 
-    write_text(path, path.read_text().rstrip("\n") + "\n\n" + note + "\n")
+    write_text(path, path.read_text(encoding="utf-8").rstrip("\n") + "\n\n" + note + "\n")
 
 
 def _tex_note(path: Path, note: str) -> None:
@@ -337,9 +339,8 @@ def _tex_note(path: Path, note: str) -> None:
         tex_note = tex_note.replace(char, escaped)
     tex_note = tex_note.replace("±", r"$\pm$").replace("−", "-")
     # a paragraph after the tabular, so that it prints when the table is compiled (not a % comment)
-    write_text(
-        path, path.read_text().rstrip("\n") + "\n\n\\par\\smallskip\\noindent{\\footnotesize " + tex_note + "}\n"
-    )
+    text = path.read_text(encoding="utf-8").rstrip("\n")
+    write_text(path, text + "\n\n\\par\\smallskip\\noindent{\\footnotesize " + tex_note + "}\n")
 
 
 def run_tables(metrics_paths, outdir, confidence: float = 0.95) -> None:
@@ -370,10 +371,40 @@ def run_tables(metrics_paths, outdir, confidence: float = 0.95) -> None:
 def benchmark_files_table(files, out) -> None:
     """`out`.{csv,md}: one row per Snakemake benchmark file (rule = the folder under benchmarks/, job =
     the rest of its path without .tsv, e.g. train, soft/seed0)."""
-    records = []
+    rows = []
     for f in map(Path, files):
         parts = f.with_suffix("").parts
         # benchmarks/<rule>/<job...>.tsv (a train job: benchmarks/train/<variant>/seed<s>.tsv)
         i = parts.index("benchmarks") + 1 if "benchmarks" in parts[:-2] else len(parts) - 2
-        records.append({"path": str(f), "rule": parts[i], "job": "/".join(parts[i + 1 :])})
-    write_table(benchmark_table(records), out, formats=("csv", "md"))
+        record = {"benchmark": _read_benchmark(f), "rule": parts[i], "job": "/".join(parts[i + 1 :])}
+        try:
+            rows.append(benchmark_table([record]))
+        except ValueError as exc:
+            raise DataError(f"{f}: not a Snakemake benchmark TSV ({exc})") from None
+    table = pd.concat(rows, ignore_index=True) if rows else benchmark_table([])
+    write_table(table, out, formats=("csv", "md"))
+
+
+MAX_BENCHMARK_BYTES = 1_000_000  # one header and a line per repeat: a few hundred bytes
+
+
+def _read_benchmark(path: Path) -> pd.DataFrame:
+    """A benchmark TSV Snakemake wrote, as a DataFrame: a regular file of bounded size, UTF-8, tab
+    separated. Anything else is a DataError naming the file (the job's own result is unaffected)."""
+    try:
+        st = os.stat(path)
+        if not stat.S_ISREG(st.st_mode):
+            raise DataError(f"{path}: not a regular file, not a Snakemake benchmark TSV")
+        if st.st_size > MAX_BENCHMARK_BYTES:
+            raise DataError(f"{path}: {st.st_size:,} bytes, not a Snakemake benchmark TSV")
+        with open(path, "rb") as fh:
+            text = fh.read(MAX_BENCHMARK_BYTES + 1).decode("utf-8")
+        df = _benchmark_frame(text if "\t" in text or "\n" in text else text + "\n")
+        if "s" not in df.columns or df.empty or pd.to_numeric(df["s"], errors="coerce").isna().any():
+            raise DataError(f"{path}: not a Snakemake benchmark TSV (no 's' column of seconds)")
+        return df
+    except OSError as exc:
+        raise DataError(f"{path}: cannot read the benchmark ({exc.strerror})") from None
+    except (ValueError, pd.errors.ParserError) as exc:  # UnicodeDecodeError, EmptyDataError too
+        reason = " ".join(str(exc).split())[:160]
+        raise DataError(f"{path}: not a Snakemake benchmark TSV ({reason})") from None

@@ -24,6 +24,7 @@ from cifarflow.errors import ConfigError, DataError
 from cifarflow.io import (
     atomic_output,
     code_version,
+    finite_or_none,
     known_sha256,
     package_digest,
     remove_stale_temporaries,
@@ -46,7 +47,7 @@ from cifarflow.training.state import read_checkpoint, write_checkpoint
 def peak_rss_mb() -> float:
     """This process's own peak resident memory (VmHWM; ru_maxrss would include what the parent had at fork)."""
     try:
-        for line in Path("/proc/self/status").read_text().splitlines():
+        for line in Path("/proc/self/status").read_text(encoding="utf-8").splitlines():
             if line.startswith("VmHWM:"):
                 return round(int(line.split()[1]) / 1024, 1)
     except OSError:
@@ -203,8 +204,8 @@ def run_variant(
         {"labels": data.test_labels},
     )
     with atomic_output(outdir / "history.csv") as tmp:
-        Path(tmp).write_text(history_csv(result.history))
-    write_json(outdir / "metrics.json", metrics)
+        Path(tmp).write_text(history_csv(result.history), encoding="utf-8")
+    write_json(outdir / "metrics.json", finite_or_none(metrics))  # a missing number (NaN) is null
     if ckpt_path.exists():
         ckpt_path.unlink()
     status = f"DIVERGED at epoch {result.diverged_epoch}" if result.diverged else f"best epoch {result.best_epoch}"

@@ -51,6 +51,22 @@ from ..errors import ConfigError
 KINDS = ("log_uniform", "uniform", "int", "choice")
 METHODS = ("grid", "random", "coarse_to_fine", "successive_halving")
 RESERVED_KEYS = ("name", "set", "seed", "grid")
+# Keys a search never takes from `space` or `base`: every trial trains one seed (the trials' own,
+# `seed`) and the final runs train `final.seeds`, so `seeds`/`replicates` there would be ignored.
+NOT_SEARCH_SETTINGS = ("seeds", "replicates")
+# Job resources: every trial of a search runs with the same ones (set them in `base`), so a
+# searched value would be ignored for all trials but the first.
+NOT_SEARCHED = ("threads", "group", "mem_mb", "runtime")
+# Sizes bounded before any job (the schema holds the same maxima): a search is at most MAX_TRIALS
+# training jobs, and listing its trials (check-config, snakemake -n) stays quick.
+MAX_TRIALS = 1000  # every trial of every round (a grid: the product of its ranges' values)
+MAX_N = 1000
+MAX_POINTS = 1000
+MAX_ROUNDS = 20
+MAX_MARGIN = 1.0  # a margin of the whole width already keeps the current range
+MAX_DIGITS = 17  # a double has 17 significant digits
+MAX_FINAL_SEEDS = 100
+MAX_SEED = 4294967295
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+-]*$")  # as variant names (config.NAME_RE)
 
 SEARCH_DEFAULTS = {
@@ -139,9 +155,9 @@ def _parse_dim(key: str, spec, where: str, search_points: int | None = None) -> 
     kind = kinds[0]
     points = spec.get("points", search_points)
     if "points" in spec and (
-        not isinstance(spec["points"], int) or isinstance(spec["points"], bool) or spec["points"] < 1
+        not isinstance(spec["points"], int) or isinstance(spec["points"], bool) or not 1 <= spec["points"] <= MAX_POINTS
     ):
-        raise ConfigError(f"config key {w}.points: must be an integer >= 1")
+        raise ConfigError(f"config key {w}.points: must be an integer in 1..{MAX_POINTS}, got {spec['points']!r}")
     if kind == "choice":
         choices = spec["choice"]
         if "log" in spec:
@@ -191,16 +207,42 @@ def parse_space(
     for key, spec in space.items():
         if key in RESERVED_KEYS:
             raise ConfigError(f"config key {where}.{key}: '{key}' cannot be searched")
+        if key in NOT_SEARCH_SETTINGS:
+            raise ConfigError(
+                f"config key {where}.{key}: '{key}' cannot be searched (each trial trains one seed, the search's"
+                " trials' `seed`; the chosen setting is retrained with final.seeds)"
+            )
+        if key in NOT_SEARCHED:
+            raise ConfigError(
+                f"config key {where}.{key}: '{key}' cannot be searched (every trial runs with the same job"
+                " resources; set it in the search's base)"
+            )
         if setting_keys is not None and key not in setting_keys:
             raise ConfigError(f"config key {where}.{key}: not a variant setting")
         dims[key] = _parse_dim(key, spec, where, search_points)
     return dims
 
 
-def _int_at_least(block, key, where, minimum):
+def _int_at_least(block, key, where, minimum, maximum=None):
     v = block[key]
     if not isinstance(v, int) or isinstance(v, bool) or v < minimum:
         raise ConfigError(f"config key {where}.{key}: must be an integer >= {minimum}, got {v!r}")
+    if maximum is not None and v > maximum:
+        raise ConfigError(f"config key {where}.{key}: at most {maximum:,}, not {v:,}")
+
+
+def count_trials(search: Mapping) -> int:
+    """How many trials (training jobs) the whole search trains, computed without listing them:
+    a grid's product of each range's distinct values, n x rounds (coarse-to-fine), the rungs'
+    sum (successive halving), n (random). Needs a block whose sizes are already bounded."""
+    method = search["method"]
+    if method == "grid":
+        dims = parse_space(search["space"], search_points=search["points"])
+        return math.prod(len(grid_values(d, d.points or search["points"], search["digits"])) for d in dims.values())
+    if method == "successive_halving":
+        rungs = halving_schedule(search["n"], search["reduction"], search["min_epochs"], search["max_epochs"])
+        return sum(c for c, _ in rungs)
+    return search["n"] * n_rounds(search)
 
 
 def check_search(search, where: str = "search", setting_keys=None) -> dict:
@@ -226,19 +268,22 @@ def check_search(search, where: str = "search", setting_keys=None) -> dict:
         raise ConfigError(
             f"config key {where}.name: '{out['name']}' must be letters, digits, _ . + - (it goes into trial names)"
         )
-    for key, minimum in (
-        ("seed", 0),
-        ("n", 1),
-        ("points", 1),
-        ("rounds", 1),
-        ("top_k", 1),
-        ("reduction", 2),
-        ("min_epochs", 1),
-        ("digits", 1),
+    for key, minimum, maximum in (
+        ("seed", 0, None),
+        ("n", 1, MAX_N),
+        ("points", 1, MAX_POINTS),
+        ("rounds", 1, MAX_ROUNDS),
+        ("top_k", 1, None),
+        ("reduction", 2, None),
+        ("min_epochs", 1, None),
+        ("digits", 1, MAX_DIGITS),
     ):
-        _int_at_least(out, key, where, minimum)
-    if not _is_number(out["margin"]) or out["margin"] < 0:
-        raise ConfigError(f"config key {where}.margin: must be a number >= 0, got {out['margin']!r}")
+        _int_at_least(out, key, where, minimum, maximum)
+    if not _is_number(out["margin"]) or not 0 <= out["margin"] <= MAX_MARGIN:
+        raise ConfigError(
+            f"config key {where}.margin: must be a number in 0..{MAX_MARGIN:g} (a fraction of the current width;"
+            f" {MAX_MARGIN:g} already keeps the whole range), got {out['margin']!r}"
+        )
     if out["method"] == "coarse_to_fine" and out["top_k"] > out["n"]:
         raise ConfigError(f"config key {where}.top_k: {out['top_k']} is more than the {out['n']} trials of a round")
     if out["method"] == "successive_halving":
@@ -252,6 +297,11 @@ def check_search(search, where: str = "search", setting_keys=None) -> dict:
     if not isinstance(out["base"], Mapping):
         raise ConfigError(f"config key {where}.base: must be a mapping of settings")
     for key in out["base"]:
+        if key in NOT_SEARCH_SETTINGS:
+            raise ConfigError(
+                f"config key {where}.base.{key}: a search trains each trial once, with the set's `seed`, and"
+                " the chosen setting with final.seeds; set those instead"
+            )
         if key in RESERVED_KEYS or (setting_keys is not None and key not in setting_keys):
             raise ConfigError(f"config key {where}.base.{key}: not a variant setting")
     final = out["final"]
@@ -261,12 +311,26 @@ def check_search(search, where: str = "search", setting_keys=None) -> dict:
     if (
         not isinstance(seeds, list)
         or not seeds
-        or not all(isinstance(s, int) and not isinstance(s, bool) and s >= 0 for s in seeds)
+        or not all(isinstance(s, int) and not isinstance(s, bool) and 0 <= s <= MAX_SEED for s in seeds)
     ):
-        raise ConfigError(f"config key {where}.final.seeds: must be a non-empty list of integers >= 0")
+        raise ConfigError(f"config key {where}.final.seeds: must be a non-empty list of integers in 0..{MAX_SEED}")
+    if len(seeds) > MAX_FINAL_SEEDS:
+        raise ConfigError(f"config key {where}.final.seeds: at most {MAX_FINAL_SEEDS} seeds, not {len(seeds)}")
     if len(set(seeds)) != len(seeds):
         raise ConfigError(f"config key {where}.final.seeds: a seed is listed twice")
     parse_space(out["space"], f"{where}.space", setting_keys, out["points"])
+    trials = count_trials(out)
+    if trials > MAX_TRIALS:
+        key, size = {
+            "grid": ("space", "the product of the ranges' values"),
+            "successive_halving": ("n", "the rungs' trials"),
+            "coarse_to_fine": ("n", "n x rounds"),
+            "random": ("n", "n"),
+        }[out["method"]]
+        raise ConfigError(
+            f"config key {where}.{key}: the search trains {trials:,} trials ({size}), more than the {MAX_TRIALS:,}"
+            " a search may; narrow it or split it over several sets"
+        )
     return out
 
 
@@ -408,9 +472,16 @@ def search_cost(search: Mapping, epochs: int | None = None) -> dict:
 
 
 def _score(value) -> float:
+    """A validation score for ranking: NaN, infinities and None (a record's JSON null) rank last."""
     v = value["val_acc"] if isinstance(value, Mapping) else value
-    v = float(v)
+    v = math.nan if v is None else float(v)
     return v if math.isfinite(v) else -math.inf
+
+
+def _json_score(value) -> float | None:
+    """A score as a record writes it: JSON has no NaN or infinity, so a non-finite score is null."""
+    v = _score(value)
+    return v if math.isfinite(v) else None
 
 
 def rank_trials(trials: Sequence[Trial], scores: Mapping[str, float | Mapping]) -> list[Trial]:
@@ -443,10 +514,12 @@ def narrow_space(dims: Mapping[str, Dim], best: Sequence[Mapping], margin: float
             kept = tuple(c for c in dim.choices if json.dumps(_thaw(c), sort_keys=True) in seen)
             out[key] = Dim(key, "choice", choices=kept or dim.choices, points=dim.points)
             continue
-        pad = margin * dim.width()
+        pad = min(margin, MAX_MARGIN) * dim.width()
         ys = [_fwd(dim, v) for v in vals]
-        lo = max(_inv(dim, min(ys) - pad), dim.lo)
-        hi = min(_inv(dim, max(ys) + pad), dim.hi)
+        # clipped before leaving the log scale: 10 ** (a wide range's end + pad) would overflow
+        y_lo, y_hi = min(ys) - pad, max(ys) + pad
+        lo = dim.lo if y_lo <= _fwd(dim, dim.lo) else max(_inv(dim, y_lo), dim.lo)
+        hi = dim.hi if y_hi >= _fwd(dim, dim.hi) else min(_inv(dim, y_hi), dim.hi)
         if dim.kind == "int":
             lo, hi = max(math.floor(lo + 1e-9), dim.lo), min(math.ceil(hi - 1e-9), dim.hi)
         lo = min(lo, hi)  # guards rounding at the bounds; equal best values still give lo <= hi
@@ -618,7 +691,9 @@ def round_record(set_name: str, search: Mapping, round_: int, scores: Mapping) -
         "round": round_,
         "rounds": n_rounds(search),
         "digest": round_digest(trials),
-        "trials": [{**t.to_json(), "val_acc": _score(scores[t.name]), "rank": i + 1} for i, t in enumerate(ranked)],
+        "trials": [
+            {**t.to_json(), "val_acc": _json_score(scores[t.name]), "rank": i + 1} for i, t in enumerate(ranked)
+        ],
     }
     if search["method"] == "coarse_to_fine" and round_ < n_rounds(search):
         prev = {r: trials_for_round(set_name, search, r, scores) for r in range(1, round_ + 1)}
@@ -661,7 +736,12 @@ def scored_round_record(
         "round": round_,
         "digest": round_digest(trials),
         "trials": [
-            {**t.to_json(), **{k: summaries[t.name][k] for k in ("val_acc", "epoch", "epochs_run")}, "rank": i + 1}
+            {
+                **t.to_json(),
+                "val_acc": _json_score(summaries[t.name]["val_acc"]),
+                **{k: summaries[t.name][k] for k in ("epoch", "epochs_run")},
+                "rank": i + 1,
+            }
             for i, t in enumerate(ranked)
         ],
     }

@@ -7,6 +7,10 @@ enter a choice - and writes the round's record (`search.scored_round_record`) at
 from __future__ import annotations
 
 import csv
+import json
+import math
+import os
+import stat
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
@@ -14,19 +18,65 @@ from ..errors import DataError
 from ..io import write_json
 from . import search as S
 
+MAX_RECORD_BYTES = 20_000_000  # a round record of MAX_TRIALS trials is well under 1 MB
+
+
+def read_round_scores(path, trials: Sequence[S.Trial]) -> dict[str, float | None]:
+    """Trial name -> validation score from the round record at `path`, which must score exactly
+    `trials` (the round's trials as the config gives them). The workflow reads it while building
+    the DAG (search_common.smk): a damaged record is a one-line DataError naming the file, never
+    a traceback; deleting it makes Snakemake score the round again from the trials' histories."""
+    fix = "delete it and Snakemake scores the round again from its trials' histories"
+    try:
+        st = os.stat(path)
+        if not stat.S_ISREG(st.st_mode):
+            raise DataError(f"{path}: not a regular file; {fix}")
+        if st.st_size > MAX_RECORD_BYTES:
+            raise DataError(f"{path}: {st.st_size:,} bytes, too large for a round record; {fix}")
+        with open(path, "rb") as fh:
+            record = json.loads(fh.read(MAX_RECORD_BYTES + 1).decode("utf-8"))
+    except OSError as exc:
+        raise DataError(f"{path}: cannot read the round record ({exc.strerror})") from None
+    except (UnicodeDecodeError, ValueError, RecursionError) as exc:
+        reason = str(exc).splitlines()[0][:120] if str(exc) else type(exc).__name__
+        raise DataError(f"{path}: damaged round record, not JSON ({reason}); {fix}") from None
+
+    def damaged(what: str) -> DataError:
+        return DataError(f"{path}: damaged round record ({what}); {fix}")
+
+    entries = record.get("trials") if isinstance(record, dict) else None
+    if not isinstance(entries, list):
+        raise damaged("no list of trials")
+    scores: dict[str, float | None] = {}
+    for i, t in enumerate(entries):
+        if not isinstance(t, dict) or not isinstance(t.get("name"), str):
+            raise damaged(f"trials[{i}] has no name")
+        if "val_acc" not in t:
+            raise damaged(f"trial {t['name'][:80]!r} has no val_acc")
+        v = t["val_acc"]
+        if v is not None and (isinstance(v, bool) or not isinstance(v, (int, float))):
+            raise damaged(f"trial {t['name'][:80]!r} has val_acc {str(v)[:40]!r}, not a number or null")
+        scores[t["name"]] = v if v is not None and math.isfinite(v) else None  # NaN or -Infinity: ranks last
+    expected = [t.name for t in trials]
+    if len(entries) != len(expected) or set(scores) != set(expected):
+        missing = sorted(set(expected) - set(scores))
+        what = f"no score for trial {missing[0]!r}" if missing else "trials this round does not have"
+        raise damaged(f"{what}; the round has {len(expected)} trials")
+    return scores
+
 
 def read_validation(history_path) -> dict:
     """`validation_summary` of one history.csv, reading nothing but its epoch and val_acc columns."""
     try:
-        with open(history_path, newline="") as fh:
+        with open(history_path, newline="", encoding="utf-8") as fh:
             reader = csv.DictReader(fh)
             if not {"epoch", "val_acc"} <= set(reader.fieldnames or ()):
                 raise DataError(f"{history_path}: no epoch and val_acc columns")
             rows = [{"epoch": int(r["epoch"]), "val_acc": float(r["val_acc"])} for r in reader]
     except OSError as exc:
         raise DataError(f"{history_path}: cannot read ({exc.strerror})") from None
-    except ValueError as exc:
-        raise DataError(f"{history_path}: not a history ({exc})") from None
+    except ValueError as exc:  # UnicodeDecodeError too
+        raise DataError(f"{history_path}: not a history ({str(exc)[:200]})") from None
     if not rows:
         raise DataError(f"{history_path}: empty history")
     return S.validation_summary(rows)

@@ -117,12 +117,12 @@ def _mapping_differences(a: dict, b: dict, prefix: str = "", skip: tuple = ()) -
 
 
 def compare_metrics(a: Path, b: Path) -> list[str]:
-    ma, mb = json.loads(a.read_text()), json.loads(b.read_text())
+    ma, mb = json.loads(a.read_text(encoding="utf-8")), json.loads(b.read_text(encoding="utf-8"))
     return _mapping_differences(ma, mb, skip=VOLATILE_KEYS)
 
 
 def _read_csv(path: Path) -> tuple[list[str], list[list[str]]]:
-    with open(path, newline="") as f:
+    with open(path, newline="", encoding="utf-8") as f:
         rows = list(csv.reader(f))
     if not rows:
         return [], []

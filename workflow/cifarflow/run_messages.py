@@ -109,7 +109,7 @@ def failed_job_logs(snakemake_logs: Iterable) -> list[tuple[str, list[str]]]:
     out, seen = [], set()
     for path in snakemake_logs or []:
         try:
-            text = Path(path).read_text(errors="replace")
+            text = Path(path).read_text(encoding="utf-8", errors="replace")
         except OSError:
             continue
         rule = "?"

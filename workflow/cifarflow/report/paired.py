@@ -89,7 +89,7 @@ def paired_file(
     write_table(pairs, table, formats=("csv",))
     write_table(recipe_display(pairs), table, formats=("md",))
     md = Path(f"{table}.md")
-    write_text(md, md.read_text().rstrip("\n") + "\n\n" + RECIPE_FOOTNOTE + "\n")
+    write_text(md, md.read_text(encoding="utf-8").rstrip("\n") + "\n\n" + RECIPE_FOOTNOTE + "\n")
     fig = plot_pair_diffs(pairs, title=f"{spec['name']}: recipe differences A - B")
     plots.save(fig, figure, dpi=dpi, width=width, pdf=pdf)
     return pairs

@@ -77,7 +77,16 @@ def cmd_preview(a) -> None:
 def cmd_plot_variant(a) -> None:
     from .report.variant import variant_figures
 
-    variant_figures(a.metrics, a.history, a.weights, a.curves, a.confusion, a.templates, **_figure_settings(a))
+    variant_figures(
+        a.metrics,
+        a.history,
+        a.weights,
+        a.curves,
+        a.confusion,
+        a.templates,
+        label=json.loads(a.label) if a.label else None,
+        **_figure_settings(a),
+    )
 
 
 def cmd_compare(a) -> None:
@@ -89,13 +98,26 @@ def cmd_compare(a) -> None:
 def cmd_tables(a) -> None:
     from .report.tables import run_tables
 
-    run_tables(a.metrics, a.outdir, confidence=float(json.loads(a.statistics).get("confidence", 0.95)))
+    run_tables(
+        a.metrics,
+        a.outdir,
+        confidence=float(json.loads(a.statistics).get("confidence", 0.95)),
+        labels=json.loads(a.labels) if a.labels else None,
+    )
 
 
 def cmd_paired(a) -> None:
     from .report.paired import paired_file
 
-    paired_file(json.loads(a.spec), a.runs, json.loads(a.statistics), a.table, a.figure, **_figure_settings(a))
+    paired_file(
+        json.loads(a.spec),
+        a.runs,
+        json.loads(a.statistics),
+        a.table,
+        a.figure,
+        labels=json.loads(a.labels) if a.labels else None,
+        **_figure_settings(a),
+    )
 
 
 def cmd_decide(a) -> None:
@@ -134,6 +156,7 @@ def cmd_summary_md(a) -> None:
         search[0] if search else None,
         answers=a.answers,
         quick=a.quick,
+        labels=json.loads(a.labels) if a.labels else None,
     )
 
 
@@ -253,6 +276,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--confusion", required=True)
     s.add_argument("--templates", required=True)
     s.add_argument("--figures", default=None)
+    s.add_argument("--label", default=None, help="the variant's display label as JSON (default: its name)")
     s.set_defaults(func=cmd_plot_variant)
 
     s = sub.add_parser("compare", help="one comparison figure across variants")
@@ -267,6 +291,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--spec", required=True, help="JSON {name, pairs, paired, min_effect, look, n_looks, stop_reason}")
     s.add_argument("--runs", nargs="+", required=True)
     s.add_argument("--statistics", default="{}")
+    s.add_argument("--labels", default=None, help="JSON {variant: display label} (default: the names)")
     s.add_argument("--figures", default=None)
     s.add_argument("--table", required=True, help="output stem (writes .csv and .md)")
     s.add_argument("--figure", required=True, help="output stem (writes .png and .pdf)")
@@ -293,6 +318,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--metrics", nargs="+", required=True)
     s.add_argument("--outdir", required=True)
     s.add_argument("--statistics", default="{}", help="JSON {confidence}: the level of the intervals")
+    s.add_argument("--labels", default=None, help="JSON {variant: display label} (default: the names)")
     s.set_defaults(func=cmd_tables)
 
     s = sub.add_parser("benchmarks", help="table of the per-job benchmark files")
@@ -312,6 +338,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--answers", nargs="*", default=[])
     s.add_argument("--out", required=True)
     s.add_argument("--quick", action="store_true", help="the run's config is marked quick: say so")
+    s.add_argument("--labels", default=None, help="JSON {variant: display label} for the figure links")
     s.set_defaults(func=cmd_summary_md)
 
     s = sub.add_parser("search-round", help="score one search round from its trials' validation accuracy")

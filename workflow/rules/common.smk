@@ -47,7 +47,9 @@ from cifarflow.config import (  # noqa: E402
     search_plans,
     training_settings,
     selected_sets,
+    unique_labels,
     use_this_python_in_jobs,
+    variant_labels,
 )
 
 # One-line errors naming the key first, then Snakemake's own validation (it fills the defaults).
@@ -60,6 +62,8 @@ try:
     SEARCHES = resolve_searches(config)  # {set: checked search block}; rules/search.smk wires them
     SEARCH_PLANS = {p: spec for s, b in SEARCHES.items() for p, spec in search_plans(config, s, b).items()}
     PAIRED, QUESTIONS = resolve_paired(config, VARIANTS, COMPARISONS)
+    # Display labels (figures, tables, answers): report params only, never a training job's
+    LABELS = variant_labels(config, VARIANTS)
 except ConfigError as _exc:
     sys.exit(f"cifarflow: error: {_exc}")
 SETS = [s for s in selected_sets(config) if any(v["set"] == s for v in VARIANTS.values())]
@@ -356,6 +360,12 @@ def table_seeds(table_name, look=None):
     if t.get("question"):
         return question_seeds(t["question"], look)
     return {n: variant_seeds(n) for n in t["variants"]}
+
+
+def labels_of(names):
+    """Name -> display label of the variants `names` drawn together (unique among them), as JSON
+    for a report job's params: free text, so through `report_json` (its outputs are in the report)."""
+    return report_json(unique_labels(list(names), LABELS))
 
 
 def table_spec(table_name, look=None):

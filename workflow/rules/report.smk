@@ -45,13 +45,14 @@ rule plot_variant:
         history=lambda wildcards, input: files_named(input, "history.csv"),
         weights=lambda wildcards, input: files_named(input, "weights.h5"),
         figures=FIGURES,
+        label=lambda wildcards: report_json(LABELS[wildcards.variant]),
         curves=lambda wildcards, output: output.curves.removesuffix(".png"),
         confusion=lambda wildcards, output: output.confusion.removesuffix(".png"),
         templates=lambda wildcards, output: output.templates.removesuffix(".png"),
     shell:
         'python "$CIFARFLOW_LAUNCHER" plot-variant --metrics {params.metrics:q} --history {params.history:q} --weights {params.weights:q}'
         " --curves {params.curves:q} --confusion {params.confusion:q} --templates {params.templates:q}"
-        " --figures {params.figures:q} > {log:q} 2>&1"
+        " --figures {params.figures:q} --label {params.label:q} > {log:q} 2>&1"
 
 
 rule compare:
@@ -81,7 +82,13 @@ rule compare:
     conda:
         "../envs/cifarflow.yaml"
     params:
-        spec=lambda wildcards: report_json(dict(COMPARISONS[wildcards.comparison], confidence=STATISTICS["confidence"])),
+        spec=lambda wildcards: report_json(
+            dict(
+                COMPARISONS[wildcards.comparison],
+                confidence=STATISTICS["confidence"],
+                labels=unique_labels(COMPARISONS[wildcards.comparison]["variants"], LABELS),
+            )
+        ),
         runs=lambda wildcards, input: list(dict.fromkeys(os.path.dirname(f) for f in input)),
         figures=FIGURES,
         out=lambda wildcards, output: output.png.removesuffix(".png"),
@@ -128,9 +135,10 @@ rule set_tables:
     params:
         outdir=lambda wildcards, output: os.path.dirname(output.summary),
         statistics=canonical_json(STATISTICS),
+        labels=lambda wildcards: labels_of(n for n, v in VARIANTS.items() if v["set"] == wildcards.set),
     shell:
         'python "$CIFARFLOW_LAUNCHER" tables --metrics {input:q} --outdir {params.outdir:q}'
-        " --statistics {params.statistics:q} > {log:q} 2>&1"
+        " --statistics {params.statistics:q} --labels {params.labels:q} > {log:q} 2>&1"
         ' && python "$CIFARFLOW_LAUNCHER" table-html --csv {output.summary:q} {output.per_class:q} {output.per_seed:q}'
         " --html {output.summary_html:q} {output.per_class_html:q} {output.per_seed_html:q} >> {log:q} 2>&1"
 
@@ -162,9 +170,11 @@ rule all_tables:
     params:
         outdir=lambda wildcards, output: os.path.dirname(output.summary),
         statistics=canonical_json(STATISTICS),
+        # each variant's own label (unique within its set; the `set` column tells sets apart)
+        labels=report_json(LABELS),
     shell:
         'python "$CIFARFLOW_LAUNCHER" tables --metrics {input:q} --outdir {params.outdir:q}'
-        " --statistics {params.statistics:q} > {log:q} 2>&1"
+        " --statistics {params.statistics:q} --labels {params.labels:q} > {log:q} 2>&1"
         ' && python "$CIFARFLOW_LAUNCHER" table-html --csv {output.summary:q} --html {output.summary_html:q} >> {log:q} 2>&1'
 
 
@@ -220,6 +230,8 @@ rule paired:
         "../envs/cifarflow.yaml"
     params:
         spec=lambda wildcards, input: table_spec(wildcards.table),
+        # a param of its own, not in `spec`: Snakemake sees changes only of params that take no input
+        labels=lambda wildcards: labels_of(PAIRED[wildcards.table]["variants"]),
         runs=lambda wildcards, input: list(dict.fromkeys(os.path.dirname(f) for f in input)),
         statistics=canonical_json(STATISTICS),
         figures=FIGURES,
@@ -227,7 +239,8 @@ rule paired:
         figure=lambda wildcards, output: output.png.removesuffix(".png"),
     shell:
         'python "$CIFARFLOW_LAUNCHER" paired --spec {params.spec:q} --runs {params.runs:q} --statistics {params.statistics:q}'
-        " --figures {params.figures:q} --table {params.table:q} --figure {params.figure:q} > {log:q} 2>&1"
+        " --labels {params.labels:q} --figures {params.figures:q} --table {params.table:q} --figure {params.figure:q}"
+        " > {log:q} 2>&1"
         ' && python "$CIFARFLOW_LAUNCHER" table-html --csv {output.csv:q} --html {output.html:q} >> {log:q} 2>&1'
 
 
@@ -295,6 +308,8 @@ rule summary_md:
         "../envs/cifarflow.yaml"
     params:
         quick="--quick" if config.get("quick") else "",
+        labels=report_json(LABELS),
     shell:
         'python "$CIFARFLOW_LAUNCHER" summary-md --summary {input.summary:q} --search {input.search:q}'
-        " --figures-list {input.figures:q} --answers {input.answers:q} --out {output:q} {params.quick} > {log:q} 2>&1"
+        " --figures-list {input.figures:q} --answers {input.answers:q} --labels {params.labels:q} --out {output:q}"
+        " {params.quick} > {log:q} 2>&1"

@@ -7,6 +7,10 @@ Run files are read through `cifarflow.io.read_run`, which checks each against it
 seed), its size and its numbers before use. To add a comparison type: write `_<type>(spec, names, runs, metrics)` returning
 a figure, add it to COMPARISONS, and add the type to the schema's enum (a test checks they
 agree); `config.resolve_comparisons` checks what the type needs of its variants.
+
+Figures name variants by their display labels (`spec["labels"]`: variant -> label, made unique
+among the figure's variants, a missing one is the name) and colour them by their names, so a
+variant keeps its colour whatever its label.
 """
 
 from __future__ import annotations
@@ -23,65 +27,91 @@ def _confidence(spec) -> float:
     return float(spec.get("confidence", 0.95))
 
 
+def shown_labels(spec, names) -> dict[str, str]:
+    """Variant name -> the text a figure shows for it: its display label from `spec["labels"]`
+    (unique among `names`: a shared one falls back to the name), escaped for matplotlib."""
+    from cifarflow.config import unique_labels
+
+    return {n: plots.literal(t) for n, t in unique_labels(list(names), spec.get("labels") or {}).items()}
+
+
+def _shown(spec, names):
+    """(name -> shown label, shown label -> the name's colour): figures key their variants by the
+    shown labels and get the colours of the names."""
+    shown = shown_labels(spec, names)
+    colors = plots.variant_colors(names)
+    return shown, {shown[n]: colors[n] for n in names}
+
+
 def _per_class(spec, names, runs, metrics):
     from cifarflow.report.stat_plots import plot_per_class_ci
     from cifarflow.report.stats import aggregate_runs
 
     class_names = metrics[names[0]][0]["class_names"]
+    shown, colors = _shown(spec, names)
     if all(len(metrics[n]) == 1 for n in names):
-        return plots.plot_per_class({n: metrics[n][0]["per_class_acc"] for n in names}, class_names)
+        return plots.plot_per_class(
+            {shown[n]: metrics[n][0]["per_class_acc"] for n in names}, class_names, colors=colors
+        )
     level = _confidence(spec)
     return plot_per_class_ci(
-        {n: aggregate_runs(metrics[n], n, level) for n in names},
+        {shown[n]: aggregate_runs(metrics[n], shown[n], level) for n in names},
         class_names,
+        colors=colors,
         title=f"per-class test accuracy (mean over seeds, {100 * level:.4g}% t interval)",
     )
 
 
 def _vs_lambda(spec, names, runs, metrics):
+    shown, colors = _shown(spec, names)
     if all(len(metrics[n]) == 1 for n in names):
         rows = [
             {
-                "variant": n,
+                "variant": shown[n],
                 "value": metrics[n][0]["config"]["lambda"],
                 "val_acc": metrics[n][0]["selected_val_acc"],
                 "weight_norm2": metrics[n][0]["weight_norm2"],
             }
             for n in names
         ]
-        return plots.plot_vs_param(rows, param="lambda")
+        return plots.plot_vs_param(rows, param="lambda", colors=colors)
     from cifarflow.report.stat_plots import plot_vs_param_ci
     from cifarflow.report.stats import aggregate_runs
 
     level = _confidence(spec)
-    rows = [{"value": metrics[n][0]["config"]["lambda"], **aggregate_runs(metrics[n], n, level)} for n in names]
+    rows = [{"value": metrics[n][0]["config"]["lambda"], **aggregate_runs(metrics[n], shown[n], level)} for n in names]
     return plot_vs_param_ci(
         rows,
         param="lambda",
         stems=("selected_val_acc", "weight_norm2"),
+        colors=colors,
         title=f"mean over seeds with {100 * level:.4g}% t intervals against lambda",
     )
 
 
 def _curves(spec, names, runs, metrics):
     cols = tuple(spec.get("metrics") or ("val_acc",))
+    shown, colors = _shown(spec, names)
     if all(len(runs[n]) == 1 for n in names):
-        hists = {n: read_run(runs[n][0]).history() for n in names}
-        return plots.plot_curves_overlay(hists, metrics=cols, loss_names={n: metrics[n][0]["loss"] for n in names})
+        hists = {shown[n]: read_run(runs[n][0]).history() for n in names}
+        return plots.plot_curves_overlay(
+            hists, metrics=cols, colors=colors, loss_names={shown[n]: metrics[n][0]["loss"] for n in names}
+        )
     from cifarflow.report.stat_plots import plot_curves_band
 
-    hists = {n: [read_run(r).history() for r in runs[n]] for n in names}
+    hists = {shown[n]: [read_run(r).history() for r in runs[n]] for n in names}
     level = _confidence(spec)
     return plot_curves_band(
-        hists, metrics=cols, title=f"mean over seeds with {100 * level:.4g}% t band", confidence=level
+        hists, metrics=cols, colors=colors, title=f"mean over seeds with {100 * level:.4g}% t band", confidence=level
     )
 
 
 def _templates(spec, names, runs, metrics):
     """Templates of each variant's first seed."""
+    shown = shown_labels(spec, names)
     return plots.plot_templates_compare(
-        {n: read_run(runs[n][0]).weights("W1")["W1"] for n in names},
-        {n: metrics[n][0]["class_names"] for n in names},
+        {shown[n]: read_run(runs[n][0]).weights("W1")["W1"] for n in names},
+        {shown[n]: metrics[n][0]["class_names"] for n in names},
     )
 
 
@@ -89,6 +119,7 @@ def _true_class_prob(spec, names, runs, metrics):
     """Pooled over the seeds: every seed's test probabilities, one after the other."""
     import numpy as np
 
+    shown, colors = _shown(spec, names)
     probs = {}
     for n in names:
         ps, ls = [], []
@@ -96,8 +127,8 @@ def _true_class_prob(spec, names, runs, metrics):
             p, labels = read_run(r).predictions()
             ps.append(p)
             ls.append(labels)
-        probs[n] = (np.concatenate(ps), np.concatenate(ls))
-    return plots.plot_true_class_prob(probs)
+        probs[shown[n]] = (np.concatenate(ps), np.concatenate(ls))
+    return plots.plot_true_class_prob(probs, colors=colors)
 
 
 def group_runs(run_dirs) -> dict[str, list[Path]]:
@@ -136,9 +167,11 @@ def seed_strip_figure(spec: dict, run_dirs):
     from cifarflow.report.stat_plots import plot_seed_strip
 
     runs = group_runs(run_dirs)
-    values = {n: [read_run(r).metrics["test_acc"] for r in rs] for n, rs in runs.items()}
+    shown, colors = _shown(spec, list(runs))
+    values = {shown[n]: [read_run(r).metrics["test_acc"] for r in rs] for n, rs in runs.items()}
     return plot_seed_strip(
         values,
+        colors=colors,
         metric="test_acc",
         title=f"{spec['name']}: test accuracy of every seed",
         confidence=_confidence(spec),

@@ -77,20 +77,37 @@ def recipe_table_of_runs(spec: dict, run_dirs, statistics: dict, image_level: bo
 
 
 def paired_file(
-    spec: dict, run_dirs, statistics: dict, table, figure, dpi: int = 150, width=None, pdf: bool = True
+    spec: dict,
+    run_dirs,
+    statistics: dict,
+    table,
+    figure,
+    dpi: int = 150,
+    width=None,
+    pdf: bool = True,
+    labels: dict | None = None,
 ) -> pd.DataFrame:
     """`table`.{csv,md} (the recipe pairs table with its footnote) and the forest figure `figure`
-    (png, and pdf unless `pdf` is false) of the pairs in `spec` over the runs in `run_dirs`."""
+    (png, and pdf unless `pdf` is false) of the pairs in `spec` over the runs in `run_dirs`.
+
+    The CSV names A and B by name (`variant_a`, `variant_b`) and by display label (`label_a`,
+    `label_b`, from `labels`: variant -> label, made unique among the table's variants; default:
+    the names); the Markdown table and the figure by label."""
+    from cifarflow.config import unique_labels
     from cifarflow.report.stat_plots import plot_pair_diffs
     from cifarflow.report.tables import write_table
     from cifarflow.report.verdicts import RECIPE_FOOTNOTE, recipe_display
 
     pairs = recipe_table_of_runs(spec, run_dirs, statistics)
+    names = list(dict.fromkeys(n for p in spec["pairs"] for n in p))
+    labels = unique_labels(names, labels or {})
+    pairs.insert(2, "label_a", [labels.get(a, a) for a in pairs["variant_a"]])
+    pairs.insert(3, "label_b", [labels.get(b, b) for b in pairs["variant_b"]])
     write_table(pairs, table, formats=("csv",))
     write_table(recipe_display(pairs), table, formats=("md",))
     md = Path(f"{table}.md")
     write_text(md, md.read_text(encoding="utf-8").rstrip("\n") + "\n\n" + RECIPE_FOOTNOTE + "\n")
-    fig = plot_pair_diffs(pairs, title=f"{spec['name']}: recipe differences A - B")
+    fig = plot_pair_diffs(pairs, labels=labels, title=f"{spec['name']}: recipe differences A - B")
     plots.save(fig, figure, dpi=dpi, width=width, pdf=pdf)
     return pairs
 

@@ -153,7 +153,12 @@ def _title(text: str, fig: Figure, margin: float = 0.6) -> str:
 
 
 def plot_pair_diffs(
-    pairs: pd.DataFrame, *, alpha: float = 0.05, title: str = "paired differences", figsize=None
+    pairs: pd.DataFrame,
+    *,
+    alpha: float = 0.05,
+    title: str = "paired differences",
+    labels: Mapping[str, str] | None = None,
+    figsize=None,
 ) -> Figure:
     """Forest plot: one row per pair, the accuracy difference A - B (percentage points) with its
     interval, coloured by verdict (:data:`VERDICT_COLORS`), a line at 0. ``pairs``: a recipe table
@@ -161,10 +166,15 @@ def plot_pair_diffs(
     level, the ±min_effect band shaded, P(A>B) at the right) or an image-level
     :func:`cifarflow.report.stats.pairs_table` (95% paired bootstrap interval, Holm-adjusted p).
     A pair's name wider than the label column is drawn as "A" over "− B", each name wrapped at its
-    separators, and the rows are made tall enough for the lines."""
+    separators, and the rows are made tall enough for the lines. ``labels``: variant -> its display
+    label (default: the name)."""
     n = len(pairs)
     recipe = "p_better" in pairs.columns
-    labels = [_pair_label(r.variant_a, r.variant_b) for r in pairs.itertuples()]
+    shown = {str(k): literal(v) for k, v in (labels or {}).items()}
+    labels = [
+        _pair_label(shown.get(r.variant_a, r.variant_a), shown.get(r.variant_b, r.variant_b))
+        for r in pairs.itertuples()
+    ]
     lines = max((_lines(t) for t in labels), default=1)
     row = max(0.4, _LINE * lines + (0.3 if lines > 1 else 0.12))  # a gap between two pairs' names
     height = 1.2 + row * max(n, 1)

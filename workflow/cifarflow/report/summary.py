@@ -18,13 +18,16 @@ def summary_markdown(
     search_md: str | Path | None = None,
     answers=(),
     quick: bool = False,
+    labels=None,
 ) -> str:
     """Markdown with the summary table (as written by `tables`) and links to the key figures.
 
     Key figures are the comparisons (grouped by experiment set) and the augmentation previews;
-    the per-variant figures are listed by set as links, to keep the page short. `search_md`
+    the per-variant figures are listed by set as links named by the variants' display `labels`
+    (variant -> label; default: the names), to keep the page short. `search_md`
     (results/search/summary.md, when searches ran) is appended with its links rebased.
     """
+    labels = labels or {}
     outdir = Path(outdir)
     lines = [
         "# cifarflow results",
@@ -60,7 +63,10 @@ def summary_markdown(
         if groups["variants"]:
             lines += [
                 "Per-variant figures: "
-                + ", ".join(f"[{p.parent.name} {p.stem}]({_rel(p, outdir)})" for p in groups["variants"]),
+                + ", ".join(
+                    f"[{_link_text(labels.get(p.parent.name) or p.parent.name)} {p.stem}]({_rel(p, outdir)})"
+                    for p in groups["variants"]
+                ),
                 "",
             ]
     if previews:
@@ -76,12 +82,19 @@ def summary_markdown(
     return "\n".join(lines).rstrip() + "\n"
 
 
+def _link_text(text: str) -> str:
+    """Free text (a label) as a Markdown link's text: backslashes and brackets escaped."""
+    return "".join("\\" + c if c in "\\[]" else c for c in str(text))
+
+
 def _rel(path: Path, start: Path) -> str:
     return Path(os.path.relpath(path, start)).as_posix()
 
 
-def write_summary_markdown(summary_md, figures: list[str], out, search_md=None, answers=(), quick=False) -> None:
+def write_summary_markdown(
+    summary_md, figures: list[str], out, search_md=None, answers=(), quick=False, labels=None
+) -> None:
     """Write `summary_markdown` to `out` (links relative to its folder), with the answers included."""
     from cifarflow.io import write_text
 
-    write_text(out, summary_markdown(summary_md, figures, Path(out).parent, search_md, answers, quick))
+    write_text(out, summary_markdown(summary_md, figures, Path(out).parent, search_md, answers, quick, labels))

@@ -2,7 +2,9 @@
 
 Builders take the in-memory objects the training jobs write (metrics dicts, benchmark tables)
 and return pandas DataFrames; `write_table` writes a DataFrame as CSV, Markdown and LaTeX.
-Variant names appear in a `variant` column, spelt as in the figures' legends.
+Variant names appear in a `variant` column (the identifier, as in the paths), and the tables the
+workflow writes add each variant's display `label` (as in the figures' legends): after `variant`
+in CSV files, first in the Markdown and LaTeX tables a reader reads.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ __all__ = [
     "aggregate_tables",
     "per_seed_table",
     "summary_table",
+    "with_labels",
     "per_class_table",
     "benchmark_table",
     "write_table",
@@ -199,12 +202,16 @@ def _render(df: pd.DataFrame, fmt: str, index: bool) -> str:
         return df.to_csv(index=index, lineterminator="\n")
     if fmt == "md":
         cells = df.astype(object).where(df.notna(), None)
+        # a "|" in a cell (free text: a label) would end the cell: escaped, as GitHub's tables read it
+        for col in range(cells.shape[1]):  # by position: a column name may repeat
+            cells.iloc[:, col] = [x.replace("|", "\\|") if isinstance(x, str) else x for x in cells.iloc[:, col]]
         return cells.to_markdown(index=index, floatfmt=".10g", missingval="") + "\n"
     if fmt == "tex":
         text = df.to_latex(index=index, escape=True, na_rep="", float_format=_float_format)
         if "\\toprule" not in text:
             raise RuntimeError("pandas wrote LaTeX without booktabs rules; check the pandas version")
-        return text
+        # the Greek letters of derived labels ("λ 0.01") as math, which any LaTeX engine prints
+        return text.replace("λ", "$\\lambda$").replace("η", "$\\eta$")
     raise ValueError(f"table format {fmt!r} is unknown; use 'csv', 'md' or 'tex'")
 
 
@@ -279,6 +286,18 @@ def per_seed_table(metrics_list: Iterable[Mapping]) -> pd.DataFrame:
     return df
 
 
+def with_labels(df: pd.DataFrame, labels: Mapping[str, str] | None, first: bool = False) -> pd.DataFrame:
+    """`df` with a `label` column: each row's variant's display label from `labels` (a variant not
+    in it: its name), after the `variant` column, or (`first`, for the tables a reader reads) as
+    the first column."""
+    if df.empty or "variant" not in df.columns:
+        return df
+    out = df.copy()
+    at = 0 if first else list(out.columns).index("variant") + 1
+    out.insert(at, "label", [str((labels or {}).get(v) or v) for v in out["variant"]], allow_duplicates=True)
+    return out
+
+
 def aggregate_tables(metrics_list: Iterable[Mapping], confidence: float = 0.95):
     """(summary CSV frame, summary display frame, per-class CSV frame, per-class display frame).
 
@@ -343,12 +362,14 @@ def _tex_note(path: Path, note: str) -> None:
     write_text(path, text + "\n\n\\par\\smallskip\\noindent{\\footnotesize " + tex_note + "}\n")
 
 
-def run_tables(metrics_paths, outdir, confidence: float = 0.95) -> None:
+def run_tables(metrics_paths, outdir, confidence: float = 0.95, labels: Mapping[str, str] | None = None) -> None:
     """From the runs' metrics.json files (every replicate seed of every variant), in `outdir`:
     summary.{csv,md,tex} and per_class.{csv,md} (one row per variant over its seeds: numeric mean,
     std, t interval and n in CSV, "mean ± half-width (n=...)" in Markdown/LaTeX with the footnote
-    saying what ± is), and per_seed.{csv,md} (every run's own numbers). Each metrics.json is checked
-    against its run folder first (`cifarflow.io.read_run_metrics`)."""
+    saying what ± is), and per_seed.{csv,md} (every run's own numbers). Each table has the
+    variants' display `labels` (variant -> label; default: the names) in a `label` column
+    (`with_labels`). Each metrics.json is checked against its run folder first
+    (`cifarflow.io.read_run_metrics`)."""
     from cifarflow.io import read_run_metrics
     from cifarflow.report.stats import TOTAL_FOOTNOTE, pm_footnote
 
@@ -357,14 +378,16 @@ def run_tables(metrics_paths, outdir, confidence: float = 0.95) -> None:
     csv, display, pc_csv, pc_disp = aggregate_tables(metrics, confidence)
     pm_note = pm_footnote(confidence)
     note = pm_note + " " + TOTAL_FOOTNOTE + " " + SELECTION_NOTE
-    write_table(csv, str(outdir / "summary"), formats=("csv",))
-    write_table(display, str(outdir / "summary"), formats=("md", "tex"))
+    write_table(with_labels(csv, labels), str(outdir / "summary"), formats=("csv",))
+    write_table(with_labels(display, labels, first=True), str(outdir / "summary"), formats=("md", "tex"))
     _with_note(outdir / "summary.md", note)
     _tex_note(outdir / "summary.tex", note)
-    write_table(pc_csv, str(outdir / "per_class"), formats=("csv",))
-    write_table(pc_disp, str(outdir / "per_class"), formats=("md",))
+    write_table(with_labels(pc_csv, labels), str(outdir / "per_class"), formats=("csv",))
+    write_table(with_labels(pc_disp, labels, first=True), str(outdir / "per_class"), formats=("md",))
     _with_note(outdir / "per_class.md", "Per-class test accuracy (%). " + pm_note)
-    write_table(per_seed_table(metrics), str(outdir / "per_seed"), formats=("csv", "md"))
+    per_seed = per_seed_table(metrics)
+    write_table(with_labels(per_seed, labels), str(outdir / "per_seed"), formats=("csv",))
+    write_table(with_labels(per_seed, labels, first=True), str(outdir / "per_seed"), formats=("md",))
     _with_note(outdir / "per_seed.md", "One row per run (variant and replicate seed). " + SELECTION_NOTE)
 
 

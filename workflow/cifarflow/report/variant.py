@@ -14,13 +14,14 @@ from cifarflow.nn.registry import LINEAR_MODELS
 from cifarflow.report import plots
 
 
-def weight_images(params: dict, metrics: dict):
+def weight_images(params: dict, metrics: dict, label: str | None = None):
     """What to show as images of a variant's first layer: (W rows as (K, 32*32*3), labels, title).
 
     Linear models: one template per class. MLPs: the first 10 hidden units' input weights.
-    ConvNets: the first-layer filters (each (f, f, C), shown enlarged).
+    ConvNets: the first-layer filters (each (f, f, C), shown enlarged). The title names the
+    variant by `label` (its display label), else by its name.
     """
-    name, model = metrics["variant"], metrics["model"]
+    name, model = label or metrics["variant"], metrics["model"]
     W = params["W1"]
     if model in LINEAR_MODELS:
         labels = (
@@ -82,9 +83,10 @@ def variant_figures(
     dpi: int = 150,
     width: float | None = None,
     pdf: bool = True,
+    label: str | None = None,
 ) -> None:
     """Write the curves, confusion-matrix and weight-image figures of one variant (png, and pdf
-    unless `pdf` is false).
+    unless `pdf` is false), titled with its display `label` (default: its name).
 
     Each path argument may be one file or a list, one per replicate seed (in the same order). One
     seed: the run's curves with its kept and stop epochs, as before replicates. Several: the curves
@@ -98,15 +100,18 @@ def variant_figures(
     runs = _runs_of(metrics_paths, history_paths, weights_paths)  # each file checked against its run folder
     ms = [r.metrics for r in runs]
     m = ms[0]
+    shown = label or m["variant"]
+    color = plots.variant_colors([m["variant"]])[m["variant"]]  # the name's colour, as in every other figure
     if len(ms) == 1:
         fig = plots.plot_curves(
             runs[0].history(),
-            m["variant"],
+            shown,
             best_epoch=m["best_epoch"],
             stopped_epoch=m["stopped_epoch"],
             diverged_epoch=m["diverged_epoch"],
+            color=color,
         )
-        conf_title = f"{m['variant']}: test confusion matrix"
+        conf_title = f"{shown}: test confusion matrix"
         conf = m["confusion"]
     else:
         from cifarflow.report.stat_plots import plot_curves_band
@@ -115,16 +120,17 @@ def variant_figures(
         hists = [r.history() for r in runs]
         cols = [c for c in ("train_loss", "val_loss", "train_acc", "val_acc") if c in hists[0]]
         fig = plot_curves_band(
-            {m["variant"]: hists},
+            {plots.literal(shown): hists},
             metrics=cols,
-            title=f"{m['variant']}: mean over seeds {', '.join(seeds)} with 95% t band",
+            colors={plots.literal(shown): color},
+            title=f"{shown}: mean over seeds {', '.join(seeds)} with 95% t band",
         )
         conf = np.sum([np.asarray(x["confusion"]) for x in ms], axis=0).tolist()
-        conf_title = f"{m['variant']}: test confusion matrix, summed over {len(ms)} seeds"
+        conf_title = f"{shown}: test confusion matrix, summed over {len(ms)} seeds"
     plots.save(fig, curves, dpi=dpi, width=width, pdf=pdf)
     fig = plots.plot_confusion(conf, m["class_names"], conf_title)
     plots.save(fig, confusion, dpi=dpi, width=width, pdf=pdf)
-    W, labels, title = weight_images(runs[0].weights("W1"), m)  # the one array shown, nothing else read
+    W, labels, title = weight_images(runs[0].weights("W1"), m, label)  # the one array shown, nothing else read
     if len(ms) > 1:
         title += f" (seed {(m.get('config') or {}).get('seed')})"
     fig = plots.plot_templates(W, labels, title)

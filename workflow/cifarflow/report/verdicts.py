@@ -227,7 +227,8 @@ def _prob(row) -> str:
 
 
 def recipe_display(table: pd.DataFrame) -> pd.DataFrame:
-    """The Markdown form of a :func:`recipe_pairs_table`: accuracies, the recipe difference with its
+    """The Markdown form of a :func:`recipe_pairs_table`: A and B (their display labels when the
+    table has `label_a`/`label_b`, else their names), accuracies, the recipe difference with its
     interval and level, P(A>B), the verdict, seeds, and the image-level p. Print
     :data:`RECIPE_FOOTNOTE` under it."""
 
@@ -239,8 +240,8 @@ def recipe_display(table: pd.DataFrame) -> pd.DataFrame:
     out = []
     for _, r in table.iterrows():
         d = {
-            "A": r["variant_a"],
-            "B": r["variant_b"],
+            "A": r["label_a"] if "label_a" in table.columns else r["variant_a"],
+            "B": r["label_b"] if "label_b" in table.columns else r["variant_b"],
             "A acc. (%)": acc(r, "a"),
             "B acc. (%)": acc(r, "b"),
             "A − B (points)": f"{100 * r['diff']:+.2f} [{_interval(r['diff_lo'], r['diff_hi'])}]",

@@ -10,6 +10,7 @@ themselves are tested in tests/training/test_search.py.)
 
 import json
 import re
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -130,6 +131,40 @@ def test_search_results_a_person_reads(searched):
     assert result["final"]["text"] in summary
     for link in re.findall(r"\]\(([^)]+)\)", summary):
         assert (wd / "results" / link).exists(), link
+
+
+def _copy_of(searched, tmp_path):
+    import shutil
+
+    wd, _ = searched
+    return Path(shutil.copytree(wd, tmp_path / "copy", symlinks=True))
+
+
+def test_an_edited_round_score_stops_the_workflow_naming_the_record(searched, tmp_path):
+    """A round record is what later rounds and the choice read: a score edited in it (r1-t0 made
+    the best) would steer the search silently. It must agree with the trial's own history."""
+    wd = _copy_of(searched, tmp_path)
+    (record,) = (wd / SEARCH_DIR).glob("round1-*.json")
+    data = json.loads(record.read_text())
+    data["trials"][-1]["val_acc"] = 0.999
+    record.write_text(json.dumps(data))
+    proc = snakemake(wd, "-n", check=False)
+    err = [line for line in (proc.stdout + proc.stderr).splitlines() if "cifarflow: error:" in line]
+    assert proc.returncode != 0 and len(err) == 1, proc.stderr[-2000:]
+    assert record.name in err[0] and "history" in err[0] and data["trials"][-1]["name"] in err[0]
+
+
+def test_a_deleted_trial_is_trained_again_and_its_round_scored_again(searched, tmp_path):
+    import shutil
+
+    wd = _copy_of(searched, tmp_path)
+    before = json.loads((wd / SEARCH_DIR / "chosen.json").read_text())
+    shutil.rmtree(wd / SEARCH_DIR / "trials" / "tiny-lam-r1-t1")
+    proc = snakemake(wd, "--cores", "2")
+    assert "tiny-lam-r1-t1" in trained(proc)
+    assert (wd / SEARCH_DIR / "trials" / "tiny-lam-r1-t1" / "history.csv").exists()
+    assert json.loads((wd / SEARCH_DIR / "chosen.json").read_text())["chosen"] == before["chosen"]
+    assert scheduled_jobs(snakemake(wd, "-n")) == {}
 
 
 def test_one_more_round_reuses_every_trained_trial(searched, archive):

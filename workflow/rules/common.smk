@@ -388,6 +388,20 @@ def table_spec(table_name, look=None):
     return report_json(spec)  # the paired rule's outputs are in the report
 
 
+def table_settings(table_name):
+    """The config's part of a paired table's (or a question's look's) spec, known without any run:
+    its pairs, min_effect and decide block (their change reruns the table or look)."""
+    t = PAIRED[table_name]
+    q = QUESTIONS.get(t.get("question"))
+    return report_json(
+        {
+            "pairs": t["pairs"],
+            "min_effect": q["min_effect"] if q else STATISTICS["min_effect"],
+            "decide": q["decide"] if q else None,
+        }
+    )
+
+
 def decide_inputs(wildcards):
     """One look of a question: the runs of its seeds at that look, after the look before it."""
     q = QUESTIONS[wildcards.question]

@@ -230,6 +230,9 @@ rule paired:
         "../envs/cifarflow.yaml"
     params:
         spec=lambda wildcards, input: table_spec(wildcards.table),
+        # what the spec holds that the config decides, as a param without `input` (Snakemake does not
+        # compare params that take input, so a changed min_effect or decide would not rerun the table)
+        settings=lambda wildcards: table_settings(wildcards.table),
         # a param of its own, not in `spec`: Snakemake sees changes only of params that take no input
         labels=lambda wildcards: labels_of(PAIRED[wildcards.table]["variants"]),
         runs=lambda wildcards, input: list(dict.fromkeys(os.path.dirname(f) for f in input)),
@@ -260,6 +263,7 @@ checkpoint decide:
         "../envs/cifarflow.yaml"
     params:
         spec=lambda wildcards, input: table_spec(wildcards.question, int(wildcards.look)),
+        settings=lambda wildcards: table_settings(wildcards.question),
         runs=lambda wildcards, input: list(dict.fromkeys(os.path.dirname(f) for f in input.runs)),
         statistics=canonical_json(STATISTICS),
     shell:

@@ -4,7 +4,7 @@ import re
 from cifarflow.config import final_search_variant, search_variant
 from cifarflow.errors import CifarflowError
 from cifarflow.training import search as S
-from cifarflow.training.search_job import read_round_scores
+from cifarflow.training.search_job import check_round_against_histories, read_round_scores
 
 SEARCH_DIR = "results/search/{sset}/{search}"
 SEARCH_SUMMARY = ["results/search/summary.md"] if SEARCHES else []
@@ -58,7 +58,10 @@ def search_scored(sset, upto):
         ).output[0]
         files.append(f)
         try:  # read while the DAG is built: a damaged record is one error line naming it
-            scores.update(read_round_scores(f, trials))
+            round_scores = read_round_scores(f, trials)
+            # and it must agree with the trials' own histories (an edited score would steer the search)
+            check_round_against_histories(f, round_scores, trial_histories(sset, trials, OUTPUT_FOLDERS[0]))
+            scores.update(round_scores)
         except CifarflowError as exc:
             sys.exit(f"cifarflow: error: {exc}")
     return scores, files
@@ -131,10 +134,27 @@ def search_report_inputs(wildcards):
     return rounds + [f"{base}/seed{s}/metrics.json" for s in search["final"]["seeds"]]
 
 
+def trial_histories(sset, trials, results="results"):
+    """Trial name -> its history.csv (under `results`, the folder as a module prefix moves it)."""
+    base = f"{results}/search/{sset}/{SEARCHES[sset]['name']}/trials"
+    return {t.name: f"{base}/{t.name}/history.csv" for t in trials}
+
+
 def search_rounds(wildcards):
-    """Every round's record of every search: `all` lists them (each from its checkpoint), as an
-    existing report would not notice by itself that the config asks for one more round."""
-    return [f for s, b in SEARCHES.items() for f in search_scored(s, S.n_rounds(b))[1]]
+    """Every round's record of every search, and every trial's history: `all` lists them (each
+    record from its checkpoint), as an existing report would not notice by itself that the config
+    asks for one more round, nor that a trial's folder was deleted (it is trained again, and its
+    round scored again)."""
+    out = []
+    for s, b in SEARCHES.items():
+        scores, files = search_scored(s, S.n_rounds(b))
+        out += files
+        done = {}
+        for r in range(1, S.n_rounds(b) + 1):
+            trials = round_trials(s, r, done)
+            out += list(trial_histories(s, trials).values())
+            done.update({t.name: scores.get(t.name) for t in trials})
+    return out
 
 
 def search_round_files(wildcards, input):

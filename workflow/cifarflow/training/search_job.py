@@ -65,6 +65,26 @@ def read_round_scores(path, trials: Sequence[S.Trial]) -> dict[str, float | None
     return scores
 
 
+def check_round_against_histories(path, scores: Mapping, histories: Mapping[str, str]) -> None:
+    """The round record at `path` must give each trial the score its history.csv gives (the
+    record is what later rounds and the choice read, so an edited score would change them
+    silently). `histories`: trial name -> its history.csv; a missing history is skipped (its trial
+    is trained again and the round then scored again). A mismatch is a one-line DataError."""
+    for name, history in histories.items():
+        if name not in scores or not os.path.isfile(history):
+            continue
+        want = read_validation(history)["val_acc"]
+        got = scores[name]
+        same = (got is None and want is None) or (
+            got is not None and want is not None and (got == want or abs(float(got) - float(want)) <= 1e-12)
+        )
+        if not same:
+            raise DataError(
+                f"{path}: trial {name} is scored {got} but its history {history} gives {want}; delete the record"
+                " and Snakemake scores the round again from the trials' histories"
+            )
+
+
 def read_validation(history_path) -> dict:
     """`validation_summary` of one history.csv, reading nothing but its epoch and val_acc columns."""
     try:

@@ -1,6 +1,6 @@
-"""Regenerate the README's results block from results/runs/*/seed*/metrics.json (a developer tool).
+"""Regenerate the results block of docs/results.md from results/runs/*/seed*/metrics.json (a developer tool).
 
-    python tools/update_readme.py [--readme README.md] [--runs results/runs]
+    python tools/update_readme.py [--readme docs/results.md] [--runs results/runs]
 
 It lives outside the runtime package: it does not affect any result, so it is not part of the
 code hash recorded as provenance.
@@ -99,7 +99,7 @@ def update_readme(readme: str | Path, runs_dir: str | Path) -> bool:
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python tools/update_readme.py", description=__doc__.splitlines()[0])
-    p.add_argument("--readme", default="README.md")
+    p.add_argument("--readme", default="docs/results.md", help="the Markdown file with the results block")
     p.add_argument("--runs", default="results/runs")
     a = p.parse_args(argv)
     try:

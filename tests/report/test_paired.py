@@ -128,3 +128,24 @@ def test_markdown_and_html_hold_the_same_answers_grouped_by_set_and_mark_a_quick
             assert text in md and f"<b>{name}</b>" in page
     assert "<script" not in page and "QUICK" not in md
     assert "QUICK RUN" in answers_markdown(by_set, quick=True) and "QUICK RUN" in answers_html(by_set, quick=True)
+
+
+def test_answers_are_headed_by_the_sets_title_and_description_escaped_in_html(setup):
+    _, pairs, metrics = setup
+    questions = {
+        "q1": {
+            "set": "s1",
+            "kind": "flip",
+            "variants": ["a", "b"],
+            "table": "t",
+            "set_title": "Flips <b>and</b> more",
+            "set_description": "Two\nlines",
+        }
+    }
+    from cifarflow.report.paired import set_texts
+
+    by_set = answers_by_set(questions, {"t": pairs}, metrics, {})
+    md = answers_markdown(by_set, sets=set_texts(questions))
+    page = answers_html(by_set, sets=set_texts(questions))
+    assert "### s1: Flips <b>and</b> more" in md and "\nTwo lines\n" in md
+    assert "<h3>s1: Flips &lt;b&gt;and&lt;/b&gt; more</h3>" in page and "<p>Two lines</p>" in page

@@ -1132,6 +1132,8 @@ def resolve_paired(config: dict, variants: dict, comparisons: dict) -> tuple[dic
                 "labels": list(labels),
                 "min_effect": float(q.get("min_effect", statistics.get("min_effect", 0.005))),
                 "decide": _question_decide(q, where, names, variants, statistics.get("max_seeds")),
+                "set_title": exp.get("title"),
+                "set_description": exp.get("description"),
                 "table": q["name"],
             }
     return tables, questions

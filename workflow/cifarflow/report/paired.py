@@ -203,17 +203,30 @@ def _heads(quick: bool) -> list[str]:
     return ([_QUICK_HEAD] if quick else []) + [_ANSWERS_HEAD]
 
 
-def answers_markdown(by_set: dict, quick: bool = False) -> str:
-    """results/answers.md: one answer per question, grouped by experiment set."""
+def set_texts(questions: dict) -> dict:
+    """Set -> (title, description) of the experiment sets that ask the questions (from the config)."""
+    return {q["set"]: (q.get("set_title") or "", q.get("set_description") or "") for q in questions.values()}
+
+
+def _one_line(text: str) -> str:
+    return " ".join(str(text).split())
+
+
+def answers_markdown(by_set: dict, quick: bool = False, sets: dict | None = None) -> str:
+    """results/answers.md: one answer per question, grouped by experiment set (headed by the set's
+    title, with its description, when the config gives them)."""
     lines = ["## Answers to the questions", ""]
     for head in _heads(quick):
         lines += [head, ""]
     for set_name, items in by_set.items():
-        lines += [f"### {set_name}", "", *(f"- **{n}**: {text}" for n, text in items), ""]
+        title, description = (sets or {}).get(set_name, ("", ""))
+        lines += [f"### {set_name}" + (f": {_one_line(title)}" if title else ""), ""]
+        lines += [_one_line(description), ""] if description else []
+        lines += [*(f"- **{n}**: {text}" for n, text in items), ""]
     return "\n".join(lines).rstrip() + "\n"
 
 
-def answers_html(by_set: dict, quick: bool = False) -> str:
+def answers_html(by_set: dict, quick: bool = False, sets: dict | None = None) -> str:
     """The same as a small HTML page: Snakemake's report shows HTML results inline (Markdown and
     CSV results only as downloads)."""
     from html import escape
@@ -225,7 +238,11 @@ def answers_html(by_set: dict, quick: bool = False) -> str:
         *(f"<p>{escape(h)}</p>" for h in _heads(quick)),
     ]
     for set_name, items in by_set.items():
-        parts.append(f"<h3>{escape(set_name)}</h3><ul>")
+        title, description = (sets or {}).get(set_name, ("", ""))
+        parts.append(f"<h3>{escape(set_name)}" + (f": {escape(_one_line(title))}" if title else "") + "</h3>")
+        if description:
+            parts.append(f"<p>{escape(_one_line(description))}</p>")
+        parts.append("<ul>")
         parts += [f"<li><b>{escape(n)}</b>: {escape(text)}</li>" for n, text in items]
         parts.append("</ul>")
     parts.append("</body></html>")
@@ -238,6 +255,7 @@ def answers_file(questions: dict, table_paths, run_dirs, statistics: dict, out, 
     tables = {Path(p).name.removesuffix(".csv").removeprefix("paired_"): pd.read_csv(p) for p in table_paths}
     metrics = {n: [read_run(d).metrics for d in dirs] for n, dirs in group_runs(run_dirs).items()}
     by_set = answers_by_set(questions, tables, metrics, statistics)
-    write_text(out, answers_markdown(by_set, quick))
+    sets = set_texts(questions)
+    write_text(out, answers_markdown(by_set, quick, sets))
     if html:
-        write_text(html, answers_html(by_set, quick))
+        write_text(html, answers_html(by_set, quick, sets))

@@ -427,16 +427,3 @@ def test_aggregate_rows_carry_the_test_set_size_from_the_confusion_matrix():
 
 def test_footnote_states_the_configured_level():
     assert "90% Student t" in S.pm_footnote(0.9) and "95% Student t" in S.PM_FOOTNOTE
-
-
-def test_pairs_display_formats_every_pair():
-    a, b = paired(1000, 80, 20, both=300, seeds=3)
-    table = S.pairs_table({"a": a, "b": b, "c": b.copy()})
-    shown = S.pairs_display(table)
-    assert len(shown) == 3 and shown.loc[0, "verdict"] == S.VERDICT_A
-    assert shown.loc[0, "A − B (points)"] == (
-        f"{100 * table['diff'][0]:+.2f} [{100 * table.diff_lo[0]:+.2f}, {100 * table.diff_hi[0]:+.2f}]"
-    )
-    assert shown.loc[0, "only A / only B"] == "80 / 20" and shown.loc[0, "p"] == "< 0.001"
-    assert shown.loc[2, "p (Holm)"] == "1.000" and shown.loc[0, "A acc. (%)"] == "38.00 [38.00, 38.00]"
-    assert "McNemar" in S.PAIRS_FOOTNOTE and "Holm" in S.PAIRS_FOOTNOTE

@@ -61,16 +61,6 @@ TOTAL_FOOTNOTE = (
     "recipe's accuracy on new images of the same distribution."
 )
 
-PAIRS_FOOTNOTE = (
-    "diff = accuracy of A minus accuracy of B on the same test images, each image's correctness "
-    "averaged over the seeds of each variant; its interval is a 95% paired percentile bootstrap "
-    "over test images. p is McNemar's exact test on the images where exactly one of A and B is "
-    "correct (an image counts as correct when a strict majority of a variant's seeds classify it "
-    "correctly); p_adj is Holm-adjusted over the pairs of the comparison. A verdict names a winner "
-    "only when p_adj < alpha and the bootstrap interval excludes 0 on the same side."
-)
-
-
 # ---------------------------------------------------------------------------------------------
 # replicate summaries
 
@@ -508,34 +498,6 @@ PAIR_COLUMNS = [
     "p_adj",
     "verdict",
 ]
-
-
-def pairs_display(pairs: pd.DataFrame) -> pd.DataFrame:
-    """The Markdown/LaTeX form of a :func:`pairs_table`: accuracies and the difference in percent
-    with their intervals, discordant counts, p and adjusted p, verdict. Print
-    :data:`PAIRS_FOOTNOTE` under it."""
-
-    def acc(m, lo, hi, n):
-        return format_ci(Summary(m, math.nan, int(n), lo, hi, (hi - lo) / 2 if np.isfinite(hi) else math.nan))
-
-    def pv(p):
-        return "< 0.001" if p < 0.001 else f"{p:.3f}"
-
-    return pd.DataFrame(
-        {
-            "A": pairs["variant_a"],
-            "B": pairs["variant_b"],
-            "A acc. (%)": [acc(r.acc_a, r.acc_a_lo, r.acc_a_hi, r.n_seeds_a) for r in pairs.itertuples()],
-            "B acc. (%)": [acc(r.acc_b, r.acc_b_lo, r.acc_b_hi, r.n_seeds_b) for r in pairs.itertuples()],
-            "A − B (points)": [
-                f"{100 * r.diff:+.2f} [{100 * r.diff_lo:+.2f}, {100 * r.diff_hi:+.2f}]" for r in pairs.itertuples()
-            ],
-            "only A / only B": [f"{r.n_a_only} / {r.n_b_only}" for r in pairs.itertuples()],
-            "p": [pv(p) for p in pairs["p"]],
-            "p (Holm)": [pv(p) for p in pairs["p_adj"]],
-            "verdict": pairs["verdict"],
-        }
-    )
 
 
 def pairs_table(

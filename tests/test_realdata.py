@@ -133,7 +133,7 @@ def test_quick_config_runs_every_set_end_to_end(real, splits):
 
 def _correctness_of(run_dir):
     with h5py.File(run_dir / "predictions.h5") as f:
-        probs, labels = f["probs"][()], f["labels"][()]
+        probs, labels = f["params/probs"][()], f["labels"][()]
     return probs.argmax(axis=1) == labels
 
 

@@ -302,9 +302,9 @@ def convnet_footprint(v: dict, n_classes: int) -> tuple[int, int]:
     prediction chunk, every layer's output and each conv's im2col matrix, twice (forward caches
     and backward). Raises ConfigError (without the key) for an invalid layer list."""
     from cifarflow.nn.conv import infer_shapes, parse_layers
-    from cifarflow.nn.convnet import PREDICT_BATCH, _layers_from_spec
+    from cifarflow.nn.convnet import PREDICT_BATCH, layers_from_spec
 
-    raw, where = _layers_from_spec(v, n_classes)
+    raw, where = layers_from_spec(v, n_classes)
     layers = parse_layers(raw, where=where)
     shapes = infer_shapes((32, 32, 3), layers, n_classes=n_classes, where=where)
     weights, per_row = 0, 0

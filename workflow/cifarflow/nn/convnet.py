@@ -86,7 +86,7 @@ PRESETS = {"patchify": patchify_layers, "small": small_convnet_layers}
 DEFAULT_PRESET = "patchify"
 
 
-def _layers_from_spec(spec: dict, n_classes: int) -> tuple[list, str]:
+def layers_from_spec(spec: dict, n_classes: int) -> tuple[list, str]:
     """The raw layer list (and where it came from, for messages): `layers` if set, else the
     preset (default 'patchify'; its `filters` and `size` may also be top-level spec keys)."""
     if spec.get("layers") is not None:
@@ -152,7 +152,7 @@ def build_convnet(
     loss_name = _get(spec, "loss", "cross_entropy")
     if loss_name not in LOSSES:
         raise ConfigError(f"loss is {loss_name!r}; use one of {', '.join(LOSSES)}.")
-    raw, where = _layers_from_spec(spec, n_classes)
+    raw, where = layers_from_spec(spec, n_classes)
     layers = parse_layers(raw, where=where)
     shapes = infer_shapes(tuple(input_shape), layers, n_classes=n_classes, where=where)
 

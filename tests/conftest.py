@@ -1,8 +1,14 @@
 """Shared test setup: make tests/ importable (``from archives import ...``) and test this checkout.
 
 Tests mirror the package: tests/data, tests/nn, tests/training, tests/report for the stage
-packages, tests/tools for the developer tools (tools/ is importable: ``import bench``), and the
-workflow-level tests at the root. Shared helpers live in archives.py and workflow_utils.py only.
+packages, tests/tools for the developer tools (tools/ is importable: ``import bench``), the
+end-to-end tests that run the real Snakemake in tests/workflow, and the tests of the package's
+top-level modules at the root. Shared helpers live in archives.py, workflow_utils.py and
+figure_utils.py only.
+
+Every test marked ``workflow`` (runs the real Snakemake) or ``realdata`` (reads the shared CIFAR-10
+archive) is also marked ``slow`` here, so ``pytest -m "not slow"`` is the fast inner loop
+(docs/development.md).
 
 The package under workflow/ goes first on sys.path and on the PYTHONPATH of every subprocess the
 tests start (``python -m cifarflow ...``), even if another checkout is the installed one.
@@ -35,3 +41,10 @@ def archive(tmp_path_factory) -> Path:
     path = tmp_path_factory.mktemp("archive") / "cifar-10-python.tar.gz"
     make_python_archive(path, n_per_batch=200, n_test=200, seed=3)
     return path
+
+
+def pytest_collection_modifyitems(items):
+    """Mark every test that runs Snakemake or reads the real data as slow."""
+    for item in items:
+        if item.get_closest_marker("workflow") or item.get_closest_marker("realdata"):
+            item.add_marker(pytest.mark.slow)

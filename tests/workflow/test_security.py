@@ -10,7 +10,7 @@ the marker file the injection would create never exists and nothing is written a
 Then the values that used to fail late (inside a job, or never): non-finite numbers, huge sizes,
 unknown classes, impossible holdouts, `run: []`, duplicate `source_classes`, unknown curve metrics,
 comparisons whose variants do not share labels; and the documented settings that did not work
-(`source_classes: null`, `figures.width`). Run with `python -m pytest -m faults tests/test_security.py`.
+(`source_classes: null`, `figures.width`). Run with `python -m pytest -m faults tests/workflow/test_security.py`.
 """
 
 from __future__ import annotations

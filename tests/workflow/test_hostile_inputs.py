@@ -39,7 +39,7 @@ from archives import (
     make_python_archive,
     py2_pickle,
 )
-from workflow_utils import scheduled_jobs, small_config, snakemake, write_config
+from workflow_utils import REPO, scheduled_jobs, small_config, snakemake, write_config
 
 pytestmark = pytest.mark.faults
 WORKFLOW = pytest.mark.workflow
@@ -372,8 +372,7 @@ def test_huge_convnet_is_refused_by_check_config_and_the_dry_run(tmp_path, archi
 
 
 def test_the_shipped_convnets_pass_the_bound():
-    repo = Path(__file__).resolve().parents[1]
-    _, variants, _ = validate_config(load_config_files([repo / "config" / "config.yaml"]))
+    _, variants, _ = validate_config(load_config_files([REPO / "config" / "config.yaml"]))
     assert any(v["model"] == "convnet" for v in variants.values())
 
 

@@ -1,4 +1,4 @@
-"""The ConvNet model: building from a spec, the Model protocol, gradients, and config errors."""
+"""The ConvNet model: building from a spec, the Model contract, gradients, and config errors."""
 
 import re
 
@@ -11,6 +11,7 @@ from cifarflow.nn.conv import conv2d_forward, maxpool_forward, relu_forward
 from cifarflow.nn.convnet import build_convnet, patchify_layers, small_convnet_layers
 from cifarflow.nn.gradcheck import check_model_gradients
 from cifarflow.nn.losses import get_loss
+from cifarflow.nn.models import build_model
 
 TINY_SHAPE = (6, 6, 2)
 TINY_LAYERS = [
@@ -141,8 +142,6 @@ def test_unknown_spec_keys_and_nulls_are_ignored():
 
 
 def test_build_model_dispatches_convnet_specs():
-    from cifarflow.nn.models import build_model
-
     spec = {"model": "convnet", "preset": "small"}
     net = build_model(spec, (32, 32, 3), 10, np.random.default_rng(0))
     assert net.name == "convnet"
@@ -354,6 +353,7 @@ def test_preset_built_for_other_classes_is_a_units_mismatch():
         ({"preset": {"patchify": {"kernel": 3}}}, "preset 'patchify' got options"),
         ({"preset": "patchify", "filters": 0}, r"preset patchify\[0\] \(conv\) option 'filters'"),
         ({"preset": "patchify", "init": "glorot"}, "init 'glorot'"),
+        ({"preset": "patchify", "init": "normal", "init_sigma": 0}, "init_sigma 0 is not a positive"),
         ({"preset": "patchify", "loss": "hinge"}, "loss is 'hinge'"),
         ("patchify", "must be a mapping"),
     ],

@@ -1,19 +1,13 @@
 """Models built from a spec: shapes, dtypes, conventions, regularisation, identities and errors."""
 
-import sys
-import types
-
 import numpy as np
 import pytest
 
 from cifarflow.errors import ConfigError
+from cifarflow.nn import models
 from cifarflow.nn.activations import sigmoid, softplus
-from cifarflow.nn.models import (
-    ALLOWED_LOSSES,
-    DEFAULT_LOSS,
-    MODEL_NAMES,
-    build_model,
-)
+from cifarflow.nn.models import build_model
+from cifarflow.nn.registry import ALLOWED_LOSSES, DEFAULT_LOSS, MODEL_NAMES
 
 LINEAR_AND_MLP = ["softmax", "sigmoid", "logistic", "mlp"]
 SPEC_FOR = {
@@ -279,11 +273,9 @@ def test_float32_mlp_stays_finite_for_huge_inputs():
 # --- convnet dispatch -------------------------------------------------------------------------
 
 
-def test_convnet_is_built_by_a_lazy_import_of_cifarflow_convnet(monkeypatch):
+def test_convnet_is_built_by_build_convnet_with_the_checked_arguments(monkeypatch):
     calls = []
-    fake = types.ModuleType("cifarflow.nn.convnet")
-    fake.build_convnet = lambda *args: calls.append(args) or "convnet-model"
-    monkeypatch.setitem(sys.modules, "cifarflow.nn.convnet", fake)
+    monkeypatch.setattr(models, "build_convnet", lambda *args: calls.append(args) or "convnet-model")
     rng = np.random.default_rng(0)
     spec = {"model": "convnet"}
     assert build_model(spec, (32, 32, 3), 10, rng, np.float64) == "convnet-model"

@@ -1,13 +1,15 @@
 """The model registry and the model contract: one table that the schema, config checks, model
-construction and the report agree with, and one protocol every registered model follows."""
+construction and the report agree with, and one base class (`cifarflow.nn.base.Model`) every
+registered model derives from and follows."""
 
 import numpy as np
 import pytest
 
 from cifarflow import config
 from cifarflow.nn import registry
+from cifarflow.nn.base import Model, predict_from_scores
 from cifarflow.nn.losses import LOSS_NAMES, get_loss
-from cifarflow.nn.models import ModelContract, build_model, predict_from_scores
+from cifarflow.nn.models import build_model
 from cifarflow.report.compare import COMPARISONS
 
 SCHEMA = config.load_schema()
@@ -94,7 +96,7 @@ def test_every_registered_model_follows_the_contract(name):
             np.random.default_rng(1),
             np.float64,
         )
-        assert isinstance(model, ModelContract)
+        assert isinstance(model, Model)
         assert model.loss_name == loss and model.output == registry.OUTPUT[name]
         assert model.n_params == sum(v.size for v in model.params.values())
         x = rng.standard_normal((6, 48))

@@ -1,4 +1,4 @@
-"""A convolutional network built from a layer list, following the project's Model protocol.
+"""A convolutional network built from a layer list, a `cifarflow.nn.base.Model`.
 
 Spec keys (others are ignored):
 
@@ -11,8 +11,8 @@ Spec keys (others are ignored):
   'hidden': 128}}` to pass options. The top-level keys `filters` and `size` (as in the config
   schema) also set the patchify preset's options; the mapping form wins over them.
 - `init`: `'he'` (default, N(0, 2/fan_in)), `'xavier'` (N(0, 1/fan_in)) or `'normal'`
-  (N(0, init_sigma^2), `init_sigma` default 0.01), as in `cifarflow.nn.models`.
-- `loss`: `'cross_entropy'` (default) or `'mse'`, applied by `cifarflow.nn.losses.get_loss`.
+  (N(0, init_sigma^2), `init_sigma` default 0.01): `cifarflow.nn.base.init_weight`.
+- `loss`: `'cross_entropy'` (default) or `'mse'` (the loss and its L2 term: `Model.loss`).
 
 Parameters are `W1, b1, W2, b2, ...`, numbered over the conv and fc layers in order; conv
 weights are `(F, k, k, C)`, fc weights `(units, D)` (as `cifarflow.nn.layers`: out = x @ W.T + b).
@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 
 from cifarflow.errors import ConfigError
-from cifarflow.nn.activations import softmax
+from cifarflow.nn.base import Model, init_settings, init_weight, spec_value
 from cifarflow.nn.conv import (
     conv2d_backward,
     conv2d_forward,
@@ -91,7 +91,7 @@ def layers_from_spec(spec: dict, n_classes: int) -> tuple[list, str]:
     preset (default 'patchify'; its `filters` and `size` may also be top-level spec keys)."""
     if spec.get("layers") is not None:
         return spec["layers"], "layers"
-    preset = _get(spec, "preset", DEFAULT_PRESET)
+    preset = spec_value(spec, "preset", DEFAULT_PRESET)
     opts: Any = {}
     if isinstance(preset, dict) and len(preset) == 1:
         ((preset, opts),) = preset.items()
@@ -113,26 +113,6 @@ def layers_from_spec(spec: dict, n_classes: int) -> tuple[list, str]:
     return layers, f"preset {preset}"
 
 
-def _init_std(spec: dict, fan_in: int) -> float:
-    init = _get(spec, "init", "he")
-    if init == "he":
-        return float(np.sqrt(2.0 / fan_in))
-    if init == "xavier":
-        return float(np.sqrt(1.0 / fan_in))
-    if init == "normal":
-        sigma = _get(spec, "init_sigma", 0.01)
-        if isinstance(sigma, bool) or not isinstance(sigma, (int, float)) or not sigma > 0:
-            raise ConfigError(f"init_sigma {sigma!r} is not a positive number, e.g. 0.01.")
-        return float(sigma)
-    raise ConfigError(f"init {init!r} is not supported; use 'he', 'xavier' or 'normal'.")
-
-
-def _get(spec: dict, key: str, default: Any) -> Any:
-    """spec[key], with a missing key or None (YAML null) meaning the default."""
-    value = spec.get(key)
-    return default if value is None else value
-
-
 def build_convnet(
     spec: dict,
     input_shape: tuple[int, int, int],
@@ -149,12 +129,13 @@ def build_convnet(
         raise ConfigError(f"the convnet spec must be a mapping, not {type(spec).__name__}.")
     if len(tuple(input_shape)) != 3:
         raise ConfigError(f"input_shape {tuple(input_shape)} must be (height, width, channels) for a convnet.")
-    loss_name = _get(spec, "loss", "cross_entropy")
+    loss_name = spec_value(spec, "loss", "cross_entropy")
     if loss_name not in LOSSES:
         raise ConfigError(f"loss is {loss_name!r}; use one of {', '.join(LOSSES)}.")
     raw, where = layers_from_spec(spec, n_classes)
     layers = parse_layers(raw, where=where)
     shapes = infer_shapes(tuple(input_shape), layers, n_classes=n_classes, where=where)
+    init, init_sigma = init_settings(spec, "he")
 
     params: dict[str, np.ndarray] = {}
     plan = []  # (kind, options, param index or None)
@@ -164,14 +145,13 @@ def build_convnet(
             plan.append((kind, opts, None))
             continue
         idx += 1
-        std = _init_std(spec, int(np.prod(wshape[1:])))  # fan_in: C*k*k (conv) or D (fc)
-        params[f"W{idx}"] = (std * rng.standard_normal(wshape)).astype(dtype)
+        params[f"W{idx}"] = init_weight(rng, wshape, init, init_sigma, dtype)
         params[f"b{idx}"] = np.zeros(wshape[0], dtype=dtype)
         plan.append((kind, opts, idx))
     return ConvNet(params, plan, tuple(int(s) for s in input_shape), n_classes, loss_name)
 
 
-class ConvNet:
+class ConvNet(Model):
     """Convolutional network on flattened HWC images; scores go through a softmax output.
 
     params: `W{i}`, `b{i}` per conv/fc layer; weight_keys: the `W{i}`. Inputs to forward, loss,
@@ -180,6 +160,7 @@ class ConvNet:
 
     name = "convnet"
     output = "softmax"
+    norm2_dtype = np.float64  # weight_norm2 accumulates in float64
 
     def __init__(self, params, plan, input_shape, n_classes, loss_name):
         self.params = params
@@ -196,14 +177,6 @@ class ConvNet:
             f"ConvNet(input_shape={self.input_shape}, layers={layers}, "
             f"n_params={self.n_params}, loss={self.loss_name!r}, dtype={self.dtype})"
         )
-
-    @property
-    def n_params(self) -> int:
-        return int(sum(p.size for p in self.params.values()))
-
-    @property
-    def dtype(self) -> np.dtype:
-        return self.params["W1"].dtype
 
     @property
     def steps(self) -> list:
@@ -278,27 +251,6 @@ class ConvNet:
                 d = flatten_backward(d, c)
         return {k: grads[k] for k in self.params}
 
-    def weight_norm2(self) -> float:
-        """sum over weight_keys of ||W||^2."""
-        return float(sum(np.sum(self.params[k] ** 2, dtype=np.float64) for k in self.weight_keys))
-
-    def loss(self, x: np.ndarray, y: np.ndarray, lam: float = 0.0) -> tuple[float, float, dict]:
-        """x: (N, D), y: (N,) int labels -> (mean loss, loss + lam * sum ||W||^2, grads).
-
-        grads include the regularisation term 2 * lam * W for the weight keys.
-        """
-        from cifarflow.nn.losses import get_loss
-
-        scores, cache = self.forward(x)
-        loss, dscores = get_loss(self.loss_name, self.output)(scores, y)
-        grads = self.backward(dscores, cache)
-        lam = float(lam)
-        if lam:
-            for k in self.weight_keys:
-                grads[k] += 2.0 * lam * self.params[k]
-        loss = float(loss)
-        return loss, loss + lam * self.weight_norm2(), grads
-
     def scores(self, x: np.ndarray) -> np.ndarray:
         """x: (N, D) -> scores: (N, K), computed in chunks of PREDICT_BATCH rows."""
         n = x.shape[0]
@@ -308,13 +260,3 @@ class ConvNet:
         for s in range(0, n, PREDICT_BATCH):
             out[s : s + PREDICT_BATCH] = self.forward(x[s : s + PREDICT_BATCH])[0]
         return out
-
-    def probabilities(self, x: np.ndarray) -> np.ndarray:
-        """x: (N, D) -> softmax probabilities: (N, K)."""
-        return softmax(self.scores(x), axis=1)
-
-    def predict(self, x: np.ndarray) -> np.ndarray:
-        """x: (N, D) -> predicted labels: (N,) int64."""
-        from cifarflow.nn.models import predict_from_scores
-
-        return predict_from_scores(self.scores(x))

@@ -1,4 +1,6 @@
-"""Models: linear softmax, linear sigmoid, binary logistic regression and MLPs, built from a spec.
+"""Models: linear softmax, linear sigmoid, binary logistic regression and MLPs (the class `MLP`),
+and `build_model`, which builds every model of the registry from a spec (a 'convnet' through
+`cifarflow.nn.convnet.build_convnet`). Every model is a `cifarflow.nn.base.Model`.
 
 All of them are feed-forward stacks `x -> [affine -> activation] * L -> affine -> scores` with an
 output nonlinearity (softmax or sigmoid) applied inside the loss. Weights follow the write-ups'
@@ -11,7 +13,7 @@ order, so the rows of a linear model's `W1` are the class templates.
 | 'sigmoid'  | affine              | sigmoid | K       | multi_bce     | mse          |
 | 'logistic' | affine              | sigmoid | 1       | bce           | mse          |
 | 'mlp'      | (affine, act)+, aff | softmax | K       | cross_entropy | mse          |
-| 'convnet'  | cifarflow.nn.convnet   | softmax | K       | cross_entropy | mse          |
+| 'convnet'  | nn.convnet          | softmax | K       | cross_entropy | mse          |
 
 Logistic regression works on a pair of classes: labels y in {0, 1}, y = 1 is the second class of
 the pair, and it predicts 1 when the score is > 0.
@@ -19,73 +21,24 @@ the pair, and it predicts 1 when the score is > 0.
 Default initialisation: 'he' for 'mlp', 'xavier' for the linear models (see `build_model`).
 """
 
-import math
-from typing import Protocol, runtime_checkable
-
 import numpy as np
 
 from cifarflow.errors import ConfigError
-from cifarflow.nn.activations import sigmoid, softmax
+from cifarflow.nn.base import Model, init_settings, init_weight, spec_value
+from cifarflow.nn.convnet import build_convnet
 from cifarflow.nn.layers import ACTIVATIONS, affine_backward, affine_forward
-from cifarflow.nn.losses import get_loss
-from cifarflow.nn.registry import ALLOWED_LOSSES, DEFAULT_LOSS, MODEL_NAMES, OUTPUT  # noqa: F401
+from cifarflow.nn.registry import ALLOWED_LOSSES, DEFAULT_LOSS, MODEL_NAMES, OUTPUT
 
-INITS = ("he", "xavier", "normal")
 DEFAULT_INIT = {"softmax": "xavier", "sigmoid": "xavier", "logistic": "xavier", "mlp": "he"}
 DEFAULT_HIDDEN = (100,)
 DEFAULT_ACTIVATION = "relu"
-DEFAULT_INIT_SIGMA = 0.01
 
 
-@runtime_checkable
-class ModelContract(Protocol):
-    """What every model provides (the solver, the training job and the tests rely on nothing else).
+class MLP(Model):
+    """A feed-forward classifier: affine layers, a hidden activation, an output nonlinearity;
+    without hidden layers, a linear model ('softmax', 'sigmoid', 'logistic').
 
-    Inputs are float rows (N, D) (normalised, flattened HWC images); labels are (N,) int.
-    """
-
-    params: dict  # name -> array, updated in place by the optimiser
-    weight_keys: tuple  # the L2-regularised parameters (weights, not biases)
-    loss_name: str  # a name in the registry's losses of the model
-    output: str  # 'softmax' | 'sigmoid'
-    n_classes: int
-
-    @property
-    def n_params(self) -> int: ...
-
-    def forward(self, x: np.ndarray) -> tuple[np.ndarray, object]:
-        """(scores (N, K_out), cache for `backward`)."""
-
-    def backward(self, dscores: np.ndarray, cache: object) -> dict:
-        """Gradients of every parameter from the gradient of the scores."""
-
-    def loss(self, x: np.ndarray, y: np.ndarray, lam: float = 0.0) -> tuple[float, float, dict]:
-        """(loss, cost = loss + lam * weight_norm2(), gradients of the cost)."""
-
-    def scores(self, x: np.ndarray) -> np.ndarray:
-        """Scores (N, K_out) without keeping a cache."""
-
-    def probabilities(self, x: np.ndarray) -> np.ndarray:
-        """Class probabilities (N, n_classes)."""
-
-    def predict(self, x: np.ndarray) -> np.ndarray:
-        """Predicted labels (N,) int64 (`predict_from_scores` of the scores)."""
-
-    def weight_norm2(self) -> float:
-        """Sum of squared weights over weight_keys."""
-
-
-def predict_from_scores(s: np.ndarray) -> np.ndarray:
-    """(N,) int64 labels from scores (N, K_out): argmax, or score > 0 for a single output unit."""
-    if s.shape[1] == 1:
-        return (s[:, 0] > 0).astype(np.int64)
-    return np.argmax(s, axis=1).astype(np.int64)
-
-
-class Model:
-    """A feed-forward classifier: affine layers, a hidden activation, an output nonlinearity.
-
-    Attributes:
+    Attributes (besides `cifarflow.nn.base.Model`'s):
         name: the spec's model name; output: 'softmax' | 'sigmoid'; loss_name: the loss's name.
         params: {'W1': (H1, D), 'b1': (H1,), ..., 'WL': (K_out, H_{L-1}), 'bL': (K_out,)}.
         weight_keys: ('W1', ..., 'WL'), the L2-regularised parameters.
@@ -93,20 +46,17 @@ class Model:
         n_features: D; activation: the hidden activation name (None without hidden layers).
         spec: the normalised spec the model was built from (model, loss, hidden, activation,
             init, init_sigma).
-        dtype: the parameters' dtype; inputs are cast to it.
     """
 
     def __init__(self, name, params, n_classes, loss_name, activation=None, spec=None):
         self.name = name
         self.output = OUTPUT[name]
         self.loss_name = loss_name
-        self._loss_fn = get_loss(loss_name, self.output)
         self.params = params
         self.n_layers = sum(1 for k in params if k.startswith("W"))
         self.weight_keys = tuple(f"W{i}" for i in range(1, self.n_layers + 1))
         self.n_classes = n_classes
         self.n_features = params["W1"].shape[1]
-        self.dtype = params["W1"].dtype
         self.activation = activation if self.n_layers > 1 else None
         if self.activation is not None:
             self._act_forward, self._act_backward = ACTIVATIONS[self.activation]
@@ -115,14 +65,9 @@ class Model:
     def __repr__(self):
         sizes = [self.n_features] + [self.params[k].shape[0] for k in self.weight_keys]
         return (
-            f"Model({self.name!r}, layers={sizes}, activation={self.activation!r}, "
+            f"MLP({self.name!r}, layers={sizes}, activation={self.activation!r}, "
             f"output={self.output!r}, loss={self.loss_name!r}, dtype={self.dtype})"
         )
-
-    @property
-    def n_params(self):
-        """Total number of scalar parameters."""
-        return int(sum(p.size for p in self.params.values()))
 
     def _input(self, x):
         x = np.asarray(x, dtype=self.dtype)
@@ -164,23 +109,6 @@ class Model:
             dout, grads[f"W{i}"], grads[f"b{i}"] = affine_backward(dout, c_aff, need_dx=i > 1)
         return grads
 
-    def loss(self, x, y, lam=0.0):
-        """Loss, regularised cost J = loss + lam * sum ||W||^2, and dJ/dparams.
-
-        x: (N, D); y: (N,) int labels. Returns loss: float, cost: float, grads: dict (weights'
-        grads include 2 * lam * W).
-        """
-        lam = float(lam)  # a Python float keeps float32 arrays float32
-        scores, cache = self.forward(x)
-        loss, dscores = self._loss_fn(scores, y)
-        grads = self.backward(dscores, cache)
-        cost = loss
-        if lam:
-            cost += lam * self.weight_norm2()
-            for k in self.weight_keys:
-                grads[k] += (2 * lam) * self.params[k]
-        return loss, cost, grads
-
     def scores(self, x):
         """x: (N, D). Returns scores: (N, K_out), without keeping a cache."""
         h = self._input(x)
@@ -193,46 +121,6 @@ class Model:
         out += self.params[f"b{L}"]
         return out
 
-    def probabilities(self, x):
-        """x: (N, D). Returns (N, n_classes): softmax probabilities, per-class sigmoids
-        ('sigmoid' model; rows need not sum to 1), or [1 - p, p] for 'logistic'."""
-        return probabilities_from_scores(self.scores(x), self.output)
-
-    def predict(self, x):
-        """x: (N, D). Returns (N,) int64: argmax of the scores, or score > 0 for one output."""
-        return predict_from_scores(self.scores(x))
-
-    def weight_norm2(self):
-        """Sum of squared weights over `weight_keys` (biases excluded), as a float."""
-        return float(sum(np.vdot(self.params[k], self.params[k]) for k in self.weight_keys))
-
-
-def probabilities_from_scores(s, output):
-    """s: (N, K_out) scores. Returns (N, n_classes): softmax rows, per-class sigmoids, or
-    [1 - p, p] for a single sigmoid output."""
-    if output == "softmax":
-        return softmax(s, axis=1)
-    if s.shape[1] == 1:
-        return np.concatenate([sigmoid(-s), sigmoid(s)], axis=1)
-    return sigmoid(s)
-
-
-def _init_weight(rng, fan_out, fan_in, init, init_sigma, dtype):
-    """(fan_out, fan_in) weights; drawn in float64 so both dtypes start from the same numbers."""
-    if init == "he":
-        std = math.sqrt(2.0 / fan_in)
-    elif init == "xavier":
-        std = math.sqrt(1.0 / fan_in)
-    else:
-        std = init_sigma
-    return (std * rng.standard_normal((fan_out, fan_in))).astype(dtype)
-
-
-def _get(spec, key, default):
-    """spec[key], with a missing key or a None (YAML null) meaning the default."""
-    value = spec.get(key)
-    return default if value is None else value
-
 
 def _is_int(v):
     return isinstance(v, (int, np.integer)) and not isinstance(v, (bool, np.bool_))
@@ -241,7 +129,7 @@ def _is_int(v):
 def _normalise_spec(spec, n_classes):
     """Validated (model, loss, hidden, activation, init, init_sigma) for the non-conv models."""
     name = spec["model"]
-    loss = _get(spec, "loss", DEFAULT_LOSS[name])
+    loss = spec_value(spec, "loss", DEFAULT_LOSS[name])
     if name == "logistic" and n_classes != 2:
         raise ConfigError(
             f"n_classes {n_classes!r} does not fit model 'logistic', which needs exactly 2 "
@@ -250,33 +138,23 @@ def _normalise_spec(spec, n_classes):
     hidden = ()
     activation = None
     if name == "mlp":
-        hidden = _get(spec, "hidden", DEFAULT_HIDDEN)
+        hidden = spec_value(spec, "hidden", DEFAULT_HIDDEN)
         if _is_int(hidden):
             hidden = (hidden,)
         if not isinstance(hidden, (list, tuple)) or not hidden or not all(_is_int(h) and h > 0 for h in hidden):
             raise ConfigError(f"hidden {hidden!r} is not a non-empty list of positive layer sizes, e.g. hidden: [100].")
         hidden = tuple(int(h) for h in hidden)
-        activation = _get(spec, "activation", DEFAULT_ACTIVATION)
+        activation = spec_value(spec, "activation", DEFAULT_ACTIVATION)
         if activation not in ACTIVATIONS:
             raise ConfigError(f"activation {activation!r} is not supported; use 'relu' or 'softplus'.")
-    init = _get(spec, "init", DEFAULT_INIT[name])
-    if init not in INITS:
-        raise ConfigError(f"init {init!r} is not supported; use 'he', 'xavier' or 'normal'.")
-    init_sigma = _get(spec, "init_sigma", DEFAULT_INIT_SIGMA)
-    if (
-        isinstance(init_sigma, bool)
-        or not isinstance(init_sigma, (int, float, np.number))
-        or not math.isfinite(init_sigma)
-        or init_sigma <= 0
-    ):
-        raise ConfigError(f"init_sigma {init_sigma!r} is not a positive number, e.g. 0.01.")
+    init, init_sigma = init_settings(spec, DEFAULT_INIT[name])
     return {
         "model": name,
         "loss": loss,
         "hidden": list(hidden),
         "activation": activation,
         "init": init,
-        "init_sigma": float(init_sigma),
+        "init_sigma": init_sigma,
     }
 
 
@@ -293,7 +171,7 @@ def build_model(spec, input_shape, n_classes, rng, dtype=np.float32):
     input_shape: e.g. (32, 32, 3); inputs arrive flattened as (N, prod(input_shape)).
     n_classes: K (must be 2 for 'logistic', which has one output unit).
     rng: np.random.Generator. dtype: np.float32 (default) or np.float64.
-    Returns a Model (for 'convnet', whatever cifarflow.nn.convnet.build_convnet returns).
+    Returns an MLP (for 'convnet', a cifarflow.nn.convnet.ConvNet), a cifarflow.nn.base.Model.
     Raises ConfigError for a bad key value.
     """
     if not isinstance(spec, dict):
@@ -301,7 +179,7 @@ def build_model(spec, input_shape, n_classes, rng, dtype=np.float32):
     name = spec.get("model")
     if name not in MODEL_NAMES:
         raise ConfigError(f"model {name!r} is not a known model; use one of {', '.join(map(repr, MODEL_NAMES))}.")
-    loss = _get(spec, "loss", DEFAULT_LOSS[name])
+    loss = spec_value(spec, "loss", DEFAULT_LOSS[name])
     if loss not in ALLOWED_LOSSES[name]:
         allowed = ", ".join(map(repr, sorted(ALLOWED_LOSSES[name])))
         raise ConfigError(f"loss {loss!r} is not allowed for model {name!r}; use one of {allowed}.")
@@ -311,8 +189,6 @@ def build_model(spec, input_shape, n_classes, rng, dtype=np.float32):
     if not _is_int(n_classes) or n_classes < 2:
         raise ConfigError(f"n_classes {n_classes!r} is not an integer >= 2.")
     if name == "convnet":
-        from cifarflow.nn.convnet import build_convnet
-
         return build_convnet(spec, input_shape, n_classes, rng, dtype)
 
     norm = _normalise_spec(spec, n_classes)
@@ -323,6 +199,6 @@ def build_model(spec, input_shape, n_classes, rng, dtype=np.float32):
     sizes = [n_features, *norm["hidden"], n_out]
     params = {}
     for i, (fan_in, fan_out) in enumerate(zip(sizes[:-1], sizes[1:]), start=1):
-        params[f"W{i}"] = _init_weight(rng, fan_out, fan_in, norm["init"], norm["init_sigma"], dtype)
+        params[f"W{i}"] = init_weight(rng, (fan_out, fan_in), norm["init"], norm["init_sigma"], dtype)
         params[f"b{i}"] = np.zeros(fan_out, dtype=dtype)
-    return Model(name, params, int(n_classes), loss, norm["activation"], norm)
+    return MLP(name, params, int(n_classes), loss, norm["activation"], norm)

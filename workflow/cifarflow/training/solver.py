@@ -15,8 +15,8 @@ import numpy as np
 
 from cifarflow.data.augment import EpochPlan, mirror, plan_batch
 from cifarflow.data.subset import Data
+from cifarflow.nn.base import predict_from_scores, probabilities_from_scores
 from cifarflow.nn.losses import get_loss
-from cifarflow.nn.models import predict_from_scores, probabilities_from_scores
 from cifarflow.nn.optim import learning_rate, sgd_update
 from cifarflow.training.state import TrainSettings, TrainState
 

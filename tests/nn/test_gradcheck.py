@@ -1,4 +1,5 @@
-"""Gradient checks: the checker itself, the layers, and every model x loss x lambda in float64.
+"""Gradient checks: the checker itself, and every model x loss x lambda in float64 (the layers'
+own checks are in test_layers.py).
 
 Shapes are drawn from the seed (N in [2, 6], D in [2, 8], K in [2, 5], one or two hidden layers of
 2 to 6 units), so each seed is a different small problem. Biases are set to random values so that
@@ -13,14 +14,6 @@ import numpy as np
 import pytest
 
 from cifarflow.nn.gradcheck import check_model_gradients, numerical_gradient, rel_error
-from cifarflow.nn.layers import (
-    affine_backward,
-    affine_forward,
-    relu_backward,
-    relu_forward,
-    softplus_backward,
-    softplus_forward,
-)
 from cifarflow.nn.models import build_model
 
 SEEDS = range(4)
@@ -80,43 +73,6 @@ def test_rel_error_is_the_largest_elementwise_relative_difference():
 def test_rel_error_of_two_zeros_is_zero_thanks_to_eps():
     assert rel_error(np.zeros(3), np.zeros(3)) == 0.0
     assert rel_error(np.array([1e-13]), np.array([0.0]), eps=1e-12) == pytest.approx(0.1)
-
-
-# --- layers ------------------------------------------------------------------------------------
-
-
-def _layer_problem(seed):
-    rng = np.random.default_rng(seed)
-    n, d, m = (int(v) for v in rng.integers(2, 7, size=3))
-    return rng, rng.normal(size=(n, d)), rng.normal(size=(m, d)), rng.normal(size=m)
-
-
-@pytest.mark.parametrize("seed", SEEDS)
-def test_affine_backward_matches_centred_differences(seed):
-    rng, x, w, b = _layer_problem(seed)
-    out, cache = affine_forward(x, w, b)
-    dout = rng.normal(size=out.shape)
-    dx, dw, db = affine_backward(dout, cache)
-
-    def f(_):
-        return np.sum(affine_forward(x, w, b)[0] * dout)
-
-    assert rel_error(dx, numerical_gradient(f, x)) < 1e-7
-    assert rel_error(dw, numerical_gradient(f, w)) < 1e-7
-    assert rel_error(db, numerical_gradient(f, b)) < 1e-7
-    assert affine_backward(dout, cache, need_dx=False)[0] is None
-
-
-@pytest.mark.parametrize("seed", SEEDS)
-@pytest.mark.parametrize("forward, backward", [(relu_forward, relu_backward), (softplus_forward, softplus_backward)])
-def test_activation_layer_backward_matches_centred_differences(forward, backward, seed):
-    rng = np.random.default_rng(seed)
-    x = rng.normal(size=(4, 5))
-    x[np.abs(x) < 1e-3] = 0.5  # away from the ReLU kink
-    dout = rng.normal(size=x.shape)
-    out, cache = forward(x)
-    dx = backward(dout, cache)
-    assert rel_error(dx, numerical_gradient(lambda z: np.sum(forward(z)[0] * dout), x)) < 1e-7
 
 
 # --- models ------------------------------------------------------------------------------------

@@ -4,7 +4,7 @@ scores: (N, K) float32 or float64; y: (N,) integer class labels in [0, K) (for `
 `mse_sigmoid` with K == 1: y in {0, 1}). dscores has the shape and dtype of scores. No one-hot
 matrix is built: the label entries are indexed with `[arange(N), y]`.
 
-Regularisation is not applied here (see `Model.loss`).
+Regularisation is not applied here (see `cifarflow.nn.base.Model.loss`).
 """
 
 import numpy as np

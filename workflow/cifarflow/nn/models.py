@@ -38,7 +38,7 @@ class MLP(Model):
     """A feed-forward classifier: affine layers, a hidden activation, an output nonlinearity;
     without hidden layers, a linear model ('softmax', 'sigmoid', 'logistic').
 
-    Attributes (besides `cifarflow.nn.base.Model`'s):
+    Attributes (those of `cifarflow.nn.base.Model`, and n_features, activation, spec):
         name: the spec's model name; output: 'softmax' | 'sigmoid'; loss_name: the loss's name.
         params: {'W1': (H1, D), 'b1': (H1,), ..., 'WL': (K_out, H_{L-1}), 'bL': (K_out,)}.
         weight_keys: ('W1', ..., 'WL'), the L2-regularised parameters.

@@ -459,7 +459,8 @@ def split_data(path):
 
 def epoch_settings(name: str, batch: int = BATCH) -> dict:
     """A resolved variant for one epoch of model `name` (schema defaults otherwise)."""
-    from cifarflow.config import MODEL_LOSSES, default_settings
+    from cifarflow.config import default_settings
+    from cifarflow.nn.registry import MODEL_LOSSES
 
     s = default_settings()
     s.update(MODELS[name], epochs=1, batch_size=batch, augmentation="flip_translate", name=f"bench-{name}", set="bench")

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from cifarflow import config
+from cifarflow.config import questions, variants
 from cifarflow.nn import registry
 from cifarflow.nn.base import Model, predict_from_scores
 from cifarflow.nn.losses import LOSS_NAMES, get_loss
@@ -59,8 +60,8 @@ def test_schema_comparison_types_are_the_report_dispatch_table():
 
 
 def test_config_reads_the_registry():
-    assert config.MODEL_LOSSES is registry.MODEL_LOSSES
-    assert config.LINEAR_MODELS == ("softmax", "sigmoid", "logistic")
+    assert variants.MODEL_LOSSES is registry.MODEL_LOSSES
+    assert questions.LINEAR_MODELS is registry.LINEAR_MODELS == ("softmax", "sigmoid", "logistic")
 
 
 @pytest.mark.parametrize("name", registry.MODEL_NAMES)

@@ -311,36 +311,28 @@ def test_validation_summary_reads_only_the_validation_column():
     assert S.validation_summary(without_test) == S.validation_summary(history)
 
 
-def test_choose_and_final_variants_merge_defaults_base_and_fresh_seeds():
+def test_choose_takes_the_best_validation_score_once_every_round_is_scored():
     search = block(n=4, base={"model": "softmax", "schedule": "step"}, final={"seeds": [11, 12]})
     trials = S.trials_for_round("s", search, 1, {})
     scores = {t.name: 0.1 * t.index for t in trials}
-    chosen = S.choose("s", search, scores)
-    assert chosen == trials[3]
-    finals = S.final_variants("s", search, chosen, {"model": "sigmoid", "epochs": 30, "seed": 0})
-    assert [f["name"] for f in finals] == ["s-search-final-s11", "s-search-final-s12"]
-    assert all(
-        f["model"] == "softmax" and f["epochs"] == 30 and f["lambda"] == chosen.settings["lambda"] for f in finals
-    )
-    assert [f["seed"] for f in finals] == [11, 12]
-    with pytest.raises(ConfigError, match=r"experiments\.s\.search\.final\.seeds"):
-        S.final_variants("s", search, chosen, {"seed": 11})
+    assert S.choose("s", search, scores) == trials[3]
     with pytest.raises(ValueError):
         S.choose("s", search, {trials[0].name: 0.5})
 
 
-def test_round_record_lists_scores_next_round_and_choice():
+def test_a_round_record_ranks_its_trials_and_the_next_round_samples_inside_the_narrowed_space():
     search = block(method="coarse_to_fine", n=5, rounds=2, top_k=2)
     rounds, scores = run(search, lambda t: -abs(math.log10(t.settings["lambda"]) + 3))
-    rec1 = S.round_record("s", search, 1, scores)
-    assert [x["name"] for x in rec1["next"]] == [t.name for t in rounds[2]]
+    summaries = {t.name: {"val_acc": scores[t.name], "epoch": 1, "epochs_run": 1} for t in rounds[1]}
+    rec1 = json.loads(json.dumps(S.scored_round_record("s", "search", "coarse_to_fine", 1, rounds[1], summaries)))
     assert [x["rank"] for x in rec1["trials"]] == [1, 2, 3, 4, 5]
     assert rec1["trials"][0]["val_acc"] == max(scores[t.name] for t in rounds[1])
-    lo, hi = rec1["next_space"]["lambda"]["log_uniform"]
-    assert all(lo <= t.settings["lambda"] <= hi for t in rounds[2])
-    rec2 = S.round_record("s", search, 2, scores)
-    assert "next" not in rec2 and rec2["chosen"]["name"] == S.choose("s", search, scores).name
-    json.dumps(rec1), json.dumps(rec2)
+    assert S.trials_for_round("s", search, 2, S.scores_from_record(rec1)) == rounds[2]
+    narrowed = S.space_for_round(search, 2, rounds, scores)["lambda"]
+    assert 1.0e-6 <= narrowed.lo <= narrowed.hi <= 1.0 and (narrowed.lo, narrowed.hi) != (1.0e-6, 1.0)
+    assert all(narrowed.lo <= t.settings["lambda"] <= narrowed.hi for t in rounds[2])
+    best = max((t for r in rounds.values() for t in r), key=lambda t: scores[t.name])
+    assert S.choose("s", search, scores) == best
 
 
 # ----------------------------------------------------------------------------- validation
@@ -453,7 +445,8 @@ def test_round_digest_follows_the_trials_and_records_round_trip_their_scores():
         S.trials_for_round("s", block(method="coarse_to_fine", n=4, rounds=2, top_k=2, seed=1), 1, {})
     )
     scores = {t.name: 0.1 * (i % 3) for i, t in enumerate(first)}
-    rec = json.loads(json.dumps(S.round_record("s", search, 1, scores)))
+    summaries = {name: {"val_acc": score, "epoch": 1, "epochs_run": 1} for name, score in scores.items()}
+    rec = json.loads(json.dumps(S.scored_round_record("s", "search", "coarse_to_fine", 1, first, summaries)))
     assert S.scores_from_record(rec) == scores and rec["digest"] == S.round_digest(first)
 
 

@@ -41,7 +41,7 @@ def axis_scales(search: Mapping) -> tuple[dict[str, str], dict[str, list]]:
     """Each searched key's axis ('log', 'linear' or 'category') and a choice's values in config order."""
     dims = S.parse_space(search["space"], search_points=search["points"])
     scales = {k: "category" if d.kind == "choice" else "log" if d.log else "linear" for k, d in dims.items()}
-    choices = {k: [S._thaw(c) for c in d.choices] for k, d in dims.items() if d.kind == "choice"}
+    choices = {k: [S.thaw(c) for c in d.choices] for k, d in dims.items() if d.kind == "choice"}
     return scales, choices
 
 

@@ -47,6 +47,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..errors import ConfigError
+from ..names import format_value
 
 KINDS = ("log_uniform", "uniform", "int", "choice")
 METHODS = ("grid", "random", "coarse_to_fine", "successive_halving")
@@ -67,7 +68,7 @@ MAX_MARGIN = 1.0  # a margin of the whole width already keeps the current range
 MAX_DIGITS = 17  # a double has 17 significant digits
 MAX_FINAL_SEEDS = 100
 MAX_SEED = 4294967295
-NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+-]*$")  # as variant names (config.NAME_RE)
+NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+-]*$")  # the characters of names.NAME_RE; trial names check the length
 
 SEARCH_DEFAULTS = {
     "name": "search",
@@ -268,6 +269,16 @@ def check_search(search, where: str = "search", setting_keys=None) -> dict:
         raise ConfigError(
             f"config key {where}.name: '{out['name']}' must be letters, digits, _ . + - (it goes into trial names)"
         )
+    _check_numbers(out, where)
+    _check_base(out, where, setting_keys)
+    _check_final_seeds(out["final"], where)
+    parse_space(out["space"], f"{where}.space", setting_keys, out["points"])
+    _check_trial_count(out, where)
+    return out
+
+
+def _check_numbers(out: dict, where: str) -> None:
+    """The block's sizes, margin and epoch budget: integers in their bounds, consistent with the method."""
     for key, minimum, maximum in (
         ("seed", 0, None),
         ("n", 1, MAX_N),
@@ -294,6 +305,10 @@ def check_search(search, where: str = "search", setting_keys=None) -> dict:
             raise ConfigError(
                 f"config key {where}.space.epochs: successive_halving sets the epochs itself (min_epochs..max_epochs)"
             )
+
+
+def _check_base(out: dict, where: str, setting_keys) -> None:
+    """`base` holds variant settings only, and none that a search sets itself (seeds, replicates)."""
     if not isinstance(out["base"], Mapping):
         raise ConfigError(f"config key {where}.base: must be a mapping of settings")
     for key in out["base"]:
@@ -304,7 +319,10 @@ def check_search(search, where: str = "search", setting_keys=None) -> dict:
             )
         if key in RESERVED_KEYS or (setting_keys is not None and key not in setting_keys):
             raise ConfigError(f"config key {where}.base.{key}: not a variant setting")
-    final = out["final"]
+
+
+def _check_final_seeds(final, where: str) -> None:
+    """`final: {seeds: [...]}`, distinct integer seeds, at most MAX_FINAL_SEEDS."""
     if not isinstance(final, Mapping) or set(final) - {"seeds"}:
         raise ConfigError(f"config key {where}.final: must be {{seeds: [...]}}")
     seeds = final.get("seeds")
@@ -318,7 +336,10 @@ def check_search(search, where: str = "search", setting_keys=None) -> dict:
         raise ConfigError(f"config key {where}.final.seeds: at most {MAX_FINAL_SEEDS} seeds, not {len(seeds)}")
     if len(set(seeds)) != len(seeds):
         raise ConfigError(f"config key {where}.final.seeds: a seed is listed twice")
-    parse_space(out["space"], f"{where}.space", setting_keys, out["points"])
+
+
+def _check_trial_count(out: dict, where: str) -> None:
+    """At most MAX_TRIALS trials in the whole search, counted without listing them."""
     trials = count_trials(out)
     if trials > MAX_TRIALS:
         key, size = {
@@ -331,19 +352,19 @@ def check_search(search, where: str = "search", setting_keys=None) -> dict:
             f"config key {where}.{key}: the search trains {trials:,} trials ({size}), more than the {MAX_TRIALS:,}"
             " a search may; narrow it or split it over several sets"
         )
-    return out
 
 
 # ----------------------------------------------------------------------------- sampling
 
 
 def _freeze(value):
-    """Lists inside choices become tuples (hashable); `_thaw` turns them back for JSON/settings."""
+    """Lists inside choices become tuples (hashable); `thaw` turns them back for JSON and settings."""
     return tuple(_freeze(v) for v in value) if isinstance(value, list) else value
 
 
-def _thaw(value):
-    return [_thaw(v) for v in value] if isinstance(value, tuple) else value
+def thaw(value):
+    """A choice's value as the config gave it (the lists `_freeze` made tuples)."""
+    return [thaw(v) for v in value] if isinstance(value, tuple) else value
 
 
 def _fwd(dim: Dim, x: float) -> float:
@@ -371,7 +392,7 @@ def trial_rng(seed: int, round_: int, index: int, key: str) -> np.random.Generat
 def sample_value(dim: Dim, rng: np.random.Generator, digits: int = 4):
     """One draw from `dim`: uniform on the log scale for log ranges, rounded, inside [lo, hi]."""
     if dim.kind == "choice":
-        return _thaw(dim.choices[int(rng.integers(len(dim.choices)))])
+        return thaw(dim.choices[int(rng.integers(len(dim.choices)))])
     if dim.kind == "int":
         if dim.log:
             y = rng.uniform(math.log(dim.lo), math.log(dim.hi + 1))
@@ -389,7 +410,7 @@ def sample_settings(dims: Mapping[str, Dim], seed: int, round_: int, index: int,
 def grid_values(dim: Dim, points: int | None = None, digits: int = 4) -> list:
     """The grid of one key: all choices, or `points` evenly spaced values (log-spaced on log ranges)."""
     if dim.kind == "choice":
-        return [_thaw(c) for c in dim.choices]
+        return [thaw(c) for c in dim.choices]
     n = points or dim.points or SEARCH_DEFAULTS["points"]
     ys = (
         [(_fwd(dim, dim.lo) + _fwd(dim, dim.hi)) / 2]
@@ -406,12 +427,6 @@ def grid_values(dim: Dim, points: int | None = None, digits: int = 4) -> list:
 # ----------------------------------------------------------------------------- names
 
 
-def _fmt(value) -> str:
-    from ..config import format_value
-
-    return format_value(value)
-
-
 def trial_name(set_name: str, search_name: str, round_: int, index: int) -> str:
     """`<set>-<search>-r<round>-t<index>`: stable, so a replayed trial finds its trained run."""
     return f"{set_name}-{search_name}-r{round_}-t{index}"
@@ -419,7 +434,7 @@ def trial_name(set_name: str, search_name: str, round_: int, index: int) -> str:
 
 def grid_trial_name(set_name: str, search_name: str, settings: Mapping) -> str:
     """Grid trials are named by their values, so a finer grid reuses the points it shares."""
-    return f"{set_name}-{search_name}-" + "-".join(f"{k}{_fmt(v)}" for k, v in settings.items())
+    return f"{set_name}-{search_name}-" + "-".join(f"{k}{format_value(v)}" for k, v in settings.items())
 
 
 def final_name(set_name: str, search_name: str, seed: int) -> str:
@@ -511,7 +526,7 @@ def narrow_space(dims: Mapping[str, Dim], best: Sequence[Mapping], margin: float
         vals = [b[key] for b in best]
         if dim.kind == "choice":
             seen = {json.dumps(v, sort_keys=True) for v in vals}
-            kept = tuple(c for c in dim.choices if json.dumps(_thaw(c), sort_keys=True) in seen)
+            kept = tuple(c for c in dim.choices if json.dumps(thaw(c), sort_keys=True) in seen)
             out[key] = Dim(key, "choice", choices=kept or dim.choices, points=dim.points)
             continue
         pad = min(margin, MAX_MARGIN) * dim.width()
@@ -631,32 +646,6 @@ def choose(set_name: str, search: Mapping, scores: Mapping) -> Trial:
     return rank_trials(trials, scores)[0]
 
 
-def final_variants(set_name: str, search: Mapping, chosen: Trial, set_defaults: Mapping | None = None) -> list[dict]:
-    """The variant entries that retrain the chosen setting with the final (fresh) seeds.
-
-    Settings: the set's defaults < the search's `base` < the chosen trial's settings < `seed`.
-    A final seed equal to the trials' own seed is an error (it would not be a fresh seed).
-    """
-    base = {**(set_defaults or {}), **search["base"]}
-    trial_seed = base.get("seed")
-    out = []
-    for seed in search["final"]["seeds"]:
-        if trial_seed is not None and seed == trial_seed:
-            raise ConfigError(
-                f"config key experiments.{set_name}.search.final.seeds: seed {seed} is the trials' own seed; final seeds must be fresh"
-            )
-        out.append({**base, **chosen.settings, "seed": seed, "name": final_name(set_name, search["name"], seed)})
-    return out
-
-
-def trial_variants(
-    set_name: str, search: Mapping, trials: Sequence[Trial], set_defaults: Mapping | None = None
-) -> list[dict]:
-    """Variant entries for trials: set defaults < search base < the trial's settings, named by the trial."""
-    base = {**(set_defaults or {}), **search["base"]}
-    return [{**base, **t.settings, "name": t.name} for t in trials]
-
-
 def validation_summary(history: Sequence[Mapping]) -> dict:
     """Best validation accuracy of a run and its epoch, from history rows (reads only `val_acc`
     and `epoch`, so test numbers cannot enter a choice). NaN rows count as worst; ties take the
@@ -675,43 +664,8 @@ def round_digest(trials: Sequence[Trial]) -> str:
 
 
 def scores_from_record(record: Mapping) -> dict[str, float]:
-    """Trial name -> validation score, from what `round_record` wrote."""
+    """Trial name -> validation score, from what `scored_round_record` wrote."""
     return {t["name"]: t["val_acc"] for t in record["trials"]}
-
-
-def round_record(set_name: str, search: Mapping, round_: int, scores: Mapping) -> dict:
-    """What the round's checkpoint writes: its trials with their scores, ranked, and the next
-    round's trials (names and settings) or the chosen trial after the last round."""
-    trials = trials_for_round(set_name, search, round_, scores)
-    ranked = rank_trials(trials, scores)
-    rec = {
-        "set": set_name,
-        "search": search["name"],
-        "method": search["method"],
-        "round": round_,
-        "rounds": n_rounds(search),
-        "digest": round_digest(trials),
-        "trials": [
-            {**t.to_json(), "val_acc": _json_score(scores[t.name]), "rank": i + 1} for i, t in enumerate(ranked)
-        ],
-    }
-    if search["method"] == "coarse_to_fine" and round_ < n_rounds(search):
-        prev = {r: trials_for_round(set_name, search, r, scores) for r in range(1, round_ + 1)}
-        nxt = space_for_round(search, round_ + 1, prev, scores)
-        rec["next_space"] = {k: _dim_json(d) for k, d in nxt.items()}
-    if round_ < n_rounds(search):
-        rec["next"] = [t.to_json() for t in trials_for_round(set_name, search, round_ + 1, scores)]
-    else:
-        rec["chosen"] = choose(set_name, search, scores).to_json()
-    return rec
-
-
-def _dim_json(dim: Dim) -> dict:
-    if dim.kind == "choice":
-        return {"choice": [_thaw(c) for c in dim.choices]}
-    if dim.kind == "int":
-        return {"int": [dim.lo, dim.hi], "log": dim.log}
-    return {("log_uniform" if dim.log else "uniform"): [dim.lo, dim.hi]}
 
 
 def trial_from_json(d: Mapping) -> Trial:
@@ -722,8 +676,8 @@ def scored_round_record(
     set_name: str, search_name: str, method: str, round_: int, trials: Sequence[Trial], summaries: Mapping
 ) -> dict:
     """What a round's checkpoint in the workflow writes: the round's trials, ranked, each with its
-    `validation_summary` (val_acc, epoch, epochs_run). Unlike `round_record` it needs nothing but
-    the round's own trials, so the record (and the checkpoint's params) stays the same when the
+    `validation_summary` (val_acc, epoch, epochs_run). It needs nothing but the round's own
+    trials, so the record (and the checkpoint's params) stays the same when the
     search gets more rounds or a larger budget: a finished round is never rerun, and neither are
     the trials after it. The next round and the choice are derived from these records
     (`trials_for_round`, `choose`)."""

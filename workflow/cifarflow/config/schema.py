@@ -1,0 +1,64 @@
+"""The config schema (workflow/schemas/config.schema.yaml): where it is, its defaults (the one
+place every default is written) and the validator of a variant's settings."""
+
+from __future__ import annotations
+
+import copy
+import functools
+from pathlib import Path
+
+import yaml
+
+
+def _schema_path() -> Path:
+    """The config schema. One source file, workflow/schemas/config.schema.yaml (Snakemake validates
+    against it); pyproject.toml ships that folder as the package data `cifarflow/schemas/`, where an
+    installed package finds it. A checkout (or an editable install) reads workflow/schemas/."""
+    package = Path(__file__).resolve().parent.parent
+    installed = package / "schemas" / "config.schema.yaml"
+    return installed if installed.is_file() else package.parent / "schemas" / "config.schema.yaml"
+
+
+SCHEMA_PATH = _schema_path()
+
+
+def load_schema(path: str | Path = SCHEMA_PATH) -> dict:
+    with open(path, encoding="utf-8") as fh:
+        return yaml.safe_load(fh)
+
+
+def settings_validator(schema: dict):
+    """The JSON-schema validator of one variant's settings (`$defs.settings`)."""
+    import jsonschema  # slow to import; only a config check needs it
+
+    return jsonschema.Draft202012Validator({"$defs": schema["$defs"], **schema["$defs"]["settings"]})
+
+
+@functools.lru_cache(maxsize=1)
+def default_schema_and_validator():
+    """The default schema and its settings validator, loaded once: the workflow resolves trials in
+    its input functions, many times per DAG evaluation (neither object is ever modified)."""
+    schema = load_schema()
+    return schema, settings_validator(schema)
+
+
+def default_settings(schema: dict | None = None) -> dict:
+    """Every variant setting's default (the schema's `defaults.default`), a copy."""
+    schema = schema or load_schema()
+    return copy.deepcopy(schema["properties"]["defaults"]["default"])
+
+
+def setting_keys(schema: dict | None = None) -> set[str]:
+    """The variant settings (what a search may vary and what its `base` may set)."""
+    schema = schema or load_schema()
+    return set(schema["$defs"]["setting_properties"]["properties"])
+
+
+def statistics_settings(config: dict, schema: dict | None = None) -> dict:
+    """The config's `statistics` block over the schema's default of each of its settings (alpha,
+    confidence, n_resamples, seed, min_effect; `max_seeds` has none and is absent unless given)."""
+    schema = schema or default_schema_and_validator()[0]
+    properties = schema["properties"]["statistics"]["properties"]
+    out = {key: copy.deepcopy(prop["default"]) for key, prop in properties.items() if "default" in prop}
+    out.update(config.get("statistics") or {})
+    return out

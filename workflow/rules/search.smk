@@ -22,7 +22,10 @@ localrules:
     search_summary,
 
 
-rule search_train:
+# A trial, and a final run of the chosen setting: the training rule (rules/train.smk) on the
+# search's variant, with the search's files, threads and memory (`params.outdir` and the command
+# are the training rule's).
+use rule train as search_train with:
     input:
         unpack(lambda wildcards: _run_inputs(*search_trial(wildcards))),
     output:
@@ -37,18 +40,12 @@ rule search_train:
         lambda wildcards: (
             f"train-{SEARCH_BASE[wildcards.sset]['group']}" if SEARCH_BASE[wildcards.sset]["group"] else None
         )
-    conda:
-        "../envs/cifarflow.yaml"
     threads: lambda wildcards: SEARCH_BASE[wildcards.sset]["threads"]
     resources:
         mem_mb=lambda wildcards, attempt: SEARCH_BASE[wildcards.sset]["mem_mb"] * attempt,
         runtime=lambda wildcards: SEARCH_BASE[wildcards.sset]["runtime"],
     params:
         variant=lambda wildcards, input: _variant_json(search_trial(wildcards)[0]),
-        outdir=lambda wildcards, output: os.path.dirname(output.weights),
-    shell:
-        'python "$CIFARFLOW_LAUNCHER" --threads {threads:q} train --split {input.split:q} --plan {input.plan:q}'
-        " --variant {params.variant:q} --outdir {params.outdir:q} > {log:q} 2>&1"
 
 
 checkpoint search_round:
@@ -71,7 +68,7 @@ checkpoint search_round:
         " --histories {input.histories:q} --out {output:q} > {log:q} 2>&1"
 
 
-rule search_final:
+use rule search_train as search_final with:
     input:
         unpack(lambda wildcards: _run_inputs(*search_final(wildcards))),
     output:
@@ -80,20 +77,10 @@ rule search_final:
         "logs/search/{sset}/{search}/final-seed{seed}.log",
     benchmark:
         "benchmarks/search/{sset}/{search}/final-seed{seed}.tsv"
-    wildcard_constraints:
-        **_search_constraints(),
-    conda:
-        "../envs/cifarflow.yaml"
-    threads: lambda wildcards: SEARCH_BASE[wildcards.sset]["threads"]
-    resources:
-        mem_mb=lambda wildcards, attempt: SEARCH_BASE[wildcards.sset]["mem_mb"] * attempt,
-        runtime=lambda wildcards: SEARCH_BASE[wildcards.sset]["runtime"],
+    group:
+        lambda wildcards: None  # a final run is a job of its own, never bundled with the trials
     params:
         variant=lambda wildcards, input: _variant_json(search_final(wildcards)[0]),
-        outdir=lambda wildcards, output: os.path.dirname(output.weights),
-    shell:
-        'python "$CIFARFLOW_LAUNCHER" --threads {threads:q} train --split {input.split:q} --plan {input.plan:q}'
-        " --variant {params.variant:q} --outdir {params.outdir:q} > {log:q} 2>&1"
 
 
 rule search_report:

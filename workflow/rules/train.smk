@@ -1,6 +1,8 @@
 # One job per (variant, replicate seed): results/runs/<variant>/seed<s>/.
 # Variants with a `group` setting (short trainings) share the group train-<group>: on a cluster the
 # profile's `group-components` bundles that many of them into one job. Ignored by local runs.
+# The searches' trials and final runs reuse this rule (`use rule train as search_train` in
+# rules/search.smk): the training command is written here only.
 rule train:
     input:
         unpack(train_inputs),

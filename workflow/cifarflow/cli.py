@@ -3,7 +3,9 @@
 Each command parses its arguments and calls one function of a stage package (data, training,
 report); that function reads its input files, calls the pure numerical code and writes its
 outputs through `cifarflow.io`. A `CifarflowError` ends the command with its one-line message on
-stderr and exit status 1. Imports are local to each command, so a command loads only its stage.
+stderr and exit status 1; a wrong argument (missing, not a number, not valid JSON) is one line
+naming it, exit status 2. Imports are local to each command, so a command loads only its stage
+(a job's start-up is part of every job's time: `tools/workflow_bench.py` measures it).
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ def _log(msg: str) -> None:
 def _figure_settings(a) -> dict:
     """The config's `figures` settings that saving reads: dpi, width (inches) and pdf (whether to
     write a PDF beside each PNG)."""
-    figures = json.loads(a.figures) if getattr(a, "figures", None) else {}
+    figures = getattr(a, "figures", None) or {}
     return {"dpi": figures.get("dpi", 150), "width": figures.get("width"), "pdf": figures.get("pdf", True)}
 
 
@@ -39,21 +41,19 @@ def cmd_download(a) -> None:
 def cmd_import(a) -> None:
     from .data.splits import import_source
 
-    import_source(
-        a.source, a.out, classes=json.loads(a.classes) if a.classes else None, workers=max(1, a.threads or 1), log=_log
-    )
+    import_source(a.source, a.out, classes=a.classes, workers=max(1, a.threads or 1), log=_log)
 
 
 def cmd_split(a) -> None:
     from .data.splits import split_file
 
-    split_file(a.raw, json.loads(a.spec), a.name, a.out, log=_log)
+    split_file(a.raw, a.spec, a.name, a.out, log=_log)
 
 
 def cmd_plan(a) -> None:
     from .data.plans import plan_file
 
-    plan_file(a.split, json.loads(a.spec), a.out, log=_log)
+    plan_file(a.split, a.spec, a.out, log=_log)
 
 
 # ---- training ----------------------------------------------------------------------------------
@@ -62,7 +62,7 @@ def cmd_plan(a) -> None:
 def cmd_train(a) -> None:
     from .training.job import run_variant
 
-    run_variant(a.split, a.plan, json.loads(a.variant), a.outdir, threads=a.threads, log=_log)
+    run_variant(a.split, a.plan, a.variant, a.outdir, threads=a.threads, log=_log)
 
 
 # ---- figures, tables, report -------------------------------------------------------------------
@@ -71,7 +71,7 @@ def cmd_train(a) -> None:
 def cmd_preview(a) -> None:
     from .report.variant import augmentation_preview_file
 
-    augmentation_preview_file(a.split, json.loads(a.augmentation), a.seed, a.out, **_figure_settings(a))
+    augmentation_preview_file(a.split, a.augmentation, a.seed, a.out, **_figure_settings(a))
 
 
 def cmd_plot_variant(a) -> None:
@@ -84,7 +84,7 @@ def cmd_plot_variant(a) -> None:
         a.curves,
         a.confusion,
         a.templates,
-        label=json.loads(a.label) if a.label else None,
+        label=a.label,
         **_figure_settings(a),
     )
 
@@ -92,7 +92,7 @@ def cmd_plot_variant(a) -> None:
 def cmd_compare(a) -> None:
     from .report.compare import comparison_file
 
-    comparison_file(json.loads(a.spec), a.runs, a.out, seeds_out=a.seeds_out, **_figure_settings(a))
+    comparison_file(a.spec, a.runs, a.out, seeds_out=a.seeds_out, **_figure_settings(a))
 
 
 def cmd_tables(a) -> None:
@@ -101,8 +101,8 @@ def cmd_tables(a) -> None:
     run_tables(
         a.metrics,
         a.outdir,
-        confidence=float(json.loads(a.statistics).get("confidence", 0.95)),
-        labels=json.loads(a.labels) if a.labels else None,
+        confidence=float(a.statistics.get("confidence", 0.95)),
+        labels=a.labels,
     )
 
 
@@ -110,12 +110,12 @@ def cmd_paired(a) -> None:
     from .report.paired import paired_file
 
     paired_file(
-        json.loads(a.spec),
+        a.spec,
         a.runs,
-        json.loads(a.statistics),
+        a.statistics,
         a.table,
         a.figure,
-        labels=json.loads(a.labels) if a.labels else None,
+        labels=a.labels,
         **_figure_settings(a),
     )
 
@@ -123,13 +123,13 @@ def cmd_paired(a) -> None:
 def cmd_decide(a) -> None:
     from .report.paired import decide_file
 
-    decide_file(json.loads(a.spec), a.runs, json.loads(a.statistics), a.out)
+    decide_file(a.spec, a.runs, a.statistics, a.out)
 
 
 def cmd_answers(a) -> None:
     from .report.paired import answers_file
 
-    answers_file(json.loads(a.questions), a.tables, a.runs, json.loads(a.statistics), a.out, html=a.html, quick=a.quick)
+    answers_file(a.questions, a.tables, a.runs, a.statistics, a.out, html=a.html, quick=a.quick)
 
 
 def cmd_benchmarks(a) -> None:
@@ -156,7 +156,7 @@ def cmd_summary_md(a) -> None:
         search[0] if search else None,
         answers=a.answers,
         quick=a.quick,
-        labels=json.loads(a.labels) if a.labels else None,
+        labels=a.labels,
     )
 
 
@@ -166,13 +166,13 @@ def cmd_summary_md(a) -> None:
 def cmd_search_round(a) -> None:
     from .training.search_job import write_round
 
-    write_round(a.set, a.search, a.method, a.round, json.loads(a.trials), a.histories, a.out, log=_log)
+    write_round(a.set, a.search, a.method, a.round, a.trials, a.histories, a.out, log=_log)
 
 
 def cmd_search_report(a) -> None:
     from .report.search_report import write_search_report
 
-    write_search_report(a.set, json.loads(a.search), a.rounds, a.final, a.outdir, **_figure_settings(a))
+    write_search_report(a.set, a.search, a.rounds, a.final, a.outdir, **_figure_settings(a))
 
 
 def cmd_search_summary(a) -> None:
@@ -218,13 +218,40 @@ def cmd_check_config(a) -> None:
 
 
 # ---- argument parsing --------------------------------------------------------------------------
+# One function per command group adds its commands to the subparsers; `COMMAND_GROUPS` lists them
+# in the order of the help. A new command is a `cmd_` function above (importing its stage module
+# inside, so other commands do not load it) and its parser in a group, or a new group appended here.
 
 
-def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m cifarflow", description=__doc__)
-    p.add_argument("--threads", type=int, default=None, help="BLAS/OpenMP threads (set before NumPy loads)")
-    sub = p.add_subparsers(dest="command", required=True)
+class CommandParser(argparse.ArgumentParser):
+    """An argument parser whose errors are one line on stderr (`python -m cifarflow train: error:
+    the following arguments are required: --split`), exit status 2, without the usage block."""
 
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {message}\n")
+
+
+def _json_value(text: str):
+    """A JSON argument, parsed once here so a malformed value is an error naming its argument."""
+    try:
+        return json.loads(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"not valid JSON ({exc})") from None
+
+
+def _json_object(text: str) -> dict:
+    value = _json_value(text)
+    if not isinstance(value, dict):
+        raise argparse.ArgumentTypeError(f"expected a JSON object, got {type(value).__name__}")
+    return value
+
+
+def _optional_json(text: str):
+    """A JSON argument where an empty string means none (a rule may pass an empty value)."""
+    return _json_value(text) if text else None
+
+
+def add_data_commands(sub) -> None:
     s = sub.add_parser("download", help="fetch an archive with md5 check, retries and an atomic write")
     s.add_argument("--url", required=True)
     s.add_argument("--md5", required=True)
@@ -236,35 +263,41 @@ def build_parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("import", help="read a CIFAR-10 source into results/data/cifar10.h5")
     s.add_argument("--source", required=True)
-    s.add_argument("--classes", default=None, help="JSON list of the class names the source must have (folder sources)")
+    s.add_argument(
+        "--classes", type=_optional_json, default=None, help="JSON list of the class names the source must have"
+    )
     s.add_argument("--out", required=True)
     s.set_defaults(func=cmd_import)
 
     s = sub.add_parser("split", help="write one train/val/test split with training statistics")
     s.add_argument("--raw", required=True)
     s.add_argument("--name", required=True)
-    s.add_argument("--spec", required=True)
+    s.add_argument("--spec", type=_json_value, required=True)
     s.add_argument("--out", required=True)
     s.set_defaults(func=cmd_split)
 
     s = sub.add_parser("plan", help="write the epoch plans (order, flips, shifts) of a variant")
     s.add_argument("--split", required=True)
-    s.add_argument("--spec", required=True)
+    s.add_argument("--spec", type=_json_value, required=True)
     s.add_argument("--out", required=True)
     s.set_defaults(func=cmd_plan)
 
+
+def add_training_commands(sub) -> None:
     s = sub.add_parser("train", help="train one variant")
     s.add_argument("--split", required=True)
     s.add_argument("--plan", required=True)
-    s.add_argument("--variant", required=True, help="the resolved variant as JSON")
+    s.add_argument("--variant", type=_json_object, required=True, help="the resolved variant as JSON")
     s.add_argument("--outdir", required=True)
     s.set_defaults(func=cmd_train)
 
+
+def add_figure_commands(sub) -> None:
     s = sub.add_parser("preview", help="figure of original vs augmented training images")
     s.add_argument("--split", required=True)
-    s.add_argument("--augmentation", required=True)
+    s.add_argument("--augmentation", type=_json_value, required=True)
     s.add_argument("--seed", type=int, default=0)
-    s.add_argument("--figures", default=None)
+    s.add_argument("--figures", type=_json_object, default=None)
     s.add_argument("--out", required=True, help="output stem (writes .png and .pdf)")
     s.set_defaults(func=cmd_preview)
 
@@ -275,50 +308,65 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--curves", required=True)
     s.add_argument("--confusion", required=True)
     s.add_argument("--templates", required=True)
-    s.add_argument("--figures", default=None)
-    s.add_argument("--label", default=None, help="the variant's display label as JSON (default: its name)")
+    s.add_argument("--figures", type=_json_object, default=None)
+    s.add_argument(
+        "--label", type=_optional_json, default=None, help="the variant's display label as JSON (default: its name)"
+    )
     s.set_defaults(func=cmd_plot_variant)
 
     s = sub.add_parser("compare", help="one comparison figure across variants")
-    s.add_argument("--spec", required=True)
+    s.add_argument("--spec", type=_json_value, required=True)
     s.add_argument("--runs", nargs="+", required=True)
-    s.add_argument("--figures", default=None)
+    s.add_argument("--figures", type=_json_object, default=None)
     s.add_argument("--out", required=True)
     s.add_argument("--seeds-out", default=None, help="output stem of the per-seed strip plot")
     s.set_defaults(func=cmd_compare)
 
+
+def add_statistics_commands(sub) -> None:
     s = sub.add_parser("paired", help="paired tests of a family of pairs: table and figure")
-    s.add_argument("--spec", required=True, help="JSON {name, pairs, paired, min_effect, look, n_looks, stop_reason}")
+    s.add_argument(
+        "--spec",
+        type=_json_value,
+        required=True,
+        help="JSON {name, pairs, paired, min_effect, look, n_looks, stop_reason}",
+    )
     s.add_argument("--runs", nargs="+", required=True)
-    s.add_argument("--statistics", default="{}")
-    s.add_argument("--labels", default=None, help="JSON {variant: display label} (default: the names)")
-    s.add_argument("--figures", default=None)
+    s.add_argument("--statistics", type=_json_object, default="{}")
+    s.add_argument("--labels", type=_optional_json, default=None, help="JSON {variant: display label}")
+    s.add_argument("--figures", type=_json_object, default=None)
     s.add_argument("--table", required=True, help="output stem (writes .csv and .md)")
     s.add_argument("--figure", required=True, help="output stem (writes .png and .pdf)")
     s.set_defaults(func=cmd_paired)
 
     s = sub.add_parser("decide", help="one look of a question that adds seeds: its verdicts and whether it stops")
-    s.add_argument("--spec", required=True, help="JSON {name, pairs, paired, min_effect, look, n_looks}")
+    s.add_argument(
+        "--spec", type=_json_value, required=True, help="JSON {name, pairs, paired, min_effect, look, n_looks}"
+    )
     s.add_argument("--runs", nargs="+", required=True)
-    s.add_argument("--statistics", default="{}")
+    s.add_argument("--statistics", type=_json_object, default="{}")
     s.add_argument("--out", required=True)
     s.set_defaults(func=cmd_decide)
 
     s = sub.add_parser("answers", help="results/answers.md: one sentence per question")
-    s.add_argument("--questions", required=True)
+    s.add_argument("--questions", type=_json_value, required=True)
     s.add_argument("--tables", nargs="*", default=[])
     s.add_argument("--runs", nargs="*", default=[])
-    s.add_argument("--statistics", default="{}")
+    s.add_argument("--statistics", type=_json_object, default="{}")
     s.add_argument("--out", required=True)
     s.add_argument("--html", default=None, help="also write the answers as an HTML page")
     s.add_argument("--quick", action="store_true", help="the run's config is marked quick: say so")
     s.set_defaults(func=cmd_answers)
 
+
+def add_table_commands(sub) -> None:
     s = sub.add_parser("tables", help="summary and per-class tables")
     s.add_argument("--metrics", nargs="+", required=True)
     s.add_argument("--outdir", required=True)
-    s.add_argument("--statistics", default="{}", help="JSON {confidence}: the level of the intervals")
-    s.add_argument("--labels", default=None, help="JSON {variant: display label} (default: the names)")
+    s.add_argument(
+        "--statistics", type=_json_object, default="{}", help="JSON {confidence}: the level of the intervals"
+    )
+    s.add_argument("--labels", type=_optional_json, default=None, help="JSON {variant: display label}")
     s.set_defaults(func=cmd_tables)
 
     s = sub.add_parser("benchmarks", help="table of the per-job benchmark files")
@@ -338,25 +386,31 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--answers", nargs="*", default=[])
     s.add_argument("--out", required=True)
     s.add_argument("--quick", action="store_true", help="the run's config is marked quick: say so")
-    s.add_argument("--labels", default=None, help="JSON {variant: display label} for the figure links")
+    s.add_argument(
+        "--labels", type=_optional_json, default=None, help="JSON {variant: display label} for the figure links"
+    )
     s.set_defaults(func=cmd_summary_md)
 
+
+def add_search_commands(sub) -> None:
     s = sub.add_parser("search-round", help="score one search round from its trials' validation accuracy")
     s.add_argument("--set", required=True)
     s.add_argument("--search", required=True, help="the search's name")
     s.add_argument("--method", required=True)
     s.add_argument("--round", type=int, required=True)
-    s.add_argument("--trials", required=True, help="the round's trials as JSON (name, round, index, settings)")
+    s.add_argument(
+        "--trials", type=_json_value, required=True, help="the round's trials as JSON (name, round, index, settings)"
+    )
     s.add_argument("--histories", nargs="+", required=True, help="their history.csv files, in the same order")
     s.add_argument("--out", required=True)
     s.set_defaults(func=cmd_search_round)
 
     s = sub.add_parser("search-report", help="a search's trials table, figures, choice and final test accuracy")
     s.add_argument("--set", required=True)
-    s.add_argument("--search", required=True, help="the checked search block as JSON")
+    s.add_argument("--search", type=_json_object, required=True, help="the checked search block as JSON")
     s.add_argument("--rounds", nargs="+", required=True, help="the rounds' records")
     s.add_argument("--final", nargs="+", required=True, help="the final runs' metrics.json")
-    s.add_argument("--figures", default=None)
+    s.add_argument("--figures", type=_json_object, default=None)
     s.add_argument("--outdir", required=True)
     s.set_defaults(func=cmd_search_report)
 
@@ -364,6 +418,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--sections", nargs="+", required=True)
     s.add_argument("--out", required=True)
     s.set_defaults(func=cmd_search_summary)
+
+
+def add_tool_commands(sub) -> None:
     s = sub.add_parser(
         "compare-runs",
         help="compare two result trees file by file (weights, predictions, metrics, histories, tables); exit 1 if they"
@@ -377,11 +434,31 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("a", metavar="A", type=Path, help="a result tree")
     s.add_argument("b", metavar="B", type=Path, help="the result tree to compare it with")
     s.set_defaults(func=cmd_compare_runs)
+
     s = sub.add_parser(
         "check-config", help="validate config files (later ones override earlier ones) as the workflow does"
     )
     s.add_argument("configfiles", nargs="+", metavar="CONFIG")
     s.set_defaults(func=cmd_check_config)
+
+
+COMMAND_GROUPS = (
+    add_data_commands,
+    add_training_commands,
+    add_figure_commands,
+    add_statistics_commands,
+    add_table_commands,
+    add_search_commands,
+    add_tool_commands,
+)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = CommandParser(prog="python -m cifarflow", description=__doc__)
+    p.add_argument("--threads", type=int, default=None, help="BLAS/OpenMP threads (set before NumPy loads)")
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for add_commands in COMMAND_GROUPS:
+        add_commands(sub)
     return p
 
 

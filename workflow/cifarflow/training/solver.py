@@ -7,6 +7,7 @@ checkpoints go out through the `checkpoint` callback as a `TrainState` and come 
 from __future__ import annotations
 
 import copy
+import dataclasses
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -68,7 +69,7 @@ class Normalizer:
     @classmethod
     def from_images(cls, images: np.ndarray, mode: str = "feature", chunk: int = 1000) -> Normalizer:
         """Statistics of `images` (N, H, W, C) uint8, computed exactly by `data.splits.image_stats`."""
-        from cifarflow.data.splits import image_stats
+        from cifarflow.data.splits import image_stats  # defers h5py and PIL (data.sources): the solver reads no files
 
         size = int(np.prod(images.shape[1:]))
         if mode == "scale":
@@ -235,122 +236,149 @@ def train(
     """
     if not isinstance(settings, TrainSettings):
         settings = TrainSettings.from_variant(settings)
-    lam = settings.lam
-    batch_size = settings.batch_size
-    epochs = settings.epochs
-    momentum = settings.momentum
-    nesterov = settings.nesterov
-    es = settings.early_stopping
-    monitor = settings.monitor
-    keep_best = monitor is not None
-    tta = settings.test_flip
-    subset = eval_subset(data.train_labels, settings.eval_train, settings.seed)
-    if subset is None:
-        eval_images, eval_labels = data.train_images, data.train_labels
-    else:
-        eval_images, eval_labels = data.train_images[subset], data.train_labels[subset]
+    es, monitor = settings.early_stopping, settings.monitor
+    eval_images, eval_labels = _train_eval_set(data, settings)
 
-    if resume:
-        model.params.update({k: v.copy() for k, v in resume.params.items()})
-        opt_state = copy.deepcopy(resume.opt_state)
-        history = list(resume.history)
-        step, start_epoch = int(resume.step), int(resume.epoch) + 1
-        best = dict(resume.best)
-        best_params = {k: v.copy() for k, v in resume.best_params.items()} if resume.best_params else None
-        seconds = float(resume.seconds)
-        log(f"resumed from the checkpoint of epoch {resume.epoch}")
-    else:
-        opt_state = {k: {} for k in model.params}
-        step, start_epoch, seconds = 0, 1, 0.0
-        best = {"epoch": 0, "score": None, "bad_epochs": 0}
-        best_params = None
-        row = _epoch_row(model, eval_images, eval_labels, data, norm, lam, 0, float("nan"), 0.0, tta)
-        history = [row]
-        # epoch 0 takes no step (its history lr is NaN): the line shows the rate epoch 1 starts with
-        log(_progress(row, next_lr=learning_rate(settings.schedule, 0, 1)))
-        if keep_best:
-            best["score"] = row[monitor]
-            best_params = {k: v.copy() for k, v in model.params.items()}
+    def history_row(epoch: int, lr: float | None) -> dict:
+        return _epoch_row(model, eval_images, eval_labels, data, norm, settings.lam, epoch, lr, 0.0, settings.test_flip)
 
-    stopped_early, stopped_epoch, diverged, diverged_epoch = False, None, False, None
-    last_good = {k: v.copy() for k, v in model.params.items()}
-    rows = norm.buffer(batch_size)  # every step's normalised batch (a step keeps no reference to it)
-    epoch = start_epoch - 1
-    for epoch in range(start_epoch, epochs + 1):
+    state = _resumed(model, resume, log) if resume else _started(model, settings, history_row(0, float("nan")), log)
+    stopped_epoch = diverged_epoch = None
+    last_good = _copy_params(model.params)
+    rows = norm.buffer(settings.batch_size)  # every step's normalised batch (a step keeps no reference to it)
+    for epoch in range(state.epoch + 1, settings.epochs + 1):
         t0 = time.perf_counter()
-        lr_first = None
         with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-            for xb, yb in plans.batches(data.train_images, data.train_labels, epoch, batch_size):
-                lr = learning_rate(settings.schedule, step, epoch)
-                lr_first = lr if lr_first is None else lr_first
-                loss, _, grads = model.loss(norm(xb, rows[: len(xb)]), yb, lam)
-                if not np.isfinite(loss):
-                    diverged = True
-                    break
-                for name, w in model.params.items():
-                    model.params[name], opt_state[name] = sgd_update(
-                        w, grads[name], opt_state[name], lr, momentum, nesterov, overwrite_dw=True
-                    )
-                step += 1
-            row = (
-                _epoch_row(model, eval_images, eval_labels, data, norm, lam, epoch, lr_first, 0.0, tta)
-                if not diverged
-                else None
-            )
-        seconds += time.perf_counter() - t0
-        if diverged or not all(np.isfinite(row[k]) for k in ("train_loss", "val_loss")):
-            diverged, diverged_epoch = True, epoch
+            batches = plans.batches(data.train_images, data.train_labels, epoch, settings.batch_size)
+            lr_first, finite = _sgd_epoch(model, batches, norm, settings, state, epoch, rows)
+            row = history_row(epoch, lr_first) if finite else None
+        state.seconds += time.perf_counter() - t0
+        if row is None or not all(np.isfinite(row[k]) for k in ("train_loss", "val_loss")):
+            diverged_epoch = epoch
             log(
                 f"epoch {epoch}: the loss is no longer finite (NaN or inf): the variant diverged; keeping the weights of epoch {epoch - 1}"
             )
             model.params.update(last_good)
             break
-        row["seconds"] = seconds
-        history.append(row)
+        row["seconds"] = state.seconds
+        state.history.append(row)
+        state.epoch = epoch
         log(_progress(row))
-        last_good = {k: v.copy() for k, v in model.params.items()}
-        if keep_best:
-            if _improved(monitor, row[monitor], best["score"]):
-                best.update(epoch=epoch, score=row[monitor], bad_epochs=0)
-                best_params = {k: v.copy() for k, v in model.params.items()}
-            else:
-                best["bad_epochs"] += 1
+        last_good = _copy_params(model.params)
+        if monitor is not None:
+            _track_best(model, state, monitor, row, epoch)
         if checkpoint:
-            checkpoint(
-                TrainState(
-                    epoch=epoch,
-                    step=step,
-                    params=model.params,
-                    opt_state=opt_state,
-                    history=history,
-                    best=best,
-                    best_params=best_params,
-                    seconds=seconds,
-                )
-            )
-        if es and best["bad_epochs"] >= int(es["patience"]):
-            stopped_early, stopped_epoch = True, epoch
+            checkpoint(dataclasses.replace(state))
+        if es and state.best["bad_epochs"] >= int(es["patience"]):
+            stopped_epoch = epoch
             log(
-                f"early stopping at epoch {epoch}: no improvement of {monitor} for {es['patience']} epochs; best epoch {best['epoch']}"
+                f"early stopping at epoch {epoch}: no improvement of {monitor} for {es['patience']} epochs; best epoch {state.best['epoch']}"
             )
             break
+    return _result(model, state, monitor is not None, stopped_epoch, diverged_epoch, resume)
 
-    epochs_run = history[-1]["epoch"]
-    if keep_best and best_params is not None:
-        model.params.update(best_params)
-        best_epoch = best["epoch"]
+
+def _train_eval_set(data: Data, settings: TrainSettings) -> tuple[np.ndarray, np.ndarray]:
+    """The training images and labels the history's train_* columns are measured on: all of them,
+    or the `eval_subset` of settings.eval_train."""
+    subset = eval_subset(data.train_labels, settings.eval_train, settings.seed)
+    if subset is None:
+        return data.train_images, data.train_labels
+    return data.train_images[subset], data.train_labels[subset]
+
+
+def _copy_params(params: dict) -> dict:
+    return {k: v.copy() for k, v in params.items()}
+
+
+def _started(model, settings: TrainSettings, row: dict, log: Callable[[str], None]) -> TrainState:
+    """The state before epoch 1: `row` (epoch 0's history row, the initial weights) and no step taken."""
+    # epoch 0 takes no step (its history lr is NaN): the line shows the rate epoch 1 starts with
+    log(_progress(row, next_lr=learning_rate(settings.schedule, 0, 1)))
+    best = {"epoch": 0, "score": None, "bad_epochs": 0}
+    best_params = None
+    if settings.monitor is not None:
+        best["score"] = row[settings.monitor]
+        best_params = _copy_params(model.params)
+    return TrainState(
+        epoch=0,
+        step=0,
+        params=model.params,
+        opt_state={k: {} for k in model.params},
+        history=[row],
+        best=best,
+        best_params=best_params,
+        seconds=0.0,
+    )
+
+
+def _resumed(model, resume: TrainState, log: Callable[[str], None]) -> TrainState:
+    """The state of `resume` (a checkpoint), copied; its weights loaded into `model`."""
+    model.params.update(_copy_params(resume.params))
+    log(f"resumed from the checkpoint of epoch {resume.epoch}")
+    return TrainState(
+        epoch=int(resume.epoch),
+        step=int(resume.step),
+        params=model.params,
+        opt_state=copy.deepcopy(resume.opt_state),
+        history=list(resume.history),
+        best=dict(resume.best),
+        best_params=_copy_params(resume.best_params) if resume.best_params else None,
+        seconds=float(resume.seconds),
+    )
+
+
+def _sgd_epoch(
+    model, batches: Iterable, norm: Normalizer, settings: TrainSettings, state: TrainState, epoch: int, rows: np.ndarray
+) -> tuple[float | None, bool]:
+    """One epoch's SGD steps on `batches`, updating model.params, state.opt_state and state.step in
+    place. Returns (the learning rate of its first step, False if a loss was not finite: the
+    epoch stops at that batch)."""
+    lr_first = None
+    for xb, yb in batches:
+        lr = learning_rate(settings.schedule, state.step, epoch)
+        lr_first = lr if lr_first is None else lr_first
+        loss, _, grads = model.loss(norm(xb, rows[: len(xb)]), yb, settings.lam)
+        if not np.isfinite(loss):
+            return lr_first, False
+        for name, w in model.params.items():
+            model.params[name], state.opt_state[name] = sgd_update(
+                w, grads[name], state.opt_state[name], lr, settings.momentum, settings.nesterov, overwrite_dw=True
+            )
+        state.step += 1
+    return lr_first, True
+
+
+def _track_best(model, state: TrainState, monitor: str, row: dict, epoch: int) -> None:
+    """Keep the weights of `epoch` as the best when row[monitor] improved on the best so far;
+    otherwise count one more epoch without improvement (early stopping's patience)."""
+    if _improved(monitor, row[monitor], state.best["score"]):
+        state.best.update(epoch=epoch, score=row[monitor], bad_epochs=0)
+        state.best_params = _copy_params(model.params)
+    else:
+        state.best["bad_epochs"] += 1
+
+
+def _result(
+    model, state: TrainState, keep_best: bool, stopped_epoch: int | None, diverged_epoch: int | None, resume
+) -> Result:
+    """The `Result` of a finished loop; with `keep_best`, the model gets the best epoch's weights back."""
+    epochs_run = state.history[-1]["epoch"]
+    if keep_best and state.best_params is not None:
+        model.params.update(state.best_params)
+        best_epoch = state.best["epoch"]
     else:
         best_epoch = epochs_run
     return Result(
         params=model.params,
-        history=history,
+        history=state.history,
         best_epoch=best_epoch,
         epochs_run=epochs_run,
-        stopped_early=stopped_early,
+        stopped_early=stopped_epoch is not None,
         stopped_epoch=stopped_epoch,
-        diverged=diverged,
+        diverged=diverged_epoch is not None,
         diverged_epoch=diverged_epoch,
-        seconds=seconds,
+        seconds=state.seconds,
         resumed_from=int(resume.epoch) if resume else None,
     )
 

@@ -1,5 +1,5 @@
 """cifarflow.io: every writer of the package uses the one temporary-name scheme, which the
-stale-temporary cleanup knows; one file_sha256."""
+stale-temporary cleanup knows; file_sha256 of a regular file."""
 
 import hashlib
 import json
@@ -12,6 +12,7 @@ import pandas as pd
 import pytest
 
 from cifarflow import io
+from cifarflow.data import source_digest
 from cifarflow.data.augment import make_epoch_plan
 from cifarflow.data.plans import write_plan
 from cifarflow.report import plots, tables
@@ -45,7 +46,7 @@ def test_every_writer_uses_the_scheme_the_cleanup_removes(tmp_path, renames):
     tables.write_table(pd.DataFrame({"a": [1]}), tmp_path / "tab", formats=("csv", "md"))
     fig = plots.plot_confusion([[1, 0], [0, 1]], ["a", "b"], "t")
     plots.save(fig, tmp_path / "fig")
-    io.cached_file_sha256(tmp_path / "t.md", tmp_path / "cache.json")
+    source_digest.cached_source_sha256(tmp_path / "t.md", tmp_path / "cache.json")
     finals = {os.path.basename(d) for _, d in renames}
     assert {
         "m.json",

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from cifarflow import CIFAR10_CLASSES, __version__
+from cifarflow.data.source_digest import source_sha256
 from cifarflow.data.sources import RawData, read_source
 from cifarflow.data.splits import (
     image_stats,
@@ -18,7 +19,6 @@ from cifarflow.data.splits import (
     write_split,
 )
 from cifarflow.errors import ConfigError, DataError
-from cifarflow.io import file_sha256
 
 from archives import make_binary_archive, make_folder_archive, make_python_archive
 
@@ -54,7 +54,7 @@ def test_hdf5_from_every_source_matches_pixel_for_pixel(tmp_path, kind):
     expected = SOURCES[kind](tmp_path / "in")
     source = next((tmp_path / "in").iterdir())
     out = tmp_path / "results" / "data" / "cifar10.h5"
-    write_raw(read_source(source), out, source, file_sha256(source))
+    write_raw(read_source(source), out, source, source_sha256(source))
     got = read_raw(out)
     for name in FIELDS:
         np.testing.assert_array_equal(getattr(got, name), getattr(expected, name), err_msg=name)
@@ -62,7 +62,7 @@ def test_hdf5_from_every_source_matches_pixel_for_pixel(tmp_path, kind):
     assert got.source_format == expected.source_format
     assert got.provenance == {
         "source_path": str(source),
-        "source_sha256": file_sha256(source),
+        "source_sha256": source_sha256(source),
         "cifarflow_version": __version__,
     }
 
@@ -104,21 +104,21 @@ def test_failed_write_keeps_the_old_file_and_no_temporary(tmp_path, raw):
 # Source hashes
 
 
-def test_file_sha256_of_an_archive_is_its_sha256(tmp_path):
+def test_source_sha256_of_an_archive_is_its_sha256(tmp_path):
     (tmp_path / "a.bin").write_bytes(b"x" * 3_000_000)
-    assert file_sha256(tmp_path / "a.bin") == hashlib.sha256(b"x" * 3_000_000).hexdigest()
+    assert source_sha256(tmp_path / "a.bin") == hashlib.sha256(b"x" * 3_000_000).hexdigest()
 
 
 def test_directory_hash_is_deterministic_and_content_sensitive(tmp_path):
     make_folder_archive(tmp_path / "a", as_dir=True, n_train_per_class=2, n_test_per_class=1)
     make_folder_archive(tmp_path / "b", as_dir=True, n_train_per_class=2, n_test_per_class=1)
-    assert file_sha256(tmp_path / "a") == file_sha256(tmp_path / "b")
+    assert source_sha256(tmp_path / "a") == source_sha256(tmp_path / "b")
     (tmp_path / "b" / "test" / "cat" / "0000.png").rename(tmp_path / "b" / "test" / "cat" / "x.png")
-    assert file_sha256(tmp_path / "a") != file_sha256(tmp_path / "b")
+    assert source_sha256(tmp_path / "a") != source_sha256(tmp_path / "b")
     png = tmp_path / "a" / "train" / "dog" / "0001.png"
-    before = file_sha256(tmp_path / "a")
+    before = source_sha256(tmp_path / "a")
     png.write_bytes(png.read_bytes() + b"\0")
-    assert file_sha256(tmp_path / "a") != before
+    assert source_sha256(tmp_path / "a") != before
 
 
 # --------------------------------------------------------------------------------------------
@@ -297,20 +297,20 @@ def test_missing_split_file_is_named(tmp_path):
         load_split(tmp_path / "nope.h5")
 
 
-def test_cached_file_sha256_remembers_a_digest_until_the_file_changes(tmp_path):
-    from cifarflow.io import cached_file_sha256, file_sha256
+def test_cached_source_sha256_remembers_a_digest_until_the_file_changes(tmp_path):
+    from cifarflow.data.source_digest import cached_source_sha256
 
     src, cache = tmp_path / "a.tar.gz", tmp_path / "cache" / "digests.json"
     src.write_bytes(b"first")
-    first = cached_file_sha256(src, cache)
-    assert first == file_sha256(src)
+    first = cached_source_sha256(src, cache)
+    assert first == source_sha256(src)
     (entry,) = json.loads(cache.read_text()).items()
     assert entry[1] == first and str(src.resolve()) in entry[0]
     cache.write_text(json.dumps({entry[0]: "remembered"}))  # a hit does not hash the file again
-    assert cached_file_sha256(src, cache) == "remembered"
+    assert cached_source_sha256(src, cache) == "remembered"
     src.write_bytes(b"second, longer")  # new size and mtime: hashed again, the old entry dropped
-    second = cached_file_sha256(src, cache)
-    assert second == file_sha256(src) != first
+    second = cached_source_sha256(src, cache)
+    assert second == source_sha256(src) != first
     assert list(json.loads(cache.read_text()).values()) == [second]
     cache.write_text("not json")  # a damaged cache is ignored and rewritten
-    assert cached_file_sha256(src, cache) == second
+    assert cached_source_sha256(src, cache) == second

@@ -29,6 +29,7 @@ import pytest
 
 from cifarflow import CIFAR10_CLASSES, io
 from cifarflow.config import ConfigError, load_config_files, plan_spec, validate_config
+from cifarflow.data import source_digest
 from cifarflow.errors import DataError
 
 from archives import (
@@ -577,9 +578,9 @@ def test_import_from_a_device_fifo_or_socket_is_refused_at_once(tmp_path, kind):
 def test_source_digest_of_a_device_fifo_or_socket_is_refused(tmp_path, kind):
     source = _special(tmp_path, kind)
     with pytest.raises(DataError, match="not a regular file or a directory"):
-        io.cached_file_sha256(source, tmp_path / "cache.json")
+        source_digest.cached_source_sha256(source, tmp_path / "cache.json")
     with pytest.raises(DataError, match="not a regular file or a directory"):
-        io.file_sha256(source)
+        source_digest.source_sha256(source)
 
 
 @WORKFLOW
@@ -661,15 +662,15 @@ def _snakemake_cmd(workdir):
 def test_directory_digest_follows_content_changed_in_place(tmp_path):
     make_folder_archive(tmp_path / "d", n_train_per_class=2, n_test_per_class=1, as_dir=True)
     cache = tmp_path / "cache.json"
-    before = io.cached_file_sha256(tmp_path / "d", cache)
-    assert before == io.file_sha256(tmp_path / "d")
+    before = source_digest.cached_source_sha256(tmp_path / "d", cache)
+    assert before == source_digest.source_sha256(tmp_path / "d")
     img = tmp_path / "d" / "test" / "dog" / "0000.png"
     st_dir = os.stat(img.parent)
     img.write_bytes(encode_image(make_images([5], seed=9)[0]))  # same name, other pixels
     os.utime(img.parent, ns=(st_dir.st_atime_ns, st_dir.st_mtime_ns))  # the folder looks untouched
-    after = io.cached_file_sha256(tmp_path / "d", cache)
-    assert after != before and after == io.file_sha256(tmp_path / "d")
-    assert io.cached_file_sha256(tmp_path / "d", cache) == after  # from the cache now
+    after = source_digest.cached_source_sha256(tmp_path / "d", cache)
+    assert after != before and after == source_digest.source_sha256(tmp_path / "d")
+    assert source_digest.cached_source_sha256(tmp_path / "d", cache) == after  # from the cache now
 
 
 @WORKFLOW

@@ -28,7 +28,9 @@ from pathlib import Path
 import h5py
 import numpy as np
 
+from . import __version__
 from .errors import DataError
+from .nn.registry import OUTPUT  # a table of names (it imports nothing): which models output a softmax
 
 TMP_MARK = ".tmp-"
 
@@ -394,8 +396,6 @@ class Run:
 
     def predictions(self) -> tuple[np.ndarray, np.ndarray]:
         """(test probabilities, test labels) of the run's predictions.h5."""
-        from cifarflow.nn.registry import OUTPUT
-
         path = self.folder / "predictions.h5"
         check_file(path, "predictions file", None, links=False)
         with open_h5(path, "predictions file") as f:
@@ -430,24 +430,21 @@ def read_run(folder) -> Run:
 # ---- hashing and provenance --------------------------------------------------------------------
 
 
+def file_hash(path):
+    """The sha256 hash object of the contents of the file `path`, read in blocks of 1 MiB."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while block := f.read(1 << 20):
+            h.update(block)
+    return h
+
+
 def file_sha256(path) -> str:
-    """sha256 hex digest of an archive; for a directory, a digest over its files.
-
-    Directory digest: sha256 of, for every regular file in sorted relative POSIX path order,
-    ``path (UTF-8) + b"\\0" + sha256(contents)``; the same tree always gives the same value.
-    Anything but a regular file or a directory (a device such as /dev/zero, a FIFO) is a
-    `DataError`, found with stat before anything is read.
-    """
-    from cifarflow.data.sources import check_source_path, directory_files  # what the readers use
-
-    path = Path(path)
-    check_source_path(path)
-    if path.is_dir():
-        h = hashlib.sha256(b"cifarflow-directory-v1\0")
-        for rel in directory_files(path):
-            h.update(rel.encode("utf-8") + b"\0" + _sha256_file(path / rel).digest())
-        return h.hexdigest()
-    return _sha256_file(path).hexdigest()
+    """sha256 hex digest of the regular file `path`; anything else (missing, a folder, a device
+    such as /dev/zero, a FIFO) is a `DataError`, found with stat before anything is read. (A data
+    source's digest, an archive's or a folder's, is `cifarflow.data.source_digest`.)"""
+    check_file(path, "file")
+    return file_hash(path).hexdigest()
 
 
 def digest_file_path(path) -> Path:
@@ -571,57 +568,6 @@ def known_sha256(path, log=None) -> str:
     return file_sha256(path)
 
 
-def _stat_key(path: Path) -> str:
-    """What `cached_file_sha256` remembers a digest under: the absolute path, plus size and
-    modification time of the file, or of every file under a directory (a file changed in place
-    changes its own mtime, not its folder's)."""
-    from cifarflow.data.sources import check_source_path, directory_files
-
-    check_source_path(path)
-    if path.is_dir():
-        h = hashlib.sha256()
-        for rel in directory_files(path):
-            st = (path / rel).stat()
-            h.update(f"{rel}\0{st.st_size}\0{st.st_mtime_ns}\0{st.st_ino}\n".encode())
-        return f"{path.resolve()}|dir|{h.hexdigest()}"
-    st = path.stat()
-    return f"{path.resolve()}|{st.st_size}|{st.st_mtime_ns}"
-
-
-def cached_file_sha256(path, cache_file) -> str:
-    """`file_sha256` of an archive or a directory, remembered in the JSON file `cache_file` under
-    the path and the size and modification time of its file(s), so a workflow can key its
-    import step to the source's content (not its timestamp) without hashing it on every
-    invocation. A DataError for a source that is neither a regular file nor a directory."""
-    path = Path(path)
-    key = _stat_key(path)
-    cache_file = Path(cache_file)
-    try:
-        cache = json.loads(cache_file.read_text(encoding="utf-8"))
-        if not isinstance(cache, dict):
-            cache = {}
-    except (OSError, ValueError):
-        cache = {}
-    if isinstance(cache.get(key), str):
-        return cache[key]
-    digest = file_sha256(path)
-    cache = {k: v for k, v in cache.items() if not k.startswith(f"{path.resolve()}|")}
-    cache[key] = digest
-    try:
-        write_text(cache_file, json.dumps(cache, indent=1, sort_keys=True, allow_nan=False) + "\n")
-    except (OSError, DataError):  # a read-only work directory: hash again next time
-        pass
-    return digest
-
-
-def _sha256_file(path):
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        while block := f.read(1 << 20):
-            h.update(block)
-    return h
-
-
 def code_version() -> dict:
     """The git commit of the checkout the package runs from (and whether it has local changes)."""
     repo = Path(__file__).resolve().parents[2]
@@ -683,8 +629,6 @@ def _dist_version(module: str) -> str:
 
 
 def versions() -> dict:
-    from . import __version__
-
     return {
         "python": platform.python_version(),
         "numpy": np.__version__,

@@ -38,10 +38,11 @@ import h5py
 import numpy as np
 
 from cifarflow import __version__
+from cifarflow.data.source_digest import source_sha256
 from cifarflow.data.sources import IMAGE_SHAPE, N_BATCHES, RawData, read_source
 from cifarflow.data.subset import Data
 from cifarflow.errors import ConfigError, DataError
-from cifarflow.io import atomic_h5, file_sha256, write_digest_file
+from cifarflow.io import atomic_h5, write_digest_file
 
 __all__ = [
     "Split",
@@ -528,7 +529,7 @@ def import_source(source, out, classes=None, workers: int = 1, log=print) -> Non
     log(
         f"read {len(raw.train_labels)} training and {len(raw.test_labels)} test images ({raw.source_format}) in {time.perf_counter() - t0:.1f}s"
     )
-    digest = file_sha256(source)
+    digest = source_sha256(source)
     write_raw(raw, out, source_path=str(source), source_sha256=digest)
     log(f"wrote {out} in {time.perf_counter() - t0:.1f}s (source sha256 {digest})")
 

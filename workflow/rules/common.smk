@@ -33,7 +33,6 @@ envvars:
 
 from cifarflow.errors import ConfigError  # noqa: E402
 from cifarflow.config import (  # noqa: E402
-    LINEAR_MODELS,
     canonical_json,
     check_config,
     plan_id,
@@ -47,8 +46,8 @@ from cifarflow.config import (  # noqa: E402
     search_plans,
     training_settings,
     selected_sets,
+    statistics_settings,
     unique_labels,
-    use_this_python_in_jobs,
     variant_labels,
 )
 
@@ -91,14 +90,7 @@ for _name, _v in VARIANTS.items():
         _v["plan_ids"][_s] = plan_id(_spec)
         PLANS[_v["plan_ids"][_s]] = _spec
 PLANS.update(SEARCH_PLANS)
-STATISTICS = {
-    "alpha": 0.05,
-    "confidence": 0.95,
-    "n_resamples": 9999,
-    "seed": 0,
-    "min_effect": 0.005,
-    **(config.get("statistics") or {}),
-}
+STATISTICS = statistics_settings(config)  # the config's statistics over the schema's defaults
 SPLITS = sorted({v["split"] for v in VARIANTS.values()} | {p["split"] for p in SEARCH_PLANS.values()})
 PREVIEWS = sorted(
     {v["augmentation"] for v in VARIANTS.values() if any(config["augmentations"][v["augmentation"]].values())}
@@ -124,7 +116,9 @@ def _inside_workdir(path):
 
 
 # Local jobs run `python` from the environment that runs Snakemake (a conda job: its environment's).
-use_this_python_in_jobs()
+_bindir = os.path.dirname(sys.executable)
+if os.environ.get("PATH", "").split(os.pathsep)[0] != _bindir:
+    os.environ["PATH"] = os.pathsep.join([_bindir, os.environ.get("PATH", "")])
 
 
 def _output_folder(name):
@@ -224,13 +218,13 @@ def source_digest():
     A directory's digest covers its files' contents, so images changed in place are imported
     again; a device or FIFO (e.g. /dev/zero) is refused here, before any job reads it."""
     from cifarflow.errors import CifarflowError
-    from cifarflow.io import cached_file_sha256
+    from cifarflow.data.source_digest import cached_source_sha256
 
     local = config["local_archive"]
     if not local or not os.path.lexists(local):
         return ""
     try:
-        return cached_file_sha256(local, ".snakemake/cifarflow/archive-sha256.json")
+        return cached_source_sha256(local, ".snakemake/cifarflow/archive-sha256.json")
     except CifarflowError as exc:
         sys.exit(f"cifarflow: error: {exc}")
 

@@ -19,7 +19,7 @@ import numpy as np
 
 from cifarflow.data.plans import PlanFile
 from cifarflow.data.splits import load_split
-from cifarflow.data.subset import load_variant_data
+from cifarflow.data.subset import Data, load_variant_data
 from cifarflow.errors import ConfigError, DataError
 from cifarflow.io import (
     atomic_output,
@@ -32,16 +32,18 @@ from cifarflow.io import (
     write_json,
     write_weights,
 )
+from cifarflow.names import PLAN_KEYS
 from cifarflow.nn.models import build_model
 from cifarflow.training.evaluation import history_csv, history_summary, metrics_on_test_set
 from cifarflow.training.solver import (
     Normalizer,
     PlanSource,
+    Result,
     evaluate_and_predict,
     init_rng,
     train,
 )
-from cifarflow.training.state import read_checkpoint, write_checkpoint
+from cifarflow.training.state import TrainState, read_checkpoint, write_checkpoint
 
 
 def peak_rss_mb() -> float:
@@ -71,11 +73,9 @@ def run_fingerprint(variant: dict, plan_spec: dict, data_sha: str) -> str:
 
 
 def check_plan_spec(plan_path, spec: dict, variant: dict) -> None:
-    """The plan file must have been made for this variant's plan spec (`config.PLAN_KEYS`: split,
+    """The plan file must have been made for this variant's plan spec (`names.PLAN_KEYS`: split,
     classes, train_limit, augmentation, shuffle, seed, and at least its epochs); a plan of another
     spec with the same image count would otherwise train silently on the wrong order or flips."""
-    from cifarflow.config import PLAN_KEYS
-
     for key in PLAN_KEYS:
         want, got = variant.get(key), spec.get(key, "<missing>")
         if key == "epochs" and isinstance(got, int) and isinstance(want, int) and got >= want:
@@ -99,31 +99,14 @@ def run_variant(
     name = variant["name"]
     outdir = Path(outdir)
     t_start = time.perf_counter()
-    split = load_split(split_path)
-    data = load_variant_data(split, variant)
-    if variant.get("classes") or variant.get("train_limit"):
-        norm = Normalizer.from_images(data.train_images, variant["normalize"])
-    else:  # the whole training split: its statistics are stored in the split file already
-        norm = Normalizer.from_split(split, variant["normalize"])
-    del split
+    data, norm = load_training_data(split_path, variant)
     n = len(data.train_labels)
-    if variant["batch_size"] > n:
-        raise ConfigError(f"variant {name}: batch_size {variant['batch_size']} is larger than its {n} training images")
-    plan = PlanFile(plan_path)
-    check_plan_spec(plan_path, plan.spec, variant)
-    if plan.n != n or plan.epochs < variant["epochs"]:
-        raise DataError(
-            f"{plan_path}: plan has {plan.epochs} epochs of {plan.n} images, variant {name} needs {variant['epochs']} of {n}"
-        )
+    plan = open_plan(plan_path, variant, n)
     source = PlanSource(plan.plan, plan.images if plan.has_images else None)
     outdir.mkdir(parents=True, exist_ok=True)
     remove_stale_temporaries(outdir)
     model = build_model(
-        variant,
-        data.train_images.shape[1:],
-        len(data.class_names),
-        init_rng(variant["seed"]),
-        np.float32,
+        variant, data.train_images.shape[1:], len(data.class_names), init_rng(variant["seed"]), np.float32
     )
     log(
         f"variant {name}: {variant['model']} ({variant['loss']}), {model.n_params} parameters, {n} training images, "
@@ -133,10 +116,6 @@ def run_variant(
     data_sha = known_sha256(split_path, log=log)  # from the split job's record when it verifies
     fingerprint = run_fingerprint(variant, plan.spec, data_sha)
     ckpt_path = outdir / "checkpoint.h5"
-    resume = read_checkpoint(ckpt_path, fingerprint)
-    if resume and resume.epoch >= variant["epochs"]:
-        resume = None  # a finished run's leftover: start clean (cannot happen unless outputs were removed by hand)
-
     result = train(
         model,
         data,
@@ -145,14 +124,79 @@ def run_variant(
         norm,
         log=log,
         checkpoint=lambda state: write_checkpoint(ckpt_path, state, fingerprint),
-        resume=resume,
+        resume=resumable_state(ckpt_path, fingerprint, variant["epochs"]),
     )
 
     lam = float(variant["lambda"])
     tta = bool(variant.get("test_flip"))
     test, probs = evaluate_and_predict(model, data.test_images, data.test_labels, norm, lam, flip=tta)
-    metrics = {
-        "variant": name,
+    timing = {
+        "train_seconds": round(result.seconds, 3),
+        "total_seconds": round(time.perf_counter() - t_start, 3),
+        "peak_rss_mb": peak_rss_mb(),
+        "resumed_from_epoch": result.resumed_from,
+        "threads": threads,
+    }
+    metrics = run_metrics(variant, model, data, result, test, probs, plan.spec, data_sha, timing)
+    write_run_files(outdir, variant, model, norm, data, result, probs, metrics)
+    if ckpt_path.exists():
+        ckpt_path.unlink()
+    status = f"DIVERGED at epoch {result.diverged_epoch}" if result.diverged else f"best epoch {result.best_epoch}"
+    log(f"variant {name}: test accuracy {100 * test['acc']:.2f}% ({status}), {result.seconds:.1f}s training")
+    return metrics
+
+
+def load_training_data(split_path, variant: dict) -> tuple[Data, Normalizer]:
+    """The variant's images from the split file and their normaliser; refuses a batch larger than
+    the training set."""
+    split = load_split(split_path)
+    data = load_variant_data(split, variant)
+    if variant.get("classes") or variant.get("train_limit"):
+        norm = Normalizer.from_images(data.train_images, variant["normalize"])
+    else:  # the whole training split: its statistics are stored in the split file already
+        norm = Normalizer.from_split(split, variant["normalize"])
+    n = len(data.train_labels)
+    if variant["batch_size"] > n:
+        raise ConfigError(
+            f"variant {variant['name']}: batch_size {variant['batch_size']} is larger than its {n} training images"
+        )
+    return data, norm
+
+
+def open_plan(plan_path, variant: dict, n: int) -> PlanFile:
+    """The plan file, checked to be this variant's (`check_plan_spec`) and to cover its `n`
+    training images for at least its epochs."""
+    plan = PlanFile(plan_path)
+    check_plan_spec(plan_path, plan.spec, variant)
+    if plan.n != n or plan.epochs < variant["epochs"]:
+        raise DataError(
+            f"{plan_path}: plan has {plan.epochs} epochs of {plan.n} images, variant {variant['name']} needs {variant['epochs']} of {n}"
+        )
+    return plan
+
+
+def resumable_state(ckpt_path: Path, fingerprint: str, epochs: int) -> TrainState | None:
+    """The checkpoint's state when it belongs to this run (`fingerprint`) and has epochs left to train."""
+    resume = read_checkpoint(ckpt_path, fingerprint)
+    if resume and resume.epoch >= epochs:
+        return None  # a finished run's leftover: start clean (cannot happen unless outputs were removed by hand)
+    return resume
+
+
+def run_metrics(
+    variant: dict,
+    model,
+    data: Data,
+    result: Result,
+    test: dict,
+    probs: np.ndarray,
+    plan_spec: dict,
+    data_sha: str,
+    timing: dict,
+) -> dict:
+    """metrics.json: test metrics, the history's summary, how the run ended, its inputs and provenance."""
+    return {
+        "variant": variant["name"],
         "set": variant["set"],
         "model": variant["model"],
         "loss": variant["loss"],
@@ -165,23 +209,30 @@ def run_variant(
         "diverged_epoch": result.diverged_epoch,
         "n_params": int(model.n_params),
         "weight_norm2": float(model.weight_norm2()),
-        "n_train": n,
+        "n_train": len(data.train_labels),
         "config": variant,
-        "plan": plan.spec,
+        "plan": plan_spec,
         "data_sha256": data_sha,
-        "timing": {
-            "train_seconds": round(result.seconds, 3),
-            "total_seconds": round(time.perf_counter() - t_start, 3),
-            "peak_rss_mb": peak_rss_mb(),
-            "resumed_from_epoch": result.resumed_from,
-            "threads": threads,
-        },
+        "timing": timing,
         "provenance": {**versions(), **code_version()},
     }
+
+
+def write_run_files(
+    outdir: Path,
+    variant: dict,
+    model,
+    norm: Normalizer,
+    data: Data,
+    result: Result,
+    probs: np.ndarray,
+    metrics: dict,
+) -> None:
+    """weights.h5, predictions.h5, history.csv and metrics.json in `outdir`, each written atomically."""
     record = {
         "config": variant,
         "class_names": list(data.class_names),
-        "data_sha256": data_sha,
+        "data_sha256": metrics["data_sha256"],
         "provenance": metrics["provenance"],
     }
     attrs = dict(
@@ -189,7 +240,7 @@ def run_variant(
         best_epoch=int(result.best_epoch),
         normalize=variant["normalize"],
         input_shape=list(data.train_images.shape[1:]),
-        plan=plan.spec,
+        plan=metrics["plan"],
     )
     write_weights(
         outdir / "weights.h5",
@@ -206,8 +257,3 @@ def run_variant(
     with atomic_output(outdir / "history.csv") as tmp:
         Path(tmp).write_text(history_csv(result.history), encoding="utf-8")
     write_json(outdir / "metrics.json", finite_or_none(metrics))  # a missing number (NaN) is null
-    if ckpt_path.exists():
-        ckpt_path.unlink()
-    status = f"DIVERGED at epoch {result.diverged_epoch}" if result.diverged else f"best epoch {result.best_epoch}"
-    log(f"variant {name}: test accuracy {100 * test['acc']:.2f}% ({status}), {result.seconds:.1f}s training")
-    return metrics

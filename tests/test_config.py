@@ -443,3 +443,19 @@ def test_the_shipped_configs_have_no_key_twice():
     from cifarflow.config import refuse_duplicate_keys
 
     refuse_duplicate_keys(sorted(CONFIG.parent.glob("*.yaml")))
+
+
+def test_a_question_name_is_unique_among_questions_comparisons_and_paired_tables():
+    from cifarflow.config import validate_config
+
+    cfg = base_config()
+    exp = cfg["experiments"]["s1"]
+    exp["variants"].append({"name": "b", "lambda": 0.2})
+    question = {"name": "q1", "kind": "compare", "variants": ["a", "b"]}
+    exp["questions"] = [question, dict(question)]
+    with pytest.raises(ConfigError, match=r"questions\[1\]\.name: question name 'q1' is used twice"):
+        validate_config(cfg)
+    exp["questions"] = [dict(question, name="cmp")]
+    exp["comparisons"] = [{"name": "cmp", "type": "curves", "variants": ["a", "b"]}]
+    with pytest.raises(ConfigError, match=r"questions\[0\]\.name: 'cmp' is also the name of a comparison"):
+        validate_config(cfg)

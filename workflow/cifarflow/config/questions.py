@@ -208,68 +208,93 @@ def resolve_paired(config: dict, variants: dict, comparisons: dict) -> tuple[dic
     name -> {set, kind, variants, setting, labels, min_effect, decide, table}; `decide` is None or
     {max_seeds, batch, extra} where `extra` lists the seeds added per variant at each look.
     """
-    tables: dict[str, dict] = {}
+    tables = _comparison_tables(comparisons, variants)
     display = variant_labels(config, variants)
+    questions: dict[str, dict] = {}
+    statistics = statistics_settings(config)
+    for set_name in selected_sets(config):
+        exp = config["experiments"][set_name]
+        pairs_table = _pairs_table(set_name, exp, variants, comparisons)
+        if pairs_table is not None:
+            tables[f"{set_name}-pairs"] = pairs_table
+        for i, q in enumerate(exp.get("questions") or []):
+            where = f"experiments.{set_name}.questions[{i}]"
+            taken = {*tables, *comparisons}
+            question = _question(config, set_name, q, where, variants, display, statistics, questions, taken)
+            tables[q["name"]] = {
+                "set": set_name,
+                "variants": question["variants"],
+                "pairs": [list(p) for p in itertools.combinations(question["variants"], 2)],
+                "question": q["name"],
+            }
+            questions[q["name"]] = question
+    return tables, questions
+
+
+def _comparison_tables(comparisons: dict, variants: dict) -> dict[str, dict]:
+    """A paired table per comparison of 2+ variants with `paired` on, named as the comparison."""
+    tables: dict[str, dict] = {}
     for name, comp in comparisons.items():
         if comp.get("paired", True) and len(comp["variants"]) >= 2:
             where = f"experiments.{comp['set']}.comparisons[{name}]"
             _same_test_images(where, comp["variants"], variants)
             pairs = [list(p) for p in itertools.combinations(comp["variants"], 2)]
             tables[name] = {"set": comp["set"], "variants": list(comp["variants"]), "pairs": pairs}
-    questions: dict[str, dict] = {}
-    statistics = statistics_settings(config)
-    for set_name in selected_sets(config):
-        exp = config["experiments"][set_name]
-        for i, pair in enumerate(exp.get("pairs") or []):
-            where = f"experiments.{set_name}.pairs[{i}]"
-            for n in pair:
-                if n not in variants:
-                    raise ConfigError(f"config key {where}: unknown variant '{n}'")
-            if pair[0] == pair[1]:
-                raise ConfigError(f"config key {where}: a pair needs two different variants, not '{pair[0]}' twice")
-            _same_test_images(where, list(pair), variants)
-        if exp.get("pairs"):
-            name = f"{set_name}-pairs"
-            check_name(name, f"experiments.{set_name}.pairs", "table name (<set>-pairs)")
-            if name in comparisons:
-                raise ConfigError(
-                    f"config key experiments.{set_name}.pairs: its table name '{name}' is also a comparison's name"
-                )
-            pairs = [list(p) for p in exp["pairs"]]
-            tables[name] = {
-                "set": set_name,
-                "variants": list(dict.fromkeys(n for p in pairs for n in p)),
-                "pairs": pairs,
-            }
-        for i, q in enumerate(exp.get("questions") or []):
-            where = f"experiments.{set_name}.questions[{i}]"
-            names, setting = _question_variants(config, set_name, q, where, variants)
-            labels = q.get("labels")
-            if labels is not None and len(labels) != len(names):
-                raise ConfigError(
-                    f"config key {where}.labels: give one label per variant ({len(names)}), not {len(labels)}"
-                )
-            _same_test_images(where, names, variants)
-            if q["name"] in questions:
-                raise ConfigError(f"config key {where}.name: question name '{q['name']}' is used twice")
-            if q["name"] in tables or q["name"] in comparisons:
-                raise ConfigError(
-                    f"config key {where}.name: '{q['name']}' is also the name of a comparison or paired table"
-                )
-            if labels is None:
-                labels = _question_labels(names, variants, display)
-            pairs = [list(p) for p in itertools.combinations(names, 2)]
-            tables[q["name"]] = {"set": set_name, "variants": names, "pairs": pairs, "question": q["name"]}
-            questions[q["name"]] = {
-                "set": set_name,
-                "kind": q["kind"],
-                "variants": names,
-                "setting": setting,
-                "labels": list(labels),
-                "min_effect": float(q.get("min_effect", statistics["min_effect"])),
-                "decide": _question_decide(q, where, names, variants, statistics.get("max_seeds")),
-                "set_title": exp.get("title"),
-                "set_description": exp.get("description"),
-                "table": q["name"],
-            }
-    return tables, questions
+    return tables
+
+
+def _pairs_table(set_name: str, exp: dict, variants: dict, comparisons: dict) -> dict | None:
+    """The set's `pairs` as one paired table (`<set>-pairs`), checked; None when it has none."""
+    for i, pair in enumerate(exp.get("pairs") or []):
+        where = f"experiments.{set_name}.pairs[{i}]"
+        for n in pair:
+            if n not in variants:
+                raise ConfigError(f"config key {where}: unknown variant '{n}'")
+        if pair[0] == pair[1]:
+            raise ConfigError(f"config key {where}: a pair needs two different variants, not '{pair[0]}' twice")
+        _same_test_images(where, list(pair), variants)
+    if not exp.get("pairs"):
+        return None
+    name = f"{set_name}-pairs"
+    check_name(name, f"experiments.{set_name}.pairs", "table name (<set>-pairs)")
+    if name in comparisons:
+        raise ConfigError(
+            f"config key experiments.{set_name}.pairs: its table name '{name}' is also a comparison's name"
+        )
+    pairs = [list(p) for p in exp["pairs"]]
+    return {"set": set_name, "variants": list(dict.fromkeys(n for p in pairs for n in p)), "pairs": pairs}
+
+
+def _check_labels_given(q: dict, where: str, names: list) -> None:
+    labels = q.get("labels")
+    if labels is not None and len(labels) != len(names):
+        raise ConfigError(f"config key {where}.labels: give one label per variant ({len(names)}), not {len(labels)}")
+
+
+def _question(config, set_name, q, where, variants, display, statistics, asked, taken) -> dict:
+    """The question `q` of `set_name` resolved (see `resolve_paired`), checked against its kind, its
+    variants, the names of the questions `asked` before it and the table names `taken` (comparisons,
+    earlier tables)."""
+    names, setting = _question_variants(config, set_name, q, where, variants)
+    _check_labels_given(q, where, names)
+    _same_test_images(where, names, variants)
+    if q["name"] in asked:
+        raise ConfigError(f"config key {where}.name: question name '{q['name']}' is used twice")
+    if q["name"] in taken:
+        raise ConfigError(f"config key {where}.name: '{q['name']}' is also the name of a comparison or paired table")
+    labels = q.get("labels")
+    if labels is None:
+        labels = _question_labels(names, variants, display)
+    exp = config["experiments"][set_name]
+    return {
+        "set": set_name,
+        "kind": q["kind"],
+        "variants": names,
+        "setting": setting,
+        "labels": list(labels),
+        "min_effect": float(q.get("min_effect", statistics["min_effect"])),
+        "decide": _question_decide(q, where, names, variants, statistics.get("max_seeds")),
+        "set_title": exp.get("title"),
+        "set_description": exp.get("description"),
+        "table": q["name"],
+    }

@@ -20,6 +20,7 @@ import h5py
 import numpy as np
 
 from cifarflow.data.augment import EpochPlan, make_epoch_plan, materialise
+from cifarflow.data.splits import load_split
 from cifarflow.data.subset import select_training
 from cifarflow.errors import DataError
 from cifarflow.io import atomic_h5, open_h5
@@ -121,8 +122,6 @@ class PlanFile:
 
 def plan_file(split_path, spec: dict, out, log=print) -> None:
     """Build the epoch plans of `spec` on the split file and write them to `out`."""
-    from cifarflow.data.splits import load_split
-
     split = load_split(split_path)
     plans, mats = build_plans(split, spec, f"plan {Path(out).stem}: classes")
     write_plan(out, plans, spec, mats)

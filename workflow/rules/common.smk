@@ -1,4 +1,6 @@
-# Helpers the rules use: config validation, variant/grid/plan expansion, input functions.
+# Helpers the rules use: the cifarflow package the jobs run, config validation, variant/grid/plan
+# expansion, input functions.
+import importlib.util
 import json
 import os
 import re
@@ -6,25 +8,99 @@ import sys
 from pathlib import Path
 from urllib.parse import urlparse
 
-from snakemake.sourcecache import LocalSourceFile
+from snakemake.sourcecache import HostingProviderFile, LocalGitFile, LocalSourceFile
 from snakemake.utils import validate
 
-# The package sits beside this file's folder (workflow/cifarflow). Found from this file's own
-# location: `workflow.basedir` is the consumer's folder when cifarflow is used as a module.
+# Where the rules are read from: a local folder (a clone) or a git source (snakedeploy's
+# `github(..., tag=...)`, `gitfile(...)`). This file's own folder, not `workflow.basedir` (the
+# consumer's folder when cifarflow is used as a module).
 _RULES_DIR = workflow.current_basedir
-if not isinstance(_RULES_DIR, LocalSourceFile):
+_RULES_SOURCE = _RULES_DIR.get_path_or_uri(secret_free=True)
+
+
+def _rules_version():
+    """The version the rules belong to: `__version__` of the package beside them, read through
+    Snakemake's source cache (so from the git source too)."""
+    init = _RULES_DIR.join("../cifarflow/__init__.py")
+    try:
+        with workflow.sourcecache.open(init) as fh:
+            found = re.search(r'^__version__ = "([^"]+)"$', fh.read(), re.MULTILINE)
+    except Exception as exc:  # the source cache raises WorkflowError, OSError, git errors
+        sys.exit(f"cifarflow: error: cannot read the rules' version from {init}: {str(exc).splitlines()[0]}")
+    if not found:
+        sys.exit(f"cifarflow: error: {init} states no __version__")
+    return found.group(1)
+
+
+def _package_beside_the_rules(folder):
+    """The package `cifarflow` of the clone whose `workflow/` is `folder`, imported from there
+    without changing sys.path (a host workflow's imports stay as they were)."""
+    init = folder / "cifarflow" / "__init__.py"
+    package = sys.modules.get("cifarflow")
+    if package is None:
+        spec = importlib.util.spec_from_file_location("cifarflow", init, submodule_search_locations=[str(init.parent)])
+        package = importlib.util.module_from_spec(spec)
+        sys.modules["cifarflow"] = package
+        spec.loader.exec_module(package)
+    if Path(package.__file__).resolve() != init.resolve():
+        sys.exit(
+            f"cifarflow: error: this Python process already imported cifarflow from {package.__file__}; the rules"
+            f" in {_RULES_SOURCE} run the package beside them ({init}): start Snakemake in a fresh process"
+        )
+    return package
+
+
+def _install_hint(version):
+    """How to install the package of the rules' version from the rules' own source."""
+    if isinstance(_RULES_DIR, HostingProviderFile):
+        return f'pip install "git+https://{_RULES_DIR.host}/{_RULES_DIR.repo}@{_RULES_DIR.ref}"'
+    if isinstance(_RULES_DIR, LocalGitFile):
+        return f'pip install "git+file://{os.path.abspath(_RULES_DIR.repo_path)}@{_RULES_DIR.ref}"'
+    return f"install cifarflow {version} from the repository the rules come from"
+
+
+def _installed_package(version):
+    """The package `cifarflow` Python imports (installed in the environment that runs Snakemake)."""
+    try:
+        import cifarflow as package
+    except ImportError:
+        sys.exit(
+            f"cifarflow: error: the rules ({_RULES_SOURCE}) are cifarflow {version} and their jobs run the"
+            f" installed package, but this Python ({sys.executable}) has none: {_install_hint(version)}"
+        )
+    return package
+
+
+# Which package the jobs run, checked before any job:
+# - rules from a local folder (a clone, or a module read from one): the clone's package, beside the
+#   rules; every job runs `python <clone>/workflow/scripts/run_cifarflow.py <command>`, which puts
+#   the clone's workflow/ first on the job's sys.path (no PYTHONPATH, no install: conda jobs too);
+# - rules from a git source (nothing on disk): the package installed in the environment, of the
+#   same version as the rules (a mismatch is one error line); every job runs `python -mcifarflow`.
+# The shell commands read `python "$CIFARFLOW_LAUNCHER" <command>`: an environment variable, declared
+# with `envvars:` (cluster jobs receive it; a module's shell commands cannot name this file's globals).
+RULES_VERSION = _rules_version()
+if isinstance(_RULES_DIR, LocalSourceFile):
+    PACKAGE_DIR = Path(os.fspath(_RULES_DIR)).resolve().parent
+    _package = _package_beside_the_rules(PACKAGE_DIR)
+    CIFARFLOW_LAUNCHER = str(PACKAGE_DIR / "scripts" / "run_cifarflow.py")
+else:
+    _package = _installed_package(RULES_VERSION)
+    CIFARFLOW_LAUNCHER = "-mcifarflow"  # `python -mcifarflow` is `python -m cifarflow`
+if getattr(_package, "__version__", None) != RULES_VERSION:
     sys.exit(
-        f"cifarflow: error: read the workflow from a local folder (a clone), not {_RULES_DIR.get_path_or_uri(secret_free=True)}"
+        f"cifarflow: error: the rules ({_RULES_SOURCE}) are cifarflow {RULES_VERSION} but the package Python"
+        f" imports ({_package.__file__}) is cifarflow {getattr(_package, '__version__', '(no version)')}:"
+        f" {_install_hint(RULES_VERSION)}"
     )
-PACKAGE_DIR = Path(os.fspath(_RULES_DIR)).resolve().parent
-sys.path.insert(0, str(PACKAGE_DIR))
-# Every job runs `python "$CIFARFLOW_LAUNCHER" <command> ...`: the script puts PACKAGE_DIR first on
-# sys.path itself, so jobs need no PYTHONPATH (conda jobs lose it) and work from any directory.
-# An environment variable, not `{CIFARFLOW_LAUNCHER:q}`: Snakemake formats a module's shell
-# commands with the consumer's globals, where a name defined here is unknown. Jobs inherit it
-# (a cluster job parses this file again and sets it itself).
-CIFARFLOW_LAUNCHER = str(PACKAGE_DIR / "scripts" / "run_cifarflow.py")
 os.environ["CIFARFLOW_LAUNCHER"] = CIFARFLOW_LAUNCHER
+# Used as the main workflow (not as a module), local jobs run `python` from the environment that runs
+# Snakemake (a conda job: its environment's). A module leaves the host's PATH as it is.
+if not workflow.modifier.is_module:
+    _bindir = os.path.dirname(sys.executable)
+    _path = os.environ.get("PATH", "")
+    if _path.split(os.pathsep)[0] != _bindir:
+        os.environ.update(PATH=os.pathsep.join([_bindir, _path]))  # always set: nothing for `envvars:` to assert
 
 
 envvars:
@@ -115,12 +191,6 @@ def _inside_workdir(path):
     return path
 
 
-# Local jobs run `python` from the environment that runs Snakemake (a conda job: its environment's).
-_bindir = os.path.dirname(sys.executable)
-if os.environ.get("PATH", "").split(os.pathsep)[0] != _bindir:
-    os.environ["PATH"] = os.pathsep.join([_bindir, os.environ.get("PATH", "")])
-
-
 def _output_folder(name):
     """Where this workflow writes its `name` folder (results, logs, ...), as Snakemake will: a module's
     `prefix:` (or `replace_prefix:`) moves it. Read while this file is included, when Snakemake's
@@ -191,11 +261,6 @@ wildcard_constraints:
     table=_alternatives(PAIRED),
     seed=r"\d+",
     augmentation=_alternatives(config["augmentations"]),
-
-
-def source_archive():
-    """The local archive or directory named by `local_archive`, else the downloaded archive."""
-    return config["local_archive"] or DOWNLOAD_PATH
 
 
 def _local_archive_file():

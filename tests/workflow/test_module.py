@@ -3,7 +3,9 @@
 The consumer declares `module cifarflow: snakefile: <repo>/workflow/Snakefile` with a `prefix:` and
 `use rule * from cifarflow as cifarflow_*`, and runs a tiny config end to end. Snakemake runs with
 no PYTHONPATH and from a third working directory: the package must be found from the rule files'
-own location and the jobs must start it through workflow/scripts/run_cifarflow.py.
+own location and the jobs must start it through workflow/scripts/run_cifarflow.py. The host's
+sys.path, PATH and environment stay as they were, but for the variable the module declares.
+(The module read from a git tag, as snakedeploy deploys it: test_deploy.py.)
 """
 
 from __future__ import annotations
@@ -21,11 +23,18 @@ from cifarflow.io import package_digest
 
 from workflow_utils import REPO, SNAKEMAKE, write_config
 
-pytestmark = pytest.mark.workflow
+pytestmark = [pytest.mark.workflow, pytest.mark.slow]
 
 PREFIX = "cifar"
 
 CONSUMER_SNAKEFILE = """\
+import json
+import os
+import sys
+
+HOST_BEFORE = {{"sys.path": list(sys.path), "environ": dict(os.environ)}}
+
+
 configfile: "config.yaml"
 
 
@@ -39,6 +48,10 @@ module cifarflow:
 
 
 use rule * from cifarflow as cifarflow_*
+
+
+with open("host_environment.json", "w") as _fh:  # what the module changed in the host
+    json.dump({{"before": HOST_BEFORE, "after": {{"sys.path": sys.path, "environ": dict(os.environ)}}}}, _fh)
 
 
 rule all:
@@ -124,6 +137,25 @@ def test_jobs_ran_this_checkouts_package_without_pythonpath(consumer):
         metrics["provenance"]["git_commit"]
         == subprocess.run(["git", "-C", str(REPO), "rev-parse", "HEAD"], capture_output=True, text=True).stdout.strip()
     )
+
+
+def test_the_host_keeps_its_sys_path_path_and_environment_but_the_declared_variable(consumer):
+    """Nothing changed but what Snakemake changes for any module and the one variable cifarflow declares."""
+    wd, _ = consumer
+    seen = json.loads((wd / "host_environment.json").read_text())
+    before, after = seen["before"], seen["after"]
+    # Snakemake itself puts the folder of every local Snakefile it includes first on sys.path
+    added = [p for p in after["sys.path"] if p not in before["sys.path"]]
+    assert set(added) <= {str(REPO / "workflow"), str(REPO / "workflow" / "rules")}, added
+    assert [p for p in after["sys.path"] if p not in added] == before["sys.path"]
+    assert after["environ"]["PATH"] == before["environ"]["PATH"]
+    changed = {
+        k
+        for k in before["environ"].keys() | after["environ"].keys()
+        if before["environ"].get(k) != after["environ"].get(k)
+    }
+    assert changed == {"CIFARFLOW_LAUNCHER"}  # declared by the module with `envvars:`
+    assert after["environ"]["CIFARFLOW_LAUNCHER"] == str(REPO / "workflow" / "scripts" / "run_cifarflow.py")
 
 
 def test_the_modules_rules_run_under_the_consumers_names(consumer):

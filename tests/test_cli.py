@@ -182,3 +182,48 @@ def test_data_and_training_jobs_import_no_report_library():
     # a training job's start-up is paid 75 times by the quick config: no pandas, matplotlib or scipy
     for module in ("cifarflow.training.job", "cifarflow.data.plans", "cifarflow.data.splits"):
         assert _loaded_after(f"import {module}") <= {"numpy", "h5py", "PIL"}, module
+
+
+def test_commands_joined_by_and_run_in_order_in_one_process(monkeypatch):
+    import cifarflow.report.html_table as html_table
+    import cifarflow.training.job as job
+
+    calls = []
+    monkeypatch.setattr(job, "run_variant", lambda *args, **kw: calls.append(("train", args[2], kw["threads"])))
+    monkeypatch.setattr(html_table, "write_html_tables", lambda csv, html: calls.append(("html", csv, html)))
+    second = [*TRAIN[:-3], '{"name": "w"}', "--outdir", "out2"]
+    assert (
+        cli.main(["--threads", "1", *TRAIN, "--and", *second, "--and", "table-html", "--csv", "c", "--html", "h"]) == 0
+    )
+    assert calls == [("train", {"name": "v"}, 1), ("train", {"name": "w"}, 1), ("html", ["c"], ["h"])]
+
+
+def test_a_wrong_argument_in_a_later_command_stops_before_the_first_runs(monkeypatch, capsys):
+    import cifarflow.training.job as job
+
+    calls = []
+    monkeypatch.setattr(job, "run_variant", lambda *args, **kw: calls.append(args))
+    with pytest.raises(SystemExit) as exc:
+        cli.main([*TRAIN, "--and", "table-html", "--csv", "c"])
+    assert exc.value.code == 2 and calls == []
+    assert "table-html: error: the following arguments are required: --html" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        cli.main(["--threads", "1", *TRAIN, "--and", "--threads", "2", *TRAIN])
+    assert "argument --threads: train sets 2, the process runs with 1" in capsys.readouterr().err
+
+
+def test_the_first_failing_command_ends_the_process(monkeypatch, capsys):
+    import cifarflow.compare_runs as compare_runs
+    import cifarflow.training.job as job
+
+    calls = []
+    monkeypatch.setattr(compare_runs, "compare_runs", lambda a, b, log: 1)
+    monkeypatch.setattr(job, "run_variant", lambda *args, **kw: calls.append(args))
+    assert cli.main(["compare-runs", "a", "b", "--and", *TRAIN]) == 1 and calls == []
+
+    def fail(*args, **kw):
+        raise DataError("s.h5: not a split file")
+
+    monkeypatch.setattr(job, "run_variant", fail)
+    assert cli.main([*TRAIN, "--and", "compare-runs", "a", "b"]) == 1
+    assert capsys.readouterr().err == "cifarflow: error: s.h5: not a split file\n"

@@ -462,14 +462,47 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+AND = "--and"  # separates the commands of one process: `train ... --and train ... --and plot-variant ...`
+
+
+def parse_commands(argv: list[str]) -> list[argparse.Namespace]:
+    """Parse `COMMAND ARGS [--and COMMAND ARGS ...]`, every command before any runs, so a wrong
+    argument in the last one stops the process before the first has written anything. Options
+    given before the first command (`--threads`) hold for all of them; a later command may repeat
+    them but not change them."""
+    segments: list[list[str]] = [[]]
+    for token in argv:
+        if token == AND:
+            segments.append([])
+        else:
+            segments[-1].append(token)
+    parser = build_parser()
+    parsed = [parser.parse_args(segment) for segment in segments]
+    for args in parsed[1:]:
+        if args.threads is None:
+            args.threads = parsed[0].threads
+        elif args.threads != parsed[0].threads:  # BLAS reads its thread count once, when NumPy loads
+            parser.error(
+                f"argument --threads: {args.command} sets {args.threads}, the process runs with {parsed[0].threads}"
+            )
+    return parsed
+
+
 def main(argv: list[str] | None = None) -> int:
+    """Run the command(s) of `argv` in this process, in order; the first that fails ends it.
+
+    Several commands in one process (joined by `--and`) pay the interpreter's start and the
+    imports once: a rule that runs many short commands (the seeds of a variant, a set's figures,
+    a table and its HTML page) saves most of each one's start-up."""
     for stream in (sys.stdout, sys.stderr):  # an ASCII locale (LC_ALL=C): escape what it cannot show, no traceback
         if hasattr(stream, "reconfigure"):
             stream.reconfigure(errors="backslashreplace")
-    args = build_parser().parse_args(argv)
-    try:
-        status = args.func(args)  # None, or a command's own exit status (compare-runs: 1 when the trees differ)
-    except CifarflowError as exc:
-        print(f"cifarflow: error: {exc}", file=sys.stderr, flush=True)
-        return 1
-    return status or 0
+    for args in parse_commands(sys.argv[1:] if argv is None else argv):
+        try:
+            status = args.func(args)  # None, or a command's own exit status (compare-runs: 1 when the trees differ)
+        except CifarflowError as exc:
+            print(f"cifarflow: error: {exc}", file=sys.stderr, flush=True)
+            return 1
+        if status:
+            return status
+    return 0

@@ -15,73 +15,32 @@ One module per concern, each importing only those before it:
 
 Names, values and ids (name patterns, `format_value`, `plan_spec`, `plan_id`, params JSON) are in
 `cifarflow.names`, the leaf that search planning (`cifarflow.training.search`) shares without an
-import cycle. The names below are the package's interface for the rules, the CLI and the tests.
+import cycle. The names below are what the rules, the CLI, tools and tests use.
 """
 
 from ..errors import ConfigError
-from ..names import (
-    LABEL_MAX,
-    LABEL_PATTERN,
-    LABEL_RE,
-    LABEL_RULE,
-    NAME_PATTERN,
-    NAME_RE,
-    NAME_RULE,
-    PLAN_KEYS,
-    canonical_json,
-    check_name,
-    format_value,
-    plan_id,
-    plan_spec,
-    report_json,
-    show,
-)
-from .files import MAX_CONFIG_BYTES, load_config_files, load_yaml_unique, refuse_duplicate_keys
-from .labels import derived_labels, label_part, unique_labels, variant_labels
-from .questions import HISTORY_METRICS, QUESTION_KINDS, resolve_comparisons, resolve_paired
-from .schema import SCHEMA_PATH, default_settings, load_schema, setting_keys, statistics_settings
+from ..names import LABEL_PATTERN, canonical_json, plan_id, plan_spec, report_json
+from .files import load_config_files, refuse_duplicate_keys
+from .labels import label_part, unique_labels, variant_labels
+from .questions import HISTORY_METRICS, resolve_comparisons, resolve_paired
+from .schema import SCHEMA_PATH, default_settings, load_schema, statistics_settings
 from .searches import final_search_variant, resolve_searches, search_plans, search_variant
 from .validate import check_config, validate_config
-from .variants import (
-    MAX_WEIGHTS,
-    NOT_TRAINING,
-    convnet_footprint,
-    expand_grid,
-    resolve_seeds,
-    resolve_variants,
-    selected_sets,
-    training_settings,
-)
+from .variants import expand_grid, resolve_variants, selected_sets, training_settings
 
 __all__ = [
-    "HISTORY_METRICS",
-    "LABEL_MAX",
-    "LABEL_PATTERN",
-    "LABEL_RE",
-    "LABEL_RULE",
-    "MAX_CONFIG_BYTES",
-    "MAX_WEIGHTS",
-    "NAME_PATTERN",
-    "NAME_RE",
-    "NAME_RULE",
-    "NOT_TRAINING",
-    "PLAN_KEYS",
-    "QUESTION_KINDS",
-    "SCHEMA_PATH",
     "ConfigError",
+    "HISTORY_METRICS",
+    "LABEL_PATTERN",
+    "SCHEMA_PATH",
     "canonical_json",
     "check_config",
-    "check_name",
-    "convnet_footprint",
     "default_settings",
-    "derived_labels",
     "expand_grid",
     "final_search_variant",
-    "format_value",
     "label_part",
     "load_config_files",
     "load_schema",
-    "load_yaml_unique",
     "plan_id",
     "plan_spec",
     "refuse_duplicate_keys",
@@ -89,13 +48,10 @@ __all__ = [
     "resolve_comparisons",
     "resolve_paired",
     "resolve_searches",
-    "resolve_seeds",
     "resolve_variants",
     "search_plans",
     "search_variant",
     "selected_sets",
-    "setting_keys",
-    "show",
     "statistics_settings",
     "training_settings",
     "unique_labels",

@@ -19,6 +19,7 @@ from cifarflow.report import plots  # noqa: E402
 from cifarflow.report import search_plots as Q  # noqa: E402
 from cifarflow.report import stat_plots as SP  # noqa: E402
 from cifarflow.report import stats as S  # noqa: E402
+from cifarflow.report.figure import text_width, wrap  # noqa: E402
 
 LONG = [
     "bonus-softmax-augmentationflip_p05-lambda0.01",
@@ -323,10 +324,8 @@ def test_the_collision_check_sees_overlaps_and_turned_boxes():
     ],
 )
 def test_wrap_breaks_names_at_their_separators(text, width, lines):
-    from cifarflow.report.plots import _text_width, _wrap
-
-    wrapped = _wrap(text, width)
+    wrapped = wrap(text, width)
     assert wrapped.split("\n") == lines
     assert wrapped.replace("\n", "").replace(" ", "") == text.replace(" ", "")
     if "$" not in text:
-        assert all(_text_width(line) <= width or "-" not in line for line in lines)
+        assert all(text_width(line) <= width or "-" not in line for line in lines)

@@ -12,7 +12,7 @@ from figure_utils import draw, legend_texts, text_collisions, tick_texts  # noqa
 
 from cifarflow.report import compare  # noqa: E402
 from cifarflow.report import stat_plots as SP  # noqa: E402
-from cifarflow.report.plots import variant_colors  # noqa: E402
+from cifarflow.report.figure import variant_colors  # noqa: E402
 from cifarflow.report.summary import summary_markdown  # noqa: E402
 from cifarflow.report.tables import with_labels, write_table  # noqa: E402
 from cifarflow.report.variant import weight_images  # noqa: E402

@@ -1,4 +1,4 @@
-"""plots: every figure is labelled, names its variants and classes, keeps its text inside, saves."""
+"""plots: every figure is labelled, names its variants and classes, keeps its text inside."""
 
 import functools
 
@@ -23,6 +23,7 @@ from matplotlib.figure import Figure  # noqa: E402
 from matplotlib.text import Text  # noqa: E402
 
 from cifarflow.report import plots  # noqa: E402
+from cifarflow.report.figure import save, variant_colors  # noqa: E402
 
 SMALL = (4.0, 3.0)
 WIDE = (7.5, 3.0)  # room for two or three panels and a one-row legend
@@ -129,7 +130,7 @@ def test_no_text_is_clipped(kind):
 def test_text_added_by_the_caller_is_not_clipped_when_saved(tmp_path):
     fig = plots.plot_per_class({"a": {"cat": 0.5}}, ["cat"], figsize=(2, 2))
     fig.suptitle("a title wider than the figure, set by the caller")
-    plots.save(fig, tmp_path / "pc", dpi=40)
+    save(fig, tmp_path / "pc", dpi=40)
     renderer = draw(fig)
     (title,) = [t for t in fig.findobj(Text) if t.get_text() == fig.get_suptitle()]
     bb = title.get_window_extent(renderer)
@@ -303,28 +304,11 @@ def test_augment_preview_rejects_copies_of_other_images():
 
 
 # ---------------------------------------------------------------------------------------------
-# colours and files
-
-
-def test_variant_colours_are_stable_across_calls():
-    names = ["softmax", "sigmoid", "mlp"]
-    assert plots.variant_colors(names) == plots.variant_colors(list(reversed(names)))
-
-
-@pytest.mark.parametrize("n", [2, 5, 10])
-def test_variant_colours_differ_within_a_set(n):
-    names = [f"variant-{i}" for i in range(n)]
-    assert len(set(plots.variant_colors(names).values())) == n
-
-
-def test_variant_colours_follow_a_given_order():
-    order = ["c", "a", "b"]
-    colors = plots.variant_colors(["a", "b"], order=order)
-    assert colors == {"a": plots.PALETTE[1], "b": plots.PALETTE[2]}
+# colours
 
 
 def test_a_variant_keeps_its_colour_across_figures():
-    colors = plots.variant_colors(["shuffle", "no-shuffle", "other"])
+    colors = variant_colors(["shuffle", "no-shuffle", "other"])
     per = per_class() | {"shuffle": per_class()["softmax"]}
     bars = plots.plot_per_class(per, CLASSES, colors=colors, figsize=SMALL)
     lines = plots.plot_curves_overlay({"shuffle": history()}, colors=colors, figsize=SMALL)
@@ -332,28 +316,3 @@ def test_a_variant_keeps_its_colour_across_figures():
     line = plot_axes(lines)[0].get_lines()[0]
     assert matplotlib.colors.same_color(bar.patches[0].get_facecolor(), colors["shuffle"])
     assert matplotlib.colors.same_color(line.get_color(), colors["shuffle"])
-
-
-def test_save_writes_non_empty_png_and_pdf(tmp_path):
-    fig = plots.plot_per_class({"a": {"cat": 0.5}}, ["cat"], figsize=(2, 2))
-    paths = plots.save(fig, tmp_path / "sub" / "curves", dpi=40)
-    assert [p.name for p in paths] == ["curves.png", "curves.pdf"]
-    assert (tmp_path / "sub" / "curves.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    assert (tmp_path / "sub" / "curves.pdf").read_bytes()[:5] == b"%PDF-"
-    assert not [p for p in (tmp_path / "sub").iterdir() if p.name.startswith(".")]
-
-
-def test_save_without_pdf_writes_the_png_only(tmp_path):
-    fig = plots.plot_per_class({"a": {"cat": 0.5}}, ["cat"], figsize=(2, 2))
-    paths = plots.save(fig, tmp_path / "curves", dpi=40, pdf=False)
-    assert [p.name for p in paths] == ["curves.png"]
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["curves.png"]
-
-
-def test_save_closes_a_pyplot_figure(tmp_path):
-    import matplotlib.pyplot as plt
-
-    fig = plt.figure(figsize=(2, 2))
-    fig.add_subplot().plot([0, 1])
-    plots.save(fig, tmp_path / "x", dpi=30)
-    assert not plt.fignum_exists(fig.number)

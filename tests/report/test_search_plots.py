@@ -11,7 +11,7 @@ from figure_utils import draw, is_colorbar, legend_texts, plot_axes, tick_texts,
 from matplotlib.colors import to_hex  # noqa: E402
 
 from cifarflow.report import search_plots  # noqa: E402
-from cifarflow.report.plots import save  # noqa: E402
+from cifarflow.report.figure import save  # noqa: E402
 
 SCALES = {"lambda": "log", "momentum": "linear", "hidden": "category"}
 CHOICES = {"hidden": [[50], [100], [200, 100]]}

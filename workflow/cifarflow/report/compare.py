@@ -4,9 +4,10 @@ A run is its folder (results/runs/<variant>/seed<s>/ with metrics.json, history.
 predictions.h5); a variant has one run per replicate seed. Each type function gets `runs`: variant
 name -> its run folders and `metrics`: variant name -> its runs' metrics (lists, seeds in order).
 Run files are read through `cifarflow.io.read_run`, which checks each against its folder (variant,
-seed), its size and its numbers before use. To add a comparison type: write `_<type>(spec, names, runs, metrics)` returning
-a figure, add it to COMPARISONS, and add the type to the schema's enum (a test checks they
-agree); `config.resolve_comparisons` checks what the type needs of its variants.
+seed), its size and its numbers before use. To add a comparison type: write
+`_<type>(spec, names, runs, metrics)` returning a figure, add it to COMPARISONS, and add the type to
+the schema's enum (a test checks they agree); `config.resolve_comparisons` checks what the type
+needs of its variants.
 
 Figures name variants by their display labels (`spec["labels"]`: variant -> label, made unique
 among the figure's variants, a missing one is the name) and colour them by their names, so a
@@ -17,9 +18,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
+
+from cifarflow.config import unique_labels
 from cifarflow.errors import ConfigError
 from cifarflow.io import read_run, run_place
 from cifarflow.report import plots
+from cifarflow.report.figure import DEFAULT_DPI, literal, save, variant_colors
+from cifarflow.report.stat_plots import plot_curves_band, plot_per_class_ci, plot_seed_strip, plot_vs_param_ci
+from cifarflow.report.stats import aggregate_runs
 
 
 def _confidence(spec) -> float:
@@ -30,23 +37,18 @@ def _confidence(spec) -> float:
 def shown_labels(spec, names) -> dict[str, str]:
     """Variant name -> the text a figure shows for it: its display label from `spec["labels"]`
     (unique among `names`: a shared one falls back to the name), escaped for matplotlib."""
-    from cifarflow.config import unique_labels
-
-    return {n: plots.literal(t) for n, t in unique_labels(list(names), spec.get("labels") or {}).items()}
+    return {n: literal(t) for n, t in unique_labels(list(names), spec.get("labels") or {}).items()}
 
 
 def _shown(spec, names):
     """(name -> shown label, shown label -> the name's colour): figures key their variants by the
     shown labels and get the colours of the names."""
     shown = shown_labels(spec, names)
-    colors = plots.variant_colors(names)
+    colors = variant_colors(names)
     return shown, {shown[n]: colors[n] for n in names}
 
 
 def _per_class(spec, names, runs, metrics):
-    from cifarflow.report.stat_plots import plot_per_class_ci
-    from cifarflow.report.stats import aggregate_runs
-
     class_names = metrics[names[0]][0]["class_names"]
     shown, colors = _shown(spec, names)
     if all(len(metrics[n]) == 1 for n in names):
@@ -75,8 +77,6 @@ def _vs_lambda(spec, names, runs, metrics):
             for n in names
         ]
         return plots.plot_vs_param(rows, param="lambda", colors=colors)
-    from cifarflow.report.stat_plots import plot_vs_param_ci
-    from cifarflow.report.stats import aggregate_runs
 
     level = _confidence(spec)
     rows = [{"value": metrics[n][0]["config"]["lambda"], **aggregate_runs(metrics[n], shown[n], level)} for n in names]
@@ -97,7 +97,6 @@ def _curves(spec, names, runs, metrics):
         return plots.plot_curves_overlay(
             hists, metrics=cols, colors=colors, loss_names={shown[n]: metrics[n][0]["loss"] for n in names}
         )
-    from cifarflow.report.stat_plots import plot_curves_band
 
     hists = {shown[n]: [read_run(r).history() for r in runs[n]] for n in names}
     level = _confidence(spec)
@@ -117,8 +116,6 @@ def _templates(spec, names, runs, metrics):
 
 def _true_class_prob(spec, names, runs, metrics):
     """Pooled over the seeds: every seed's test probabilities, one after the other."""
-    import numpy as np
-
     shown, colors = _shown(spec, names)
     probs = {}
     for n in names:
@@ -158,14 +155,12 @@ def comparison_figure(spec: dict, run_dirs):
         raise ConfigError(f"comparison {spec['name']}: unknown type {kind!r}")
     fig = COMPARISONS[kind](spec, names, runs, metrics)
     if spec.get("title"):
-        fig.suptitle(plots.literal(spec["title"]))
+        fig.suptitle(literal(spec["title"]))
     return fig
 
 
 def seed_strip_figure(spec: dict, run_dirs):
     """Per-seed test accuracies of the comparison's variants (dots) with mean and t interval."""
-    from cifarflow.report.stat_plots import plot_seed_strip
-
     runs = group_runs(run_dirs)
     shown, colors = _shown(spec, list(runs))
     values = {shown[n]: [read_run(r).metrics["test_acc"] for r in rs] for n, rs in runs.items()}
@@ -179,10 +174,10 @@ def seed_strip_figure(spec: dict, run_dirs):
 
 
 def comparison_file(
-    spec: dict, run_dirs, out, dpi: int = 150, width: float | None = None, seeds_out=None, pdf: bool = True
+    spec: dict, run_dirs, out, dpi: int = DEFAULT_DPI, width: float | None = None, seeds_out=None, pdf: bool = True
 ) -> None:
     """Write the `comparison_figure` of `spec` over `run_dirs` to `out` (png, and pdf unless `pdf`
     is false), and the per-seed strip plot to `seeds_out` when given."""
-    plots.save(comparison_figure(spec, run_dirs), out, dpi=dpi, width=width, pdf=pdf)
+    save(comparison_figure(spec, run_dirs), out, dpi=dpi, width=width, pdf=pdf)
     if seeds_out:
-        plots.save(seed_strip_figure(spec, run_dirs), seeds_out, dpi=dpi, width=width, pdf=pdf)
+        save(seed_strip_figure(spec, run_dirs), seeds_out, dpi=dpi, width=width, pdf=pdf)

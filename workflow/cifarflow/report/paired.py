@@ -13,8 +13,8 @@ import pandas as pd
 
 from cifarflow.errors import DataError
 from cifarflow.io import read_run, write_text
-from cifarflow.report import plots
 from cifarflow.report.compare import group_runs
+from cifarflow.report.figure import DEFAULT_DPI, save
 
 
 def correctness_of_runs(runs: dict[str, list[Path]]) -> dict[str, np.ndarray]:
@@ -82,7 +82,7 @@ def paired_file(
     statistics: dict,
     table,
     figure,
-    dpi: int = 150,
+    dpi: int = DEFAULT_DPI,
     width=None,
     pdf: bool = True,
     labels: dict | None = None,
@@ -108,7 +108,7 @@ def paired_file(
     md = Path(f"{table}.md")
     write_text(md, md.read_text(encoding="utf-8").rstrip("\n") + "\n\n" + RECIPE_FOOTNOTE + "\n")
     fig = plot_pair_diffs(pairs, labels=labels, title=f"{spec['name']}: recipe differences A - B")
-    plots.save(fig, figure, dpi=dpi, width=width, pdf=pdf)
+    save(fig, figure, dpi=dpi, width=width, pdf=pdf)
     return pairs
 
 

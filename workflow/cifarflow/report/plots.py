@@ -1,16 +1,11 @@
-"""Figures for the report: training curves, weight templates, confusion matrices, comparisons.
+"""Figures of one run and comparisons between variants: training curves, weight templates,
+confusion matrices, per-class accuracy, against a swept parameter, true-class probabilities and
+augmentation previews.
 
 Every function takes in-memory objects (DataFrames, arrays, dicts) and returns a
-`matplotlib.figure.Figure` built without pyplot (no global figure registry, no backend needed);
-`save(fig, stem)` writes `stem.png` and `stem.pdf`. Figures use constrained layout and are grown,
-if needed, until no text sticks out of the canvas.
-
-Long labels (generated variant names run to 64 characters) are laid out so that no two texts
-collide: they are measured with the Agg renderer's font metrics (`_text_width`) and, where they
-would not fit, wrapped at their separators (`_wrap`: after "-", "_", ",", "/" and at spaces, never
-inside a number), legends get as many columns as fit the figure's width (`_fig_legend`), and a
-plot whose category names do not fit under their columns turns horizontal (the per-seed strip
-plot); tests/report/test_figure_layout.py checks every figure type with the renderer's extents.
+`matplotlib.figure.Figure` built with the toolkit of `cifarflow.report.figure` (new figures,
+variant colours, labels that fit, `save`). A plot whose names are long lays them out with it: a
+legend gets the columns that fit, a title is wrapped at its separators.
 
 Variant colours come from `variant_colors`; pass the same `colors` mapping (computed once from all
 variant names, in config order) to every figure so that a variant keeps its colour everywhere.
@@ -18,29 +13,37 @@ variant names, in config order) to every figure so that a variant keeps its colo
 
 from __future__ import annotations
 
-import functools
-import hashlib
 import math
-import os
-import re
-import warnings
 from collections.abc import Mapping, Sequence
-from pathlib import Path
 
 import matplotlib
-import matplotlib.colors as mcolors
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
-from matplotlib.font_manager import FontProperties
 from matplotlib.lines import Line2D
-from matplotlib.ticker import MaxNLocator
 
-from cifarflow.io import atomic_output
+from cifarflow.report.figure import (
+    NORM_LABEL,
+    PARAM_LABELS,
+    axes_title,
+    colors_for,
+    fig_legend,
+    finite,
+    fit_to_text,
+    image_axis,
+    integer_ticks,
+    line_count,
+    literal,
+    maybe_log_y,
+    new_figure,
+    no_data,
+    param_scale,
+    save,
+    variant_colors,
+    wrap,
+)
 
 __all__ = [
-    "variant_colors",
-    "save",
     "plot_curves",
     "plot_templates",
     "plot_confusion",
@@ -50,19 +53,12 @@ __all__ = [
     "plot_templates_compare",
     "plot_true_class_prob",
     "plot_augment_preview",
+    "save",  # the toolkit's, re-exported: a caller that draws a plot saves it with the same module
+    "variant_colors",  # the toolkit's, re-exported likewise
 ]
 
 IMAGE_SHAPE = (32, 32, 3)
 IMAGE_DIM = 32 * 32 * 3
-
-# tab10 reordered so that the eight most distinct hues come first (olive and grey, which are
-# easily confused with green and with "no data", come 9th and 10th), then the light halves of
-# tab20 for sets larger than ten.
-_TAB10_ORDER = (0, 1, 2, 3, 4, 5, 6, 9, 8, 7)
-PALETTE = tuple(mcolors.to_hex(matplotlib.colormaps["tab10"].colors[i]) for i in _TAB10_ORDER) + tuple(
-    mcolors.to_hex(matplotlib.colormaps["tab20"].colors[2 * i + 1]) for i in _TAB10_ORDER
-)
-_N_FIRST = 8  # a name's hash picks its first choice among these; clashes probe the rest in order
 
 SPLIT_STYLE = {"train": "--", "val": "-"}
 SPLIT_NAME = {"train": "training", "val": "validation"}
@@ -80,272 +76,10 @@ _LOSS_LABELS = {
     "svm": "hinge loss (per image)",
 }
 _COST_LABEL = r"cost = loss + $\lambda\|W\|^2$ (per image)"
-_NORM_LABEL = r"$\|W\|^2$ (sum of squared weights)"
-_PARAM_LABELS = {
-    "lambda": r"L2 penalty $\lambda$",
-    "eta": r"learning rate $\eta$",
-    "batch_size": "batch size (images)",
-    "epochs": "epochs",
-    "momentum": "momentum",
-}
 
 
 # --------------------------------------------------------------------------------------------
-# colours and saving
-
-
-def _stable_hash(name: str) -> int:
-    return int.from_bytes(hashlib.md5(str(name).encode("utf-8")).digest()[:8], "big")
-
-
-def _preferences(name: str) -> list[int]:
-    start = _stable_hash(name) % _N_FIRST
-    return [(start + j) % _N_FIRST for j in range(_N_FIRST)] + list(range(_N_FIRST, len(PALETTE)))
-
-
-def variant_colors(names: Sequence[str], order: Sequence[str] | None = None) -> dict[str, str]:
-    """Colour (hex string) for each variant name; deterministic across calls and processes.
-
-    With `order` (e.g. all variant names in config order), a name in `order` gets
-    `PALETTE[order.index(name) % 20]`: stable across every figure that is given the same order.
-    Other names get a colour from a stable hash of the name (MD5, not Python's salted `hash`);
-    clashes inside one call are resolved by probing, so up to 20 names always get distinct
-    colours, and a name keeps its hash colour in every figure where it does not clash.
-    """
-    names = list(dict.fromkeys(str(n) for n in names))
-    colors: dict[str, str] = {}
-    taken: set[int] = set()
-    if order is not None:
-        position = {n: i for i, n in enumerate(dict.fromkeys(str(n) for n in order))}
-        for n in names:
-            if n in position:
-                i = position[n] % len(PALETTE)
-                colors[n] = PALETTE[i]
-                taken.add(i)
-    for n in sorted((n for n in names if n not in colors), key=lambda n: (_stable_hash(n), n)):
-        prefs = _preferences(n)
-        i = next((p for p in prefs if p not in taken), prefs[0])
-        colors[n] = PALETTE[i]
-        taken.add(i)
-    return {n: colors[n] for n in names}
-
-
-def _colors_for(names: Sequence[str], colors: Mapping[str, object] | None) -> dict[str, object]:
-    out: dict[str, object] = variant_colors(names)
-    if colors:
-        out.update({n: colors[n] for n in names if n in colors})
-    return out
-
-
-DEFAULT_WIDTH = 6.4  # inches, matplotlib's single-panel default; `figures.width` scales from it
-DEFAULT_DPI = 150  # `figures.dpi`'s default: figures are built at it, so the fit's text layout serves the PNG
-
-
-def save(
-    fig: Figure, stem: str | os.PathLike, dpi: int = DEFAULT_DPI, width: float | None = None, pdf: bool = True
-) -> list[Path]:
-    """Write `stem.png` (at `dpi`) and, unless `pdf` is false, `stem.pdf`, each via a temporary
-    file; close `fig`.
-
-    `width` (the config's `figures.width`, inches) scales the figure, its proportions kept, by
-    width / 6.4; None or 6.4 leaves it as built.
-
-    `stem` has no extension (a trailing `.png`/`.pdf` is dropped); parent folders are created.
-    The figure is first grown, if needed, so that text added after it was built is not clipped:
-    again only when matplotlib marked it stale since it was fitted (a new artist, a title, a size);
-    a change that does not mark it (for example editing a legend's text object in place) is not
-    refitted, so build such text before the figure's last `_fit_to_text`.
-    The PDF carries no creation date, so reruns give identical files. Returns the paths written.
-    """
-    stem = str(stem)
-    for ext in (".png", ".pdf"):
-        if stem.endswith(ext):
-            stem = stem[: -len(ext)]
-    Path(stem).parent.mkdir(parents=True, exist_ok=True)
-    scale = float(width) / DEFAULT_WIDTH if width else 1.0
-    if scale != 1.0:
-        fig.set_size_inches(fig.get_size_inches() * scale)
-    metadata = {"png": {"Software": None}, "pdf": {"CreationDate": None, "Creator": None}}
-    paths = []
-    try:
-        if fig.stale:  # fitted when built; again only if something (a long suptitle, width) changed it since
-            _fit_to_text(fig)
-        # The fit left every axes where the constrained layout put it for this size: keep those
-        # positions for both files instead of solving the layout again inside each savefig.
-        fig.set_layout_engine("none")
-        for fmt in ("png", "pdf") if pdf else ("png",):
-            final = Path(f"{stem}.{fmt}")
-            with atomic_output(final) as tmp:
-                fig.savefig(tmp, format=fmt, dpi=dpi, metadata=metadata[fmt])
-            paths.append(final)
-    finally:
-        import matplotlib.pyplot as plt  # only to release figures that pyplot may be tracking
-
-        plt.close(fig)
-    return paths
-
-
-# --------------------------------------------------------------------------------------------
-# layout helpers
-
-
-def _figure(figsize) -> Figure:
-    return Figure(figsize=figsize, layout="constrained", dpi=DEFAULT_DPI)
-
-
-def _fit_to_text(fig: Figure, max_rounds: int = 4) -> Figure:
-    """Grow `fig` until every drawn artist (titles, tick labels, legends) lies inside it; a
-    suptitle wider than the figure is first wrapped to its width."""
-    title = fig._suptitle  # set by the figure or, after it was built, by a caller
-    if title is not None and title.get_text():
-        title.set_text(_wrap(title.get_text(), fig.get_size_inches()[0] - 0.3, title.get_fontsize()))
-    for _ in range(max_rounds):
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
-            fig.draw_without_rendering()
-        layout = [m for m in caught if "constrained_layout" in str(m.message).lower()]
-        for m in caught:
-            if m not in layout:  # pass on anything that is not about the layout we fix here
-                warnings.warn_explicit(m.message, m.category, m.filename, m.lineno)
-        collapsed = bool(layout)
-        bb = fig.get_tightbbox()
-        w, h = fig.get_size_inches()
-        over_x = max(0.0, -bb.x0) + max(0.0, bb.x1 - w)
-        over_y = max(0.0, -bb.y0) + max(0.0, bb.y1 - h)
-        if not collapsed and over_x < 0.01 and over_y < 0.01:
-            # fitted: mark the figure clean (get_tightbbox marks it stale) so that `save` fits it
-            # again only if something changes it after this (any change marks it stale)
-            fig.stale = False
-            break
-        grow = 1.25 if collapsed else 1.0
-        fig.set_size_inches(
-            w * grow + (2 * over_x + 0.1 if over_x >= 0.01 else 0.0),
-            h * grow + (2 * over_y + 0.1 if over_y >= 0.01 else 0.0),
-        )
-    return fig
-
-
-def _legend_columns(n: int, max_cols: int = 4) -> int:
-    """Columns for a legend of n entries, at most max_cols, with rows as evenly filled as possible."""
-    rows = math.ceil(max(1, n) / max_cols)
-    return max(1, math.ceil(n / rows))
-
-
-# --------------------------------------------------------------------------------------------
-# long labels: measured, wrapped at their separators, legends in the columns that fit
-
-# a line may break after "-", "_", "/", ",", "=", ":", at a space, and after a "." that a letter
-# follows ("augmentation.flip"), never inside a number ("0.001", "1e-05" aside)
-_BREAK = re.compile(r"(?<=[-_/,=:])|(?<=\s)|(?<=\.)(?=[A-Za-z])")
-_MATH = re.compile(r"(?<!\\)\$")
-
-
-@functools.cache
-def _measure_renderer():
-    from matplotlib.backends.backend_agg import RendererAgg
-
-    return RendererAgg(1, 1, DEFAULT_DPI)
-
-
-def _points(fontsize) -> float:
-    """A font size in points; names ("medium", "large") are relative to rcParams["font.size"]."""
-    return FontProperties(size=fontsize).get_size_in_points()
-
-
-@functools.lru_cache(maxsize=8192)
-def _text_width(text: str, fontsize=10.0) -> float:
-    """Width in inches of `text` (its widest line) in the default font at `fontsize`, as the Agg
-    renderer draws it at DEFAULT_DPI (mathtext when it holds an unescaped `$`)."""
-    math_text = bool(_MATH.search(text))
-    prop = FontProperties(size=fontsize)
-    renderer = _measure_renderer()
-    widths = [
-        renderer.get_text_width_height_descent(line if math_text else line.replace("\\$", "$"), prop, math_text)[0]
-        for line in str(text).split("\n")
-        if line
-    ]
-    return max(widths, default=0.0) / DEFAULT_DPI
-
-
-def _wrap(text, width: float, fontsize=10.0) -> str:
-    """`text` broken into lines no wider than `width` inches at `fontsize`, at its separators (see
-    _BREAK; the break keeps a "-" or "_" at the line's end, drops a space). Text that fits, and
-    mathtext, is returned unchanged; a piece without a separator wider than `width` stays whole."""
-    text = str(text)
-    if _MATH.search(text) or _text_width(text, fontsize) <= width:
-        return text
-    lines = []
-    for line in text.split("\n"):
-        current = ""
-        for piece in (p for p in _BREAK.split(line) if p):
-            if current.strip() and _text_width((current + piece).rstrip(), fontsize) > width:
-                lines.append(current.rstrip())
-                current = piece.lstrip()
-            else:
-                current += piece
-        lines.append(current.rstrip())
-    return "\n".join(lines)
-
-
-def _lines(text: str) -> int:
-    return str(text).count("\n") + 1
-
-
-def _legend_width(labels: Sequence[str], ncols: int, fontsize) -> float:
-    """Width (inches) of a frameless legend of `labels` in `ncols` columns, filled as matplotlib
-    fills them (np.array_split: the first columns get the extra entries)."""
-    em = _points(fontsize) / 72
-    rc = matplotlib.rcParams
-    handle = (rc["legend.handlelength"] + rc["legend.handletextpad"]) * em
-    columns = [c for c in np.array_split(np.array(list(labels), dtype=object), ncols) if len(c)]
-    body = sum(max(_text_width(str(t), fontsize) for t in c) + handle for c in columns)
-    return body + (len(columns) - 1) * rc["legend.columnspacing"] * em + 2 * rc["legend.borderpad"] * em
-
-
-def _fig_legend(fig: Figure, handles, labels=None, max_cols: int = 4, **kwargs):
-    """The figure's legend below its panels, frameless, in as many columns as fit the figure's
-    width (at most `max_cols`, rows evenly filled); a label wider than the figure is wrapped."""
-    labels = [h.get_label() for h in handles] if labels is None else list(labels)
-    fontsize = kwargs.get("fontsize", matplotlib.rcParams["legend.fontsize"])
-    room = fig.get_size_inches()[0] - 0.2
-    em = _points(fontsize) / 72
-    rc = matplotlib.rcParams
-    pad = (rc["legend.handlelength"] + rc["legend.handletextpad"] + 2 * rc["legend.borderpad"]) * em
-    labels = [_wrap(t, room - pad, fontsize) for t in labels]
-    ncols = _legend_columns(len(labels), max_cols)
-    while ncols > 1 and _legend_width(labels, ncols, fontsize) > room:
-        ncols = _legend_columns(len(labels), ncols - 1)
-    # a legend of more than two lines makes the figure taller by its extra lines, so that it does
-    # not squeeze the panels (which would make the fit grow the figure's width as well)
-    columns = np.array_split(np.array([_lines(t) for t in labels]), ncols)
-    extra = max(int(c.sum()) for c in columns) - 2
-    if extra > 0:
-        w, h = fig.get_size_inches()
-        fig.set_size_inches(w, h + extra * 1.7 * em)
-    return fig.legend(handles=handles, labels=labels, loc="outside lower center", ncols=ncols, frameon=False, **kwargs)
-
-
-def _integer_ticks(axis) -> None:
-    """Whole-number ticks (epochs): a 3-epoch run is ticked 0, 1, 2, 3, never 0.5, 1.5."""
-    axis.set_major_locator(MaxNLocator(integer=True))
-
-
-def _finite(series: pd.Series) -> pd.Series:
-    """Float copy with +-inf turned into NaN (drawn as gaps)."""
-    values = pd.to_numeric(series, errors="coerce").astype(float)
-    return values.where(np.isfinite(values))
-
-
-def _maybe_log_y(ax, values, ratio: float = 100.0) -> None:
-    """Log y axis when all finite values are positive and span more than `ratio`."""
-    v = np.asarray(values, dtype=float)
-    v = v[np.isfinite(v)]
-    if v.size and (v > 0).all() and v.max() / v.min() > ratio:
-        ax.set_yscale("log")
-
-
-def _no_data(ax, what: str = "no finite values") -> None:
-    ax.text(0.5, 0.5, what, transform=ax.transAxes, ha="center", va="center", color="0.4")
+# pieces of the figures
 
 
 def _loss_label(loss: str | None) -> str:
@@ -370,12 +104,6 @@ def _as_templates(W, what: str = "W") -> np.ndarray:
     return np.nan_to_num(out, nan=0.5)
 
 
-def literal(text) -> str:
-    """`text` shown as written: a `$` in a class name or a title would otherwise start matplotlib's
-    mathtext (and an unbalanced one fail the figure); escaped, it is drawn as a dollar sign."""
-    return str(text).replace("$", "\\$")
-
-
 def _template_titles(K: int, class_names: Sequence[str]) -> list[str]:
     names = [literal(c) for c in class_names]
     if K == len(names):
@@ -383,14 +111,6 @@ def _template_titles(K: int, class_names: Sequence[str]) -> list[str]:
     if K == 1 and len(names) == 2:  # logistic: one template, label 1 = class_names[1]
         return [f"{names[1]} (+) vs {names[0]} (\u2212)"]
     return [names[k] if k < len(names) else f"class {k}" for k in range(K)]
-
-
-def _image_axis(ax) -> None:
-    """An axis that shows an image: no ticks or frame, but labels (row names) stay visible."""
-    ax.set_xticks([])
-    ax.set_yticks([])
-    for spine in ax.spines.values():
-        spine.set_visible(False)
 
 
 def _class_value(d: Mapping, name: str, index: int) -> float:
@@ -423,11 +143,11 @@ def plot_curves(
     `loss` (the metrics' loss name) only refines the y label; `color` defaults to the variant's.
     """
     h = history
-    epoch = _finite(h["epoch"]) if "epoch" in h else pd.Series(np.arange(len(h)), dtype=float)
+    epoch = finite(h["epoch"]) if "epoch" in h else pd.Series(np.arange(len(h)), dtype=float)
     color = color if color is not None else variant_colors([name])[str(name)]
 
     def pair(q):
-        return {s: _finite(h[f"{s}_{q}"]) for s in ("train", "val") if f"{s}_{q}" in h}
+        return {s: finite(h[f"{s}_{q}"]) for s in ("train", "val") if f"{s}_{q}" in h}
 
     panels = [("loss", pair("loss"), _loss_label(loss), 1.0)]
     cost = pair("cost")
@@ -438,7 +158,7 @@ def plot_curves(
     panels.append(("acc", pair("acc"), "accuracy (%)", 100.0))
 
     n = len(panels)
-    fig = _figure(figsize or (3.6 * n + 0.4, 3.4))
+    fig = new_figure(figsize or (3.6 * n + 0.4, 3.4))
     axes = fig.subplots(1, n, squeeze=False)[0]
     marker = "o" if len(h) <= 30 else None
     for ax, (q, series, ylabel, scale) in zip(axes, panels):
@@ -456,12 +176,12 @@ def plot_curves(
                 label=SPLIT_NAME[split],
             )
         if not finite_any:
-            _no_data(ax)
+            no_data(ax)
         elif q != "acc":
-            _maybe_log_y(ax, pd.concat(list(series.values())))
+            maybe_log_y(ax, pd.concat(list(series.values())))
         ax.set_xlabel("epoch")
         ax.set_ylabel(ylabel)
-        _integer_ticks(ax.xaxis)
+        integer_ticks(ax.xaxis)
         ax.grid(alpha=0.3)
 
     events = [
@@ -479,9 +199,9 @@ def plot_curves(
         for ax in axes:
             ax.axvline(at, linestyle=style, color=c, linewidth=1.2)
         handles.append(Line2D([], [], linestyle=style, color=c, label=f"{what} ({int(at)})"))
-    _fig_legend(fig, handles, max_cols=5)
+    fig_legend(fig, handles, max_cols=5)
     fig.suptitle(literal(name))
-    return _fit_to_text(fig)
+    return fit_to_text(fig)
 
 
 def plot_templates(W, class_names: Sequence[str], title: str, *, ncols: int = 5, figsize=None) -> Figure:
@@ -495,7 +215,7 @@ def plot_templates(W, class_names: Sequence[str], title: str, *, ncols: int = 5,
     titles = _template_titles(K, class_names)
     ncols = max(1, min(K, ncols))
     nrows = math.ceil(K / ncols)
-    fig = _figure(figsize or (1.6 * ncols + 0.3, 1.75 * nrows + 0.5))
+    fig = new_figure(figsize or (1.6 * ncols + 0.3, 1.75 * nrows + 0.5))
     axes = fig.subplots(nrows, ncols, squeeze=False)
     for i, ax in enumerate(axes.flat):
         if i < K:
@@ -503,7 +223,7 @@ def plot_templates(W, class_names: Sequence[str], title: str, *, ncols: int = 5,
             ax.set_title(titles[i])
         ax.set_axis_off()
     fig.suptitle(literal(title))
-    return _fit_to_text(fig)
+    return fit_to_text(fig)
 
 
 def plot_confusion(confusion, class_names: Sequence[str], title: str, *, figsize=None) -> Figure:
@@ -520,7 +240,7 @@ def plot_confusion(confusion, class_names: Sequence[str], title: str, *, figsize
     share = np.divide(C, totals, out=np.zeros_like(C), where=totals > 0) * 100
 
     cell = 0.55 if K > 4 else 0.9
-    fig = _figure(figsize or (cell * K + 2.6, cell * K + 1.6))
+    fig = new_figure(figsize or (cell * K + 2.6, cell * K + 1.6))
     ax = fig.subplots()
     im = ax.imshow(share, cmap="Blues", vmin=0, vmax=100)
     fig.colorbar(im, ax=ax, label="share of true class (%)", shrink=0.9)
@@ -540,8 +260,8 @@ def plot_confusion(confusion, class_names: Sequence[str], title: str, *, figsize
     ax.set_yticks(range(K), labels=names)
     ax.set_xlabel("predicted class")
     ax.set_ylabel("true class")
-    ax.set_title(_wrap(literal(title), fig.get_size_inches()[0] - 0.6, matplotlib.rcParams["axes.titlesize"]))
-    return _fit_to_text(fig)
+    ax.set_title(axes_title(literal(title), fig))
+    return fit_to_text(fig)
 
 
 # --------------------------------------------------------------------------------------------
@@ -566,13 +286,13 @@ def plot_per_class(
     labels: variant -> legend label (default: the variant's name).
     """
     variants = [str(v) for v in per_class]
-    cols = _colors_for(variants, colors)
+    cols = colors_for(variants, colors)
     errors = {str(v): e for v, e in (errors or {}).items()}
     labels = {str(v): str(t) for v, t in (labels or {}).items()}
     K = len(class_names)
     x = np.arange(K)
     width = 0.8 / max(1, len(variants))
-    fig = _figure(figsize or (min(16.0, max(6.0, 0.25 * K * len(variants) + 2.5)), 3.8))
+    fig = new_figure(figsize or (min(16.0, max(6.0, 0.25 * K * len(variants) + 2.5)), 3.8))
     ax = fig.subplots()
     for i, (v, d) in enumerate(per_class.items()):
         v = str(v)
@@ -599,22 +319,9 @@ def plot_per_class(
     ax.set_ylabel("test accuracy (%)")
     ax.set_ylim(0, 100)
     ax.grid(axis="y", alpha=0.3)
-    _fig_legend(fig, *ax.get_legend_handles_labels())
-    ax.set_title(_wrap(literal(title), fig.get_size_inches()[0] - 0.6, matplotlib.rcParams["axes.titlesize"]))
-    return _fit_to_text(fig)
-
-
-def _param_scale(ax, values: np.ndarray) -> str:
-    """Log axis for a positive parameter spanning a decade; symlog when 0 is among the values."""
-    v = values[np.isfinite(values)]
-    pos = v[v > 0]
-    if pos.size and (v <= 0).any():
-        ax.set_xscale("symlog", linthresh=float(pos.min()), linscale=0.6)
-        return "symlog"
-    if pos.size == v.size and pos.size and pos.max() / pos.min() >= 10:
-        ax.set_xscale("log")
-        return "log"
-    return "linear"
+    fig_legend(fig, *ax.get_legend_handles_labels())
+    ax.set_title(axes_title(literal(title), fig))
+    return fit_to_text(fig)
 
 
 def plot_vs_param(
@@ -639,31 +346,31 @@ def plot_vs_param(
     df["value"] = pd.to_numeric(df["value"], errors="raise").astype(float)
     df = df.sort_values("value", kind="stable").reset_index(drop=True)
     df["variant"] = df["variant"].astype(str)
-    cols = _colors_for(list(df["variant"]), colors)
+    cols = colors_for(list(df["variant"]), colors)
 
-    fig = _figure(figsize or (8.0, 3.6))
+    fig = new_figure(figsize or (8.0, 3.6))
     axes = fig.subplots(1, 2)
-    label = _PARAM_LABELS.get(param, str(param))
+    label = PARAM_LABELS.get(param, str(param))
     panels = [
-        (axes[0], _finite(df["val_acc"]) * 100, "validation accuracy (%)"),
-        (axes[1], _finite(df["weight_norm2"]), _NORM_LABEL),
+        (axes[0], finite(df["val_acc"]) * 100, "validation accuracy (%)"),
+        (axes[1], finite(df["weight_norm2"]), NORM_LABEL),
     ]
     for ax, y, ylabel in panels:
-        scale = _param_scale(ax, df["value"].to_numpy())
+        scale = param_scale(ax, df["value"].to_numpy())
         ax.plot(df["value"], y, color="0.6", linewidth=1, zorder=1)
         for v, xv, yv in zip(df["variant"], df["value"], y):
             ax.plot([xv], [yv], "o", markersize=7, color=cols[v], label=v, zorder=2)
-        if ylabel == _NORM_LABEL:
-            _maybe_log_y(ax, y)
+        if ylabel == NORM_LABEL:
+            maybe_log_y(ax, y)
         suffix = {"symlog": " (log scale; linear near 0)", "log": " (log scale)"}.get(scale, "")
         ax.set_xlabel(label + suffix)
         ax.set_ylabel(ylabel)
         ax.grid(alpha=0.3)
     handles = [Line2D([], [], marker="o", linestyle="", color=cols[v], label=v) for v in dict.fromkeys(df["variant"])]
-    _fig_legend(fig, handles, max_cols=5)
+    fig_legend(fig, handles, max_cols=5)
     if title:
         fig.suptitle(literal(title))
-    return _fit_to_text(fig)
+    return fit_to_text(fig)
 
 
 def _split_metric(metric: str) -> tuple[str | None, str]:
@@ -687,7 +394,7 @@ def _quantity_label(q: str, splits: set, loss: str | None) -> str:
         return which + _COST_LABEL
     return {
         "lr": r"learning rate $\eta$",
-        "weight_norm2": _NORM_LABEL,
+        "weight_norm2": NORM_LABEL,
         "seconds": "training time (s, cumulative)",
     }.get(q, q)
 
@@ -702,7 +409,7 @@ def _loss_groups(histories, cols, q, loss_names) -> list[tuple[str | None, list[
         return list(groups.items())
     medians = []
     for v in names:
-        vals = pd.concat([_finite(histories[v][c]) for c in cols if c in histories[v]])
+        vals = pd.concat([finite(histories[v][c]) for c in cols if c in histories[v]])
         medians.append(float(np.nanmedian(vals)) if vals.notna().any() else math.nan)
     m = np.array(medians)
     good = m[np.isfinite(m) & (m > 0)]
@@ -715,10 +422,10 @@ def _panel_title(names: str, loss: str | None, count: int, width: float) -> str:
     """The title of a panel that shows some of the variants: their names, wrapped to the panel's
     width; when that takes more than three lines, the count (the legend names them by colour)."""
     size = matplotlib.rcParams["axes.titlesize"]
-    wrapped = _wrap(names, width, size)
-    if _lines(wrapped) <= 3:
+    wrapped = wrap(names, width, size)
+    if line_count(wrapped) <= 3:
         return wrapped
-    return _wrap(f"{count} variants" + (f" ({loss} loss)" if loss else ""), width, size)
+    return wrap(f"{count} variants" + (f" ({loss} loss)" if loss else ""), width, size)
 
 
 def plot_curves_overlay(
@@ -739,7 +446,7 @@ def plot_curves_overlay(
     """
     variants = [str(v) for v in histories]
     histories = {str(k): v for k, v in histories.items()}
-    cols = _colors_for(variants, colors)
+    cols = colors_for(variants, colors)
     quantities: dict[str, list[str]] = {}
     for m in metrics:
         _, q = _split_metric(m)
@@ -757,7 +464,7 @@ def plot_curves_overlay(
             panels.append((q, ms, variants, loss, None))
 
     n = len(panels)
-    fig = _figure(figsize or (3.8 * n + 0.4, 3.5))
+    fig = new_figure(figsize or (3.8 * n + 0.4, 3.5))
     panel_width = fig.get_size_inches()[0] / n - 0.8  # less the y tick labels and label
     axes = fig.subplots(1, n, squeeze=False)[0]
     used_splits: set = set()
@@ -768,21 +475,21 @@ def plot_curves_overlay(
         values = []
         for v in vs:
             h = histories[v]
-            x = _finite(h["epoch"]) if "epoch" in h else pd.Series(np.arange(len(h)), dtype=float)
+            x = finite(h["epoch"]) if "epoch" in h else pd.Series(np.arange(len(h)), dtype=float)
             for m in ms:
                 if m not in h:
                     continue
                 split, _ = _split_metric(m)
-                y = _finite(h[m]) * scale
+                y = finite(h[m]) * scale
                 values.append(y)
                 ax.plot(x, y, color=cols[v], linestyle=SPLIT_STYLE.get(split, "-"), label=v)
         if not values or not pd.concat(values).notna().any():
-            _no_data(ax)
+            no_data(ax)
         elif q != "acc":
-            _maybe_log_y(ax, pd.concat(values))
+            maybe_log_y(ax, pd.concat(values))
         ax.set_xlabel("epoch")
         ax.set_ylabel(_quantity_label(q, splits, loss))
-        _integer_ticks(ax.xaxis)
+        integer_ticks(ax.xaxis)
         ax.grid(alpha=0.3)
         if sub:
             ax.set_title(_panel_title(sub, loss, len(vs), panel_width))
@@ -791,10 +498,10 @@ def plot_curves_overlay(
         handles += [
             Line2D([], [], color="0.3", linestyle=SPLIT_STYLE[s], label=SPLIT_NAME[s]) for s in ("train", "val")
         ]
-    _fig_legend(fig, handles, max_cols=5)
+    fig_legend(fig, handles, max_cols=5)
     if title:
         fig.suptitle(literal(title))
-    return _fit_to_text(fig)
+    return fit_to_text(fig)
 
 
 def plot_templates_compare(
@@ -821,7 +528,7 @@ def plot_templates_compare(
     first = variants[0] if variants else None
     ncols = max(max((len(n) for n in own_names.values()), default=1), max((len(t) for t in imgs.values()), default=1))
     nrows = len(variants)
-    fig = _figure(figsize or (1.25 * ncols + 1.6, 1.2 * nrows + 0.45))
+    fig = new_figure(figsize or (1.25 * ncols + 1.6, 1.2 * nrows + 0.45))
     axes = fig.subplots(nrows, ncols, squeeze=False)
     header = _template_titles(len(imgs[first]), own_names[first]) if first else []
     for r, v in enumerate(variants):
@@ -832,13 +539,13 @@ def plot_templates_compare(
                 ax.set_axis_off()
                 continue
             ax.imshow(imgs[v][c], interpolation="nearest")
-            _image_axis(ax)
+            image_axis(ax)
             if r == 0 or own:
                 ax.set_title(titles[c] if own else header[c], fontsize=9)
-        axes[r, 0].set_ylabel(_wrap(v, 2.0, 10), rotation=0, ha="right", va="center", fontsize=10)
+        axes[r, 0].set_ylabel(wrap(v, 2.0, 10), rotation=0, ha="right", va="center", fontsize=10)
     if title:
         fig.suptitle(literal(title))
-    return _fit_to_text(fig)
+    return fit_to_text(fig)
 
 
 def _true_class_prob(probs, labels, variant: str) -> tuple[np.ndarray, np.ndarray]:
@@ -881,11 +588,11 @@ def plot_true_class_prob(
     (for a single sigmoid output: p >= 0.5 for label 1). Panels share both axes.
     """
     variants = [str(v) for v in probs_by_variant]
-    cols = _colors_for(variants, colors)
+    cols = colors_for(variants, colors)
     n = len(variants)
     ncols = max(1, min(n, ncols))
     nrows = math.ceil(n / ncols)
-    fig = _figure(figsize or (3.6 * ncols + 0.3, 3.0 * nrows + 0.6))
+    fig = new_figure(figsize or (3.6 * ncols + 0.3, 3.0 * nrows + 0.6))
     axes = fig.subplots(nrows, ncols, squeeze=False, sharex=True, sharey=True)
     edges = np.linspace(0, 1, bins + 1)
     for i, ax in enumerate(axes.flat):
@@ -904,7 +611,7 @@ def plot_true_class_prob(
             linewidth=1.4,
             label=f"misclassified (n = {int((~correct).sum())})",
         )
-        ax.set_title(_wrap(v, fig.get_size_inches()[0] / ncols - 0.7, matplotlib.rcParams["axes.titlesize"]))
+        ax.set_title(wrap(v, fig.get_size_inches()[0] / ncols - 0.7, matplotlib.rcParams["axes.titlesize"]))
         ax.set_xlim(0, 1)
         ax.set_xlabel("p(true class)")
         ax.set_ylabel("test images (count)")
@@ -912,7 +619,7 @@ def plot_true_class_prob(
         ax.legend(fontsize=8, frameon=False, loc="upper center")
     if title:
         fig.suptitle(literal(title))
-    return _fit_to_text(fig)
+    return fit_to_text(fig)
 
 
 def plot_augment_preview(
@@ -945,16 +652,16 @@ def plot_augment_preview(
     labels = list(row_labels) if row_labels is not None else ["original"] + [f"augmented {j + 1}" for j in range(m)]
     if len(labels) != m + 1:
         raise ValueError(f"{len(labels)} row labels for {m + 1} rows; give one for the originals and one per copy")
-    fig = _figure(figsize or (1.15 * n + 1.4, 1.2 * (m + 1) + 0.5))
+    fig = new_figure(figsize or (1.15 * n + 1.4, 1.2 * (m + 1) + 0.5))
     axes = fig.subplots(m + 1, n, squeeze=False)
     for r, imgs in enumerate(rows):
         for c in range(n):
             ax = axes[r, c]
             ax.imshow(imgs[c], interpolation="nearest")
-            _image_axis(ax)
+            image_axis(ax)
             if r == 0 and titles is not None:
                 ax.set_title(literal(titles[c]), fontsize=9)
         axes[r, 0].set_ylabel(labels[r], rotation=0, ha="right", va="center", fontsize=9)
     if title:
         fig.suptitle(literal(title))
-    return _fit_to_text(fig)
+    return fit_to_text(fig)

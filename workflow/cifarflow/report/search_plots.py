@@ -1,11 +1,12 @@
-"""Figures of a hyperparameter search (issue 17): validation accuracy against each searched setting,
+"""Figures of a hyperparameter search: validation accuracy against each searched setting,
 coloured by round, and a parallel-coordinates view of every trial.
 
-Pure functions like `report.plots`: a DataFrame of trials in (one row per trial with its round,
-its searched settings and `val_acc`, a fraction), a `Figure` out, no file opened; `plots.save`
-writes them. A setting's axis is given by `scales`: ``"log"`` (the space is log-uniform or a log
-integer range), ``"linear"`` or ``"category"`` (a choice: one position per value, in the given
-order). Trials' test numbers are never drawn: a search is judged on validation only.
+Pure functions built with the toolkit of `cifarflow.report.figure`, like `cifarflow.report.plots`:
+a DataFrame of trials in (one row per trial with its round, its searched settings and `val_acc`, a
+fraction), a `Figure` out, no file opened; `figure.save` writes them. A setting's axis is given by
+`scales`: ``"log"`` (the space is log-uniform or a log integer range), ``"linear"`` or
+``"category"`` (a choice: one position per value, in the given order). Trials' test numbers are
+never drawn: a search is judged on validation only.
 """
 
 from __future__ import annotations
@@ -20,8 +21,18 @@ import pandas as pd
 from matplotlib.colors import Normalize
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
+from matplotlib.ticker import FuncFormatter
 
-from .plots import _PARAM_LABELS, _fig_legend, _figure, _fit_to_text, _integer_ticks, _text_width, _wrap, literal
+from cifarflow.report.figure import (
+    PARAM_LABELS,
+    fig_legend,
+    fit_to_text,
+    integer_ticks,
+    literal,
+    new_figure,
+    text_width,
+    wrap,
+)
 
 __all__ = ["round_colors", "plot_search_settings", "plot_search_parallel"]
 
@@ -32,8 +43,6 @@ def _log_x(ax) -> None:
     """Log x scale with plain tick labels (0.005, 0.01, 0.02) that do not collide: the powers of
     ten always; between them every minor tick when at most 4 lie in view (a narrow range still
     gets numbers), else the 2s and 5s when the axis spans under 1.5 decades, else none."""
-    from matplotlib.ticker import FuncFormatter
-
     ax.set_xscale("log")
     axis = ax.xaxis
 
@@ -59,7 +68,7 @@ def round_colors(rounds: Sequence[int]) -> dict[int, str]:
 
 
 def _label(key: str) -> str:
-    return _PARAM_LABELS.get(key, key)
+    return PARAM_LABELS.get(key, key)
 
 
 def _show(value) -> str:
@@ -99,13 +108,13 @@ def _category_ticks(ax, labels: list[str], width: float) -> None:
     they fit their slots of the axes' `width` inches; else wrapped at their separators and turned
     45 degrees, anchored at their ends, with as many lines as the slots' spacing across them holds."""
     slot = width / max(1, len(labels))
-    if max((_text_width(t) for t in labels), default=0.0) <= 0.9 * slot:
+    if max((text_width(t) for t in labels), default=0.0) <= 0.9 * slot:
         ax.set_xticks(range(len(labels)), labels, rotation=30 if len(labels) > 3 else 0)
         return
     across = slot * math.sin(math.radians(45))  # the distance between two turned labels' baselines
     lines = max(1, int((across - 0.04) // 0.17))
-    longest = max(_text_width(t) for t in labels)
-    wrapped = [_wrap(t, max(1.0, longest / lines + 0.1)) for t in labels]
+    longest = max(text_width(t) for t in labels)
+    wrapped = [wrap(t, max(1.0, longest / lines + 0.1)) for t in labels]
     ax.set_xticks(range(len(labels)), wrapped, rotation=45, ha="right", rotation_mode="anchor")
 
 
@@ -125,7 +134,7 @@ def plot_search_settings(
     keys = list(scales)
     ncols = min(ncols, len(keys))
     nrows = math.ceil(len(keys) / ncols)
-    fig = _figure((3.2 * ncols + 0.6, 2.8 * nrows + 0.8))
+    fig = new_figure((3.2 * ncols + 0.6, 2.8 * nrows + 0.8))
     axes = np.atleast_1d(fig.subplots(nrows, ncols, squeeze=False)).ravel()
     colors = round_colors(trials["round"])
     acc = pd.to_numeric(trials["val_acc"], errors="coerce").astype(float) * 100
@@ -141,7 +150,7 @@ def plot_search_settings(
             if scales[key] == "log":
                 _log_x(ax)
             elif str(key).split(".")[-1] == "epochs":
-                _integer_ticks(ax.xaxis)
+                integer_ticks(ax.xaxis)
         for r, color in colors.items():
             sel = (trials["round"] == r).to_numpy()
             ax.scatter(x[sel], acc[sel], s=28, color=color, edgecolors="white", linewidths=0.5, zorder=2)
@@ -158,29 +167,20 @@ def plot_search_settings(
         handles.append(
             Line2D([], [], marker="o", linestyle="", markerfacecolor="none", markeredgecolor="crimson", label="chosen")
         )
-    _fig_legend(fig, handles, max_cols=6)
+    fig_legend(fig, handles, max_cols=6)
     if title:
         fig.suptitle(literal(title))
-    return _fit_to_text(fig)
+    return fit_to_text(fig)
 
 
-def plot_search_parallel(
-    trials: pd.DataFrame,
-    scales: Mapping[str, str],
-    *,
-    chosen: str | None = None,
-    choices: Mapping[str, Sequence] | None = None,
-    title: str | None = None,
-) -> Figure:
-    """Parallel coordinates: one vertical axis per searched setting and a last one for validation
-    accuracy; each trial is a line coloured by its validation accuracy (colour bar), the chosen
-    trial drawn thick. Each axis spans its values (on the log scale for log settings) and is
-    labelled with its smallest and largest value (every value for a choice)."""
-    _check(trials, scales)
-    keys = list(scales)
+def _parallel_axes(trials: pd.DataFrame, scales: Mapping[str, str], choices: Mapping[str, Sequence] | None):
+    """The axes of the parallel-coordinates view, one per searched setting and a last one for
+    validation accuracy: (positions of the trials in [0, 1], tick positions, tick labels) each,
+    and the accuracies (%). A numeric axis spans its values (log10 for a log setting), labelled
+    with its smallest and largest; a choice gets one tick per value."""
     n = len(trials)
-    cols = []  # per axis: (positions in [0, 1], tick positions, tick labels)
-    for key in keys:
+    cols = []
+    for key in scales:
         values = list(trials[key])
         if scales[key] == "category":
             cats = _categories(values, (choices or {}).get(key))
@@ -204,34 +204,40 @@ def plot_search_parallel(
             [f"{lo:.1f}", f"{hi:.1f}"] if hi > lo else [f"{lo:.1f}"],
         )
     )
-    names = [_label(k) + (" (log)" if scales[k] == "log" else "") for k in keys] + ["validation\naccuracy (%)"]
+    return cols, acc
 
-    fig = _figure((max(4.5, 1.7 * len(names) + 1.5), 3.8))
+
+def plot_search_parallel(
+    trials: pd.DataFrame,
+    scales: Mapping[str, str],
+    *,
+    chosen: str | None = None,
+    choices: Mapping[str, Sequence] | None = None,
+    title: str | None = None,
+) -> Figure:
+    """Parallel coordinates: one vertical axis per searched setting and a last one for validation
+    accuracy; each trial is a line coloured by its validation accuracy (colour bar), the chosen
+    trial drawn thick. Each axis spans its values (on the log scale for log settings) and is
+    labelled with its smallest and largest value (every value for a choice)."""
+    _check(trials, scales)
+    cols, acc = _parallel_axes(trials, scales, choices)
+    lo, hi = np.nanmin(acc), np.nanmax(acc)
+    names = [_label(k) + (" (log)" if scales[k] == "log" else "") for k in scales] + ["validation\naccuracy (%)"]
+
+    fig = new_figure((max(4.5, 1.7 * len(names) + 1.5), 3.8))
     # the distance between two axes (inches), less the y label and the colour bar
     gap = (fig.get_size_inches()[0] - 1.6) / max(1.0, len(names) - 0.4)
-    names = [_wrap(t, gap - 0.15) for t in names]
-    cols = [(pos, ticks, [_wrap(t, 0.93 * gap - 0.15, 7) for t in labels]) for pos, ticks, labels in cols]
+    names = [wrap(t, gap - 0.15) for t in names]
+    cols = [(pos, ticks, [wrap(t, 0.93 * gap - 0.15, 7) for t in labels]) for pos, ticks, labels in cols]
     ax = fig.subplots()
     norm = Normalize(vmin=lo, vmax=hi) if hi > lo else Normalize(vmin=lo - 0.5, vmax=lo + 0.5)
     cmap = matplotlib.colormaps["viridis"]
-    xs = np.arange(len(names))
-    ys = np.column_stack([c[0] for c in cols])
-    order = np.argsort(np.nan_to_num(acc, nan=-np.inf), kind="stable")  # best drawn last (on top)
-    for i in order:
-        is_chosen = chosen is not None and trials["trial"].iloc[i] == chosen
-        ax.plot(
-            xs,
-            ys[i],
-            color="crimson" if is_chosen else cmap(norm(acc[i])) if np.isfinite(acc[i]) else "0.7",
-            linewidth=2.6 if is_chosen else 1.0,
-            alpha=1.0 if is_chosen else 0.75,
-            zorder=3 if is_chosen else 2,
-        )
+    _draw_trials(ax, trials, np.column_stack([c[0] for c in cols]), acc, chosen, lambda a: cmap(norm(a)))
     for j, (_, ticks, labels) in enumerate(cols):
         ax.axvline(j, color="0.3", linewidth=0.8, zorder=1)
         for t, text in zip(ticks, labels):
             ax.text(j + 0.04, t, text, fontsize=7, va="center", ha="left", color="0.2")
-    ax.set_xticks(xs, names)
+    ax.set_xticks(np.arange(len(names)), names)
     ax.set_xlim(-0.2, len(names) - 0.6)
     ax.set_ylim(-0.06, 1.06)
     ax.set_yticks([])
@@ -250,4 +256,21 @@ def plot_search_parallel(
         )
     if title:
         fig.suptitle(literal(title))
-    return _fit_to_text(fig)
+    return fit_to_text(fig)
+
+
+def _draw_trials(ax, trials: pd.DataFrame, ys: np.ndarray, acc: np.ndarray, chosen, color_of) -> None:
+    """One line per trial across the axes (`ys`: trials x axes positions), coloured by its
+    accuracy (`color_of`; grey without one), the best drawn last (on top), the chosen one thick."""
+    xs = np.arange(ys.shape[1])
+    order = np.argsort(np.nan_to_num(acc, nan=-np.inf), kind="stable")  # best drawn last (on top)
+    for i in order:
+        is_chosen = chosen is not None and trials["trial"].iloc[i] == chosen
+        ax.plot(
+            xs,
+            ys[i],
+            color="crimson" if is_chosen else color_of(acc[i]) if np.isfinite(acc[i]) else "0.7",
+            linewidth=2.6 if is_chosen else 1.0,
+            alpha=1.0 if is_chosen else 0.75,
+            zorder=3 if is_chosen else 2,
+        )

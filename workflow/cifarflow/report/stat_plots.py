@@ -1,11 +1,13 @@
-"""Figures with uncertainty (issue 16): per-seed strips, paired differences, curves with bands,
-per-class bars and vs-lambda points with error bars.
+"""Figures with uncertainty: per-seed strips, paired differences, curves with bands, per-class
+bars and vs-lambda points with error bars.
 
-Every function takes in-memory objects and returns a ``matplotlib.figure.Figure`` built without
-pyplot, like :mod:`cifarflow.plots` (whose layout helpers, colours and ``save`` these share).
-Every interval drawn is the one :mod:`cifarflow.stats` computes: error bars and bands are the 95%
-Student t interval of the mean over seeds (the "±" of the tables), and a paired difference's bar
-is its 95% paired bootstrap interval. Accuracies are drawn in percent.
+Every function takes in-memory objects and returns a ``matplotlib.figure.Figure`` built with the
+toolkit of :mod:`cifarflow.report.figure` (new figures, colours, labels that fit, ``save``), like
+:mod:`cifarflow.report.plots`. Every interval drawn is one that :mod:`cifarflow.report.stats` or
+:mod:`cifarflow.report.verdicts` computes: error bars and bands are the Student t interval of the
+mean over seeds at ``confidence`` (95% unless given; the "±" of the tables), and a paired
+difference's bar is its recipe interval or its 95% paired bootstrap interval over test images.
+Accuracies are drawn in percent.
 """
 
 from __future__ import annotations
@@ -13,29 +15,31 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 
-import matplotlib
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 
-from .plots import (
-    _colors_for,
-    _fig_legend,
-    _figure,
-    _finite,
-    _fit_to_text,
-    _integer_ticks,
-    _lines,
-    _no_data,
-    _param_scale,
-    _text_width,
-    _wrap,
+from cifarflow.report.figure import (
+    NORM_LABEL,
+    PARAM_LABELS,
+    axes_title,
+    colors_for,
+    fig_legend,
+    finite,
+    fit_to_text,
+    integer_ticks,
+    line_count,
     literal,
-    plot_per_class,
+    new_figure,
+    no_data,
+    param_scale,
+    text_width,
+    wrap,
 )
-from .stats import CONFIDENCE, VERDICT_A, VERDICT_B, VERDICT_NONE, summarize
+from cifarflow.report.plots import plot_per_class
+from cifarflow.report.stats import CONFIDENCE, VERDICT_A, VERDICT_B, VERDICT_NONE, summarize
 
 __all__ = [
     "VERDICT_COLORS",
@@ -62,7 +66,7 @@ _STEM_LABELS = {
     "test_loss": "test loss (per image)",
     "best_epoch": "kept epoch",
     "stop_epoch": "last epoch trained",
-    "weight_norm2": r"$\|W\|^2$ (sum of squared weights)",
+    "weight_norm2": NORM_LABEL,
 }
 
 
@@ -98,18 +102,18 @@ def plot_seed_strip(
     per variant (the first on top), its name wrapped at its separators on the left.
     """
     names = [str(v) for v in values]
-    cols = _colors_for(names, colors)
+    cols = colors_for(names, colors)
     scale = 100.0 if _is_acc(metric) else 1.0
     summaries = [summarize(np.asarray(vals, dtype=float) * scale, confidence) for vals in values.values()]
     ticks = [f"{v}\n(n={s.n})" for v, s in zip(names, summaries)]
     size = figsize or (max(4.0, 0.9 * len(names) + 1.5), 3.6)
     column = (size[0] - 1.1) / max(1, len(names))  # less the y tick labels and label
-    horizontal = bool(names) and max(_text_width(t) for t in ticks) > 0.9 * column
+    horizontal = bool(names) and max(text_width(t) for t in ticks) > 0.9 * column
     if horizontal:
-        ticks = [_wrap(f"{v} (n={s.n})", _LABEL_WIDTH) for v, s in zip(names, summaries)]
-        row = max(0.45, _LINE * max(_lines(t) for t in ticks) + 0.16)
+        ticks = [wrap(f"{v} (n={s.n})", _LABEL_WIDTH) for v, s in zip(names, summaries)]
+        row = max(0.45, _LINE * max(line_count(t) for t in ticks) + 0.16)
         size = (figsize[0] if figsize else 6.4, max(size[1] if figsize else 0.0, 1.6 + row * len(names)))
-    fig = _figure(size)
+    fig = new_figure(size)
     ax = fig.subplots()
     value_axis = ax.xaxis if horizontal else ax.yaxis
     for i, (v, vals) in enumerate(values.items()):
@@ -134,7 +138,7 @@ def plot_seed_strip(
     category_axis.set_label_text("variant (n = number of seeds)")
     value_axis.set_label_text(_STEM_LABELS.get(metric, metric))
     if metric in _EPOCH_STEMS:
-        _integer_ticks(value_axis)
+        integer_ticks(value_axis)
     ax.grid(axis="x" if horizontal else "y", alpha=0.3)
     handles = [
         Line2D([], [], marker="o", linestyle="", color="0.3", label="one seed"),
@@ -143,13 +147,8 @@ def plot_seed_strip(
     fig.legend(handles=handles, loc="outside lower center", ncols=2, frameon=False)
     title = literal(title) if title else f"{_STEM_LABELS.get(metric, metric)} over seeds"
     # horizontal: wrapped to the axes' width (it is centred over them, right of the names)
-    ax.set_title(_title(title, fig, max(_text_width(t) for t in ticks) + 0.9) if horizontal else title)
-    return _fit_to_text(fig)
-
-
-def _title(text: str, fig: Figure, margin: float = 0.6) -> str:
-    """An axes title wrapped to the figure's width less `margin` inches when it is wider."""
-    return _wrap(text, fig.get_size_inches()[0] - margin, matplotlib.rcParams["axes.titlesize"])
+    ax.set_title(axes_title(title, fig, max(text_width(t) for t in ticks) + 0.9) if horizontal else title)
+    return fit_to_text(fig)
 
 
 def plot_pair_diffs(
@@ -175,16 +174,47 @@ def plot_pair_diffs(
         _pair_label(shown.get(r.variant_a, r.variant_a), shown.get(r.variant_b, r.variant_b))
         for r in pairs.itertuples()
     ]
-    lines = max((_lines(t) for t in labels), default=1)
+    lines = max((line_count(t) for t in labels), default=1)
     row = max(0.4, _LINE * lines + (0.3 if lines > 1 else 0.12))  # a gap between two pairs' names
     height = 1.2 + row * max(n, 1)
-    fig = _figure((figsize[0], max(figsize[1], height)) if figsize else (7.0, height))
+    fig = new_figure((figsize[0], max(figsize[1], height)) if figsize else (7.0, height))
     ax = fig.subplots()
     if n == 0:
-        _no_data(ax, "no pairs")
+        no_data(ax, "no pairs")
         ax.set_title(literal(title))
-        return _fit_to_text(fig)
+        return fit_to_text(fig)
     y = np.arange(n)[::-1]  # first pair on top
+    _draw_pairs(ax, pairs, y, recipe)
+    ax.set_yticks(y, labels=labels)
+    ax.set_ylim(-0.7, n - 0.3)
+    ax.set_ylabel("pair (A − B)")
+    if recipe:
+        level = f"{100 * float(pairs['level'].iloc[0]):.4g}%" if n else ""
+        xlabel = f"difference in test accuracy, A − B (percentage points; {level} interval over seeds and test images)"
+        title_legend = "verdict (recipe interval; shaded: ±min_effect, where equivalent lies)"
+    else:
+        xlabel = "difference in test accuracy, A − B (percentage points; 95% paired bootstrap interval)"
+        title_legend = f"verdict (McNemar, Holm-adjusted p < {alpha:g}, interval excludes 0)"
+    ax.set_xlabel(_axis_label(xlabel, fig, labels))
+    ax.grid(axis="x", alpha=0.3)
+    order = (VERDICT_A, VERDICT_B, "equivalent", "undecided", VERDICT_NONE)
+    present = [v for v in order if v in set(pairs["verdict"])]
+    handles = [Patch(color=VERDICT_COLORS[v], label=v) for v in present]
+    fig.legend(
+        handles=handles,
+        loc="outside lower center",
+        ncols=len(handles),
+        frameon=False,
+        title=wrap(title_legend, fig.get_size_inches()[0] - 0.3),
+    )
+    ax.set_title(axes_title(literal(title), fig, _LABEL_WIDTH + 1.4 if lines > 1 else 0.6))
+    return fit_to_text(fig)
+
+
+def _draw_pairs(ax, pairs: pd.DataFrame, y: np.ndarray, recipe: bool) -> None:
+    """Each pair's difference (percentage points) at its row `y` with its interval, coloured by
+    verdict, and its P(A>B) (a recipe table) or Holm-adjusted p right of the axes; a recipe
+    table's ±min_effect band shaded; a line at 0."""
     for yi, r in zip(y, pairs.itertuples()):
         d, lo, hi = 100 * r.diff, 100 * r.diff_lo, 100 * r.diff_hi
         ax.errorbar(
@@ -201,63 +231,30 @@ def plot_pair_diffs(
         else:
             p = "p<0.001" if r.p_adj < 0.001 else f"p={r.p_adj:.3f}"
         ax.annotate(p, xy=(1.01, yi), xycoords=("axes fraction", "data"), va="center", fontsize=8, color="0.3")
-    if recipe and n:
+    if recipe and len(pairs):
         delta = 100 * float(pairs["min_effect"].iloc[0])
         ax.axvspan(-delta, delta, color="#2ca02c", alpha=0.12, zorder=0, label=f"±{delta:g} points")
     ax.axvline(0.0, color="0.3", linewidth=0.8, zorder=0)
-    ax.set_yticks(y, labels=labels)
-    ax.set_ylim(-0.7, n - 0.3)
-    ax.set_ylabel("pair (A − B)")
-    if recipe:
-        level = f"{100 * float(pairs['level'].iloc[0]):.4g}%" if n else ""
-        ax.set_xlabel(
-            _axis_label(
-                f"difference in test accuracy, A − B (percentage points; {level} interval over seeds and test images)",
-                fig,
-                labels,
-            )
-        )
-        title_legend = "verdict (recipe interval; shaded: ±min_effect, where equivalent lies)"
-    else:
-        ax.set_xlabel(
-            _axis_label(
-                "difference in test accuracy, A − B (percentage points; 95% paired bootstrap interval)", fig, labels
-            )
-        )
-        title_legend = f"verdict (McNemar, Holm-adjusted p < {alpha:g}, interval excludes 0)"
-    ax.grid(axis="x", alpha=0.3)
-    order = (VERDICT_A, VERDICT_B, "equivalent", "undecided", VERDICT_NONE)
-    present = [v for v in order if v in set(pairs["verdict"])]
-    handles = [Patch(color=VERDICT_COLORS[v], label=v) for v in present]
-    fig.legend(
-        handles=handles,
-        loc="outside lower center",
-        ncols=len(handles),
-        frameon=False,
-        title=_wrap(title_legend, fig.get_size_inches()[0] - 0.3),
-    )
-    ax.set_title(_title(literal(title), fig, _LABEL_WIDTH + 1.4 if lines > 1 else 0.6))
-    return _fit_to_text(fig)
 
 
 def _axis_label(text: str, fig: Figure, labels: Sequence[str]) -> str:
     """The forest plot's x label; beside wrapped pair names (which leave the axes narrower than
     the label) it breaks before its parenthesis, each part wrapped to the axes' width."""
-    if all(_lines(t) == 1 for t in labels):
+    if all(line_count(t) == 1 for t in labels):
         return text
     room = fig.get_size_inches()[0] - _LABEL_WIDTH - 1.4  # less the pair names and the P(A>B) notes
-    if _text_width(text) <= room:
+    if text_width(text) <= room:
         return text
     head, _, rest = text.partition(" (")
-    return "\n".join(_wrap(part, room) for part in (head, "(" + rest if rest else "") if part)
+    return "\n".join(wrap(part, room) for part in (head, "(" + rest if rest else "") if part)
 
 
 def _pair_label(a, b) -> str:
     """ "A − B" on one line when it fits the label column, else A over "− B", each wrapped."""
     label = f"{a} − {b}"
-    if _text_width(label) <= _LABEL_WIDTH:
+    if text_width(label) <= _LABEL_WIDTH:
         return label
-    return _wrap(str(a), _LABEL_WIDTH) + "\n" + _wrap(f"− {b}", _LABEL_WIDTH)
+    return wrap(str(a), _LABEL_WIDTH) + "\n" + wrap(f"− {b}", _LABEL_WIDTH)
 
 
 def mean_band(histories: Sequence[pd.DataFrame], column: str, confidence: float = CONFIDENCE) -> pd.DataFrame:
@@ -269,7 +266,7 @@ def mean_band(histories: Sequence[pd.DataFrame], column: str, confidence: float 
     frames = []
     for k, h in enumerate(histories):
         if column in h and "epoch" in h:
-            frames.append(pd.DataFrame({"epoch": h["epoch"].to_numpy(), "seed": k, "v": _finite(h[column]).to_numpy()}))
+            frames.append(pd.DataFrame({"epoch": h["epoch"].to_numpy(), "seed": k, "v": finite(h[column]).to_numpy()}))
     if not frames:
         return pd.DataFrame(columns=["epoch", "mean", "lo", "hi", "n"])
     long = pd.concat(frames, ignore_index=True)
@@ -298,9 +295,9 @@ def plot_curves_band(
     drops, and the variant's legend entry says from which epoch how many seeds remain.
     """
     names = [str(v) for v in histories]
-    cols = _colors_for(names, colors)
+    cols = colors_for(names, colors)
     metrics = list(metrics)
-    fig = _figure(figsize or (max(4.2, 3.6 * len(metrics)), 3.4))
+    fig = new_figure(figsize or (max(4.2, 3.6 * len(metrics)), 3.4))
     axes = np.atleast_1d(fig.subplots(1, len(metrics)))
     counts: dict[str, pd.DataFrame] = {}  # variant -> epoch and n of the first panel it is drawn in
     for ax, m in zip(axes, metrics):
@@ -331,10 +328,10 @@ def plot_curves_band(
                 )
             drew = True
         if not drew:
-            _no_data(ax)
+            no_data(ax)
         ax.set_xlabel("epoch")
         ax.set_ylabel(m.replace("val_", "validation ").replace("train_", "training ").replace("acc", "accuracy (%)"))
-        _integer_ticks(ax.xaxis)
+        integer_ticks(ax.xaxis)
         ax.grid(alpha=0.3)
     n_seeds = {str(v): len(hs) for v, hs in histories.items()}
     labels = {v: f"{v} ({_seed_counts(counts.get(v), n_seeds[v])})" for v in names}
@@ -353,10 +350,10 @@ def plot_curves_band(
                 label="from ○: mean of the seeds left (no band)",
             )
         )
-    _fig_legend(fig, handles)
+    fig_legend(fig, handles)
     if title:
         fig.suptitle(literal(title))
-    return _fit_to_text(fig)
+    return fit_to_text(fig)
 
 
 def _plot_fewer_seeds(ax, band: pd.DataFrame, full: np.ndarray, scale: float, color, v: str) -> None:
@@ -405,7 +402,7 @@ def plot_per_class_ci(
 ) -> Figure:
     """Grouped bars of per-class test accuracy (%) with error bars, one bar per variant.
 
-    rows: variant -> its :func:`cifarflow.stats.aggregate_runs` row (``acc_<class>_mean``/``_half``).
+    rows: variant -> its :func:`cifarflow.report.stats.aggregate_runs` row (``acc_<class>_mean``/``_half``).
     A class without an interval (one seed) gets a bar without an error bar. The bars are
     :func:`cifarflow.report.plots.plot_per_class`'s, given the means, the half-widths and ``n``.
     """
@@ -422,9 +419,6 @@ def plot_per_class_ci(
         title=title,
         figsize=figsize,
     )
-
-
-_PARAM_LABELS = {"lambda": r"L2 penalty $\lambda$", "eta": r"learning rate $\eta$"}
 
 
 def plot_vs_param_ci(
@@ -449,12 +443,12 @@ def plot_vs_param_ci(
     df["value"] = pd.to_numeric(df["value"], errors="raise").astype(float)
     df = df.sort_values("value", kind="stable").reset_index(drop=True)
     df["variant"] = df["variant"].astype(str)
-    cols = _colors_for(list(df["variant"]), colors)
-    fig = _figure(figsize or (max(4.2, 4.0 * len(stems)), 3.6))
+    cols = colors_for(list(df["variant"]), colors)
+    fig = new_figure(figsize or (max(4.2, 4.0 * len(stems)), 3.6))
     axes = np.atleast_1d(fig.subplots(1, len(stems)))
     for ax, stem in zip(axes, stems):
         scale = 100.0 if _is_acc(stem) else 1.0
-        _param_scale(ax, df["value"].to_numpy())
+        param_scale(ax, df["value"].to_numpy())
         mean = df[f"{stem}_mean"].astype(float).to_numpy() * scale
         half = df[f"{stem}_half"].astype(float).to_numpy() * scale
         ax.plot(df["value"], mean, color="0.6", linewidth=1, zorder=1)
@@ -463,12 +457,12 @@ def plot_vs_param_ci(
                 ax.errorbar([xv], [m], yerr=[[h], [h]], fmt="o", color=cols[v], capsize=3, zorder=2, gid=f"{stem}:{v}")
             else:
                 ax.plot([xv], [m], "o", color=cols[v], zorder=2, gid=f"{stem}:{v}")
-        ax.set_xlabel(_PARAM_LABELS.get(param, str(param)))
+        ax.set_xlabel(PARAM_LABELS.get(param, str(param)))
         ax.set_ylabel(_STEM_LABELS.get(stem, stem))
         if stem in _EPOCH_STEMS:
-            _integer_ticks(ax.yaxis)
+            integer_ticks(ax.yaxis)
         ax.grid(alpha=0.3)
     handles = [Line2D([], [], marker="o", linestyle="", color=cols[v], label=v) for v in dict.fromkeys(df["variant"])]
-    _fig_legend(fig, handles, max_cols=5)
+    fig_legend(fig, handles, max_cols=5)
     fig.suptitle(literal(title) if title else f"mean over seeds with 95% t intervals against {param}")
-    return _fit_to_text(fig)
+    return fit_to_text(fig)

@@ -1,5 +1,5 @@
-"""The figures of one finished run (curves, confusion matrix, first-layer weights as images) and
-the preview of an augmentation."""
+"""The figures of one variant's finished runs (curves, confusion matrix, first-layer weights as
+images; over one seed or several) and the preview of an augmentation."""
 
 from __future__ import annotations
 
@@ -8,10 +8,12 @@ from pathlib import Path
 import numpy as np
 
 from cifarflow.data.augment import augment_batch
+from cifarflow.data.splits import load_split
 from cifarflow.errors import DataError
 from cifarflow.io import read_run
 from cifarflow.nn.registry import LINEAR_MODELS
 from cifarflow.report import plots
+from cifarflow.report.figure import DEFAULT_DPI, literal, save, variant_colors
 
 
 def weight_images(params: dict, metrics: dict, label: str | None = None):
@@ -73,37 +75,15 @@ def _runs_of(metrics_paths, history_paths, weights_paths) -> list:
     return runs
 
 
-def variant_figures(
-    metrics_path,
-    history_path,
-    weights_path,
-    curves,
-    confusion,
-    templates,
-    dpi: int = 150,
-    width: float | None = None,
-    pdf: bool = True,
-    label: str | None = None,
-) -> None:
-    """Write the curves, confusion-matrix and weight-image figures of one variant (png, and pdf
-    unless `pdf` is false), titled with its display `label` (default: its name).
-
-    Each path argument may be one file or a list, one per replicate seed (in the same order). One
-    seed: the run's curves with its kept and stop epochs, as before replicates. Several: the curves
-    are the mean over the seeds with a 95% t band, the confusion matrix is the sum over the seeds
-    (the title says so), and the weight images are those of the first seed."""
-    metrics_paths, history_paths, weights_paths = map(_as_list, (metrics_path, history_path, weights_path))
-    if not len(metrics_paths) == len(history_paths) == len(weights_paths) >= 1:
-        raise DataError(
-            f"{len(metrics_paths)} metrics, {len(history_paths)} history and {len(weights_paths)} weights files"
-        )
-    runs = _runs_of(metrics_paths, history_paths, weights_paths)  # each file checked against its run folder
-    ms = [r.metrics for r in runs]
-    m = ms[0]
+def curves_figure(runs: list, label: str | None = None):
+    """The training curves of a variant's runs (`cifarflow.io.Run`, one per seed), titled with its
+    display `label` (default: its name) and coloured by its name. One run: its curves with its kept,
+    stop and divergence epochs. Several: the mean over the seeds with a 95% t band."""
+    m = runs[0].metrics
     shown = label or m["variant"]
-    color = plots.variant_colors([m["variant"]])[m["variant"]]  # the name's colour, as in every other figure
-    if len(ms) == 1:
-        fig = plots.plot_curves(
+    color = variant_colors([m["variant"]])[m["variant"]]  # the name's colour, as in every other figure
+    if len(runs) == 1:
+        return plots.plot_curves(
             runs[0].history(),
             shown,
             best_epoch=m["best_epoch"],
@@ -111,30 +91,71 @@ def variant_figures(
             diverged_epoch=m["diverged_epoch"],
             color=color,
         )
-        conf_title = f"{shown}: test confusion matrix"
-        conf = m["confusion"]
-    else:
-        from cifarflow.report.stat_plots import plot_curves_band
+    from cifarflow.report.stat_plots import plot_curves_band  # deferred: scipy (stats), for seeds > 1 only
 
-        seeds = [str((x.get("config") or {}).get("seed", "")) for x in ms]
-        hists = [r.history() for r in runs]
-        cols = [c for c in ("train_loss", "val_loss", "train_acc", "val_acc") if c in hists[0]]
-        fig = plot_curves_band(
-            {plots.literal(shown): hists},
-            metrics=cols,
-            colors={plots.literal(shown): color},
-            title=f"{shown}: mean over seeds {', '.join(seeds)} with 95% t band",
-        )
-        conf = np.sum([np.asarray(x["confusion"]) for x in ms], axis=0).tolist()
-        conf_title = f"{shown}: test confusion matrix, summed over {len(ms)} seeds"
-    plots.save(fig, curves, dpi=dpi, width=width, pdf=pdf)
-    fig = plots.plot_confusion(conf, m["class_names"], conf_title)
-    plots.save(fig, confusion, dpi=dpi, width=width, pdf=pdf)
+    seeds = [str((r.metrics.get("config") or {}).get("seed", "")) for r in runs]
+    hists = [r.history() for r in runs]
+    cols = [c for c in ("train_loss", "val_loss", "train_acc", "val_acc") if c in hists[0]]
+    return plot_curves_band(
+        {literal(shown): hists},
+        metrics=cols,
+        colors={literal(shown): color},
+        title=f"{shown}: mean over seeds {', '.join(seeds)} with 95% t band",
+    )
+
+
+def confusion_figure(runs: list, label: str | None = None):
+    """The test confusion matrix of a variant's runs: one run's, or the sum over several seeds (the
+    title says so)."""
+    ms = [r.metrics for r in runs]
+    shown = label or ms[0]["variant"]
+    if len(ms) == 1:
+        return plots.plot_confusion(ms[0]["confusion"], ms[0]["class_names"], f"{shown}: test confusion matrix")
+    conf = np.sum([np.asarray(x["confusion"]) for x in ms], axis=0).tolist()
+    return plots.plot_confusion(
+        conf, ms[0]["class_names"], f"{shown}: test confusion matrix, summed over {len(ms)} seeds"
+    )
+
+
+def weights_figure(runs: list, label: str | None = None):
+    """The first layer's weights of a variant's first run as images (`weight_images`); with
+    several seeds the title says which seed they are."""
+    m = runs[0].metrics
     W, labels, title = weight_images(runs[0].weights("W1"), m, label)  # the one array shown, nothing else read
-    if len(ms) > 1:
+    if len(runs) > 1:
         title += f" (seed {(m.get('config') or {}).get('seed')})"
-    fig = plots.plot_templates(W, labels, title)
-    plots.save(fig, templates, dpi=dpi, width=width, pdf=pdf)
+    return plots.plot_templates(W, labels, title)
+
+
+def variant_figures(
+    metrics_path,
+    history_path,
+    weights_path,
+    curves,
+    confusion,
+    templates,
+    dpi: int = DEFAULT_DPI,
+    width: float | None = None,
+    pdf: bool = True,
+    label: str | None = None,
+) -> None:
+    """Write the curves, confusion-matrix and weight-image figures of one variant (png, and pdf
+    unless `pdf` is false), titled with its display `label` (default: its name).
+
+    Each path argument may be one file or a list, one per replicate seed (in the same order); the
+    files of each position must be one run folder's, all of one variant. One seed: the run's
+    curves with its kept and stop epochs and its confusion matrix. Several: the curves are the
+    mean over the seeds with a 95% t band, the confusion matrix is the sum over the seeds (the
+    title says so). The weight images are those of the first seed."""
+    metrics_paths, history_paths, weights_paths = map(_as_list, (metrics_path, history_path, weights_path))
+    if not len(metrics_paths) == len(history_paths) == len(weights_paths) >= 1:
+        raise DataError(
+            f"{len(metrics_paths)} metrics, {len(history_paths)} history and {len(weights_paths)} weights files"
+        )
+    runs = _runs_of(metrics_paths, history_paths, weights_paths)  # each file checked against its run folder
+    save(curves_figure(runs, label), curves, dpi=dpi, width=width, pdf=pdf)
+    save(confusion_figure(runs, label), confusion, dpi=dpi, width=width, pdf=pdf)
+    save(weights_figure(runs, label), templates, dpi=dpi, width=width, pdf=pdf)
 
 
 def augmentation_preview(split, aug: dict, seed: int):
@@ -157,10 +178,8 @@ def augmentation_preview(split, aug: dict, seed: int):
 
 
 def augmentation_preview_file(
-    split_path, aug: dict, seed: int, out, dpi: int = 150, width: float | None = None, pdf: bool = True
+    split_path, aug: dict, seed: int, out, dpi: int = DEFAULT_DPI, width: float | None = None, pdf: bool = True
 ) -> None:
     """Write the `augmentation_preview` of the split file's training images to `out` (png, and pdf
     unless `pdf` is false)."""
-    from cifarflow.data.splits import load_split
-
-    plots.save(augmentation_preview(load_split(split_path), aug, seed), out, dpi=dpi, width=width, pdf=pdf)
+    save(augmentation_preview(load_split(split_path), aug, seed), out, dpi=dpi, width=width, pdf=pdf)

@@ -7,7 +7,7 @@ summaries). `cli` parses the commands the rules call; `config` checks and resolv
 `io` is the one I/O layer (atomic writes, hashing, provenance).
 """
 
-__version__ = "0.1.0"
+__version__ = "1.0.0"
 
 CIFAR10_CLASSES = (
     "airplane",

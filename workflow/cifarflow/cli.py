@@ -442,6 +442,13 @@ def add_tool_commands(sub) -> None:
     s.set_defaults(func=cmd_check_config)
 
 
+def add_reproducibility_commands(sub) -> None:
+    from . import manifest, verify  # `manifest` and `verify`, in modules of their own
+
+    manifest.add_parser(sub)
+    verify.add_parser(sub)
+
+
 COMMAND_GROUPS = (
     add_data_commands,
     add_training_commands,
@@ -450,6 +457,7 @@ COMMAND_GROUPS = (
     add_table_commands,
     add_search_commands,
     add_tool_commands,
+    add_reproducibility_commands,
 )
 
 

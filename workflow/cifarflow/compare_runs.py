@@ -15,11 +15,14 @@ Figures, logs and the Markdown/LaTeX renderings of the tables are not compared; 
 (`.snakemake/`) are skipped. It prints one line per difference, naming the file and the dataset,
 key or cell, then a count; `compare_runs` returns 0 when the trees hold the same results, 1
 otherwise. tests/slurm/compare_runs.py (the SLURM self-test) calls `compare_trees` too.
+`content_sha256` is the digest of what is compared in one file (the manifest lists it,
+cifarflow/manifest.py).
 """
 
 from __future__ import annotations
 
 import csv
+import hashlib
 import json
 import math
 from collections import Counter
@@ -213,6 +216,65 @@ COMPARE: dict[str, Callable[[Path, Path], list[str]]] = {
     "history": compare_csv,
     "table": compare_csv,
 }
+
+
+def _canonical(value):
+    """A JSON-able form of a decoded JSON/HDF5 value that two values share exactly when `_equal`
+    holds: arrays by dtype, shape and bytes (strings and objects item by item), NaN as NaN."""
+    import numpy as np
+
+    if isinstance(value, (np.ndarray, np.generic)):
+        a = np.asarray(value)
+        if a.dtype.kind in "OUS":
+            items = [_canonical(x) for x in a.reshape(-1).tolist()]
+            return {"dtype": a.dtype.str, "shape": list(a.shape), "items": items}
+        digest = hashlib.sha256(np.ascontiguousarray(a).tobytes()).hexdigest()
+        return {"dtype": a.dtype.str, "shape": list(a.shape), "sha256": digest}
+    if isinstance(value, bytes):
+        return {"bytes": value.hex()}
+    if isinstance(value, float) and math.isnan(value):
+        return {"float": "nan"}
+    if isinstance(value, dict):
+        return {"dict": [[str(k), _canonical(v)] for k, v in sorted(value.items(), key=lambda kv: str(kv[0]))]}
+    if isinstance(value, (list, tuple)):
+        return [_canonical(x) for x in value]
+    return {type(value).__name__: value}
+
+
+def _h5_content(path: Path) -> list:
+    import h5py
+
+    out = []
+    with h5py.File(path, "r") as f:
+        objects = {"/": f}
+        f.visititems(lambda name, obj: objects.__setitem__(name, obj))
+        for name in sorted(objects):
+            obj = objects[name]
+            data = _canonical(obj[()]) if isinstance(obj, h5py.Dataset) else "group"
+            out.append([name, data, _canonical(_attributes(obj))])
+    return out
+
+
+def _metrics_content(path: Path) -> dict:
+    metrics = json.loads(path.read_text(encoding="utf-8"))
+    return _canonical({k: v for k, v in metrics.items() if k not in VOLATILE_KEYS})
+
+
+CONTENT: dict[str, Callable[[Path], object]] = {
+    "weights": _h5_content,
+    "predictions": _h5_content,
+    "metrics": _metrics_content,
+    "history": _read_csv,
+    "table": _read_csv,
+}
+
+
+def content_sha256(kind: str, path: Path) -> str:
+    """sha256 of what compare-runs compares in a result file of `kind` (`file_kind`): two files of
+    the same kind have the same digest exactly when compare-runs finds no difference between them,
+    whatever their timing and provenance (which change the file's own sha256 from run to run)."""
+    text = json.dumps(CONTENT[kind](Path(path)), sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
 def compare_file(kind: str, a: Path, b: Path) -> list[str]:

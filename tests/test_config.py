@@ -459,3 +459,17 @@ def test_a_question_name_is_unique_among_questions_comparisons_and_paired_tables
     exp["comparisons"] = [{"name": "cmp", "type": "curves", "variants": ["a", "b"]}]
     with pytest.raises(ConfigError, match=r"questions\[0\]\.name: 'cmp' is also the name of a comparison"):
         validate_config(cfg)
+
+
+def test_the_schema_reads_the_same_with_libyaml_and_with_pure_python():
+    from cifarflow.schema import SCHEMA_PATH, load_schema
+
+    assert load_schema() == yaml.safe_load(SCHEMA_PATH.read_text(encoding="utf-8"))
+
+
+def test_the_statistics_defaults_are_the_schemas_whether_the_block_is_given_or_not():
+    from cifarflow.schema import load_schema, statistics_settings
+
+    schema = load_schema()
+    assert statistics_settings({}) == schema["properties"]["statistics"]["default"]
+    assert statistics_settings({"statistics": {"alpha": 0.01}}) == {**statistics_settings({}), "alpha": 0.01}

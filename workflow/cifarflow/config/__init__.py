@@ -5,7 +5,6 @@ the tests call them directly. Every problem is a one-line `ConfigError` naming t
 
 One module per concern, each importing only those before it:
 
-- `schema`: the schema file, its defaults (the one place a default is written), the settings validator
 - `files`: reading config files (duplicate keys, YTE templates, Python tags, size bounds)
 - `variants`: experiment sets, grids, resolved and checked variants, replicate seeds
 - `labels`: display labels of variants (figures, tables, answers)
@@ -15,15 +14,15 @@ One module per concern, each importing only those before it:
 
 Names, values and ids (name patterns, `format_value`, `plan_spec`, `plan_id`, params JSON) are in
 `cifarflow.names`, the leaf that search planning (`cifarflow.training.search`) shares without an
-import cycle. The names below are what the rules, the CLI, tools and tests use.
+import cycle; the schema, its defaults and the settings validator in the leaf `cifarflow.schema`. The names below are what the rules, the CLI, tools and tests use.
 """
 
 from ..errors import ConfigError
 from ..names import LABEL_PATTERN, canonical_json, plan_id, plan_spec, report_json
+from ..schema import SCHEMA_PATH, default_settings, load_schema, statistics_settings
 from .files import load_config_files, refuse_duplicate_keys
 from .labels import label_part, unique_labels, variant_labels
 from .questions import HISTORY_METRICS, resolve_comparisons, resolve_paired
-from .schema import SCHEMA_PATH, default_settings, load_schema, statistics_settings
 from .searches import final_search_variant, resolve_searches, search_plans, search_variant
 from .validate import check_config, validate_config
 from .variants import expand_grid, resolve_variants, selected_sets, training_settings

@@ -8,8 +8,8 @@ import itertools
 from ..errors import ConfigError
 from ..names import check_name, show, value_key
 from ..nn.registry import LINEAR_MODELS
+from ..schema import statistics_settings
 from .labels import derived_labels, variant_labels
-from .schema import statistics_settings
 from .variants import grid_members, selected_sets
 
 # Columns of history.csv a `curves` comparison can draw.

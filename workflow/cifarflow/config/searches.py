@@ -11,8 +11,8 @@ import re
 from ..errors import ConfigError
 from ..names import PLAN_KEYS, check_name, plan_id, plan_spec, show
 from ..nn.registry import MODEL_LOSSES
+from ..schema import default_schema_and_validator, default_settings, load_schema, setting_keys, settings_validator
 from ..training import search as S
-from .schema import default_schema_and_validator, default_settings, load_schema, setting_keys, settings_validator
 from .variants import check_variant, selected_sets
 
 SEARCH_PLAN_LIMIT = 1000

@@ -10,9 +10,9 @@ from urllib.parse import urlparse
 
 from ..errors import ConfigError
 from ..names import LABEL_PATTERN, LABEL_RULE, NAME_PATTERN, NAME_RULE, check_name, config_key, show
+from ..schema import load_schema
 from .files import check_size
 from .questions import resolve_comparisons, resolve_paired
-from .schema import load_schema
 from .searches import resolve_searches
 from .variants import resolve_variants
 

@@ -12,7 +12,7 @@ from ..names import LABEL_RE, LABEL_RULE, check_name, config_key, format_value, 
 from ..nn.conv import infer_shapes, parse_layers
 from ..nn.convnet import PREDICT_BATCH, layers_from_spec
 from ..nn.registry import MODEL_LOSSES
-from .schema import default_settings, load_schema, settings_validator
+from ..schema import default_settings, load_schema, settings_validator
 
 MAX_WEIGHTS = 20_000_000  # an MLP's weight count (float32: 80 MB, several times over in training)
 MAX_SEEDS = 100

@@ -1,5 +1,8 @@
 """The config schema (workflow/schemas/config.schema.yaml): where it is, its defaults (the one
-place every default is written) and the validator of a variant's settings."""
+place every default is written) and the validator of a variant's settings.
+
+A leaf module (it imports nothing of the package), so that a job reads a default without importing
+the config checks."""
 
 from __future__ import annotations
 
@@ -14,7 +17,7 @@ def _schema_path() -> Path:
     """The config schema. One source file, workflow/schemas/config.schema.yaml (Snakemake validates
     against it); pyproject.toml ships that folder as the package data `cifarflow/schemas/`, where an
     installed package finds it. A checkout (or an editable install) reads workflow/schemas/."""
-    package = Path(__file__).resolve().parent.parent
+    package = Path(__file__).resolve().parent
     installed = package / "schemas" / "config.schema.yaml"
     return installed if installed.is_file() else package.parent / "schemas" / "config.schema.yaml"
 
@@ -22,9 +25,14 @@ def _schema_path() -> Path:
 SCHEMA_PATH = _schema_path()
 
 
+# libyaml's safe loader when PyYAML has it (a fifteenth of the time: the workflow reads the schema
+# several times per DAG evaluation); the same values (tests/test_config.py)
+_SAFE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
 def load_schema(path: str | Path = SCHEMA_PATH) -> dict:
     with open(path, encoding="utf-8") as fh:
-        return yaml.safe_load(fh)
+        return yaml.load(fh, Loader=_SAFE_LOADER)
 
 
 def settings_validator(schema: dict):
@@ -35,10 +43,16 @@ def settings_validator(schema: dict):
 
 
 @functools.lru_cache(maxsize=1)
+def default_schema() -> dict:
+    """The schema at SCHEMA_PATH, read once (its readers never modify it)."""
+    return load_schema()
+
+
+@functools.lru_cache(maxsize=1)
 def default_schema_and_validator():
-    """The default schema and its settings validator, loaded once: the workflow resolves trials in
+    """The default schema and its settings validator, made once: the workflow resolves trials in
     its input functions, many times per DAG evaluation (neither object is ever modified)."""
-    schema = load_schema()
+    schema = default_schema()
     return schema, settings_validator(schema)
 
 
@@ -57,7 +71,7 @@ def setting_keys(schema: dict | None = None) -> set[str]:
 def statistics_settings(config: dict, schema: dict | None = None) -> dict:
     """The config's `statistics` block over the schema's default of each of its settings (alpha,
     confidence, n_resamples, seed, min_effect; `max_seeds` has none and is absent unless given)."""
-    schema = schema or default_schema_and_validator()[0]
+    schema = schema or default_schema()
     properties = schema["properties"]["statistics"]["properties"]
     out = {key: copy.deepcopy(prop["default"]) for key, prop in properties.items() if "default" in prop}
     out.update(config.get("statistics") or {})

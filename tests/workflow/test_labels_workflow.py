@@ -17,7 +17,7 @@ from workflow_utils import scheduled_jobs, snakemake, write_config
 pytestmark = [pytest.mark.workflow, pytest.mark.slow]
 
 # the report jobs a label reaches (soft's own figures, the comparison, its paired table, the tables,
-# summary.md) and the default target above them
+# summary.md, the manifest) and the default target above them
 REPORT_JOBS = {
     "plot_variant": 1,
     "compare": 1,
@@ -25,6 +25,7 @@ REPORT_JOBS = {
     "set_tables": 1,
     "all_tables": 1,
     "summary_md": 1,
+    "manifest": 1,  # it lists the tables' files
     "default": 1,
 }
 

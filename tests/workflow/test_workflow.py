@@ -350,6 +350,7 @@ def test_the_reports_tables_show_inline_with_their_cells_in_chromium(done, messa
     want = {"results/tables/summary.html", "results/tables/benchmarks.html"}
     want |= {f"results/tables/small/{t}.html" for t in ("summary", "per_class", "per_seed")}
     want |= {f"results/tables/small/paired_{c}.html" for c in ("pc", "lam", "tp", "tm", "cv")}
+    want |= {"results/manifest.html", "results/verify/verify.html"}  # the Reproducibility section
     assert pages == want
     assert {results[p]["mime_type"] for p in pages} == {"text/html"}
     # the report's own button code opens the page; the frame it shows gets the page as a data URI

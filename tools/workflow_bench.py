@@ -485,13 +485,13 @@ def _proc_cpu(pid: int) -> tuple[float, float]:
     return (utime + stime) / tick, (cutime + cstime) / tick
 
 
-def run_quick(commit: str, scratch, archive, cores: int) -> Path:
-    """Clone this repository at `commit`, run the quick config in scratch/run; return that directory."""
+def run_quick(commit: str, scratch, archive, cores: int, repo=REPO) -> Path:
+    """Clone `repo` at `commit`, run its quick config in scratch/run; return that directory."""
     scratch = Path(scratch).resolve()
     src, run_dir = scratch / "src", scratch / "run"
     if src.exists() or run_dir.exists():
         raise SystemExit(f"{scratch}: src/ or run/ exists already; give an empty --scratch")
-    subprocess.run(["git", "clone", "--quiet", "--no-checkout", str(REPO), str(src)], check=True)
+    subprocess.run(["git", "clone", "--quiet", "--no-checkout", str(repo), str(src)], check=True)
     subprocess.run(["git", "-C", str(src), "checkout", "--quiet", "--detach", commit], check=True)
     sha = subprocess.run(["git", "-C", str(src), "rev-parse", "HEAD"], capture_output=True, text=True, check=True)
     run_dir.mkdir(parents=True)

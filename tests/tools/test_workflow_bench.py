@@ -174,3 +174,28 @@ def test_the_modules_each_command_imports_are_read_from_the_cli():
     measured = wb.measure_imports(wb.REPO / "workflow", {"plan": modules["plan"]}, repeats=1)
     plan = measured["commands"]["plan"]
     assert plan["seconds"] > 0 and {"numpy", "h5py"} <= set(plan["heavy"])
+
+
+@pytest.mark.workflow
+def test_run_clones_a_commit_runs_its_quick_config_and_records_snakemakes_cpu(tmp_path):
+    import subprocess
+
+    repo = tmp_path / "repo"
+    (repo / "config").mkdir(parents=True)
+    (repo / "config" / "config.yaml").write_text("n: 2\n")
+    (repo / "config" / "quick.yaml").write_text("n: 3\n")
+    (repo / "Snakefile").write_text(
+        'rule all:\n    input: expand("out/{i}.txt", i=range(config["n"]))\n\n'
+        'rule one:\n    output: "out/{i}.txt"\n    log: "logs/one/{i}.log"\n'
+        '    benchmark: "benchmarks/one/{i}.tsv"\n'
+        '    shell: "echo {config[local_archive]} > {output} 2> {log}"\n'
+    )
+    for argv in (["init", "-q"], ["add", "."], ["-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "x"]):
+        subprocess.run(["git", "-C", str(repo), *argv], check=True)
+    run_dir = wb.run_quick("HEAD", tmp_path / "scratch", tmp_path / "archive.tar.gz", 1, repo=repo)
+    record = json.loads((run_dir / wb.RUN_RECORD).read_text())
+    assert record["exit_status"] == 0 and record["wall_seconds"] > 0 and record["self_cpu_seconds"] > 0
+    assert (run_dir / "out" / "2.txt").read_text().strip() == str((tmp_path / "archive.tar.gz").resolve())
+    result = wb.analyse(run_dir, cores=1, imports=False)
+    assert result["rules"]["one"]["jobs"] == 3 and result["rules"]["one"]["wall_source"] == ["benchmark"]
+    assert result["wall_source"] == wb.RUN_RECORD and result["snakemake_cpu"]["self_cpu_seconds"] > 0

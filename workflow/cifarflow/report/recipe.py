@@ -73,9 +73,12 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.special import gammainccinv, gammaincinv, ndtr, ndtri, stdtrit  # scipy.stats imports slowly
 
-LEVEL = 0.95
-MIN_EFFECT = 0.005  # smallest effect of interest, accuracy fraction (0.5 points)
-N_RESAMPLES = 9999
+from cifarflow.schema import statistics_settings
+
+_DEFAULTS = statistics_settings({})  # the schema's defaults of the config's `statistics`
+LEVEL = _DEFAULTS["confidence"]
+MIN_EFFECT = _DEFAULTS["min_effect"]  # smallest effect of interest, accuracy fraction (0.5 points)
+N_RESAMPLES = _DEFAULTS["n_resamples"]
 ZERO_TOL = 1e-12  # bounds this close to 0 are 0
 
 VERDICT_A = "A better"

@@ -34,15 +34,18 @@ import numpy as np
 import pandas as pd
 from scipy.special import stdtrit  # the Student t quantile that scipy.stats.t.ppf evaluates
 
-CONFIDENCE = 0.95
-ALPHA = 0.05
-N_RESAMPLES = 9999
+from cifarflow.schema import statistics_settings
+
+_DEFAULTS = statistics_settings({})  # the schema's defaults of the config's `statistics`
+CONFIDENCE = _DEFAULTS["confidence"]
+ALPHA = _DEFAULTS["alpha"]
+N_RESAMPLES = _DEFAULTS["n_resamples"]
 VERDICT_A = "A better"
 VERDICT_B = "B better"
 VERDICT_NONE = "no detectable difference"
 
 
-def pm_footnote(confidence: float = 0.95) -> str:
+def pm_footnote(confidence: float = CONFIDENCE) -> str:
     """What "±" means in the tables, at the configured confidence level."""
     return (
         f"Values are the mean over replicate seeds ± the half-width of the {100 * confidence:.4g}% Student t "
@@ -52,7 +55,7 @@ def pm_footnote(confidence: float = 0.95) -> str:
     )
 
 
-PM_FOOTNOTE = pm_footnote(0.95)
+PM_FOOTNOTE = pm_footnote(CONFIDENCE)
 
 TOTAL_FOOTNOTE = (
     "The test accuracy column 'incl. test-set sampling' widens that interval by the test set's own "

@@ -17,13 +17,13 @@ import os
 import re
 import shutil
 import subprocess
+import sys
 import zipfile
 from pathlib import Path
 
 import pytest
 
 from cifarflow import __version__
-from cifarflow.io import package_digest
 
 from workflow_utils import REPO, SNAKEMAKE, write_config
 
@@ -149,10 +149,20 @@ def test_the_deployed_workflow_runs_the_tiny_config_to_the_end(deployed):
     assert (dest / "logs" / "train" / "soft" / "seed0.log").exists()
 
 
+def installed_package() -> tuple[str, str]:
+    """(version, code digest) of the cifarflow that Python imports without PYTHONPATH: the installed one."""
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    code = "import cifarflow; from cifarflow.io import package_digest; print(cifarflow.__version__, package_digest())"
+    proc = subprocess.run([sys.executable, "-c", code], env=env, cwd="/", capture_output=True, text=True, check=True)
+    version, digest = proc.stdout.split()
+    return version, digest
+
+
 def test_jobs_ran_the_installed_package_of_the_rules_version(deployed):
     dest, _, _ = deployed
-    metrics = json.loads((dest / "results" / "runs" / "soft" / "seed0" / "metrics.json").read_text())
-    assert metrics["provenance"]["package_sha256"] == package_digest()
+    provenance = json.loads((dest / "results" / "runs" / "soft" / "seed0" / "metrics.json").read_text())["provenance"]
+    assert (provenance["cifarflow"], provenance["package_sha256"]) == installed_package()
+    assert provenance["cifarflow"] == __version__
 
 
 def test_the_report_of_the_deployed_run(deployed):

@@ -1,6 +1,7 @@
 """The package's layering, read from its source (nothing is imported): no import cycle among the
 modules' module-level imports, `io` (the bottom layer) imports no stage package (only leaf
-modules), and no module uses another module's private names."""
+modules), no module uses another module's private names, and a function imports a module of the
+package (outside the CLI) only with a comment saying which heavy dependency that defers."""
 
 import ast
 from pathlib import Path
@@ -180,3 +181,22 @@ def _private_uses(module: str, tree: ast.Module) -> list[str]:
 @pytest.mark.parametrize("module", sorted(MODULES))
 def test_no_module_uses_another_modules_private_names(module):
     assert _private_uses(module, TREES[module]) == []
+
+
+def _local_project_imports(module: str, tree: ast.Module, lines: list[str]) -> list[str]:
+    """Imports of a module of the package inside a function of `module` whose line has no comment
+    (the comment says which heavy dependency the import defers)."""
+    found = []
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            for sub in ast.walk(node):
+                if isinstance(sub, (ast.Import, ast.ImportFrom)) and _imports(module, [sub]):
+                    if "#" not in lines[sub.lineno - 1]:
+                        found.append(f"{module}:{sub.lineno} {lines[sub.lineno - 1].strip()}")
+    return found
+
+
+@pytest.mark.parametrize("module", sorted(m for m in MODULES if m != "cifarflow.cli"))
+def test_a_function_imports_a_module_of_the_package_only_to_defer_a_named_dependency(module):
+    lines = MODULES[module].read_text(encoding="utf-8").splitlines()
+    assert _local_project_imports(module, TREES[module], lines) == []

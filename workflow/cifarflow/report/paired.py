@@ -6,21 +6,40 @@ predictions and metrics, and writes the tables, the figure and results/answers.m
 
 from __future__ import annotations
 
+from html import escape
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from cifarflow.config import unique_labels
 from cifarflow.errors import DataError
-from cifarflow.io import read_run, write_text
+from cifarflow.io import read_run, write_json, write_text
+from cifarflow.report import stats
 from cifarflow.report.compare import group_runs
 from cifarflow.report.figure import DEFAULT_DPI, save
+from cifarflow.report.stat_plots import plot_pair_diffs
+from cifarflow.report.stats import correctness
+from cifarflow.report.tables import write_table
+from cifarflow.report.verdicts import (
+    PRESETS,
+    RECIPE_FOOTNOTE,
+    STOP_DECIDED,
+    STOP_FUTILE,
+    STOP_MAX,
+    STOP_OWN,
+    decided,
+    epochs_phrase,
+    futile,
+    pair_answer,
+    recipe_display,
+    recipe_pairs_table,
+    sweep_answer,
+)
 
 
 def correctness_of_runs(runs: dict[str, list[Path]]) -> dict[str, np.ndarray]:
     """Variant -> seeds x test images bool correctness, checking every run has the same test labels."""
-    from cifarflow.report.stats import correctness
-
     out, labels0, first = {}, None, None
     for name, dirs in runs.items():
         rows = []
@@ -56,8 +75,6 @@ def _paired_flags(spec: dict, seeds: dict[str, list[int]]) -> list[bool]:
 def recipe_table_of_runs(spec: dict, run_dirs, statistics: dict, image_level: bool = True) -> pd.DataFrame:
     """The recipe pairs table (:func:`cifarflow.report.verdicts.recipe_pairs_table`) of the pairs
     in `spec` ({name, pairs, paired, min_effect, n_looks, look, stop_reason}) over `run_dirs`."""
-    from cifarflow.report.verdicts import STOP_OWN, recipe_pairs_table
-
     runs = group_runs(run_dirs)
     correct = correctness_of_runs(runs)
     return recipe_pairs_table(
@@ -93,11 +110,6 @@ def paired_file(
     The CSV names A and B by name (`variant_a`, `variant_b`) and by display label (`label_a`,
     `label_b`, from `labels`: variant -> label, made unique among the table's variants; default:
     the names); the Markdown table and the figure by label."""
-    from cifarflow.config import unique_labels
-    from cifarflow.report.stat_plots import plot_pair_diffs
-    from cifarflow.report.tables import write_table
-    from cifarflow.report.verdicts import RECIPE_FOOTNOTE, recipe_display
-
     pairs = recipe_table_of_runs(spec, run_dirs, statistics)
     names = list(dict.fromkeys(n for p in spec["pairs"] for n in p))
     labels = unique_labels(names, labels or {})
@@ -115,9 +127,6 @@ def paired_file(
 def decide_file(spec: dict, run_dirs, statistics: dict, out) -> dict:
     """One look of a question that adds seeds: its recipe verdicts at this look's level, and whether
     the question stops here (decided, or the last look). Written as JSON to `out`."""
-    from cifarflow.io import write_json
-    from cifarflow.report.verdicts import STOP_DECIDED, STOP_FUTILE, STOP_MAX, decided, futile
-
     table = recipe_table_of_runs(spec, run_dirs, statistics, image_level=False)
     look, n_looks = int(spec["look"]), int(spec["n_looks"])
     is_decided = decided(table)
@@ -148,9 +157,6 @@ def _row(pairs: pd.DataFrame, a: str, b: str):
 def answer(question: dict, pairs: pd.DataFrame, metrics: dict[str, list[dict]], confidence: float) -> str:
     """The answer to `question` ({kind, variants, labels, setting}) from its recipe table and the
     variants' per-seed metrics."""
-    from cifarflow.report import stats
-    from cifarflow.report.verdicts import PRESETS, epochs_phrase, pair_answer, sweep_answer
-
     kind, names = question["kind"], question["variants"]
     labels = dict(zip(names, question.get("labels") or names))
     if kind in ("sweep", "lambda"):
@@ -229,8 +235,6 @@ def answers_markdown(by_set: dict, quick: bool = False, sets: dict | None = None
 def answers_html(by_set: dict, quick: bool = False, sets: dict | None = None) -> str:
     """The same as a small HTML page: Snakemake's report shows HTML results inline (Markdown and
     CSV results only as downloads)."""
-    from html import escape
-
     parts = [
         "<!DOCTYPE html>",
         '<html><head><meta charset="utf-8"><title>Answers</title></head><body>',

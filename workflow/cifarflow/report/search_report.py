@@ -16,8 +16,10 @@ from pathlib import Path
 
 import pandas as pd
 
+from ..io import finite_or_none, read_json, write_json, write_text
 from ..training import search as S
 from .stats import PM_FOOTNOTE, format_pm, summarize
+from .tables import write_table
 
 FIGURES = ("settings", "parallel")
 
@@ -129,10 +131,8 @@ def write_search_report(
 ) -> dict:
     """trials.{csv,md}, final.{csv,md}, chosen.json, settings and parallel figures (.png, .pdf)
     and summary.md in `outdir`."""
-    from ..io import finite_or_none, read_json, write_json, write_text
-    from . import search_plots
-    from .plots import save
-    from .tables import write_table
+    from . import search_plots  # deferred: matplotlib, which the search summary and summary.md do not need
+    from .figure import DEFAULT_DPI, save  # deferred with search_plots: matplotlib
 
     outdir = Path(outdir)
     records = [read_json(f) for f in round_files]
@@ -149,7 +149,7 @@ def write_search_report(
     scales, choices = axis_scales(search)
     title = f"search {set_name} / {search['name']} ({search['method']})"
     chosen = result["chosen"]["name"]
-    dpi, width, pdf = figures.get("dpi", 150), figures.get("width"), figures.get("pdf", True)
+    dpi, width, pdf = figures.get("dpi", DEFAULT_DPI), figures.get("width"), figures.get("pdf", True)
     fig = search_plots.plot_search_settings(trials, scales, chosen=chosen, choices=choices, title=title)
     save(fig, outdir / "settings", dpi=dpi, width=width, pdf=pdf)
     fig = search_plots.plot_search_parallel(trials, scales, chosen=chosen, choices=choices, title=title)
@@ -176,8 +176,6 @@ def rebase_links(text: str, from_dir, to_dir) -> str:
 
 def write_search_summary(sections: Sequence[str], out) -> None:
     """`out` (results/search/summary.md): every search's section, links made relative to `out`'s folder."""
-    from ..io import write_text
-
     parts = ["# Searches", ""]
     for f in sections:
         text = Path(f).read_text(encoding="utf-8")

@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from cifarflow.io import write_text
+
 QUICK_NOTE = (
     "**Quick run**: the config is marked `quick` (few epochs on a subset of the training images); its numbers"
     " and verdicts describe these quick recipes, not the configured experiments."
@@ -74,7 +76,7 @@ def summary_markdown(
         for p in previews:
             lines += [f"![{p.stem}]({_rel(p, outdir)})", ""]
     if search_md:
-        from .search_report import rebase_links
+        from .search_report import rebase_links  # deferred: scipy and the search planner, for searches only
 
         text = Path(search_md).read_text(encoding="utf-8")
         text = text.replace("\n## ", "\n### ").replace("# Searches", "## Searches", 1)
@@ -95,6 +97,4 @@ def write_summary_markdown(
     summary_md, figures: list[str], out, search_md=None, answers=(), quick=False, labels=None
 ) -> None:
     """Write `summary_markdown` to `out` (links relative to its folder), with the answers included."""
-    from cifarflow.io import write_text
-
     write_text(out, summary_markdown(summary_md, figures, Path(out).parent, search_md, answers, quick, labels))

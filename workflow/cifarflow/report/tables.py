@@ -19,7 +19,7 @@ from pathlib import Path
 import pandas as pd
 
 from cifarflow.errors import DataError
-from cifarflow.io import write_text
+from cifarflow.io import read_run_metrics, write_text
 
 __all__ = [
     "SETTINGS",
@@ -305,7 +305,7 @@ def aggregate_tables(metrics_list: Iterable[Mapping], confidence: float = 0.95):
     summary_table), `n_seeds`, `seeds`, `selected by`, and `<stem>_mean/_std/_lo/_hi/_n` for
     AGG_STEMS (accuracies as fractions, lo/hi the 95% Student t interval of the mean). Display:
     "42.31 ± 0.12 (n=3)" strings (stats.format_pm)."""
-    from cifarflow.report.stats import aggregate_runs, display_table, format_pm, summarize
+    from cifarflow.report.stats import aggregate_runs, display_table, format_pm, summarize  # deferred: scipy
 
     groups = _by_variant(list(metrics_list))
     if not groups:
@@ -345,14 +345,10 @@ def aggregate_tables(metrics_list: Iterable[Mapping], confidence: float = 0.95):
 
 
 def _with_note(path: Path, note: str) -> None:
-    from cifarflow.io import write_text
-
     write_text(path, path.read_text(encoding="utf-8").rstrip("\n") + "\n\n" + note + "\n")
 
 
 def _tex_note(path: Path, note: str) -> None:
-    from cifarflow.io import write_text
-
     tex_note = note
     for char, escaped in (("\\", r"\textbackslash{}"), ("%", r"\%"), ("&", r"\&"), ("_", r"\_"), ("#", r"\#")):
         tex_note = tex_note.replace(char, escaped)
@@ -370,8 +366,7 @@ def run_tables(metrics_paths, outdir, confidence: float = 0.95, labels: Mapping[
     variants' display `labels` (variant -> label; default: the names) in a `label` column
     (`with_labels`). Each metrics.json is checked against its run folder first
     (`cifarflow.io.read_run_metrics`)."""
-    from cifarflow.io import read_run_metrics
-    from cifarflow.report.stats import TOTAL_FOOTNOTE, pm_footnote
+    from cifarflow.report.stats import TOTAL_FOOTNOTE, pm_footnote  # deferred: scipy, which other tables do not need
 
     metrics = [read_run_metrics(p) for p in metrics_paths]
     outdir = Path(outdir)

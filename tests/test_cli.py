@@ -227,3 +227,23 @@ def test_the_first_failing_command_ends_the_process(monkeypatch, capsys):
     monkeypatch.setattr(job, "run_variant", fail)
     assert cli.main([*TRAIN, "--and", "compare-runs", "a", "b"]) == 1
     assert capsys.readouterr().err == "cifarflow: error: s.h5: not a split file\n"
+
+
+def test_a_lazily_registered_command_is_imported_only_when_named():
+    named = ["manifest", "--files", "f", "--json", "j", "--sha256", "s", "--html", "h"]
+    assert "cifarflow.manifest" not in _modules_after(f"from cifarflow import cli\ncli.parse_commands({TRAIN!r})")
+    assert "cifarflow.manifest" in _modules_after(f"from cifarflow import cli\ncli.parse_commands({named!r})")
+    a = cli.parse_commands(named)[0]
+    assert a.command == "manifest" and a.files == ["f"] and a.func.__module__ == "cifarflow.manifest"
+
+
+def test_a_lazily_registered_command_reports_its_own_argument_errors(capsys):
+    with pytest.raises(SystemExit):
+        cli.main(["verify", "--json", "j"])
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "python -m cifarflow verify: error:" in err and "--md" in err
+
+
+def _modules_after(statements: str) -> set:
+    code = f"import sys\n{statements}\nprint(' '.join(sorted(sys.modules)))"
+    return set(subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split())

@@ -11,6 +11,7 @@ naming it, exit status 2. Imports are local to each command, so a command loads 
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import sys
 from pathlib import Path
@@ -442,11 +443,27 @@ def add_tool_commands(sub) -> None:
     s.set_defaults(func=cmd_check_config)
 
 
-def add_reproducibility_commands(sub) -> None:
-    from . import manifest, verify  # `manifest` and `verify`, in modules of their own
+def add_lazy_command(sub, name: str, module: str, help: str) -> None:
+    """A command whose parser is defined by `module.add_parser(sub)`, imported only when the
+    command line names it: other commands' jobs do not pay for importing it (`--help` lists it by
+    `help`)."""
+    if name in getattr(sub, "load_lazy", ()):
+        importlib.import_module(module).add_parser(sub)
+    else:
+        sub.add_parser(name, help=help).set_defaults(lazy_module=module, command_name=name)
 
-    manifest.add_parser(sub)
-    verify.add_parser(sub)
+
+def add_reproducibility_commands(sub) -> None:
+    # `manifest` and `verify`, in modules of their own (importing them costs every job ~50 ms)
+    add_lazy_command(
+        sub, "manifest", "cifarflow.manifest", "sha256 of every result file and the environment bit-identity depends on"
+    )
+    add_lazy_command(
+        sub,
+        "verify",
+        "cifarflow.verify",
+        "compare re-trained runs with the results byte for byte; exit 1 if any differs",
+    )
 
 
 COMMAND_GROUPS = (
@@ -461,16 +478,40 @@ COMMAND_GROUPS = (
 )
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(load: tuple[str, ...] = ()) -> argparse.ArgumentParser:
+    """The parser of every command; `load` names the lazily registered commands to build in full."""
     p = CommandParser(prog="python -m cifarflow", description=__doc__)
     p.add_argument("--threads", type=int, default=None, help="BLAS/OpenMP threads (set before NumPy loads)")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    sub.load_lazy = load
     for add_commands in COMMAND_GROUPS:
         add_commands(sub)
+    p.commands = sub.choices  # {name: its parser}
     return p
 
 
 AND = "--and"  # separates the commands of one process: `train ... --and train ... --and plot-variant ...`
+
+
+def _command_name(segment: list[str]) -> str | None:
+    """The command a segment names: its first word that is not an option or the value of --threads."""
+    skip = False
+    for token in segment:
+        if skip:
+            skip = False
+        elif token == "--threads":
+            skip = True
+        elif not token.startswith("-"):
+            return token
+    return None
+
+
+def _parser_for(segment: list[str], parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    """`parser`, or one with the lazily registered command the segment names built in full."""
+    command = parser.commands.get(_command_name(segment))
+    if command is not None and command.get_default("lazy_module"):
+        return build_parser(load=(command.get_default("command_name"),))
+    return parser
 
 
 def parse_commands(argv: list[str]) -> list[argparse.Namespace]:
@@ -485,7 +526,7 @@ def parse_commands(argv: list[str]) -> list[argparse.Namespace]:
         else:
             segments[-1].append(token)
     parser = build_parser()
-    parsed = [parser.parse_args(segment) for segment in segments]
+    parsed = [_parser_for(segment, parser).parse_args(segment) for segment in segments]
     for args in parsed[1:]:
         if args.threads is None:
             args.threads = parsed[0].threads

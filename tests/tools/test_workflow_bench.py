@@ -199,3 +199,8 @@ def test_run_clones_a_commit_runs_its_quick_config_and_records_snakemakes_cpu(tm
     result = wb.analyse(run_dir, cores=1, imports=False)
     assert result["rules"]["one"]["jobs"] == 3 and result["rules"]["one"]["wall_source"] == ["benchmark"]
     assert result["wall_source"] == wb.RUN_RECORD and result["snakemake_cpu"]["self_cpu_seconds"] > 0
+
+
+def test_a_lazily_registered_command_is_measured_by_its_module():
+    modules = wb.command_modules(wb.REPO / "workflow")
+    assert modules["manifest"] == ["cifarflow.manifest"] and modules["verify"] == ["cifarflow.verify"]

@@ -517,7 +517,7 @@ def bench_epoch(name: str, data, norm=None, batch: int = BATCH, max_repeats: int
 # depend on which helper of `evaluate` makes the call.
 PHASES = (
     ("augment (plan_batch: gather, flip, shift)", "plan_batch", "data/augment.py", None),
-    ("normalise training batches (uint8 -> float32)", "__call__", "training/solver.py", "train"),
+    ("normalise training batches (uint8 -> float32)", "__call__", "training/solver.py", "_sgd_epoch"),
     ("forward (affine GEMM + bias)", "forward", "nn/models.py", "loss"),
     ("loss (softmax cross-entropy)", "cross_entropy", "nn/losses.py", "loss"),
     ("backward (weight-gradient GEMM)", "backward", "nn/models.py", "loss"),
@@ -526,7 +526,7 @@ PHASES = (
     ("evaluation of the train and val splits", "evaluate", "training/solver.py", None),
 )
 EVALUATION_PARTS = (  # (part, function, file suffix, the training loop's share to subtract)
-    ("evaluation: normalise", "__call__", "training/solver.py", "train"),
+    ("evaluation: normalise", "__call__", "training/solver.py", "_sgd_epoch"),
     ("evaluation: scores GEMM", "scores", "nn/models.py", None),
     ("evaluation: loss", "cross_entropy", "nn/losses.py", "loss"),
 )

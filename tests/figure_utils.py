@@ -1,8 +1,12 @@
-"""Shared helpers of the figure tests: a synthetic history and functions that read a drawn figure."""
+"""Shared helpers of the figure tests: a synthetic history, a run folder, and functions that read a
+drawn figure."""
 
 import matplotlib
 
 matplotlib.use("Agg")
+
+import json  # noqa: E402
+from pathlib import Path  # noqa: E402
 
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
@@ -10,6 +14,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg  # noqa: E402
 from matplotlib.text import Text  # noqa: E402
 
 from cifarflow import CIFAR10_CLASSES  # noqa: E402
+from cifarflow.io import write_weights  # noqa: E402
 
 CLASSES = list(CIFAR10_CLASSES)
 
@@ -31,6 +36,60 @@ def history(n=5, scale=1.0, lam=0.1):
             "seconds": 0.5 * e,
         }
     )
+
+
+def write_run(
+    root,
+    variant,
+    seed=0,
+    *,
+    model="softmax",
+    classes=("cat", "dog", "ship"),
+    acc=0.5,
+    lam=0.01,
+    epochs=4,
+    W=None,
+    probs=None,
+    labels=None,
+):
+    """A run folder root/<variant>/seed<seed> with the four files a train job writes, as
+    `cifarflow.io.read_run` checks them: metrics.json (test accuracy `acc` + 0.01 * seed, per-class
+    accuracies, a confusion matrix of 10 images per cell on the diagonal and 1 elsewhere),
+    history.csv (`history(epochs)`), weights.h5 (W1: `W`, default (K, 3072) from the seed) and
+    predictions.h5 (`probs`, `labels`: default 12 images, the same labels for every seed)."""
+    run = Path(root) / variant / f"seed{seed}"
+    run.mkdir(parents=True)
+    k = len(classes)
+    config = {"name": variant, "seed": seed, "model": model, "lambda": lam}
+    confusion = np.ones((k, k), dtype=int) + 9 * np.eye(k, dtype=int)
+    metrics = {
+        "variant": variant,
+        "model": model,
+        "loss": "cross_entropy",
+        "config": config,
+        "class_names": list(classes),
+        "test_acc": acc + 0.01 * seed,
+        "per_class_acc": {c: acc - 0.05 * i + 0.01 * seed for i, c in enumerate(classes)},
+        "confusion": confusion.tolist(),
+        "selected_val_acc": acc,
+        "best_val_acc": acc,
+        "weight_norm2": 2.0 + seed,
+        "best_epoch": 2,
+        "stopped_epoch": None,
+        "diverged_epoch": None,
+    }
+    (run / "metrics.json").write_text(json.dumps(metrics), encoding="utf-8")
+    history(epochs).to_csv(run / "history.csv", index=False)
+    rng = np.random.default_rng(seed)
+    record = {"config": config, "class_names": list(classes)}
+    W = rng.standard_normal((k, 3072)).astype(np.float32) if W is None else W
+    write_weights(run / "weights.h5", {"W1": W}, record)
+    labels = np.arange(12) % k if labels is None else labels
+    probs = (
+        np.random.default_rng(99).dirichlet(np.ones(k), size=len(labels)).astype(np.float32) if probs is None else probs
+    )
+    write_weights(run / "predictions.h5", {"probs": probs}, record, {"labels": labels})
+    return run
 
 
 def draw(fig):

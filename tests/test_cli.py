@@ -247,3 +247,10 @@ def test_a_lazily_registered_command_reports_its_own_argument_errors(capsys):
 def _modules_after(statements: str) -> set:
     code = f"import sys\n{statements}\nprint(' '.join(sorted(sys.modules)))"
     return set(subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split())
+
+
+def test_no_command_imports_scipy_stats_when_it_starts():
+    # scipy.stats costs about a second to import: the paired tests load it only where they bootstrap
+    modules = ("variant", "compare", "paired", "tables", "html_table", "summary", "search_report")
+    code = "\n".join(f"import cifarflow.report.{m}" for m in modules)
+    assert "scipy.stats" not in _modules_after(code)

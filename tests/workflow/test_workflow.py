@@ -329,7 +329,7 @@ def test_the_run_ends_saying_where_its_results_are_and_how_to_build_its_report(d
     # the last words of the run, before Snakemake's own log path and time
     assert stderr.rindex("cifarflow: the run is complete.") > stderr.rindex("steps (100%) done")
     # the config has no questions: the summary, tables and figures, each an existing path
-    assert [Path(p).name for p in paths] == ["summary.md", "tables", "figures"]
+    assert [Path(p).name for p in paths] == ["summary.md", "tables", "figures", "manifest.json", "verify.md"]
     assert all(Path(p).exists() for p in paths)  # as printed: relative to where Snakemake started, or absolute
     args = shlex.split(command)
     assert Path(args[args.index("-d") + 1]).resolve() == done.resolve()

@@ -24,6 +24,8 @@ RESULTS = (
     ("results/answers.md", "the answers to the config's questions"),
     ("results/tables", "the tables (CSV, Markdown, LaTeX; HTML as the report shows them)"),
     ("results/figures", "the figures"),
+    ("results/manifest.json", "every result file's sha256 and the environment they were made in"),
+    ("results/verify/verify.md", "the re-check: a sample of runs trained again, compared byte for byte"),
 )
 REPORT = "results/report.html"
 # Snakemake's default Snakefiles, in the order it looks for them (snakemake.common.SNAKEFILE_CHOICES)

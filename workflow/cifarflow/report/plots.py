@@ -124,6 +124,44 @@ def _class_value(d: Mapping, name: str, index: int) -> float:
 # one run
 
 
+def _curve_panels(h: pd.DataFrame, loss: str | None) -> list[tuple[str, dict, str, float]]:
+    """The panels of `plot_curves`: (quantity, split -> its values, y label, scale) for the loss,
+    the cost when it differs from the loss (an L2 term), and the accuracy (in %)."""
+
+    def pair(q):
+        return {s: finite(h[f"{s}_{q}"]) for s in ("train", "val") if f"{s}_{q}" in h}
+
+    panels = [("loss", pair("loss"), _loss_label(loss), 1.0)]
+    cost = pair("cost")
+    if cost and not all(
+        np.allclose(cost[s], panels[0][1].get(s, cost[s] * np.nan), equal_nan=True, rtol=1e-6, atol=1e-9) for s in cost
+    ):
+        panels.append(("cost", cost, _COST_LABEL, 1.0))
+    panels.append(("acc", pair("acc"), "accuracy (%)", 100.0))
+    return panels
+
+
+def _mark_events(axes, color, marker, best_epoch, stopped_epoch, diverged_epoch) -> list[Line2D]:
+    """Vertical lines on every panel at the best epoch, the early stop and the divergence (those
+    given); returns the legend's handles: the two splits, then each line drawn with its epoch."""
+    events = [
+        (best_epoch, "best epoch", ":", "black"),
+        (stopped_epoch, "early stop", "-.", "0.45"),
+        (diverged_epoch, "diverged", (0, (5, 2)), "tab:red"),
+    ]
+    handles = [
+        Line2D([], [], color=color, linestyle=SPLIT_STYLE[s], marker=marker, markersize=3, label=SPLIT_NAME[s])
+        for s in ("train", "val")
+    ]
+    for at, what, style, c in events:
+        if at is None or (isinstance(at, float) and not math.isfinite(at)):
+            continue
+        for ax in axes:
+            ax.axvline(at, linestyle=style, color=c, linewidth=1.2)
+        handles.append(Line2D([], [], linestyle=style, color=c, label=f"{what} ({int(at)})"))
+    return handles
+
+
 def plot_curves(
     history: pd.DataFrame,
     name: str,
@@ -145,18 +183,7 @@ def plot_curves(
     h = history
     epoch = finite(h["epoch"]) if "epoch" in h else pd.Series(np.arange(len(h)), dtype=float)
     color = color if color is not None else variant_colors([name])[str(name)]
-
-    def pair(q):
-        return {s: finite(h[f"{s}_{q}"]) for s in ("train", "val") if f"{s}_{q}" in h}
-
-    panels = [("loss", pair("loss"), _loss_label(loss), 1.0)]
-    cost = pair("cost")
-    if cost and not all(
-        np.allclose(cost[s], panels[0][1].get(s, cost[s] * np.nan), equal_nan=True, rtol=1e-6, atol=1e-9) for s in cost
-    ):
-        panels.append(("cost", cost, _COST_LABEL, 1.0))
-    panels.append(("acc", pair("acc"), "accuracy (%)", 100.0))
-
+    panels = _curve_panels(h, loss)
     n = len(panels)
     fig = new_figure(figsize or (3.6 * n + 0.4, 3.4))
     axes = fig.subplots(1, n, squeeze=False)[0]
@@ -184,21 +211,7 @@ def plot_curves(
         integer_ticks(ax.xaxis)
         ax.grid(alpha=0.3)
 
-    events = [
-        (best_epoch, "best epoch", ":", "black"),
-        (stopped_epoch, "early stop", "-.", "0.45"),
-        (diverged_epoch, "diverged", (0, (5, 2)), "tab:red"),
-    ]
-    handles = [
-        Line2D([], [], color=color, linestyle=SPLIT_STYLE[s], marker=marker, markersize=3, label=SPLIT_NAME[s])
-        for s in ("train", "val")
-    ]
-    for at, what, style, c in events:
-        if at is None or (isinstance(at, float) and not math.isfinite(at)):
-            continue
-        for ax in axes:
-            ax.axvline(at, linestyle=style, color=c, linewidth=1.2)
-        handles.append(Line2D([], [], linestyle=style, color=c, label=f"{what} ({int(at)})"))
+    handles = _mark_events(axes, color, marker, best_epoch, stopped_epoch, diverged_epoch)
     fig_legend(fig, handles, max_cols=5)
     fig.suptitle(literal(name))
     return fit_to_text(fig)
@@ -428,6 +441,28 @@ def _panel_title(names: str, loss: str | None, count: int, width: float) -> str:
     return wrap(f"{count} variants" + (f" ({loss} loss)" if loss else ""), width, size)
 
 
+def _overlay_panels(histories, metrics, variants, loss_names) -> list[tuple]:
+    """The panels of `plot_curves_overlay`: (quantity, its metric columns, the variants drawn,
+    their loss name, a title naming them or None). One panel per quantity; loss and cost are split
+    into groups of comparable variants (`_loss_groups`)."""
+    quantities: dict[str, list[str]] = {}
+    for m in metrics:
+        _, q = _split_metric(m)
+        quantities.setdefault(q, []).append(m)
+
+    panels = []  # (quantity, metric columns, variants, loss name, title)
+    for q, ms in quantities.items():
+        if q in ("loss", "cost") and len(variants) > 1:
+            groups = _loss_groups(histories, ms, q, loss_names)
+            for loss, vs in groups:
+                sub = None if len(groups) == 1 else ", ".join(vs)
+                panels.append((q, ms, vs, loss, sub))
+        else:
+            loss = next(iter(loss_names.values()), None) if loss_names and q == "loss" else None
+            panels.append((q, ms, variants, loss, None))
+    return panels
+
+
 def plot_curves_overlay(
     histories: Mapping[str, pd.DataFrame],
     metrics: Sequence[str] = ("val_acc",),
@@ -447,21 +482,7 @@ def plot_curves_overlay(
     variants = [str(v) for v in histories]
     histories = {str(k): v for k, v in histories.items()}
     cols = colors_for(variants, colors)
-    quantities: dict[str, list[str]] = {}
-    for m in metrics:
-        _, q = _split_metric(m)
-        quantities.setdefault(q, []).append(m)
-
-    panels = []  # (quantity, metric columns, variants, loss name, title)
-    for q, ms in quantities.items():
-        if q in ("loss", "cost") and len(variants) > 1:
-            groups = _loss_groups(histories, ms, q, loss_names)
-            for loss, vs in groups:
-                sub = None if len(groups) == 1 else ", ".join(vs)
-                panels.append((q, ms, vs, loss, sub))
-        else:
-            loss = next(iter(loss_names.values()), None) if loss_names and q == "loss" else None
-            panels.append((q, ms, variants, loss, None))
+    panels = _overlay_panels(histories, metrics, variants, loss_names)
 
     n = len(panels)
     fig = new_figure(figsize or (3.8 * n + 0.4, 3.5))

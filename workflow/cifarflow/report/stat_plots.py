@@ -116,21 +116,7 @@ def plot_seed_strip(
     fig = new_figure(size)
     ax = fig.subplots()
     value_axis = ax.xaxis if horizontal else ax.yaxis
-    for i, (v, vals) in enumerate(values.items()):
-        v = str(v)
-        x = np.asarray(vals, dtype=float) * scale
-        s = summaries[i]
-        k = x.size
-        offsets = np.linspace(-0.15, 0.15, k) if k > 1 else np.zeros(k)
-        at = len(names) - 1 - i if horizontal else i  # horizontal: the first variant on top
-        dots = (x, at - 0.25 - offsets) if horizontal else (at + 0.25 + offsets, x)
-        ax.plot(*dots, "o", color=cols[v], alpha=0.8, markersize=5, linestyle="", gid=f"seeds:{v}")
-        centre = ([s.mean], [at + 0.1]) if horizontal else ([at - 0.1], [s.mean])
-        if s.n >= 2:
-            err = {"xerr" if horizontal else "yerr": [[s.half], [s.half]]}
-            ax.errorbar(*centre, **err, fmt="s", color=cols[v], markersize=6, capsize=4, linewidth=1.5, gid=f"ci:{v}")
-        elif s.n == 1:
-            ax.plot(*centre, "s", color=cols[v], markersize=6, gid=f"ci:{v}")
+    _draw_seeds(ax, values, summaries, scale, cols, horizontal)
     positions = range(len(names) - 1, -1, -1) if horizontal else range(len(names))
     category_axis = ax.yaxis if horizontal else ax.xaxis
     category_axis.set_ticks(list(positions), labels=ticks)
@@ -149,6 +135,27 @@ def plot_seed_strip(
     # horizontal: wrapped to the axes' width (it is centred over them, right of the names)
     ax.set_title(axes_title(title, fig, max(text_width(t) for t in ticks) + 0.9) if horizontal else title)
     return fit_to_text(fig)
+
+
+def _draw_seeds(ax, values: Mapping[str, Sequence[float]], summaries, scale: float, cols, horizontal: bool) -> None:
+    """Each variant's seeds as dots beside its mean with its interval (a square alone for one
+    seed), at its position: left to right, or top to bottom when `horizontal`."""
+    names = [str(v) for v in values]
+    for i, (v, vals) in enumerate(values.items()):
+        v = str(v)
+        x = np.asarray(vals, dtype=float) * scale
+        s = summaries[i]
+        k = x.size
+        offsets = np.linspace(-0.15, 0.15, k) if k > 1 else np.zeros(k)
+        at = len(names) - 1 - i if horizontal else i  # horizontal: the first variant on top
+        dots = (x, at - 0.25 - offsets) if horizontal else (at + 0.25 + offsets, x)
+        ax.plot(*dots, "o", color=cols[v], alpha=0.8, markersize=5, linestyle="", gid=f"seeds:{v}")
+        centre = ([s.mean], [at + 0.1]) if horizontal else ([at - 0.1], [s.mean])
+        if s.n >= 2:
+            err = {"xerr" if horizontal else "yerr": [[s.half], [s.half]]}
+            ax.errorbar(*centre, **err, fmt="s", color=cols[v], markersize=6, capsize=4, linewidth=1.5, gid=f"ci:{v}")
+        elif s.n == 1:
+            ax.plot(*centre, "s", color=cols[v], markersize=6, gid=f"ci:{v}")
 
 
 def plot_pair_diffs(
@@ -309,23 +316,7 @@ def plot_curves_band(
             if b.empty or not np.isfinite(b["mean"]).any():
                 continue
             counts.setdefault(v, b[["epoch", "n"]])
-            full = (b["n"] == len(hs)).to_numpy()
-            if full.all():
-                ax.plot(b["epoch"], b["mean"] * scale, color=cols[v], linewidth=1.5, gid=f"mean:{v}")
-            else:
-                _plot_fewer_seeds(ax, b, full, scale, cols[v], v)
-            ok = np.isfinite(b["lo"]).to_numpy() & full
-            if ok.any():
-                ax.fill_between(
-                    b["epoch"],
-                    b["lo"] * scale,
-                    b["hi"] * scale,
-                    where=ok,
-                    color=cols[v],
-                    alpha=0.2,
-                    linewidth=0,
-                    gid=f"band:{v}",
-                )
+            _draw_band(ax, b, len(hs), scale, cols[v], v)
             drew = True
         if not drew:
             no_data(ax)
@@ -333,6 +324,16 @@ def plot_curves_band(
         ax.set_ylabel(m.replace("val_", "validation ").replace("train_", "training ").replace("acc", "accuracy (%)"))
         integer_ticks(ax.xaxis)
         ax.grid(alpha=0.3)
+    handles = _band_handles(histories, names, cols, counts, confidence)
+    fig_legend(fig, handles)
+    if title:
+        fig.suptitle(literal(title))
+    return fit_to_text(fig)
+
+
+def _band_handles(histories, names, cols, counts, confidence: float) -> list:
+    """The legend of `plot_curves_band`: each variant with its seeds (`_seed_counts`), the band,
+    and, when some variant's seeds drop out, the dotted line of the seeds left."""
     n_seeds = {str(v): len(hs) for v, hs in histories.items()}
     labels = {v: f"{v} ({_seed_counts(counts.get(v), n_seeds[v])})" for v in names}
     handles = [Line2D([], [], color=cols[v], label=labels[v]) for v in names]
@@ -350,10 +351,29 @@ def plot_curves_band(
                 label="from ○: mean of the seeds left (no band)",
             )
         )
-    fig_legend(fig, handles)
-    if title:
-        fig.suptitle(literal(title))
-    return fit_to_text(fig)
+    return handles
+
+
+def _draw_band(ax, b: pd.DataFrame, n_seeds: int, scale: float, color, v: str) -> None:
+    """One variant's mean over its `n_seeds` seeds (`mean_band` frame `b`) and its band where
+    every seed has a value; where fewer remain, `_plot_fewer_seeds`."""
+    full = (b["n"] == n_seeds).to_numpy()
+    if full.all():
+        ax.plot(b["epoch"], b["mean"] * scale, color=color, linewidth=1.5, gid=f"mean:{v}")
+    else:
+        _plot_fewer_seeds(ax, b, full, scale, color, v)
+    ok = np.isfinite(b["lo"]).to_numpy() & full
+    if ok.any():
+        ax.fill_between(
+            b["epoch"],
+            b["lo"] * scale,
+            b["hi"] * scale,
+            where=ok,
+            color=color,
+            alpha=0.2,
+            linewidth=0,
+            gid=f"band:{v}",
+        )
 
 
 def _plot_fewer_seeds(ax, band: pd.DataFrame, full: np.ndarray, scale: float, color, v: str) -> None:

@@ -45,6 +45,19 @@ def summary_markdown(
         lines += [Path(a).read_text(encoding="utf-8").strip(), ""]
     if summary_md:
         lines += ["## All variants", "", Path(summary_md).read_text(encoding="utf-8").strip(), ""]
+    lines += _figure_sections(figures, outdir, labels)
+    if search_md:
+        from .search_report import rebase_links  # deferred: scipy and the search planner, for searches only
+
+        text = Path(search_md).read_text(encoding="utf-8")
+        text = text.replace("\n## ", "\n### ").replace("# Searches", "## Searches", 1)
+        lines += [rebase_links(text, Path(search_md).parent, outdir).strip(), ""]
+    return "\n".join(lines).rstrip() + "\n"
+
+
+def _figures_by_set(figures: list[str]) -> tuple[dict[str, dict[str, list[Path]]], list[Path]]:
+    """The PNG figures by experiment set (set -> "comparisons" and "variants" -> paths), and the
+    augmentation previews."""
     by_set: dict[str, dict[str, list[Path]]] = {}
     previews = []
     for f in figures:
@@ -58,6 +71,14 @@ def summary_markdown(
         set_name = parts[parts.index("figures") + 1]
         kind = "comparisons" if parts[-2] == "comparisons" else "variants"
         by_set.setdefault(set_name, {"comparisons": [], "variants": []})[kind].append(p)
+    return by_set, previews
+
+
+def _figure_sections(figures: list[str], outdir: Path, labels: dict) -> list[str]:
+    """Markdown lines: per set, its comparison figures shown and its per-variant figures linked
+    (named by label); then the augmentation previews."""
+    by_set, previews = _figures_by_set(figures)
+    lines: list[str] = []
     for set_name, groups in by_set.items():
         lines += [f"## {set_name}", ""]
         for p in groups["comparisons"]:
@@ -75,13 +96,7 @@ def summary_markdown(
         lines += ["## Augmentations", ""]
         for p in previews:
             lines += [f"![{p.stem}]({_rel(p, outdir)})", ""]
-    if search_md:
-        from .search_report import rebase_links  # deferred: scipy and the search planner, for searches only
-
-        text = Path(search_md).read_text(encoding="utf-8")
-        text = text.replace("\n## ", "\n### ").replace("# Searches", "## Searches", 1)
-        lines += [rebase_links(text, Path(search_md).parent, outdir).strip(), ""]
-    return "\n".join(lines).rstrip() + "\n"
+    return lines
 
 
 def _link_text(text: str) -> str:

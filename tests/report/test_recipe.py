@@ -246,6 +246,7 @@ SEED_SD = 0.08
 COVERAGE_MAX = {(3, True): 0.97, (5, True): 0.97, (3, False): 0.98, (5, False): 0.97}
 
 
+@pytest.mark.slow  # a simulation of many recipes
 @pytest.mark.parametrize("n", [3, 5])
 @pytest.mark.parametrize("paired", [True, False])
 def test_interval_covers_true_effect(n, paired):
@@ -303,6 +304,7 @@ def test_no_effect_better_verdicts_at_most_nominal_with_sequential_seeds(null_ru
     assert all(s.level == pytest.approx(0.99) for s in seq)
 
 
+@pytest.mark.slow  # a simulation of many recipes
 def test_effect_of_twice_min_effect_is_found_by_max_seeds():
     """A true effect of 1 point (2 x min_effect), paired seeds, 5,000 test images, seed_sd 0.02 and
     disagree_sd 0.3 (per-seed accuracy differences vary by about 0.55 points; with 10 seeds the
@@ -327,6 +329,7 @@ def test_no_effect_small_seed_spread_reaches_equivalent():
     assert _rate([s.verdict for s in seq], R.VERDICT_EQUIV) >= 0.75
 
 
+@pytest.mark.slow  # a simulation of many recipes
 def test_effect_of_min_effect_is_rarely_called_equivalent():
     """The same favourable noise with a true effect of exactly min_effect (0.5 points): a false
     "equivalent" needs an interval that misses the true effect, so at most 5% of 500 questions."""

@@ -35,6 +35,7 @@ def _positive(x):
     return isinstance(x, (int, float)) and not isinstance(x, bool) and np.isfinite(x) and x > 0
 
 
+@pytest.mark.slow  # runs the benchmark
 def test_quick_run_writes_json_and_csv_with_every_model(tmp_path):
     out = tmp_path / "bench" / "bench.json"
     proc = subprocess.run(
@@ -354,6 +355,7 @@ def test_machine_key_names_the_cpu_cores_mode_and_data():
     assert bench.machine_key({"cpu": "../../x y", "cpu_count": 4}, True, "random") == "x-y-4cpu-quick-random"
 
 
+@pytest.mark.slow  # runs the benchmark twice
 def test_baselines_dir_records_then_compares_with_this_machines_file(tmp_path):
     """CI's regression check: `--baselines DIR` finds the file of this machine; with none it says so
     and passes; `--record-baseline` writes it; a baseline this run cannot reach fails the run."""

@@ -265,7 +265,10 @@ def test_full_disk_while_writing_a_split_is_one_line_and_no_temporary(tmp_path, 
         "io.write_json(OUT, {'x': list(range(100000))})",
         "io.write_text(OUT, 'x' * 300000)",
         "io.write_weights(OUT, {'W': np.zeros((300, 300))}, {'a': 1})",
-        "plots.save(plots.plot_confusion(np.eye(3), ['a', 'b', 'c'], 't'), OUT[:-4], dpi=600)",
+        pytest.param(
+            "plots.save(plots.plot_confusion(np.eye(3), ['a', 'b', 'c'], 't'), OUT[:-4], dpi=600)",
+            marks=pytest.mark.slow,  # imports matplotlib in its subprocess
+        ),
     ],
     ids=["json", "text", "weights-hdf5", "figure"],
 )
@@ -532,6 +535,7 @@ def test_oversized_image_in_a_directory_source_is_refused(tmp_path):
     assert_refused(import_cmd(tmp_path / "d", out), "train/cat/0000.png", "262,144", absent=[out])
 
 
+@pytest.mark.slow  # writes and reads a tar of 500,001 members
 def test_a_source_with_a_million_empty_members_is_refused(tmp_path):
     path = tmp_path / "many.tar"
     with tarfile.open(path, "w") as tar:
@@ -794,6 +798,7 @@ def test_an_interrupted_hdf5_writer_leaves_no_temporary(tmp_path):
     assert list(tmp_path.iterdir()) == []
 
 
+@pytest.mark.slow  # every writer in a subprocess, for four umasks
 @pytest.mark.parametrize("umask", [0o022, 0o027, 0o002, 0o077])
 def test_every_output_honours_the_umask(tmp_path, umask, archive):
     code = """

@@ -30,8 +30,10 @@ from collections.abc import Callable
 from importlib import metadata
 from pathlib import Path
 
+from . import __version__
 from .compare_runs import content_sha256, file_kind
 from .errors import DataError
+from .io import write_json, write_text
 
 FORMAT = "cifarflow-manifest-1"
 PACKAGES = ("numpy", "h5py", "scipy", "pandas", "matplotlib", "snakemake")
@@ -182,8 +184,6 @@ def cpu_info() -> dict:
 
 def environment() -> dict:
     """What bit-identical results depend on, as this process sees it."""
-    from . import __version__
-
     try:
         import h5py
 
@@ -305,8 +305,6 @@ def manifest_html(manifest: dict) -> str:
 
 def write_manifest(files, out_json, out_sha256, out_html, log: Callable[[str], None] = print) -> dict:
     """Hash `files`, read the environment and write the manifest as JSON, sha256sum text and HTML."""
-    from .io import write_json, write_text
-
     manifest = build_manifest(files)
     write_json(out_json, manifest)
     write_text(out_sha256, sha256sum_text(manifest))

@@ -21,6 +21,7 @@ from pathlib import Path
 
 from .compare_runs import FileComparison, compare_trees
 from .errors import CifarflowError
+from .io import write_json, write_text
 
 FORMAT = "cifarflow-verify-1"
 
@@ -94,8 +95,6 @@ def verify_html(record: dict) -> str:
 def verify_runs(runs, again, out_json, out_md, out_html, log: Callable[[str], None] = print) -> dict:
     """Compare each run folder of `runs` with its re-trained folder in `again` (same order), write the
     record; a difference is a CifarflowError naming the first differing file and dataset."""
-    from .io import write_json, write_text
-
     runs, again = list(runs), list(again)
     if len(runs) != len(again):
         raise CifarflowError(f"verify: {len(runs)} run folders but {len(again)} re-trained folders")

@@ -9,6 +9,7 @@ import pytest
 
 from cifarflow import cli
 from cifarflow.errors import DataError
+from cifarflow.schema import load_schema
 
 TRAIN = ["train", "--split", "s.h5", "--plan", "p.h5", "--variant", '{"name": "v"}', "--outdir", "out"]
 
@@ -102,7 +103,9 @@ def test_json_arguments_arrive_parsed_with_their_defaults():
     assert a.statistics == {} and a.labels is None and a.figures is None and a.spec == {}
     a = parse(["plot-variant", *MINIMAL["plot-variant"], "--label", '"softmax"', "--figures", '{"pdf": false}'])
     assert a.label == "softmax"
-    assert cli._figure_settings(a) == {"dpi": 150, "width": None, "pdf": False}
+    # what is not given comes from the schema's `figures` default
+    schema_figures = load_schema()["properties"]["figures"]["default"]
+    assert cli._figure_settings(a) == {**schema_figures, "pdf": False}
     assert parse(["import", *MINIMAL["import"], "--classes", "null"]).classes is None
     assert parse(["import", *MINIMAL["import"], "--classes", '["cat", "dog"]']).classes == ["cat", "dog"]
 

@@ -26,8 +26,10 @@ def _log(msg: str) -> None:
 def _figure_settings(a) -> dict:
     """The config's `figures` settings that saving reads: dpi, width (inches) and pdf (whether to
     write a PDF beside each PNG)."""
-    figures = getattr(a, "figures", None) or {}
-    return {"dpi": figures.get("dpi", 150), "width": figures.get("width"), "pdf": figures.get("pdf", True)}
+    from .schema import block_settings
+
+    figures = block_settings("figures", getattr(a, "figures", None))  # the schema's defaults under it
+    return {"dpi": figures["dpi"], "width": figures["width"], "pdf": figures["pdf"]}
 
 
 # ---- data --------------------------------------------------------------------------------------
@@ -98,11 +100,12 @@ def cmd_compare(a) -> None:
 
 def cmd_tables(a) -> None:
     from .report.tables import run_tables
+    from .schema import block_settings
 
     run_tables(
         a.metrics,
         a.outdir,
-        confidence=float(a.statistics.get("confidence", 0.95)),
+        confidence=float(block_settings("statistics", a.statistics)["confidence"]),
         labels=a.labels,
     )
 
@@ -214,7 +217,7 @@ def cmd_check_config(a) -> None:
             final_epochs = epochs
         _log(
             f"  search {set_name}/{search['name']} ({search['method']}): {cost['trials']} trials in {cost['rounds']}"
-            f" round(s), {cost['epochs']} trial epochs, then {finals} final runs of {final_epochs} epochs"
+            f" round(s), {cost['epochs']} trial epochs, then {finals} final runs of {final_epochs} epochs{S.estimate_text(search)}"
         )
 
 

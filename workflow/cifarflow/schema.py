@@ -68,11 +68,18 @@ def setting_keys(schema: dict | None = None) -> set[str]:
     return set(schema["$defs"]["setting_properties"]["properties"])
 
 
+def block_settings(block: str, given: dict | None, schema: dict | None = None) -> dict:
+    """A top-level config block (`statistics`, `figures`, `verify`) as given, over the schema's
+    defaults: the block's own `default` object, then each property's `default`."""
+    schema = schema or default_schema()
+    spec = schema["properties"][block]
+    out = copy.deepcopy(spec.get("default") or {})
+    out.update({key: copy.deepcopy(p["default"]) for key, p in spec.get("properties", {}).items() if "default" in p})
+    out.update(given or {})
+    return out
+
+
 def statistics_settings(config: dict, schema: dict | None = None) -> dict:
     """The config's `statistics` block over the schema's default of each of its settings (alpha,
     confidence, n_resamples, seed, min_effect; `max_seeds` has none and is absent unless given)."""
-    schema = schema or default_schema()
-    properties = schema["properties"]["statistics"]["properties"]
-    out = {key: copy.deepcopy(prop["default"]) for key, prop in properties.items() if "default" in prop}
-    out.update(config.get("statistics") or {})
-    return out
+    return block_settings("statistics", config.get("statistics"), schema)

@@ -26,12 +26,12 @@ from cifarflow.io import read_run, run_place
 from cifarflow.report import plots
 from cifarflow.report.figure import DEFAULT_DPI, literal, save, variant_colors
 from cifarflow.report.stat_plots import plot_curves_band, plot_per_class_ci, plot_seed_strip, plot_vs_param_ci
-from cifarflow.report.stats import aggregate_runs
+from cifarflow.report.stats import CONFIDENCE, aggregate_runs
 
 
 def _confidence(spec) -> float:
     """The level of the figure's intervals: `statistics.confidence`, passed in the spec."""
-    return float(spec.get("confidence", 0.95))
+    return float(spec.get("confidence", CONFIDENCE))
 
 
 def shown_labels(spec, names) -> dict[str, str]:

@@ -36,6 +36,7 @@ from cifarflow.report.verdicts import (
     recipe_pairs_table,
     sweep_answer,
 )
+from cifarflow.schema import block_settings
 
 
 def correctness_of_runs(runs: dict[str, list[Path]]) -> dict[str, np.ndarray]:
@@ -75,20 +76,21 @@ def _paired_flags(spec: dict, seeds: dict[str, list[int]]) -> list[bool]:
 def recipe_table_of_runs(spec: dict, run_dirs, statistics: dict, image_level: bool = True) -> pd.DataFrame:
     """The recipe pairs table (:func:`cifarflow.report.verdicts.recipe_pairs_table`) of the pairs
     in `spec` ({name, pairs, paired, min_effect, n_looks, look, stop_reason}) over `run_dirs`."""
+    statistics = block_settings("statistics", statistics)  # the schema's defaults under it
     runs = group_runs(run_dirs)
     correct = correctness_of_runs(runs)
     return recipe_pairs_table(
         correct,
         [tuple(p) for p in spec["pairs"]],
         _paired_flags(spec, _seeds_of_runs(runs)),
-        alpha=float(statistics.get("alpha", 0.05)),
-        min_effect=float(spec.get("min_effect", statistics.get("min_effect", 0.005))),
+        alpha=float(statistics["alpha"]),
+        min_effect=float(spec.get("min_effect", statistics["min_effect"])),
         n_looks=int(spec.get("n_looks", 1)),
         look=int(spec.get("look", 1)),
         stop_reason=spec.get("stop_reason", STOP_OWN),
-        confidence=float(statistics.get("confidence", 0.95)),
-        seed=int(statistics.get("seed", 0)),
-        n_resamples=int(statistics.get("n_resamples", 9999)),
+        confidence=float(statistics["confidence"]),
+        seed=int(statistics["seed"]),
+        n_resamples=int(statistics["n_resamples"]),
         image_level=image_level,
     )
 
@@ -197,7 +199,7 @@ _QUICK_HEAD = (
 
 def answers_by_set(questions: dict, tables: dict[str, pd.DataFrame], metrics: dict, statistics: dict) -> dict:
     """Set -> [(question name, sentence)], in config order."""
-    confidence = float(statistics.get("confidence", 0.95))
+    confidence = float(block_settings("statistics", statistics)["confidence"])
     by_set: dict[str, list[tuple[str, str]]] = {}
     for name, q in questions.items():
         q = dict(q, name=name)

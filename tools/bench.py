@@ -639,35 +639,51 @@ def gemm_floor(name: str, limits: dict, batch: int = BATCH, repeats: int = 7, ta
     }
 
 
-def epoch_floor(data, norm, batch: int = BATCH, repeats: int = 5) -> dict:
-    """CPU seconds of a stripped full-data softmax epoch: per batch only the work no implementation
-    can skip (gather its uint8 rows, normalise them into a reused buffer, forward product,
-    softmax gradient, weight-gradient product, SGD update; no augmentation, no framework code),
-    then the evaluation of the history's images (the `eval_train` subset and the validation set,
-    normalised in chunks of 1000, scores, argmax). Its parts are timed alone as well; interleaved
-    repeats, medians."""
+def _interleaved_medians(parts: dict, repeats: int) -> dict:
+    """The median CPU seconds of each of `parts` (name -> function), the repeats interleaved."""
+    times = {key: [] for key in parts}
+    for _ in range(repeats):
+        for key, f in parts.items():
+            t0 = time.process_time()
+            f()
+            times[key].append(time.process_time() - t0)
+    return {key: _median(t) for key, t in times.items()}
+
+
+def _floor_evaluated_images(data, images, batch: int):
+    """The images a softmax epoch evaluates, as (N, d) uint8 rows: its `eval_train` subset of the
+    training images (`images`), then the validation set."""
     from cifarflow.training.solver import eval_subset
 
     s = epoch_settings("softmax", batch)
-    n, d = len(data.train_labels), int(np.prod(data.train_images.shape[1:]))
-    images = data.train_images.reshape(n, d)
-    labels = data.train_labels
-    sub = eval_subset(labels, s.get("eval_train"), s["seed"])
-    evaluated = np.concatenate(
-        [images if sub is None else images[sub], data.val_images.reshape(len(data.val_labels), d)]
-    )
-    order = np.random.default_rng(0).permutation(n)
-    k = len(data.class_names)
-    w = (np.random.default_rng(1).standard_normal((k, d)) * 0.01).astype(np.float32)
-    b = np.zeros(k, dtype=np.float32)
-    rows, u8 = norm.buffer(batch), np.empty((batch, d), dtype=np.uint8)
-    chunk = norm.buffer(min(1000, len(evaluated)))
-    lr, at = np.float32(1e-3), np.arange(batch)
+    sub = eval_subset(data.train_labels, s.get("eval_train"), s["seed"])
+    d = images.shape[1]
+    return np.concatenate([images if sub is None else images[sub], data.val_images.reshape(len(data.val_labels), d)])
+
+
+def _floor_normaliser(norm):
+    """normalise(src, out): uint8 rows into the float32 buffer `out`, as the Normalizer does."""
 
     def normalise(src, out):
         np.copyto(out, src, casting="unsafe")
         np.subtract(out, norm.mean, out=out)
         np.multiply(out, norm.inv_std, out=out)
+
+    return normalise
+
+
+def _floor_parts(images, labels, evaluated, n_classes: int, norm, batch: int) -> dict:
+    """The stripped epoch and its parts, as functions to time: name -> function (see epoch_floor).
+    The steps train a softmax model of their own (random weights, plain SGD) in place."""
+    n, d = images.shape
+    order = np.random.default_rng(0).permutation(n)
+    k = n_classes
+    w = (np.random.default_rng(1).standard_normal((k, d)) * 0.01).astype(np.float32)
+    b = np.zeros(k, dtype=np.float32)
+    rows, u8 = norm.buffer(batch), np.empty((batch, d), dtype=np.uint8)
+    chunk = norm.buffer(min(1000, len(evaluated)))
+    lr, at = np.float32(1e-3), np.arange(batch)
+    normalise = _floor_normaliser(norm)
 
     def steps(gather=True, normalise_=True, gemms=True, rest=True):
         for start in range(0, n - batch + 1, batch):
@@ -699,20 +715,27 @@ def epoch_floor(data, norm, batch: int = BATCH, repeats: int = 5) -> dict:
             sc += b
             sc.argmax(axis=1)
 
-    parts = {
+    return {
         "epoch": lambda: (steps(), evaluation()),
         "steps": steps,
         "products only (batch in cache)": lambda: steps(False, False, True, False),
         "gather + normalise only": lambda: steps(True, True, False, False),
         "evaluation": evaluation,
     }
-    times = {key: [] for key in parts}
-    for _ in range(repeats):
-        for key, f in parts.items():
-            t0 = time.process_time()
-            f()
-            times[key].append(time.process_time() - t0)
-    med = {key: _median(t) for key, t in times.items()}
+
+
+def epoch_floor(data, norm, batch: int = BATCH, repeats: int = 5) -> dict:
+    """CPU seconds of a stripped full-data softmax epoch: per batch only the work no implementation
+    can skip (gather its uint8 rows, normalise them into a reused buffer, forward product,
+    softmax gradient, weight-gradient product, SGD update; no augmentation, no framework code),
+    then the evaluation of the history's images (the `eval_train` subset and the validation set,
+    normalised in chunks of 1000, scores, argmax). Its parts are timed alone as well; interleaved
+    repeats, medians."""
+    n, d = len(data.train_labels), int(np.prod(data.train_images.shape[1:]))
+    images = data.train_images.reshape(n, d)
+    evaluated = _floor_evaluated_images(data, images, batch)
+    parts = _floor_parts(images, data.train_labels, evaluated, len(data.class_names), norm, batch)
+    med = _interleaved_medians(parts, repeats)
     return {
         "seconds": med.pop("epoch"),
         "parts_seconds": med,
@@ -899,73 +922,65 @@ def build_split(raw_path, out, spec: dict = FULL_SPLIT) -> None:
 # ---- results -----------------------------------------------------------------------------------
 
 
-def targets(result: dict) -> list:
-    """Each target of the issue with its measured value and whether it holds (None: not measured)."""
+def _target_row(target: str, op: str, limit, measured, unit: str, **extra) -> dict:
+    """One row of `targets` (its keys in the order the JSON result shows them)."""
+    return {"target": target, "op": op, "limit": limit, "measured": measured, "unit": unit, **extra}
+
+
+def _step_ratio_targets(result: dict) -> list:
+    """NumPy/PyTorch step throughput per model, judged on NumPy's own kernel when this environment
+    forces one (the forced kernel's ratio then follows, informative only)."""
     rows = []
     own = result.get("own_blas")
     for name, limit in STEP_RATIO_TARGET.items():
         m = result["models"].get(name)
         ratio = m and m.get("numpy_over_torch")
+        target = f"{name} step throughput NumPy/PyTorch"
         if own is not None:  # this environment forces a kernel: judge on NumPy's own kernel
             o = own["models"].get(name)
-            rows.append(
-                {
-                    "target": f"{name} step throughput NumPy/PyTorch",
-                    "op": ">=",
-                    "limit": limit,
-                    "measured": o and o.get("numpy_over_torch"),
-                    "unit": "x",
-                }
-            )
+            rows.append(_target_row(target, ">=", limit, o and o.get("numpy_over_torch"), "x"))
             if ratio is not None:
                 rows.append(
-                    {
-                        "target": "  the same with the forced kernel (not judged)",
-                        "op": ">=",
-                        "limit": limit,
-                        "measured": ratio,
-                        "unit": "x",
-                        "informative": True,
-                    }
+                    _target_row(
+                        "  the same with the forced kernel (not judged)", ">=", limit, ratio, "x", informative=True
+                    )
                 )
         else:
-            rows.append(
-                {
-                    "target": f"{name} step throughput NumPy/PyTorch",
-                    "op": ">=",
-                    "limit": limit,
-                    "measured": ratio,
-                    "unit": "x",
-                }
-            )
-    limits = result.get("machine") or {}
+            rows.append(_target_row(target, ">=", limit, ratio, "x"))
+    return rows
+
+
+def _sgemm_fraction_targets(result: dict) -> list:
+    """The fraction of the machine's sgemm rate per model, measured only where the step is bound by
+    its matrix products (and not in a quick run)."""
+    rows = []
     for name, limit in SGEMM_FRACTION_TARGET.items():
         m = result["models"].get(name) or {}
         quick = (result.get("settings") or {}).get("quick")  # a smoke run's sgemm rate and steps are not comparable
         bound = not quick and m.get("limit_ms_flops") is not None and m["limit_ms_flops"] >= m.get("limit_ms_bytes", 0)
         frac = (m.get("numpy") or {}).get("fraction_of_limit") if bound else None
         rows.append(
-            {
-                "target": f"{name} step at the machine's sgemm rate (matrix-bound)",
-                "op": ">=",
-                "limit": limit,
-                "measured": frac,
-                "unit": "",
-                "model": name,
-            }
+            _target_row(f"{name} step at the machine's sgemm rate (matrix-bound)", ">=", limit, frac, "", model=name)
         )
+    return rows
+
+
+def _epoch_targets(result: dict) -> list:
+    """The full-data softmax epoch's seconds and their ratio to its memory-bandwidth limit (which
+    is added to the softmax epoch of `result` as bandwidth_limit_seconds)."""
+    limits = result.get("machine") or {}
     sm = result["models"].get("softmax") or {}
     ep = sm.get("epoch")
     full = bool(ep and ep["n_train"] == N_TRAIN_FULL)
-    rows.append(
-        {
-            "target": "softmax full-data epoch (augmentation + steps + evaluation)",
-            "op": "<=",
-            "limit": EPOCH_TARGET_S,
-            "measured": ep["seconds"] if full else None,
-            "unit": "s",
-        }
-    )
+    rows = [
+        _target_row(
+            "softmax full-data epoch (augmentation + steps + evaluation)",
+            "<=",
+            EPOCH_TARGET_S,
+            ep["seconds"] if full else None,
+            "s",
+        )
+    ]
     if full and limits.get("copy_gbs"):
         bw = epoch_bandwidth_limit(
             ep["n_train"], ep["n_val"] + ep.get("n_eval_train", ep["n_train"]), limits["copy_gbs"]
@@ -975,39 +990,45 @@ def targets(result: dict) -> list:
     else:
         ratio = None
     rows.append(
-        {
-            "target": "softmax full-data epoch / its memory-bandwidth limit",
-            "op": "<=",
-            "limit": EPOCH_BANDWIDTH_FACTOR,
-            "measured": ratio,
-            "unit": "x",
-        }
+        _target_row("softmax full-data epoch / its memory-bandwidth limit", "<=", EPOCH_BANDWIDTH_FACTOR, ratio, "x")
     )
+    return rows
+
+
+def _job_targets(result: dict) -> list:
+    """The full-data training job's peak RSS and the preprocessing of all 60,000 JPEGs."""
     job = result.get("train_job")
-    rows.append(
-        {
-            "target": "peak RSS of a full-data linear training job",
-            "op": "<=",
-            "limit": RSS_TARGET_MB,
-            "measured": job["peak_rss_mb"] if job and job["n_train"] == N_TRAIN_FULL else None,
-            "unit": "MB",
-        }
-    )
     imp = result.get("preprocess")
-    rows.append(
-        {
-            "target": "preprocessing 60,000 JPEGs into HDF5",
-            "op": "<=",
-            "limit": IMPORT_TARGET_S,
-            "measured": imp["seconds"] if imp and imp["n_images"] == 60_000 else None,
-            "unit": "s",
-        }
-    )
+    return [
+        _target_row(
+            "peak RSS of a full-data linear training job",
+            "<=",
+            RSS_TARGET_MB,
+            job["peak_rss_mb"] if job and job["n_train"] == N_TRAIN_FULL else None,
+            "MB",
+        ),
+        _target_row(
+            "preprocessing 60,000 JPEGs into HDF5",
+            "<=",
+            IMPORT_TARGET_S,
+            imp["seconds"] if imp and imp["n_images"] == 60_000 else None,
+            "s",
+        ),
+    ]
+
+
+def _judge(rows: list) -> None:
+    """Add to each row whether it holds and its factor (>= 1 holds; both None: not measured)."""
     for r in rows:
         v = r["measured"]
         r["holds"] = None if v is None else bool(v >= r["limit"] if r["op"] == ">=" else v <= r["limit"])
         r["factor"] = None if v is None else (v / r["limit"] if r["op"] == ">=" else r["limit"] / v)  # >= 1 holds
-    # each step judged by the bound that applies: MLPs by either figure, ConvNets by both
+
+
+def _step_verdicts(rows: list) -> list:
+    """Each matrix-bound step judged by the bound that applies: MLPs by either figure (PyTorch
+    ratio or sgemm fraction), ConvNets by both (by the ratio alone when not matrix-bound)."""
+    verdicts_rows = []
     for name in SGEMM_FRACTION_TARGET:
         ratio = next((r for r in rows if r["target"] == f"{name} step throughput NumPy/PyTorch"), None)
         frac = next(r for r in rows if r.get("model") == name)
@@ -1016,18 +1037,26 @@ def targets(result: dict) -> list:
         holds = (all(verdicts) if both else any(verdicts)) if verdicts else None
         if both and frac["measured"] is None:
             holds = ratio and ratio["holds"]  # not matrix-bound: the PyTorch ratio alone
-        rows.append(
-            {
-                "target": f"{name} step, judged ({'both figures' if both else 'either figure'})",
-                "op": "",
-                "limit": None,
-                "measured": None,
-                "unit": "",
-                "holds": holds,
-                "factor": None,
-            }
+        verdicts_rows.append(
+            _target_row(
+                f"{name} step, judged ({'both figures' if both else 'either figure'})",
+                "",
+                None,
+                None,
+                "",
+                holds=holds,
+                factor=None,
+            )
         )
-    return rows
+    return verdicts_rows
+
+
+def targets(result: dict) -> list:
+    """Each target of the issue with its measured value and whether it holds (None: not measured)."""
+    rows = _step_ratio_targets(result) + _sgemm_fraction_targets(result) + _epoch_targets(result)
+    rows += _job_targets(result)
+    _judge(rows)
+    return rows + _step_verdicts(rows)
 
 
 def tidy_rows(result: dict) -> list:
@@ -1124,9 +1153,10 @@ def _blas(result: dict) -> str:
     return (kernel or "unknown (threadpoolctl not installed)") + (f", OPENBLAS_CORETYPE={core}" if core else "")
 
 
-def format_table(result: dict) -> str:
+def _table_header(result: dict) -> list:
+    """The machine, the BLAS kernel and PyTorch version, and the step table's column titles."""
     m = result["machine"]
-    lines = [
+    return [
         f"machine: sgemm {m['sgemm_gflops']:.1f} GFLOP/s ({'x'.join(map(str, m['sgemm_shape']))}, 1 thread), "
         f"copy {m['copy_gbs']:.1f} GB/s (read + write); batch {result['settings']['batch_size']}, float32, 1 thread",
         f"NumPy BLAS: {_blas(result)}; PyTorch: {result['environment'].get('torch') or 'not measured'}",
@@ -1134,6 +1164,11 @@ def format_table(result: dict) -> str:
         f"{'model':<17}{'params':>9}{'MFLOP':>8}{'NumPy img/s':>13}{'steps/s':>9}{'%limit':>8}"
         f"{'Torch img/s':>13}{'steps/s':>9}{'%limit':>8}{'NumPy/Torch':>13}{'target':>8}{'epoch s':>9}{'(CPU)':>7}",
     ]
+
+
+def _model_lines(result: dict) -> list:
+    """One table row per model (step rates, fractions of the limit, ratio, target, epoch)."""
+    lines = []
     for name, r in result["models"].items():
         npy, tor = r["numpy"], r.get("torch")
         ep = r.get("epoch")
@@ -1149,31 +1184,49 @@ def format_table(result: dict) -> str:
         lines.append(
             "(img/s, steps/s: wall clock; %limit and NumPy/Torch (median of the paired per-repeat ratios) by CPU time)"
         )
+    return lines
+
+
+def _own_blas_lines(result: dict) -> list:
+    """The step rates with NumPy's own BLAS kernel (nothing unless the environment forces one)."""
     own = result.get("own_blas")
-    if own:
-        lines += [
-            "",
-            f"the same steps with NumPy's own BLAS kernel ({own['kernel']}; this environment forces "
-            f"{own['forced']}), sgemm {own['sgemm_gflops']:.1f} GFLOP/s:",
-            f"{'model':<17}{'NumPy img/s':>13}{'Torch img/s':>13}{'NumPy/Torch':>13}",
-        ]
-        for name, r in own["models"].items():
-            lines.append(
-                f"{name:<17}{r['numpy_images_per_s']:>13.0f}{_fmt(r.get('torch_images_per_s')):>13}"
-                f"{_fmt(r.get('numpy_over_torch'), '.2f'):>13}"
-            )
-    if result["models"]:
-        n = next(iter(result["models"].values())).get("epoch")
-        if n:
-            bw = (result["models"].get("softmax") or {}).get("epoch", {}).get("bandwidth_limit_seconds")
-            lines.append(
-                f"(epoch: {n['n_train']} training images, evaluation of {n.get('n_eval_train', n['n_train'])} of them "
-                f"(eval_train) and {n['n_val']} validation images, {result['settings']['data']}; "
-                + (f"softmax epoch memory-bandwidth limit {bw:.3f} s; " if bw else "")
-                + "(CPU): seconds x the CPU share of the core during the epochs: "
-                + ", ".join(f"{k} {r['epoch']['cpu_share']:.2f}" for k, r in result["models"].items() if r.get("epoch"))
-                + ")"
-            )
+    if not own:
+        return []
+    lines = [
+        "",
+        f"the same steps with NumPy's own BLAS kernel ({own['kernel']}; this environment forces "
+        f"{own['forced']}), sgemm {own['sgemm_gflops']:.1f} GFLOP/s:",
+        f"{'model':<17}{'NumPy img/s':>13}{'Torch img/s':>13}{'NumPy/Torch':>13}",
+    ]
+    for name, r in own["models"].items():
+        lines.append(
+            f"{name:<17}{r['numpy_images_per_s']:>13.0f}{_fmt(r.get('torch_images_per_s')):>13}"
+            f"{_fmt(r.get('numpy_over_torch'), '.2f'):>13}"
+        )
+    return lines
+
+
+def _epoch_note(result: dict) -> list:
+    """What the epochs ran on, the softmax epoch's bandwidth limit and each model's CPU share."""
+    if not result["models"]:
+        return []
+    n = next(iter(result["models"].values())).get("epoch")
+    if not n:
+        return []
+    bw = (result["models"].get("softmax") or {}).get("epoch", {}).get("bandwidth_limit_seconds")
+    return [
+        f"(epoch: {n['n_train']} training images, evaluation of {n.get('n_eval_train', n['n_train'])} of them "
+        f"(eval_train) and {n['n_val']} validation images, {result['settings']['data']}; "
+        + (f"softmax epoch memory-bandwidth limit {bw:.3f} s; " if bw else "")
+        + "(CPU): seconds x the CPU share of the core during the epochs: "
+        + ", ".join(f"{k} {r['epoch']['cpu_share']:.2f}" for k, r in result["models"].items() if r.get("epoch"))
+        + ")"
+    ]
+
+
+def _job_lines(result: dict) -> list:
+    """The training job's peak RSS and times, and the preprocessing run (each when measured)."""
+    lines = []
     if result.get("train_job"):
         j = result["train_job"]
         lines.append(
@@ -1186,27 +1239,40 @@ def format_table(result: dict) -> str:
             f"preprocessing ({p.get('threads', 1)} decoding processes): {p['n_images']} images in {p['seconds']:.1f} s ({p['images_per_s']:.0f}/s; CPU {p['cpu_seconds']:.1f} s), "
             f"peak RSS {p['peak_rss_mb']:.0f} MB"
         )
-    if result.get("epoch_profile"):
-        pr = result["epoch_profile"]
-        lines += ["", f"profile of one {pr['model']} epoch ({pr['profiled_epoch_seconds']:.2f} s under cProfile):"]
-        for phase, s in sorted(pr["phases"].items(), key=lambda kv: -kv[1]):
-            lines.append(f"  {phase:<52}{s:>7.3f} s {100 * s / pr['profiled_epoch_seconds']:>5.1f}%")
-        for part, s in pr["evaluation_parts"].items():
-            lines.append(f"    {part:<50}{s:>7.3f} s {100 * s / pr['profiled_epoch_seconds']:>5.1f}%")
-    lines += format_floors(result)
+    return lines
+
+
+def _profile_lines(result: dict) -> list:
+    """The --profile section: the epoch's phases, largest first, then the evaluation's parts."""
+    pr = result.get("epoch_profile")
+    if not pr:
+        return []
+    lines = ["", f"profile of one {pr['model']} epoch ({pr['profiled_epoch_seconds']:.2f} s under cProfile):"]
+    for phase, s in sorted(pr["phases"].items(), key=lambda kv: -kv[1]):
+        lines.append(f"  {phase:<52}{s:>7.3f} s {100 * s / pr['profiled_epoch_seconds']:>5.1f}%")
+    for part, s in pr["evaluation_parts"].items():
+        lines.append(f"    {part:<50}{s:>7.3f} s {100 * s / pr['profiled_epoch_seconds']:>5.1f}%")
+    return lines
+
+
+def _load_lines(result: dict) -> list:
+    """The load average at the start and end of the run, with a warning when others were busy."""
     load = [result["environment"].get("load_average"), result["environment"].get("load_average_end")]
-    if all(load):
-        busy = max(load[0][0], load[1][0]) > 1.2
-        lines += [
-            "",
-            f"load average (1 min) at start {load[0][0]:.2f}, at end {load[1][0]:.2f}"
-            + (
-                f": other processes were busy on this {os.cpu_count()}-core machine, expect noisier figures"
-                if busy
-                else ""
-            ),
-        ]
-    lines += ["", "targets:"]
+    if not all(load):
+        return []
+    busy = max(load[0][0], load[1][0]) > 1.2
+    return [
+        "",
+        f"load average (1 min) at start {load[0][0]:.2f}, at end {load[1][0]:.2f}"
+        + (
+            f": other processes were busy on this {os.cpu_count()}-core machine, expect noisier figures" if busy else ""
+        ),
+    ]
+
+
+def _target_lines(result: dict) -> list:
+    """The targets: limit, measured value and whether each holds (verdict rows: the status only)."""
+    lines = ["", "targets:"]
     for t in result["targets"]:
         status = "not measured" if t["holds"] is None else ("holds" if t["holds"] else "MISSED")
         if t.get("informative"):
@@ -1217,7 +1283,14 @@ def format_table(result: dict) -> str:
         lines.append(
             f"  {t['target']:<60} {t['op']} {t['limit']:g} {t['unit']:<3} measured {_fmt(t['measured'], '.2f'):>7}  {status}"
         )
-    return "\n".join(lines)
+    return lines
+
+
+def format_table(result: dict) -> str:
+    """The printed summary of a result: the step table, then each measured section and the targets."""
+    lines = _table_header(result) + _model_lines(result) + _own_blas_lines(result) + _epoch_note(result)
+    lines += _job_lines(result) + _profile_lines(result) + format_floors(result) + _load_lines(result)
+    return "\n".join(lines + _target_lines(result))
 
 
 def format_floors(result: dict) -> list:
@@ -1466,79 +1539,99 @@ def own_blas_child(a, names: list, repeats: int, work: Path) -> dict:
     }
 
 
-def _run(a, names: list, repeats: int, out: Path, work: Path) -> int:
-    log = lambda msg: print(msg, flush=True)  # noqa: E731
-    baseline = None
-    if a.record_baseline and not a.baselines:
-        print("bench: error: --record-baseline needs --baselines DIR", file=sys.stderr)
-        return 2
-    if a.compare and a.baselines:
-        print("bench: error: give --compare or --baselines, not both", file=sys.stderr)
-        return 2
-    if a.baselines and a.data == "auto":
-        print(
-            "bench: error: --baselines needs --data random or --data real (the baseline's name says which)",
-            file=sys.stderr,
-        )
-        return 2
-    baseline_file = None
-    if a.baselines:
-        key = machine_key(environment(), a.quick, a.data)
-        baseline_file = Path(a.baselines) / f"{key}.json"
-        if baseline_file.is_file():
-            a.compare = str(baseline_file)
-        else:
-            log(f"regression check: no baseline for this machine ({baseline_file}); nothing to compare with")
-    if a.compare:
-        try:
-            baseline = json.loads(Path(a.compare).read_text())
-        except FileNotFoundError:
-            log(f"regression check: {a.compare} does not exist yet; this run's figures become the baseline")
-        except (OSError, ValueError) as exc:
-            print(f"bench: error: --compare {a.compare}: not a readable benchmark result ({exc})", file=sys.stderr)
-            return 2
-    forced = any(os.environ.get(v) for v in FORCED_BLAS_VARS)
-    if a.blas == "own" and forced:  # run everything without the forced kernel
-        return subprocess.run([sys.executable, BENCH, *a.argv], env=_own_kernel_env()).returncode
+def _log(msg: str) -> None:
+    print(msg, flush=True)
 
-    torch = None if a.skip_torch else _torch()
+
+def _error(msg: str, code: int) -> int:
+    print(f"bench: error: {msg}", file=sys.stderr)
+    return code
+
+
+def _option_conflict(a) -> str | None:
+    """What is wrong with the combination of regression-check options (None: nothing)."""
+    if a.record_baseline and not a.baselines:
+        return "--record-baseline needs --baselines DIR"
+    if a.compare and a.baselines:
+        return "give --compare or --baselines, not both"
+    if a.baselines and a.data == "auto":
+        return "--baselines needs --data random or --data real (the baseline's name says which)"
+    return None
+
+
+def _baseline_file(a) -> Path | None:
+    """With --baselines: this machine's baseline file, which becomes --compare when it exists."""
+    if not a.baselines:
+        return None
+    key = machine_key(environment(), a.quick, a.data)
+    baseline_file = Path(a.baselines) / f"{key}.json"
+    if baseline_file.is_file():
+        a.compare = str(baseline_file)
+    else:
+        _log(f"regression check: no baseline for this machine ({baseline_file}); nothing to compare with")
+    return baseline_file
+
+
+def _read_baseline(a) -> tuple:
+    """(the --compare result or None, an error message or None): None without --compare or when
+    the file does not exist yet (this run's figures then become the baseline)."""
+    if not a.compare:
+        return None, None
+    try:
+        return json.loads(Path(a.compare).read_text()), None
+    except FileNotFoundError:
+        _log(f"regression check: {a.compare} does not exist yet; this run's figures become the baseline")
+    except (OSError, ValueError) as exc:
+        return None, f"--compare {a.compare}: not a readable benchmark result ({exc})"
+    return None, None
+
+
+def _setup(skip_torch: bool) -> tuple:
+    """(torch module or None, the thread check, the environment with PyTorch's version and threads)."""
+    torch = None if skip_torch else _torch()
     threads = thread_check()  # after torch loaded its OpenMP runtime
     env = environment()
     if torch is not None:
         env["torch"] = torch.__version__
         env["torch_threads"] = torch.get_num_threads()
-    log(f"threads: {threads.get('pools') or threads.get('note')}")
+    _log(f"threads: {threads.get('pools') or threads.get('note')}")
+    return torch, threads, env
 
-    limits = machine_limits(a.quick)
-    log(f"machine: sgemm {limits['sgemm_gflops']:.1f} GFLOP/s, copy {limits['copy_gbs']:.1f} GB/s")
 
-    # data: the real split, or build it from the archive (timing the import), or random images
-    split, preprocess = Path(a.split), None
-    archive = Path(a.archive)
-    need_data = not a.skip_epoch or not a.skip_rss or a.profile or a.floor
-    if a.data != "random" and need_data and not split.exists() and archive.exists():
-        log(f"{split} is missing: importing {archive} and building the full split in {work}")
+def _needs_data(a) -> bool:
+    """Whether any part of the run reads images (epochs, training job, profile, floor)."""
+    return not a.skip_epoch or not a.skip_rss or a.profile or a.floor
+
+
+def _split_file(a, work: Path) -> tuple:
+    """(the split file, the preprocessing figures or None): the --split file, or, when it is missing
+    and the archive exists, one built in `work` from the archive (timing its import)."""
+    split, archive = Path(a.split), Path(a.archive)
+    if a.data != "random" and _needs_data(a) and not split.exists() and archive.exists():
+        _log(f"{split} is missing: importing {archive} and building the full split in {work}")
         preprocess = import_job(archive, work / "cifar10.h5", work / "import.log")
         split = work / "split_full.h5"
         build_split(work / "cifar10.h5", split)
-    if a.data == "real" and not split.exists():
-        print(
-            f"bench: error: {split}: no split file and no archive at {archive} to build it from; use --data random",
-            file=sys.stderr,
-        )
-        return 1
-    use_real = a.data != "random" and split.exists()
-    data = norm = None
-    if need_data and not (a.skip_epoch and not a.profile and not a.floor):
-        from cifarflow.training.solver import Normalizer
+        return split, preprocess
+    return split, None
 
-        n = a.epoch_images or (500 if a.quick else None)
-        data = split_data(split) if use_real else random_data(n or N_TRAIN_FULL)
-        if n:
-            data.train_images, data.train_labels = data.train_images[:n], data.train_labels[:n]
-        norm = Normalizer.from_images(data.train_images, "feature")
 
-    result = {
+def _epoch_data(a, split: Path, use_real: bool) -> tuple:
+    """(Data, Normalizer) for the epochs, profile and floor, or (None, None) when none runs."""
+    if not (_needs_data(a) and not (a.skip_epoch and not a.profile and not a.floor)):
+        return None, None
+    from cifarflow.training.solver import Normalizer
+
+    n = a.epoch_images or (500 if a.quick else None)
+    data = split_data(split) if use_real else random_data(n or N_TRAIN_FULL)
+    if n:
+        data.train_images, data.train_labels = data.train_images[:n], data.train_labels[:n]
+    return data, Normalizer.from_images(data.train_images, "feature")
+
+
+def _new_result(a, names: list, repeats: int, data_note: str, env: dict, threads: dict, limits: dict) -> dict:
+    """The result's header (settings, environment, threads, machine) with no model measured yet."""
+    return {
         "schema": SCHEMA,
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "settings": {
@@ -1548,7 +1641,7 @@ def _run(a, names: list, repeats: int, out: Path, work: Path) -> int:
             "quick": a.quick,
             "repeats": repeats,
             "models": names,
-            "data": f"real split {split}" if use_real else "random uint8 images",
+            "data": data_note,
             "augmentation": AUGMENTATION,
         },
         "environment": env,
@@ -1556,45 +1649,55 @@ def _run(a, names: list, repeats: int, out: Path, work: Path) -> int:
         "machine": limits,
         "models": {},
     }
-    for name in names:
-        log(f"step: {name}")
-        row = bench_steps(name, BATCH, repeats, torch=torch, quick=a.quick)
-        add_roofline(row, limits)
-        if a.floor:
-            row["gemm_floor"] = gemm_floor(name, limits, BATCH, repeats=2 if a.quick else 7)
-        if data is not None and not a.skip_epoch:
-            log(f"epoch: {name}")
-            row["epoch"] = bench_epoch(
-                name, data, norm, BATCH, max_repeats=1 if a.quick else a.epoch_repeats, budget_s=0 if a.quick else 10.0
-            )
-        result["models"][name] = row
-    if a.blas == "both" and forced:
-        log("step: the same steps with NumPy's own BLAS kernel (child process)")
-        result["own_blas"] = own_blas_child(a, names, repeats, work)
-    if a.profile and data is not None:
-        log("profile: softmax epoch")
-        result["epoch_profile"] = profile_epoch(data, "softmax", BATCH, norm)
-    if a.floor and data is not None:
-        log("floor: stripped softmax epoch")
-        result["epoch_floor"] = epoch_floor(data, norm, BATCH, repeats=1 if a.quick else 5)
-        bw = epoch_bandwidth_limit(
-            result["epoch_floor"]["n_train"], result["epoch_floor"]["n_evaluated"], limits["copy_gbs"]
+
+
+def _bench_model(a, name: str, repeats: int, torch, limits: dict, data, norm) -> dict:
+    """One model's step figures with their roofline, its GEMM floor (--floor) and epochs."""
+    _log(f"step: {name}")
+    row = bench_steps(name, BATCH, repeats, torch=torch, quick=a.quick)
+    add_roofline(row, limits)
+    if a.floor:
+        row["gemm_floor"] = gemm_floor(name, limits, BATCH, repeats=2 if a.quick else 7)
+    if data is not None and not a.skip_epoch:
+        _log(f"epoch: {name}")
+        row["epoch"] = bench_epoch(
+            name, data, norm, BATCH, max_repeats=1 if a.quick else a.epoch_repeats, budget_s=0 if a.quick else 10.0
         )
-        result["epoch_floor"]["bandwidth_limit_seconds"] = bw["seconds"]
+    return row
+
+
+def _add_epoch_floor(result: dict, a, data, norm, copy_gbs: float) -> None:
+    """The stripped softmax epoch with its bandwidth limit (--floor)."""
+    _log("floor: stripped softmax epoch")
+    floor = result["epoch_floor"] = epoch_floor(data, norm, BATCH, repeats=1 if a.quick else 5)
+    bw = epoch_bandwidth_limit(floor["n_train"], floor["n_evaluated"], copy_gbs)
+    floor["bandwidth_limit_seconds"] = bw["seconds"]
+
+
+def _add_jobs(result: dict, a, split: Path, use_real: bool, preprocess, work: Path) -> None:
+    """The training job's peak RSS (with the real split) and the preprocessing run (unless the
+    split was built from the archive in this run, which timed it already)."""
+    archive = Path(a.archive)
     if not a.skip_rss:
         if use_real:
-            log("training job: softmax, 1 epoch (subprocess)")
+            _log("training job: softmax, 1 epoch (subprocess)")
             result["train_job"] = train_job(split, work / "train_job")
         else:
-            log("training job skipped: no split file")
+            _log("training job skipped: no split file")
     if not a.skip_import and preprocess is None:
         if archive.exists():
-            log(f"preprocessing: python -m cifarflow import {archive}")
+            _log(f"preprocessing: python -m cifarflow import {archive}")
             preprocess = import_job(archive, work / "cifar10.h5", work / "import.log")
         else:
-            log(f"preprocessing skipped: {archive} is absent")
+            _log(f"preprocessing skipped: {archive} is absent")
     result["preprocess"] = preprocess
+
+
+def _report(a, result: dict, baseline, baseline_file, out: Path) -> int:
+    """Judge the targets, compare with the baseline, write and print the result, record it as the
+    baseline when asked; the exit status (1: a regression against the baseline)."""
     result["targets"] = targets(result)
+    env = result["environment"]
     env["load_average_end"] = list(os.getloadavg()) if hasattr(os, "getloadavg") else None
     if baseline is not None:
         result["comparison"] = compare_results(result, baseline, a.max_slowdown)
@@ -1610,6 +1713,47 @@ def _run(a, names: list, repeats: int, out: Path, work: Path) -> int:
         baseline_file.write_text(json_path.read_text())
         print(f"recorded {baseline_file} as this machine's baseline")
     return 1 if baseline is not None and result["comparison"]["regressions"] else 0
+
+
+def _run(a, names: list, repeats: int, out: Path, work: Path) -> int:
+    conflict = _option_conflict(a)
+    if conflict:
+        return _error(conflict, 2)
+    baseline_file = _baseline_file(a)
+    baseline, unreadable = _read_baseline(a)
+    if unreadable:
+        return _error(unreadable, 2)
+    forced = any(os.environ.get(v) for v in FORCED_BLAS_VARS)
+    if a.blas == "own" and forced:  # run everything without the forced kernel
+        return subprocess.run([sys.executable, BENCH, *a.argv], env=_own_kernel_env()).returncode
+
+    torch, threads, env = _setup(a.skip_torch)
+    limits = machine_limits(a.quick)
+    _log(f"machine: sgemm {limits['sgemm_gflops']:.1f} GFLOP/s, copy {limits['copy_gbs']:.1f} GB/s")
+
+    # data: the real split, or build it from the archive (timing the import), or random images
+    split, preprocess = _split_file(a, work)
+    if a.data == "real" and not split.exists():
+        return _error(
+            f"{split}: no split file and no archive at {Path(a.archive)} to build it from; use --data random", 1
+        )
+    use_real = a.data != "random" and split.exists()
+    data, norm = _epoch_data(a, split, use_real)
+
+    data_note = f"real split {split}" if use_real else "random uint8 images"
+    result = _new_result(a, names, repeats, data_note, env, threads, limits)
+    for name in names:
+        result["models"][name] = _bench_model(a, name, repeats, torch, limits, data, norm)
+    if a.blas == "both" and forced:
+        _log("step: the same steps with NumPy's own BLAS kernel (child process)")
+        result["own_blas"] = own_blas_child(a, names, repeats, work)
+    if a.profile and data is not None:
+        _log("profile: softmax epoch")
+        result["epoch_profile"] = profile_epoch(data, "softmax", BATCH, norm)
+    if a.floor and data is not None:
+        _add_epoch_floor(result, a, data, norm, limits["copy_gbs"])
+    _add_jobs(result, a, split, use_real, preprocess, work)
+    return _report(a, result, baseline, baseline_file, out)
 
 
 if __name__ == "__main__":

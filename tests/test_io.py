@@ -118,6 +118,25 @@ def test_versions_name_matplotlib_and_pandas_without_importing_them():
     assert imported is False
 
 
+def test_writing_text_and_json_loads_neither_numpy_nor_h5py(tmp_path):
+    """A job that only writes text (summary.md, an HTML table) does not pay for importing NumPy and
+    h5py through the I/O layer; the package's versions read the same without importlib.metadata."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, json; from cifarflow import io; "
+        f"io.write_text({str(tmp_path / 'a.md')!r}, 'x'); io.write_json({str(tmp_path / 'a.json')!r}, {{'a': [1.5]}}); "
+        "print(json.dumps([m in sys.modules for m in ('numpy', 'h5py', 'importlib.metadata')]))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert json.loads(out) == [False, False, False]
+    import importlib.metadata
+
+    for module in ("numpy", "h5py", "pandas", "matplotlib"):
+        assert io._metadata_version(module) == importlib.metadata.version(module)
+
+
 # ---- the split's digest record (issue 25) ------------------------------------------------------
 
 

@@ -8,11 +8,15 @@ temporary-name scheme; `remove_stale_temporaries` knows it and deletes what a ki
 Every reader checks a file before it reads a byte (`check_file`: a regular file, bounded in size)
 and what it read before it returns it; a finished run's files are read through `read_run`, which
 also checks each against its folder (variant and seed) and reads only the datasets asked for.
+
+NumPy and h5py are imported by the functions that use them, not at the module's import: a job that
+only writes text or JSON (summary.md, an HTML table, a manifest) does not load them.
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
 import glob
 import hashlib
 import hmac
@@ -24,13 +28,15 @@ import stat
 import subprocess
 import sys
 from pathlib import Path
-
-import h5py
-import numpy as np
+from typing import TYPE_CHECKING
 
 from . import __version__
 from .errors import DataError
 from .nn.registry import OUTPUT  # a table of names (it imports nothing): which models output a softmax
+
+if TYPE_CHECKING:  # annotations only; the functions import them (module docstring)
+    import h5py
+    import numpy as np
 
 TMP_MARK = ".tmp-"
 
@@ -97,6 +103,8 @@ def atomic_h5(path: str | Path):
     folder then is an ordinary OSError (a `DataError` naming `path`), never a failure inside
     the HDF5 library, which can leave it in a state that crashes the interpreter.
     """
+    import h5py  # deferred: h5py, which text-only jobs do not load
+
     with atomic_output(path) as tmp:
         f = h5py.File(f"{tmp}.mem", "w", driver="core", backing_store=False)
         try:
@@ -130,8 +138,8 @@ def write_json(path, obj) -> None:
 def finite_or_none(obj):
     """`obj` with every NaN or infinite float (NumPy's too), in nested dicts, lists and tuples,
     replaced by None: what a JSON record writes for a number that does not exist."""
-    if isinstance(obj, (float, np.floating)):
-        return float(obj) if np.isfinite(obj) else None
+    if isinstance(obj, float) or _is_numpy(obj, "floating"):
+        return float(obj) if math.isfinite(obj) else None
     if isinstance(obj, dict):
         return {k: finite_or_none(v) for k, v in obj.items()}
     if isinstance(obj, (list, tuple)):
@@ -139,10 +147,17 @@ def finite_or_none(obj):
     return obj
 
 
+def _is_numpy(obj, kind: str) -> bool:
+    """Whether `obj` is an instance of `numpy.<kind>` (e.g. "generic", "ndarray"); without importing
+    NumPy: when it is not loaded, no object is one."""
+    np = sys.modules.get("numpy")
+    return np is not None and isinstance(obj, getattr(np, kind))
+
+
 def json_default(o):
-    if isinstance(o, np.generic):
+    if _is_numpy(o, "generic"):
         return o.item()
-    if isinstance(o, np.ndarray):
+    if _is_numpy(o, "ndarray"):
         return o.tolist()
     raise TypeError(f"not JSON serialisable: {type(o).__name__}")
 
@@ -222,6 +237,8 @@ def read_history(path, links: bool = True):
 
 
 def open_h5(path, what: str) -> h5py.File:
+    import h5py  # deferred: h5py, which text-only jobs do not load
+
     try:
         return h5py.File(path, "r")
     except (OSError, ValueError) as exc:
@@ -232,6 +249,8 @@ def open_h5(path, what: str) -> h5py.File:
 
 
 def write_weights(path, params: dict, attrs: dict, extra: dict | None = None) -> None:
+    import numpy as np  # deferred: NumPy, which text-only jobs do not load
+
     with atomic_h5(path) as f:
         g = f.create_group("params")
         for name, value in params.items():
@@ -250,6 +269,8 @@ def _read_dataset(path, f: h5py.File, name: str, file_size: int) -> np.ndarray:
     """Dataset `name` of the open file `f`, read only if it is a plain numeric array whose bytes fit
     in the file: cifarflow writes its arrays uncompressed, so a dataset holding more than the file's
     size (compressed, or never written and filled on reading) would only fill memory."""
+    import h5py  # deferred: h5py, which text-only jobs do not load
+
     ds = f.get(name)
     if not isinstance(ds, h5py.Dataset):
         raise DataError(f"{path}: no dataset {name}; delete it and run the job that makes it")
@@ -269,6 +290,8 @@ def read_weights(path, params=None, extra=(), links: bool = True) -> tuple[dict,
     `params` (None: all of them) and the top-level datasets named in `extra`, nothing else. Each is
     read only when it is a numeric array no larger than the file (`_read_dataset`); a missing one is
     a `DataError` naming the file."""
+    import h5py  # deferred: h5py, which text-only jobs do not load
+
     size = check_file(path, "weights file", None, links).st_size
     with open_h5(path, "weights file") as f:
         if not isinstance(f.get("params"), h5py.Group):
@@ -288,6 +311,8 @@ def read_predictions(path, rows_sum_to_one: bool = True, links: bool = True) -> 
     """(probabilities (images x classes), labels (images), attrs) of a predictions.h5, checked: the
     probabilities finite and in [0, 1] (rows summing to 1 when `rows_sum_to_one`: a softmax, or
     [1 - p, p] of a single sigmoid), the labels integers naming a column, one per row."""
+    import numpy as np  # deferred: NumPy, which text-only jobs do not load
+
     p, attrs, extra = read_weights(path, ("probs",), ("labels",), links)
     probs, labels = p["probs"], extra["labels"]
     problem = None
@@ -323,6 +348,14 @@ def run_place(folder) -> tuple[str, int | None]:
     if folder.name.startswith("seed") and digits.isdigit() and folder.name == f"seed{int(digits)}":
         return folder.parent.name, int(digits)
     return folder.name, None
+
+
+def group_runs(run_dirs) -> dict[str, list[Path]]:
+    """Variant name -> its run folders (results/runs/<variant>/seed<s>), in the order given."""
+    out: dict[str, list[Path]] = {}
+    for r in map(Path, run_dirs):
+        out.setdefault(run_place(r)[0], []).append(r)
+    return out
 
 
 def _is_number(x) -> bool:
@@ -592,9 +625,11 @@ def code_version() -> dict:
     return {"git_commit": None, "git_dirty": None, "package_sha256": package_digest()}
 
 
+@functools.lru_cache(maxsize=1)
 def package_digest() -> str:
     """SHA-256 over the package's Python sources (all subpackages; developer tools live outside
-    the package, in tools/): changes with any code change, committed or not."""
+    the package, in tools/): changes with any code change, committed or not. Computed once per
+    process (a training job needs it twice: its fingerprint and its provenance)."""
     root = Path(__file__).resolve().parent
     h = hashlib.sha256()
     for path in sorted(root.rglob("*.py")):
@@ -612,16 +647,46 @@ def remove_stale_temporaries(folder, name: str | None = None) -> None:
             tmp.unlink(missing_ok=True)
 
 
+def _metadata_version(module: str) -> str | None:
+    """The `Version:` of the one `<module>-*.dist-info/METADATA` beside the package `module` (found
+    without importing it), what `importlib.metadata.version(module)` reads, without importing
+    importlib.metadata (tens of ms) or scanning every distribution on sys.path; None when there is
+    not exactly one such folder, or it has no version."""
+    import importlib.util
+
+    spec = importlib.util.find_spec(module)
+    if spec is None or not spec.submodule_search_locations or not spec.origin:
+        return None
+    found = glob.glob(os.path.join(glob.escape(str(Path(spec.origin).parent.parent)), f"{module}-*.dist-info"))
+    if len(found) != 1:
+        return None
+    try:
+        with open(os.path.join(found[0], "METADATA"), encoding="utf-8") as fh:
+            for line in fh:
+                if line.startswith("Version:"):
+                    return line[len("Version:") :].strip()
+                if not line.strip():  # the end of the headers
+                    break
+    except OSError:
+        pass
+    return None
+
+
 def _dist_version(module: str) -> str:
     """`module.__version__` without importing it for this (a training job never draws: importing
     matplotlib only to name its version cost each job about 0.2 s): the imported module's own
-    attribute if it is loaded, else its installed distribution's version, else the import."""
+    attribute if it is loaded, else its installed distribution's version (`_metadata_version`, or
+    importlib.metadata), else the import."""
     import importlib
-    import importlib.metadata
 
     loaded = sys.modules.get(module)
     if loaded is not None:
         return loaded.__version__
+    version = _metadata_version(module)
+    if version is not None:
+        return version
+    import importlib.metadata
+
     try:
         return importlib.metadata.version(module)
     except importlib.metadata.PackageNotFoundError:
@@ -629,6 +694,9 @@ def _dist_version(module: str) -> str:
 
 
 def versions() -> dict:
+    import h5py  # deferred: h5py and NumPy, which text-only jobs do not load
+    import numpy as np
+
     return {
         "python": platform.python_version(),
         "numpy": np.__version__,

@@ -220,6 +220,38 @@ def test_split_file_round_trips_arrays_and_attributes(tmp_path, raw):
         assert json.loads(f.attrs["spec"]) == HOLDOUT
 
 
+@pytest.mark.parametrize(
+    "classes, limit",
+    [(None, None), (None, 37), (None, 1), (["cat", "dog"], None), (["dog", "cat"], 9), (["truck"], 1), (["bird"], 0)],
+)
+def test_reading_a_variants_training_rows_gives_the_arrays_of_selecting_them_from_the_whole_split(
+    tmp_path, raw, classes, limit
+):
+    """What a training job reads (`load_split(train_rows=...)`: only the variant's training rows of
+    the images) is, array for array and byte for byte, what it got by reading the whole split."""
+    from cifarflow.data.subset import load_variant_data, select_training
+
+    write_split(make_split(raw, HOLDOUT, name="h"), tmp_path / "split.h5")
+    whole = load_split(tmp_path / "split.h5")
+    rows = select_training(whole.train_labels, whole.class_names, classes, limit, "here")
+    part = load_split(
+        tmp_path / "split.h5", train_rows=lambda labels, names: select_training(labels, names, classes, limit, "here")
+    )
+    for key in ("train_images", "train_labels", "train_index"):
+        want = getattr(whole, key)[rows]
+        got = getattr(part, key)
+        assert got.dtype == want.dtype and got.shape == want.shape and got.tobytes() == want.tobytes(), key
+    for key in ("val_images", "val_labels", "test_images", "test_labels", "mean", "std", "channel_std"):
+        assert getattr(part, key).tobytes() == getattr(whole, key).tobytes(), key
+    if len(rows):
+        variant = {"name": "v", "classes": classes, "train_limit": limit}
+        a, b = load_variant_data(whole, variant), load_variant_data(part, variant)
+        for key in ("train_images", "train_labels", "val_images", "val_labels", "test_images", "test_labels"):
+            x, y = getattr(a, key), getattr(b, key)
+            assert x.dtype == y.dtype and x.shape == y.shape and x.tobytes() == y.tobytes(), key
+        assert a.class_names == b.class_names
+
+
 def test_split_without_validation_set_round_trips(tmp_path, raw):
     split = make_split(raw, {"type": "holdout", "val_size": 0})
     write_split(split, tmp_path / "s.h5")

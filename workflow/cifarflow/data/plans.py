@@ -122,8 +122,12 @@ class PlanFile:
 
 def plan_file(split_path, spec: dict, out, log=print) -> None:
     """Build the epoch plans of `spec` on the split file and write them to `out`."""
-    split = load_split(split_path)
-    plans, mats = build_plans(split, spec, f"plan {Path(out).stem}: classes")
+    where = f"plan {Path(out).stem}: classes"
+    split = load_split(  # only the training rows the plan covers (build_plans selects them all again)
+        split_path,
+        train_rows=lambda labels, names: select_training(labels, names, spec["classes"], spec["train_limit"], where),
+    )
+    plans, mats = build_plans(split, spec, where)
     write_plan(out, plans, spec, mats)
     fill = spec.get("fill", "zero")
     log(

@@ -46,7 +46,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, UnidentifiedImageError
 
 from cifarflow import CIFAR10_CLASSES
 from cifarflow.errors import DataError
@@ -777,6 +776,8 @@ def _decode_parallel(source, target, label, workers):
 
 def _decode_into(data: bytes, out: np.ndarray, pos: int, label: str, name: str) -> None:
     """Decode one JPEG/PNG into out[pos] (32, 32, 3) uint8."""
+    from PIL import Image, UnidentifiedImageError  # deferred: Pillow, which only the import job decodes with
+
     where = f"{label}: member {name!r}"
     try:
         im = Image.open(io.BytesIO(data), formats=("JPEG", "PNG"))

@@ -191,8 +191,11 @@ STATS_SHAPES = {
 }
 
 
-def _read_checked(path, layout, attr_names, what):
-    """(arrays, attrs) of the HDF5 file `path`; DataError naming the path and the problem."""
+def _read_checked(path, layout, attr_names, what, part=None):
+    """(arrays, attrs, lengths) of the HDF5 file `path` (lengths: each dataset's first dimension in
+    the file); DataError naming the path and the problem. `part`, when given, is (dataset, rows):
+    that dataset is read only at `rows(arrays, attrs)` (increasing row indices; a function of the
+    other datasets and the attributes, which are read and checked first)."""
     path = Path(path)
     if not path.is_file():
         raise DataError(f"{path}: the {what} file does not exist; run the step that makes it")
@@ -206,7 +209,7 @@ def _read_checked(path, layout, attr_names, what):
                 kind = _other_kind(f)
                 todo = f"it looks like {kind}; check the path" if kind else "delete it and run the step that makes it"
                 raise DataError(f"{path}: not a cifarflow {what} file, missing {', '.join(missing)}; {todo}")
-            arrays = {}
+            arrays, lengths = {}, {}
             for key, (dtype, tail) in layout.items():
                 ds = f[key]
                 if key in STATS_SHAPES:
@@ -219,8 +222,12 @@ def _read_checked(path, layout, attr_names, what):
                         f"{np.dtype(dtype)} ({', '.join(map(str, want))}); delete it and run "
                         f"the step that makes it"
                     )
-                arrays[key] = ds[()]
+                lengths[key] = ds.shape[0] if ds.shape else 0
+                if part is None or key != part[0]:
+                    arrays[key] = ds[()]
             attrs = {a: _attr(f.attrs[a]) for a in f.attrs}
+            if part is not None:
+                arrays[part[0]] = _read_rows(f[part[0]], part[1](arrays, attrs))
     except DataError:
         raise
     except (OSError, KeyError, ValueError, RuntimeError) as exc:
@@ -228,7 +235,20 @@ def _read_checked(path, layout, attr_names, what):
             f"{path}: the {what} file is truncated or corrupt ({' '.join(str(exc).split())}); "
             f"delete it and run the step that makes it"
         ) from None
-    return arrays, attrs
+    return arrays, attrs, lengths
+
+
+def _read_rows(ds, rows) -> np.ndarray:
+    """`ds[rows]` (`rows`: increasing row indices) from the file: the rows between the first and the
+    last one read as one slice (HDF5 reads a slice chunk by chunk; a list of thousands of rows, row by
+    row), then the rows taken from it. The same bytes as reading the whole dataset and indexing it."""
+    rows = np.asarray(rows, dtype=np.int64)
+    if not len(rows):
+        return ds[0:0]
+    start, stop = int(rows[0]), int(rows[-1]) + 1
+    if stop - start == len(rows):  # consecutive rows (a training limit on all classes): the slice itself
+        return ds[start:stop]
+    return ds[start:stop][rows - start]
 
 
 # What another cifarflow HDF5 file holds (first match): a wrong path is then named as such,
@@ -256,11 +276,12 @@ def _attr(value):
     return value
 
 
-def _check_lengths(path, arrays, groups):
+def _check_lengths(path, lengths, groups):
+    """Every dataset of each group has the same length (`lengths`: dataset -> its length in the file)."""
     for group, keys in groups.items():
-        lengths = {k: len(arrays[f"{group}/{k}"]) for k in keys}
-        if len(set(lengths.values())) > 1:
-            raise DataError(f"{path}: datasets in {group}/ have different lengths {lengths}")
+        found = {k: lengths[f"{group}/{k}"] for k in keys}
+        if len(set(found.values())) > 1:
+            raise DataError(f"{path}: datasets in {group}/ have different lengths {found}")
 
 
 def _check_label_range(path, arrays, keys, n_classes):
@@ -299,8 +320,8 @@ def _check_stats(path, arrays) -> None:
 def read_raw(path) -> RawData:
     """Read a file written by `write_raw`; provenance holds source_path, source_sha256 and
     cifarflow_version."""
-    arrays, attrs = _read_checked(path, RAW_LAYOUT, RAW_ATTRS, "raw data (cifar10.h5)")
-    _check_lengths(path, arrays, {"train": ("images", "labels", "batch"), "test": ("images", "labels")})
+    arrays, attrs, lengths = _read_checked(path, RAW_LAYOUT, RAW_ATTRS, "raw data (cifar10.h5)")
+    _check_lengths(path, lengths, {"train": ("images", "labels", "batch"), "test": ("images", "labels")})
     classes = tuple(attrs["class_names"])
     _check_label_range(path, arrays, ("train/labels", "test/labels"), len(classes))
     batch = arrays["train/batch"]
@@ -321,16 +342,39 @@ def read_raw(path) -> RawData:
         raise DataError(f"{path}: {exc}") from None
 
 
-def load_split(path) -> Split:
-    """Read a file written by `write_split` (all arrays), validating its layout."""
-    arrays, attrs = _read_checked(path, SPLIT_LAYOUT, SPLIT_ATTRS, "split")
+def load_split(path, train_rows=None) -> Split:
+    """Read a file written by `write_split` (all arrays), validating its layout.
+
+    `train_rows`, when given, is a function of the training labels and the class names that gives
+    the training rows to keep (increasing indices, e.g. a variant's, `data.subset.select_training`):
+    the Split then holds only those rows of the training images, labels and index, and of the
+    training images only those rows are read from the file (the same bytes as indexing them after
+    reading all). The statistics stay those of the whole training split."""
+    part = None
+    if train_rows is not None:
+        chosen = {}
+
+        def rows(arrays, attrs):
+            labels = arrays["train/labels"]
+            r = chosen["rows"] = np.asarray(train_rows(labels, tuple(attrs["class_names"])), dtype=np.int64)
+            if len(r) and (r[0] < 0 or r[-1] >= len(labels) or np.any(np.diff(r) <= 0)):
+                raise IndexError(
+                    f"train_rows gave rows that are not increasing rows of the {len(labels)} training images"
+                )
+            return r
+
+        part = ("train/images", rows)
+    arrays, attrs, lengths = _read_checked(path, SPLIT_LAYOUT, SPLIT_ATTRS, "split", part)
     _check_lengths(
         path,
-        arrays,
+        lengths,
         {"train": ("images", "labels", "index"), "val": ("images", "labels", "index"), "test": ("images", "labels")},
     )
     classes = tuple(attrs["class_names"])
     _check_label_range(path, arrays, ("train/labels", "val/labels", "test/labels"), len(classes))
+    if train_rows is not None:
+        for key in ("train/labels", "train/index"):
+            arrays[key] = arrays[key][chosen["rows"]]
     _check_stats(path, arrays)
     try:
         spec = json.loads(attrs["spec"])

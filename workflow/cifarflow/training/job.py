@@ -19,7 +19,7 @@ import numpy as np
 
 from cifarflow.data.plans import PlanFile
 from cifarflow.data.splits import load_split
-from cifarflow.data.subset import Data, load_variant_data
+from cifarflow.data.subset import Data, load_variant_data, select_training
 from cifarflow.errors import ConfigError, DataError
 from cifarflow.io import (
     atomic_output,
@@ -148,9 +148,16 @@ def run_variant(
 
 def load_training_data(split_path, variant: dict) -> tuple[Data, Normalizer]:
     """The variant's images from the split file and their normaliser; refuses a batch larger than
-    the training set."""
-    split = load_split(split_path)
-    data = load_variant_data(split, variant)
+    the training set. Of the training images only the variant's rows are read (its classes and
+    training limit, `select_training`): the same arrays as selecting them from the whole split."""
+    where = f"variant {variant['name']}: classes"
+    split = load_split(
+        split_path,
+        train_rows=lambda labels, names: select_training(
+            labels, names, variant.get("classes"), variant.get("train_limit"), where
+        ),
+    )
+    data = load_variant_data(split, variant)  # selects every row it was given: the selection is idempotent
     if variant.get("classes") or variant.get("train_limit"):
         norm = Normalizer.from_images(data.train_images, variant["normalize"])
     else:  # the whole training split: its statistics are stored in the split file already

@@ -1,7 +1,8 @@
 """Names, values and ids: the leaf module that the config checks, the search planner and the rules
 share (it imports nothing of the package but `errors`).
 
-The patterns of names that become file paths and job arguments and of display labels; config keys
+The patterns of names that become file paths and job arguments and of display labels (and the
+labels made unique among the variants a table or figure shows, `unique_labels`); config keys
 and short renderings of values for one-line errors; file-name-safe values (`format_value`); stable
 JSON for params; epoch-plan specs and their ids.
 """
@@ -33,6 +34,29 @@ LABEL_RULE = "use 1 to 60 characters without control characters, '<', '>' or '&'
 LABEL_MAX = 60  # a derived label longer than this is not short: the variant's name is shown instead
 
 PLAN_ID_MAX = 120  # longer plan ids are shortened and keyed by a hash of the spec
+
+
+def unique_labels(names, labels: dict, keep=()) -> dict[str, str]:
+    """`labels` (name -> label) for `names`, unique: every variant whose label it shares with
+    another falls back to its name (names are unique); within a group that shares one, a variant
+    in `keep` (one whose label the config gives) keeps it when it is the only one there. A name
+    missing from `labels` is its own label."""
+    out = {n: str(labels.get(n) or n) for n in names}
+    keep = set(keep)
+    while True:
+        groups: dict[str, list] = {}
+        for n in names:
+            groups.setdefault(out[n], []).append(n)
+        changed = False
+        for group in groups.values():
+            if len(group) < 2:
+                continue
+            kept = [n for n in group if n in keep and out[n] != n]
+            for n in group:
+                if out[n] != n and not (len(kept) == 1 and n == kept[0]):
+                    out[n], changed = n, True
+        if not changed:
+            return out
 
 
 def config_key(path) -> str:

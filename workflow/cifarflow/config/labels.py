@@ -5,7 +5,7 @@ training setting."""
 from __future__ import annotations
 
 from ..errors import ConfigError
-from ..names import LABEL_MAX, format_value, show, value_key
+from ..names import LABEL_MAX, format_value, show, unique_labels, value_key
 from .variants import NOT_TRAINING, expand_grid, selected_sets
 
 _NOT_A_LABEL = ("name", "set", "seed", *NOT_TRAINING, "mem_mb", "runtime", "threads")
@@ -136,29 +136,6 @@ def _entry_parts(fixed: list[dict]) -> list[list[str]]:
             split += by_value.values()
         groups = [g for g in split if len(g) > 1]
     return out
-
-
-def unique_labels(names, labels: dict, keep=()) -> dict[str, str]:
-    """`labels` (name -> label) for `names`, unique: every variant whose label it shares with
-    another falls back to its name (names are unique); within a group that shares one, a variant
-    in `keep` (one whose label the config gives) keeps it when it is the only one there. A name
-    missing from `labels` is its own label."""
-    out = {n: str(labels.get(n) or n) for n in names}
-    keep = set(keep)
-    while True:
-        groups: dict[str, list] = {}
-        for n in names:
-            groups.setdefault(out[n], []).append(n)
-        changed = False
-        for group in groups.values():
-            if len(group) < 2:
-                continue
-            kept = [n for n in group if n in keep and out[n] != n]
-            for n in group:
-                if out[n] != n and not (len(kept) == 1 and n == kept[0]):
-                    out[n], changed = n, True
-        if not changed:
-            return out
 
 
 def variant_labels(config: dict, variants: dict[str, dict]) -> dict[str, str]:

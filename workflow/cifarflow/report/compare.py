@@ -16,13 +16,11 @@ variant keeps its colour whatever its label.
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 
-from cifarflow.config import unique_labels
 from cifarflow.errors import ConfigError
-from cifarflow.io import read_run, run_place
+from cifarflow.io import group_runs, read_run
+from cifarflow.names import unique_labels
 from cifarflow.report import plots
 from cifarflow.report.figure import DEFAULT_DPI, literal, save, variant_colors
 from cifarflow.report.stat_plots import plot_curves_band, plot_per_class_ci, plot_seed_strip, plot_vs_param_ci
@@ -126,14 +124,6 @@ def _true_class_prob(spec, names, runs, metrics):
             ls.append(labels)
         probs[shown[n]] = (np.concatenate(ps), np.concatenate(ls))
     return plots.plot_true_class_prob(probs, colors=colors)
-
-
-def group_runs(run_dirs) -> dict[str, list[Path]]:
-    """Variant name -> its run folders (results/runs/<variant>/seed<s>), in the order given."""
-    out: dict[str, list[Path]] = {}
-    for r in map(Path, run_dirs):
-        out.setdefault(run_place(r)[0], []).append(r)
-    return out
 
 
 COMPARISONS = {

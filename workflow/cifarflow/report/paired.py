@@ -1,7 +1,8 @@
 """Paired tests between variants and the answers to the write-ups' questions, from run files.
 
 The numbers come from :mod:`cifarflow.report.stats` (pure); this module reads the runs'
-predictions and metrics, and writes the tables, the figure and results/answers.md.
+predictions and metrics, and writes the tables, the figure and results/answers.md. Only `paired`
+draws: matplotlib is imported there, not by `decide` and `answers` (jobs of their own).
 """
 
 from __future__ import annotations
@@ -12,13 +13,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from cifarflow.config import unique_labels
 from cifarflow.errors import DataError
-from cifarflow.io import read_run, write_json, write_text
+from cifarflow.io import group_runs, read_run, write_json, write_text
+from cifarflow.names import unique_labels
 from cifarflow.report import stats
-from cifarflow.report.compare import group_runs
-from cifarflow.report.figure import DEFAULT_DPI, save
-from cifarflow.report.stat_plots import plot_pair_diffs
 from cifarflow.report.stats import correctness
 from cifarflow.report.tables import write_table
 from cifarflow.report.verdicts import (
@@ -101,7 +99,7 @@ def paired_file(
     statistics: dict,
     table,
     figure,
-    dpi: int = DEFAULT_DPI,
+    dpi: int | None = None,
     width=None,
     pdf: bool = True,
     labels: dict | None = None,
@@ -111,7 +109,11 @@ def paired_file(
 
     The CSV names A and B by name (`variant_a`, `variant_b`) and by display label (`label_a`,
     `label_b`, from `labels`: variant -> label, made unique among the table's variants; default:
-    the names); the Markdown table and the figure by label."""
+    the names); the Markdown table and the figure by label. `dpi` None: the figure toolkit's
+    DEFAULT_DPI."""
+    from cifarflow.report.figure import DEFAULT_DPI, save  # deferred: matplotlib, which decide and answers do not load
+    from cifarflow.report.stat_plots import plot_pair_diffs  # deferred: matplotlib
+
     pairs = recipe_table_of_runs(spec, run_dirs, statistics)
     names = list(dict.fromkeys(n for p in spec["pairs"] for n in p))
     labels = unique_labels(names, labels or {})
@@ -122,7 +124,7 @@ def paired_file(
     md = Path(f"{table}.md")
     write_text(md, md.read_text(encoding="utf-8").rstrip("\n") + "\n\n" + RECIPE_FOOTNOTE + "\n")
     fig = plot_pair_diffs(pairs, labels=labels, title=f"{spec['name']}: recipe differences A - B")
-    save(fig, figure, dpi=dpi, width=width, pdf=pdf)
+    save(fig, figure, dpi=DEFAULT_DPI if dpi is None else dpi, width=width, pdf=pdf)
     return pairs
 
 

@@ -40,7 +40,7 @@ def finals(values=(0.41, 0.43, 0.44)):
 def test_trials_frame_has_one_row_per_trial_with_its_settings():
     df = R.trials_frame(records())
     assert len(df) == 6 and list(df["round"]) == [1, 1, 1, 2, 2, 2]
-    assert {"lambda", "hidden", "val_acc", "best_epoch", "epochs_run"} <= set(df.columns)
+    assert {"lambda", "hidden", "val_acc", "kept_epoch", "epochs_run"} <= set(df.columns)
 
 
 def test_the_result_chooses_on_validation_and_gives_the_t_interval_of_the_final_seeds():

@@ -301,12 +301,16 @@ def test_rank_ties_go_to_the_earlier_trial_nan_ranks_last_missing_is_an_error():
 
 def test_validation_summary_reads_only_the_validation_column():
     history = [
+        {"epoch": 0, "val_acc": 0.10, "test_acc": 0.5},
         {"epoch": 1, "val_acc": 0.30, "test_acc": 0.9},
         {"epoch": 2, "val_acc": 0.41, "test_acc": 0.1},
         {"epoch": 3, "val_acc": 0.41, "test_acc": 0.2},
-        {"epoch": 4, "val_acc": float("nan"), "test_acc": 1.0},
+        {"epoch": 4, "val_acc": 0.38, "test_acc": 1.0},
     ]
-    assert S.validation_summary(history) == {"val_acc": 0.41, "epoch": 2, "epochs_run": 4}
+    kept = {"val_acc": 0.38, "epoch": 4, "epochs_run": 4, "keep": "last"}
+    assert S.validation_summary(history) == kept
+    best = {"val_acc": 0.41, "epoch": 2, "epochs_run": 4, "keep": "val_acc"}
+    assert S.validation_summary(history, "val_acc") == best
     without_test = [{k: v for k, v in row.items() if k != "test_acc"} for row in history]
     assert S.validation_summary(without_test) == S.validation_summary(history)
 

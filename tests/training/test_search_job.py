@@ -19,7 +19,7 @@ def history(path, val, extra=""):
     return str(path)
 
 
-def test_the_record_ranks_trials_by_best_validation_accuracy_and_holds_no_test_number(tmp_path):
+def test_the_record_ranks_trials_by_the_kept_epochs_validation_accuracy_and_holds_no_test_number(tmp_path):
     trials = S.trials_for_round("s", SEARCH, 1, {})
     files = [
         history(tmp_path / trials[0].name / "history.csv", [0.1, 0.3, 0.2], extra="0.99"),
@@ -28,11 +28,20 @@ def test_the_record_ranks_trials_by_best_validation_accuracy_and_holds_no_test_n
     out = tmp_path / "round1.json"
     rec = write_round("s", "x", "random", 1, [t.to_json() for t in trials], files, out, log=lambda m: None)
     assert json.loads(out.read_text()) == rec
-    assert [(t["name"], t["val_acc"], t["epoch"]) for t in rec["trials"]] == [
-        (trials[1].name, 0.4, 1),  # ties go to the earlier epoch
-        (trials[0].name, 0.3, 1),
+    # the runs keep their last epoch: that epoch's accuracy ranks them, not the best one
+    assert [(t["name"], t["val_acc"], t["epoch"], t["keep"]) for t in rec["trials"]] == [
+        (trials[1].name, 0.4, 2, "last"),
+        (trials[0].name, 0.2, 2, "last"),
     ]
     assert "test" not in out.read_text() and rec["digest"] == S.round_digest(trials)
+    # runs that keep the best val_acc epoch (select_best) are ranked at that epoch; ties: the earlier
+    best = [{**t.to_json(), "keep": "val_acc"} for t in trials]
+    rec = write_round("s", "x", "random", 1, best, files, out, log=lambda m: None)
+    assert [(t["name"], t["val_acc"], t["epoch"]) for t in rec["trials"]] == [
+        (trials[1].name, 0.4, 1),
+        (trials[0].name, 0.3, 1),
+    ]
+    assert rec["digest"] == S.round_digest(trials, {t.name: "val_acc" for t in trials}) != S.round_digest(trials)
 
 
 def test_a_history_of_another_trial_or_without_val_acc_is_refused(tmp_path):
@@ -46,7 +55,7 @@ def test_a_history_of_another_trial_or_without_val_acc_is_refused(tmp_path):
     bad = tmp_path / "bad" / "history.csv"
     bad.parent.mkdir()
     bad.write_text("epoch,train_acc\n0,0.1\n")
-    with pytest.raises(DataError, match="no epoch and val_acc"):
+    with pytest.raises(DataError, match="no epoch and val_acc columns"):
         read_validation(bad)
     assert not (tmp_path / "r.json").exists()
 

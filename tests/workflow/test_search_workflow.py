@@ -2,16 +2,19 @@
 
 Two rounds of coarse-to-fine (3 trials each) and two final seeds: `snakemake -n` lists round 1,
 one `snakemake` gives the choice, the figures, the tables and the final models' test numbers; the
-choice is the trial with the best validation accuracy in the trials' own history files; no round
+choice is the trial with the best validation accuracy at the epoch the runs keep (the last) in the
+trials' own history files; no round
 record holds a test number and the rounds read nothing but history files; one more round trains
-only the new round's trials, a larger `n` only the new trials of round 1. (The search functions
-themselves are tested in tests/training/test_search.py.)
+only the new round's trials, a larger `n` only the new trials of round 1. A hyperband search with
+re-evaluation runs end to end, its report naming the chosen candidate. (The search functions
+themselves are tested in tests/training/test_search.py and test_search_selection.py.)
 """
 
 import json
 import re
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -81,11 +84,12 @@ def test_dry_run_on_a_fresh_dir_lists_round_one_only(archive, tmp_path):
 
 
 def best_from_histories(wd) -> str:
-    """The best trial, computed from the trials' history files alone (ties: earlier round, then index)."""
+    """The best trial, computed from the trials' history files alone: the validation accuracy of
+    the last epoch, the one the runs keep (ties: earlier round, then index)."""
     rows = []
     for h in sorted((wd / SEARCH_DIR / "trials").glob("*/history.csv")):
         m = re.search(r"-r(\d+)-t(\d+)$", h.parent.name)
-        rows.append((-pd.read_csv(h)["val_acc"].max(), int(m.group(1)), int(m.group(2)), h.parent.name))
+        rows.append((-pd.read_csv(h)["val_acc"].iloc[-1], int(m.group(1)), int(m.group(2)), h.parent.name))
     assert len(rows) == 6
     return min(rows)[3]
 
@@ -211,19 +215,58 @@ def test_successive_halving_promotes_the_best_and_chooses_in_the_last_rung(archi
     first = trials[trials["round"] == 1]
     second = trials[trials["round"] == 2]
     assert list(first["epochs_run"]) == [1] * 4 and list(second["epochs_run"]) == [2] * 2
-    # the promoted arms are round 1's best two, by the histories of round 1
+    # the promoted arms are round 1's best two, by the histories of round 1 (the kept, last epoch)
     val = {
-        h.parent.name: pd.read_csv(h)["val_acc"].max()
+        h.parent.name: pd.read_csv(h)["val_acc"].iloc[-1]
         for h in (tmp_path / SEARCH_DIR / "trials").glob("*-r1-*/history.csv")
     }
     best_two = sorted(val, key=lambda n: (-val[n], int(n.rsplit("-t", 1)[1])))[:2]
     assert sorted(n.rsplit("-t", 1)[1] for n in second["trial"]) == sorted(n.rsplit("-t", 1)[1] for n in best_two)
     result = json.loads((tmp_path / SEARCH_DIR / "chosen.json").read_text())
     last = {
-        h.parent.name: pd.read_csv(h)["val_acc"].max()
+        h.parent.name: pd.read_csv(h)["val_acc"].iloc[-1]
         for h in (tmp_path / SEARCH_DIR / "trials").glob("*-r2-*/history.csv")
     }
     best = min(last, key=lambda n: (-last[n], int(n.rsplit("-t", 1)[1])))  # ties: the lower arm index
     assert result["chosen"]["round"] == 2 and result["chosen"]["name"] == best
     final = json.loads((tmp_path / SEARCH_DIR / "final/seed101/metrics.json").read_text())
     assert final["config"]["epochs"] == 2 and final["config"]["eta"] == result["chosen"]["settings"]["eta"]
+
+
+def test_hyperband_with_reevaluation_runs_end_to_end_and_its_report_names_the_choice(archive, tmp_path):
+    cfg = search_config(archive)
+    cfg["experiments"]["tiny"]["search"] = {
+        "name": "lam",
+        "method": "hyperband",
+        "reduction": 2,
+        "min_epochs": 1,
+        "max_epochs": 2,  # brackets: 2 trials at 2 epochs; 2 at 1 epoch, the best 1 at 2
+        "base": {"model": "softmax"},
+        "space": {"eta": {"log_uniform": [1.0e-7, 1.0e-4]}},
+        "reevaluate": {"top": 2, "seeds": 2},  # the 3 full-budget trials' best 2, seeds 1 and 2
+        "budget_cpu_minutes": 30,
+        "final": {"seeds": [101]},
+    }
+    write_config(tmp_path, cfg)
+    proc = snakemake(tmp_path, "--cores", "2")
+    assert len(trained(proc)) == 2 + 2 + 1 + 2 * 2
+    records = [json.loads(f.read_text()) for f in sorted((tmp_path / SEARCH_DIR).glob("round*.json"))]
+    assert [r["round"] for r in records] == [1, 2, 3]
+    reeval = records[-1]["reevaluation"]
+    assert len(reeval) == 2 and sum(c["chosen"] for c in reeval) == 1
+
+    # the choice: the best mean over each candidate's seeds, from the histories' last epochs
+    def last(name):
+        return pd.read_csv(tmp_path / SEARCH_DIR / "trials" / name / "history.csv")["val_acc"].iloc[-1]
+
+    means = {c["name"]: np.mean([last(c["name"]), *(last(f"{c['name']}-s{s}") for s in (1, 2))]) for c in reeval}
+    result = json.loads((tmp_path / SEARCH_DIR / "chosen.json").read_text())
+    assert result["chosen"]["name"] == max(means, key=means.get)
+    assert result["chosen"]["val_acc_mean"] == pytest.approx(max(means.values()))
+    final = json.loads((tmp_path / SEARCH_DIR / "final/seed101/metrics.json").read_text())
+    assert final["config"]["epochs"] == 2 and final["config"]["eta"] == result["chosen"]["settings"]["eta"]
+    summary = (tmp_path / SEARCH_DIR / "summary.md").read_text()
+    assert f"chosen: **{result['chosen']['name']}**" in summary and "Re-evaluated candidates" in summary
+    assert "CPU-minutes: spent" in summary and "budget 30" in summary
+    assert result["budget"]["spent_minutes"] > 0 and result["budget"]["unknown"] == 0
+    assert scheduled_jobs(snakemake(tmp_path, "-n")) == {}

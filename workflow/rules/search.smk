@@ -4,6 +4,8 @@
 #
 #   results/search/<set>/<search>/trials/<trial>/    a trial's run files (as results/runs/<variant>/)
 #   results/search/<set>/<search>/round<k>-<digest>.json   round k's trials, ranked by validation accuracy
+#                                                          at the epoch each run keeps (with `reevaluate`,
+#                                                          the last round: the candidates' extra seeds)
 #   results/search/<set>/<search>/final/seed<s>/     the chosen setting retrained with seed s
 #   results/search/<set>/<search>/{trials,final}.{csv,md}, chosen.json, settings.png, parallel.png, summary.md
 #

@@ -28,6 +28,21 @@ def round_trials(sset, r, scores):
     return _TRIALS[key]
 
 
+_KEEPS = {}
+
+
+def round_keeps(sset, trials):
+    """Trial name -> the epoch its run keeps (`S.keep_rule` of its resolved variant: last, val_acc
+    or val_loss), which the round ranks it by; cached per trial as `round_trials`."""
+    out = {}
+    for t in trials:
+        key = (sset, t.name, canonical_json(t.settings))
+        if key not in _KEEPS:
+            _KEEPS[key] = S.keep_rule(search_variant(config, sset, SEARCHES[sset], t.settings, t.name))
+        out[t.name] = _KEEPS[key]
+    return out
+
+
 def _search_constraints():
     return {
         "sset": _alternatives(SEARCHES),
@@ -53,14 +68,15 @@ def search_scored(sset, upto):
     scores, files = {}, []
     for r in range(1, upto + 1):
         trials = round_trials(sset, r, scores)
+        keeps = round_keeps(sset, trials)
         f = checkpoints.search_round.get(
-            sset=sset, search=search["name"], k=str(r), digest=S.round_digest(trials)
+            sset=sset, search=search["name"], k=str(r), digest=S.round_digest(trials, keeps)
         ).output[0]
         files.append(f)
         try:  # read while the DAG is built: a damaged record is one error line naming it
             round_scores = read_round_scores(f, trials)
             # and it must agree with the trials' own histories (an edited score would steer the search)
-            check_round_against_histories(f, round_scores, trial_histories(sset, trials, OUTPUT_FOLDERS[0]))
+            check_round_against_histories(f, round_scores, trial_histories(sset, trials, OUTPUT_FOLDERS[0]), keeps)
             scores.update(round_scores)
         except CifarflowError as exc:
             sys.exit(f"cifarflow: error: {exc}")
@@ -68,7 +84,12 @@ def search_scored(sset, upto):
 
 
 def _trial_round(sset, trial):
-    if SEARCHES[sset]["method"] == "grid":
+    """The round of a trial, from its name: a re-evaluation trial (`<candidate>-s<seed>`) is in the
+    last round; grid trials in round 1; others' names end in r<round>-t<index>."""
+    search = SEARCHES[sset]
+    if search["reevaluate"] and re.search(r"-s[0-9]+$", trial):
+        return S.n_rounds(search)
+    if search["method"] == "grid":
         return 1
     m = re.search(r"-r([0-9]+)-t[0-9]+$", trial)
     if not m:
@@ -114,17 +135,26 @@ def search_round_inputs(wildcards):
     k = int(wildcards.k)
     scores, files = search_scored(wildcards.sset, k - 1)
     trials = round_trials(wildcards.sset, k, scores)
-    if S.round_digest(trials) != wildcards.digest:
+    if S.round_digest(trials, round_keeps(wildcards.sset, trials)) != wildcards.digest:
         raise ValueError(f"round {k} of {wildcards.sset}/{wildcards.search}: {wildcards.digest} is not its digest")
     base = f"results/search/{wildcards.sset}/{wildcards.search}/trials"
     return {"prev": files, "histories": [f"{base}/{t.name}/history.csv" for t in trials]}
 
 
 def search_round_trials(wildcards, input):
-    scores, _ = search_scored(wildcards.sset, int(wildcards.k) - 1)
-    search_of(wildcards)  # the wildcards name the set's own search
-    trials = round_trials(wildcards.sset, int(wildcards.k), scores)
-    return canonical_json([t.to_json() for t in trials])
+    """The round's trials as JSON, each with its keep rule; a re-evaluation trial also names its
+    candidate, the candidate's own score and the confidence of the comparison."""
+    k = int(wildcards.k)
+    scores, _ = search_scored(wildcards.sset, k - 1)
+    search = search_of(wildcards)  # the wildcards name the set's own search
+    trials = round_trials(wildcards.sset, k, scores)
+    keeps = round_keeps(wildcards.sset, trials)
+    out = [{**t.to_json(), "keep": keeps[t.name]} for t in trials]
+    if k == S.reevaluation_round(search):
+        for t in out:
+            cand = t["name"].rsplit("-s", 1)[0]
+            t.update(candidate=cand, candidate_val_acc=scores[cand], confidence=search["reevaluate"]["confidence"])
+    return canonical_json(out)
 
 
 def search_report_inputs(wildcards):

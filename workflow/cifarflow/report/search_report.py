@@ -26,14 +26,22 @@ FIGURES = ("settings", "parallel")
 
 def trials_frame(records: Sequence[Mapping]) -> pd.DataFrame:
     """One row per trial of every round record: trial, round, index, the settings (one column
-    each, lists as text), val_acc, best_epoch, epochs_run, rank (within its round)."""
+    each, lists as text; a re-evaluation trial's `seed`), val_acc (at the kept epoch), kept_epoch,
+    epochs_run, keep (which epoch the run keeps), rank (within its round), cpu_seconds."""
     rows = []
     for rec in sorted(records, key=lambda r: r["round"]):
         for t in sorted(rec["trials"], key=lambda t: t["index"]):
             row = {"trial": t["name"], "round": t["round"], "index": t["index"]}
             row.update(t["settings"])
             row.update(
-                {"val_acc": t["val_acc"], "best_epoch": t["epoch"], "epochs_run": t["epochs_run"], "rank": t["rank"]}
+                {
+                    "val_acc": t["val_acc"],
+                    "kept_epoch": t["epoch"],
+                    "epochs_run": t["epochs_run"],
+                    "keep": t.get("keep", "last"),
+                    "rank": t["rank"],
+                    "cpu_seconds": t.get("cpu_seconds"),
+                }
             )
             rows.append(row)
     return pd.DataFrame(rows)
@@ -73,13 +81,19 @@ def search_result(set_name: str, search: Mapping, records: Sequence[Mapping], fi
         scores.update(S.scores_from_record(rec))
     chosen = S.choose(set_name, search, scores)
     acc = summarize([float("nan") if m.get("test_acc") is None else m["test_acc"] for m in final_metrics])
+    reevaluation = next((rec["reevaluation"] for rec in records if "reevaluation" in rec), None)
+    chosen_json = {**chosen.to_json(), "val_acc": scores[chosen.name]}
+    if reevaluation:
+        chosen_json["val_acc_mean"] = next(c["mean"] for c in reevaluation if c["chosen"])
     return {
         "set": set_name,
         "search": search["name"],
         "method": search["method"],
         "trials": len(scores),
         "rounds": S.n_rounds(search),
-        "chosen": {**chosen.to_json(), "val_acc": scores[chosen.name]},
+        "chosen": chosen_json,
+        "reevaluation": reevaluation,
+        "budget": budget_summary(search, records, final_metrics),
         "final": {
             "seeds": [(m.get("config") or {}).get("seed") for m in final_metrics],
             "test_acc": [m.get("test_acc") for m in final_metrics],
@@ -93,26 +107,109 @@ def search_result(set_name: str, search: Mapping, records: Sequence[Mapping], fi
     }
 
 
+def budget_summary(search: Mapping, records: Sequence[Mapping], final_metrics: Sequence[Mapping]) -> dict:
+    """CPU-minutes: the budget (null without one), the estimate check-config printed, and what was
+    spent: every trial's and final run's core-seconds (wall x threads of the training call, from
+    their metrics.json `timing`; a trial's as its round record holds it). `unknown`: runs without
+    a timing, not counted."""
+    seconds, unknown = [], 0
+    for rec in records:
+        for t in rec["trials"]:
+            if t.get("cpu_seconds") is None:
+                unknown += 1
+            else:
+                seconds.append(float(t["cpu_seconds"]))
+    for m in final_metrics:
+        timing = m.get("timing") or {}
+        if timing.get("total_seconds") is None:
+            unknown += 1
+        else:
+            seconds.append(float(timing["total_seconds"]) * int(timing.get("threads") or 1))
+    est = search.get("estimate") or {}
+    return {
+        "budget_minutes": search.get("budget_cpu_minutes"),
+        "estimate_minutes": est.get("total_minutes"),
+        "spent_minutes": round(math.fsum(seconds) / 60, 2),
+        "unknown": unknown,
+    }
+
+
+def _candidates_markdown(reevaluation: Sequence[Mapping]) -> list[str]:
+    """The re-evaluated candidates: mean validation accuracy over their seeds, and the chosen one's
+    lead with its paired t interval (`search.compare_candidates`)."""
+    level = f"{reevaluation[0]['confidence'] * 100:g}%"
+    lines = [
+        f"Re-evaluated candidates (validation accuracy per seed, the trials' seed first; chosen minus"
+        f" candidate with its {level} paired Student t interval over the seeds):",
+        "",
+        "| candidate | settings | per seed (%) | mean (%) | chosen - candidate (points) | verdict |",
+        "| --- | --- | --- | --- | --- | --- |",
+    ]
+    for c in reevaluation:
+        settings = ", ".join(f"{k} {_text(v)}" for k, v in c["settings"].items())
+        per_seed = ", ".join("n/a" if v is None else f"{v * 100:.2f}" for v in c["val_acc"])
+        mean = "n/a" if c["mean"] is None else f"{c['mean'] * 100:.2f}"
+        if c["chosen"]:
+            diff, verdict = "", "**chosen**"
+        elif c["diff_lo"] is None:
+            diff, verdict = "n/a", "indistinguishable (a score is missing)"
+        else:
+            diff = f"{c['diff'] * 100:+.2f} [{c['diff_lo'] * 100:+.2f}, {c['diff_hi'] * 100:+.2f}]"
+            verdict = "indistinguishable" if c["indistinguishable"] else "worse"
+        lines.append(f"| {c['name']} | {settings} | {per_seed} | {mean} | {diff} | {verdict} |")
+    same = [c["name"] for c in reevaluation if c["indistinguishable"] and not c["chosen"]]
+    lines += [
+        "",
+        (
+            f"Statistically indistinguishable from the chosen one on validation: {', '.join(same)}."
+            if same
+            else "Every other candidate is worse than the chosen one on validation (interval above 0)."
+        ),
+        "",
+    ]
+    return lines
+
+
+def _budget_line(b: Mapping) -> str:
+    def minutes(v):
+        return "n/a" if v is None else f"{v:.1f}"
+
+    budget = "no budget" if b["budget_minutes"] is None else f"budget {b['budget_minutes']:g}"
+    note = f" ({b['unknown']} runs without timing not counted)" if b["unknown"] else ""
+    return (
+        f"- CPU-minutes: spent {minutes(b['spent_minutes'])}{note}, estimated {minutes(b['estimate_minutes'])},"
+        f" {budget} (trials, re-evaluation and final runs; core-seconds of their training jobs)"
+    )
+
+
 def section_markdown(result: Mapping, trials: pd.DataFrame, heading: str = "##") -> str:
     """The search's section of results/summary.md; links are relative to the section's own folder."""
     c = result["chosen"]
     settings = ", ".join(f"`{k}` = {_text(v)}" for k, v in c["settings"].items())
+    val = _percent(c["val_acc"])
+    if c.get("val_acc_mean") is not None:
+        val = f"{_percent(c['val_acc_mean'])} (mean of its re-evaluation seeds; its own trial {val})"
     lines = [
         f"{heading} Search {result['set']} / {result['search']}",
         "",
         f"{result['method']}: {result['trials']} trials in {result['rounds']} round(s), chosen on validation accuracy only.",
         "",
-        f"- chosen: **{c['name']}** (round {c['round']}): {settings}; validation accuracy {_percent(c['val_acc'])}",
+        f"- chosen: **{c['name']}** (round {c['round']}): {settings}; validation accuracy {val}",
         f"- its final models (fresh seeds {', '.join(str(s) for s in result['final']['seeds'])}):"
         f" test accuracy **{result['final']['text']}** (%)",
-        "",
-        PM_FOOTNOTE,
-        "",
-        "Best trials (validation accuracy; [every trial](trials.md)):",
+    ]
+    if result.get("budget"):
+        lines.append(_budget_line(result["budget"]))
+    lines += ["", PM_FOOTNOTE, ""]
+    if result.get("reevaluation"):
+        lines += _candidates_markdown(result["reevaluation"])
+    lines += [
+        "Best trials (validation accuracy at the epoch each run keeps; [every trial](trials.md)):",
         "",
     ]
     best = trials.sort_values(["val_acc", "round", "index"], ascending=[False, True, True], kind="stable").head(5)
-    show = best.drop(columns=["index"]).assign(val_acc=lambda d: (d["val_acc"] * 100).round(2))
+    show = best.drop(columns=["index", "cpu_seconds"], errors="ignore")
+    show = show.assign(val_acc=lambda d: (d["val_acc"] * 100).round(2))
     lines += [_markdown(show), "", "![settings](settings.png)", "", "![parallel coordinates](parallel.png)", ""]
     return "\n".join(lines)
 

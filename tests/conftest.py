@@ -6,9 +6,9 @@ end-to-end tests that run the real Snakemake in tests/workflow, and the tests of
 top-level modules at the root. Shared helpers live in archives.py, workflow_utils.py and
 figure_utils.py only.
 
-Every test marked ``workflow`` (runs the real Snakemake) or ``realdata`` (reads the shared CIFAR-10
-archive) is also marked ``slow`` here, so ``pytest -m "not slow"`` is the fast inner loop
-(docs/development.md).
+Every test marked ``workflow`` (runs the real Snakemake), ``realdata`` (reads the shared CIFAR-10
+archive) or ``faults`` (the fault suite: minutes of subprocesses, most of them running the CLI) is
+also marked ``slow`` here, so ``pytest -m "not slow"`` is the fast inner loop (docs/development.md).
 
 The package under workflow/ goes first on sys.path and on the PYTHONPATH of every subprocess the
 tests start (``python -m cifarflow ...``), even if another checkout is the installed one.
@@ -43,8 +43,11 @@ def archive(tmp_path_factory) -> Path:
     return path
 
 
+SLOW_KINDS = ("workflow", "realdata", "faults")
+
+
 def pytest_collection_modifyitems(items):
-    """Mark every test that runs Snakemake or reads the real data as slow."""
+    """Mark every test that runs Snakemake, reads the real data or belongs to the fault suite slow."""
     for item in items:
-        if item.get_closest_marker("workflow") or item.get_closest_marker("realdata"):
+        if any(item.get_closest_marker(kind) for kind in SLOW_KINDS):
             item.add_marker(pytest.mark.slow)

@@ -122,7 +122,14 @@ def test_quick_config_runs_every_set_end_to_end(real, splits):
     # which builds the report without a "Missing metadata" warning (issue 27)
     listed, command = proc.stderr.split("cifarflow: the run is complete.\n", 1)[1].split("The HTML report of this run")
     paths = [line.split()[0] for line in listed.splitlines() if line.strip()]
-    assert [Path(p).name for p in paths] == ["summary.md", "answers.md", "tables", "figures", "manifest.json", "verify.md"]
+    assert [Path(p).name for p in paths] == [
+        "summary.md",
+        "answers.md",
+        "tables",
+        "figures",
+        "manifest.json",
+        "verify.md",
+    ]
     assert all(Path(p).exists() for p in paths)
     args = shlex.split(command.splitlines()[1])
     assert Path(args[args.index("--configfile") + 1]).resolve() == (real / "config.yaml").resolve()

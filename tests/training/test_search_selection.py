@@ -384,3 +384,12 @@ def test_reevaluation_seeds_follow_the_trials_seed_and_must_be_fresh():
     cfg["defaults"]["seed"] = 100
     with pytest.raises(ConfigError, match=r"reevaluate\.seeds: seed 101 is also a final seed"):
         resolve_searches(cfg)
+
+
+def test_a_search_may_choose_on_its_own_larger_validation_split():
+    cfg = search_config({"method": "random", "n": 2, "base": {"model": "softmax", "split": "val5k"}})
+    cfg["splits"]["val5k"] = {"type": "holdout", "val_size": 5000, "seed": 0}
+    (search,) = resolve_searches(cfg).values()
+    v = {"model": "softmax", "split": "val5k", "eval_train": 10000}
+    assert C.image_counts(v, cfg["splits"]) == (45000, 5000, 10000)
+    assert search["estimate"]["epoch_seconds"] == pytest.approx(C.epoch_seconds(v, cfg["splits"]), abs=1e-3)

@@ -127,9 +127,10 @@ def run_variant(
         resume=resumable_state(ckpt_path, fingerprint, variant["epochs"]),
     )
 
-    lam = float(variant["lambda"])
-    tta = bool(variant.get("test_flip"))
-    test, probs = evaluate_and_predict(model, data.test_images, data.test_labels, norm, lam, flip=tta)
+    flip = bool(variant.get("test_flip"))  # test-time augmentation
+    test, probs = evaluate_and_predict(
+        model, data.test_images, data.test_labels, norm, float(variant["lambda"]), flip=flip
+    )
     timing = {
         "train_seconds": round(result.seconds, 3),
         "total_seconds": round(time.perf_counter() - t_start, 3),

@@ -252,6 +252,24 @@ def test_reading_a_variants_training_rows_gives_the_arrays_of_selecting_them_fro
         assert a.class_names == b.class_names
 
 
+def test_rows_read_chunk_by_chunk_are_the_rows_of_the_whole_dataset(tmp_path):
+    from cifarflow.data.splits import _read_rows
+
+    rng = np.random.default_rng(1)
+    data = rng.integers(0, 256, (100, 4, 3), dtype=np.uint8)
+    with h5py.File(tmp_path / "a.h5", "w") as f:
+        f.create_dataset("chunked", data=data, chunks=(7, 4, 3))
+        f.create_dataset("plain", data=data)
+    with h5py.File(tmp_path / "a.h5", "r") as f:
+        for trial in range(60):
+            rows = np.flatnonzero(rng.random(100) < rng.choice([0.02, 0.3, 0.9]))
+            if trial % 10 == 0:
+                rows = np.arange(trial, trial + 13)
+            for name in ("chunked", "plain"):
+                got = _read_rows(f[name], rows)
+                assert got.shape == data[rows].shape and got.tobytes() == data[rows].tobytes()
+
+
 def test_split_without_validation_set_round_trips(tmp_path, raw):
     split = make_split(raw, {"type": "holdout", "val_size": 0})
     write_split(split, tmp_path / "s.h5")

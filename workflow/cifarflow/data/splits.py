@@ -239,16 +239,24 @@ def _read_checked(path, layout, attr_names, what, part=None):
 
 
 def _read_rows(ds, rows) -> np.ndarray:
-    """`ds[rows]` (`rows`: increasing row indices) from the file: the rows between the first and the
-    last one read as one slice (HDF5 reads a slice chunk by chunk; a list of thousands of rows, row by
-    row), then the rows taken from it. The same bytes as reading the whole dataset and indexing it."""
+    """`ds[rows]` (`rows`: increasing row indices) from the file, the same bytes as reading the whole
+    dataset and indexing it: consecutive rows as one slice; others chunk by chunk (HDF5 reads a
+    slice chunk by chunk, a list of thousands of rows row by row), each chunk's span from its first
+    to its last chosen row, so memory holds the chosen rows and one chunk, never the whole dataset."""
     rows = np.asarray(rows, dtype=np.int64)
     if not len(rows):
         return ds[0:0]
     start, stop = int(rows[0]), int(rows[-1]) + 1
-    if stop - start == len(rows):  # consecutive rows (a training limit on all classes): the slice itself
+    if stop - start == len(rows):  # a training limit on all classes: the first rows
         return ds[start:stop]
-    return ds[start:stop][rows - start]
+    out = np.empty((len(rows), *ds.shape[1:]), dtype=ds.dtype)
+    step = ds.chunks[0] if ds.chunks else CHUNK
+    edges = np.searchsorted(rows, np.arange(start - start % step, stop + step, step))
+    for i, j in zip(edges[:-1], edges[1:]):
+        if j > i:
+            first = int(rows[i])
+            out[i:j] = ds[first : int(rows[j - 1]) + 1][rows[i:j] - first]
+    return out
 
 
 # What another cifarflow HDF5 file holds (first match): a wrong path is then named as such,

@@ -9,7 +9,7 @@ model's weights in millions) seconds per 10,000 images, one thread.
 
 Where the numbers come from: the real-data default run's metrics.json `timing` (train_seconds
 per epoch; total_seconds - train_seconds for the job's own work), `--cores 2` on the project's
-2-core AMD EPYC (AVX2), two jobs at a time, at commit 0b8b2a5: the linear models' full-data epoch
+2-core AMD EPYC (AVX2), two jobs at a time, at commit 3dfd226: the linear models' full-data epoch
 (49,000 images, 10,000 + 1,000 evaluated) 0.5-0.86 s, MLP [100] 2.1 s (every training image
 evaluated), MLP [256] 3.0 s, MLP [1024, 512] 14.1 s (docs/search.md), the patchify ConvNet
 5.8 s and the small ConvNet 47 s; the jobs' own work 0.4-1.8 s (11.7 s for the small ConvNet's

@@ -176,6 +176,17 @@ def test_image_stats_of_constant_images_have_zero_std():
     assert (mean == 200).all() and (std == 0).all() and (cmean == 200).all() and (cstd == 0).all()
 
 
+@pytest.mark.parametrize("chunk", [66051, 66052])
+def test_image_stats_sums_exactly_at_the_largest_chunk_it_sums_in_32_bits(chunk):
+    """66,051 images of 255 are the most whose sum of squares fits in uint32; one more image per
+    chunk and the sums are taken in int64. Either way the moments are those of exact sums."""
+    images = np.full((66052, 1, 1, 3), 255, np.uint8)
+    images[::3] = 254
+    mean, std, _, _ = image_stats(images, chunk=chunk)
+    values = images[:, 0, 0, 0].astype(np.float64)
+    assert mean[0, 0, 0] == np.float32(values.mean()) and std[0, 0, 0] == np.float32(values.std())
+
+
 @pytest.mark.parametrize(
     "spec,message",
     [

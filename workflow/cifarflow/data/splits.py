@@ -433,18 +433,20 @@ def image_stats(images: np.ndarray, chunk: int = CHUNK):
     images: (N, 32, 32, 3) uint8 (any (N, ..., C) works)
     returns mean (32, 32, 3), std (32, 32, 3), channel_mean (3,), channel_std (3,), float32.
     Accumulates exact int64 sums of values and squares chunk by chunk, combines them with
-    exact integer arithmetic, and rounds once at the end.
+    exact integer arithmetic, and rounds once at the end. A chunk of at most 66,051 uint8 images
+    is summed in uint32 (its sums of squares are below 2**32: exact, and 2-3x faster than int64).
     """
     n = len(images)
     if n == 0:
         raise ValueError("image_stats needs at least one image")
     s1 = np.zeros(images.shape[1:], np.int64)
     s2 = np.zeros(images.shape[1:], np.int64)
+    wide = np.uint32 if images.dtype == np.uint8 and chunk * 255 * 255 < 2**32 else np.int64
     for start in range(0, n, chunk):
-        block = images[start : start + chunk].astype(np.int64)
-        s1 += block.sum(axis=0)
+        block = images[start : start + chunk].astype(wide)
+        s1 += block.sum(axis=0, dtype=wide)
         block *= block
-        s2 += block.sum(axis=0)
+        s2 += block.sum(axis=0, dtype=wide)
 
     def moments(t1, t2, count):
         # var = (count * S2 - S1**2) / count**2, with Python integers (exact, no overflow)

@@ -48,6 +48,7 @@ from pathlib import Path
 import numpy as np
 
 from cifarflow import CIFAR10_CLASSES
+from cifarflow.data import IMAGE_SHAPE, N_BATCHES
 from cifarflow.errors import DataError
 
 try:  # numpy >= 2
@@ -58,8 +59,6 @@ except ImportError:  # pragma: no cover - numpy 1.x
 __all__ = ["RawData", "read_source", "directory_files", "SOURCE_FORMATS"]
 
 SOURCE_FORMATS = ("python", "binary", "folders")
-N_BATCHES = 5
-IMAGE_SHAPE = (32, 32, 3)
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
 
 PY_BATCHES = tuple(f"data_batch_{k}" for k in range(1, N_BATCHES + 1))

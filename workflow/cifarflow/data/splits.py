@@ -33,16 +33,19 @@ import json
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import h5py
 import numpy as np
 
 from cifarflow import __version__
-from cifarflow.data.source_digest import source_sha256
-from cifarflow.data.sources import IMAGE_SHAPE, N_BATCHES, RawData, read_source
+from cifarflow.data import IMAGE_SHAPE, N_BATCHES
 from cifarflow.data.subset import Data
 from cifarflow.errors import ConfigError, DataError
 from cifarflow.io import atomic_h5, write_digest_file
+
+if TYPE_CHECKING:  # annotations only: read_raw and import_source import the source readers
+    from cifarflow.data.sources import RawData
 
 __all__ = [
     "Split",
@@ -328,6 +331,8 @@ def _check_stats(path, arrays) -> None:
 def read_raw(path) -> RawData:
     """Read a file written by `write_raw`; provenance holds source_path, source_sha256 and
     cifarflow_version."""
+    from cifarflow.data.sources import RawData  # deferred: the source readers (tarfile, pickle)
+
     arrays, attrs, lengths = _read_checked(path, RAW_LAYOUT, RAW_ATTRS, "raw data (cifar10.h5)")
     _check_lengths(path, lengths, {"train": ("images", "labels", "batch"), "test": ("images", "labels")})
     classes = tuple(attrs["class_names"])
@@ -579,6 +584,9 @@ def import_source(source, out, classes=None, workers: int = 1, log=print) -> Non
     """Read a CIFAR-10 source (archive or folder), decoding images in `workers` processes, and write
     the raw HDF5 file `out`."""
     t0 = time.perf_counter()
+    from cifarflow.data.source_digest import source_sha256  # deferred: the source readers (tarfile, pickle)
+    from cifarflow.data.sources import read_source  # deferred: the source readers (tarfile, pickle, Pillow)
+
     raw = read_source(source, classes=classes, workers=workers)
     log(
         f"read {len(raw.train_labels)} training and {len(raw.test_labels)} test images ({raw.source_format}) in {time.perf_counter() - t0:.1f}s"

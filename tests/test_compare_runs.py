@@ -89,7 +89,8 @@ def test_one_altered_weight_exits_1_naming_the_file_and_the_dataset(tmp_path, ca
     lines = out.strip().splitlines()
     assert lines[0].startswith("runs/mlp/seed0/weights.h5: dataset params/W1: 1 of 480 values differ (largest |A - B|")
     assert lines[-1] == (
-        f"compare-runs: 1 of 9 files differ (2 weights, 2 predictions, 2 metrics, 2 history, 1 table) between {a} and {b}"
+        "compare-runs: 1 of 9 files differ (1 weights of 2 weights, 2 predictions, 2 metrics, 2 history, 1 table)"
+        f" between {a} and {b}"
     )
     assert len(lines) == 2  # nothing else is reported
 

@@ -309,6 +309,12 @@ def compare_trees(a: Path, b: Path) -> list[FileComparison]:
     return out
 
 
+def _kind_counts(results) -> str:
+    """'2 weights, 1 table': how many of `results` are of each kind, in KINDS order."""
+    kinds = Counter(r.kind for r in results)
+    return ", ".join(f"{kinds[k]} {k}" for k in KINDS if kinds[k])
+
+
 def compare_runs(a: Path, b: Path, log: Callable[[str], None] = print) -> int:
     """Print what differs between two result trees, by file; 0 when they hold the same results."""
     results = compare_trees(a, b)
@@ -316,10 +322,12 @@ def compare_runs(a: Path, b: Path, log: Callable[[str], None] = print) -> int:
         for d in r.differences:
             log(f"{r.path}: {d}")
     differ = [r for r in results if not r.identical]
-    kinds = Counter(r.kind for r in results)
-    counts = ", ".join(f"{kinds[k]} {k}" for k in KINDS if kinds[k])
+    counts = _kind_counts(results)
     if differ:
-        log(f"compare-runs: {len(differ)} of {len(results)} files differ ({counts}) between {a} and {b}")
+        log(
+            f"compare-runs: {len(differ)} of {len(results)} files differ ({_kind_counts(differ)} of {counts})"
+            f" between {a} and {b}"
+        )
         return 1
     log(f"compare-runs: identical, {len(results)} files ({counts}) in {a} and {b}")
     return 0

@@ -840,7 +840,8 @@ def test_a_huge_history_is_refused_before_it_is_read(checked, tmp_path):
     proc = snakemake_limited(wd, "--cores", "2", "--keep-going")
     assert proc.returncode != 0
     failed = failed_job_logs(wd)
-    assert set(failed) == {"plot_faults_soft.log", "compare_faults_cv.log"}, failed
+    # the figures that read it, and the manifest that hashes it
+    assert set(failed) == {"plot_faults_soft.log", "compare_faults_cv.log", "manifest.log"}, failed
     for text in failed.values():
         one_error_line(text, "results/runs/soft/seed0/history.csv", "3221225472 bytes")
 

@@ -30,7 +30,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .errors import CifarflowError
+from .errors import CifarflowError, DataError
+from .io import MAX_HISTORY_BYTES, MAX_JSON_BYTES, check_file
 
 # metrics.json keys and HDF5 attributes that legitimately differ between identical runs
 VOLATILE_KEYS = ("timing", "provenance")
@@ -269,10 +270,27 @@ CONTENT: dict[str, Callable[[Path], object]] = {
 }
 
 
+# The text files' size limits, checked before a byte is read: /dev/zero or a huge file in a result
+# tree is a one-line error, not a job read into memory (HDF5 files are read dataset by dataset).
+TEXT_LIMITS = {
+    "metrics": ("metrics file", MAX_JSON_BYTES),
+    "history": ("history file", MAX_HISTORY_BYTES),
+    "table": ("table", MAX_HISTORY_BYTES),
+}
+
+
+def check_size(kind: str, path: Path) -> None:
+    """A `DataError` naming `path` when a text result file is not a regular file within its limit."""
+    if kind in TEXT_LIMITS:
+        what, limit = TEXT_LIMITS[kind]
+        check_file(path, what, limit)
+
+
 def content_sha256(kind: str, path: Path) -> str:
     """sha256 of what compare-runs compares in a result file of `kind` (`file_kind`): two files of
     the same kind have the same digest exactly when compare-runs finds no difference between them,
     whatever their timing and provenance (which change the file's own sha256 from run to run)."""
+    check_size(kind, Path(path))
     text = json.dumps(CONTENT[kind](Path(path)), sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
@@ -280,7 +298,11 @@ def content_sha256(kind: str, path: Path) -> str:
 def compare_file(kind: str, a: Path, b: Path) -> list[str]:
     """The differences of one file present in both trees; an unreadable file is a difference too."""
     try:
+        check_size(kind, a)
+        check_size(kind, b)
         diffs = COMPARE[kind](a, b)
+    except DataError as exc:  # not a regular file, or over its size limit
+        return [f"cannot compare: {exc}"]
     except (OSError, ValueError, KeyError, UnicodeDecodeError) as exc:  # corrupt or truncated: say so
         return [f"cannot compare: {type(exc).__name__}: {_short(exc, 120)}"]
     if len(diffs) > MAX_SHOWN:

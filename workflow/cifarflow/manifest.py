@@ -98,7 +98,7 @@ def _loaded_libraries(words=("blas", "mkl", "blis", "lapack")) -> list[str]:
     """Paths of the shared libraries this process has loaded whose names hold one of `words`
     (Linux: /proc/self/maps; elsewhere none are found)."""
     try:
-        text = Path("/proc/self/maps").read_text()
+        text = Path("/proc/self/maps").read_text(encoding="utf-8", errors="replace")
     except OSError:
         return []
     paths = {line.split(None, 5)[5] for line in text.splitlines() if len(line.split(None, 5)) == 6}
@@ -158,7 +158,7 @@ def cpu_info() -> dict:
     """The CPU model, logical CPUs, the SIMD features NumPy found and the CPU's flags (Linux)."""
     model, flags = platform.processor() or None, []
     try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
+        for line in Path("/proc/cpuinfo").read_text(encoding="utf-8", errors="replace").splitlines():
             key, _, value = line.partition(":")
             if key.strip() == "model name" and value.strip():
                 model = value.strip()

@@ -48,16 +48,17 @@ rule manifest:
         " --html {output.html:q} > {log:q} 2>&1"
 
 
-def verify_train_inputs(wildcards):
-    """The training job's inputs, and the run it trains again: a run whose own training failed is
-    not trained a second time (its failure is the one the run reports)."""
-    return {**train_inputs(wildcards), "original": f"{run_dir(wildcards.variant, wildcards.seed)}/metrics.json"}
-
-
-# A run of the sample trained again by the training rule's own command, into scratch
+# A run of the sample trained again by the training rule's own command, into scratch, after the
+# run itself (a run whose training failed is not trained a second time: its failure is the one
+# the run reports)
 use rule train as verify_train with:
     input:
-        unpack(verify_train_inputs),
+        unpack(
+            lambda wildcards: {
+                **train_inputs(wildcards),
+                "original": f"{run_dir(wildcards.variant, wildcards.seed)}/metrics.json",
+            }
+        ),
     output:
         **{k: temp(f"{VERIFY_DIR}/{f}") for k, f in RUN_FILES.items()},
     log:

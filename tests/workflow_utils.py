@@ -258,3 +258,24 @@ def chromium_dom(page: Path, profile: Path, timeout: float = 180) -> str:
         timeout=timeout,
     )
     return proc.stdout
+
+
+def tiny_config(archive: Path) -> dict:
+    """Two small variants and one unpaired comparison on generated data: the config the module and
+    deploy tests run end to end."""
+    return {
+        "local_archive": str(archive),
+        "splits": {"basic": {"type": "batches", "train": [1], "val": [2]}},
+        "augmentations": {"none": {}},
+        "defaults": {"epochs": 2, "batch_size": 50, "eta": 0.01, "split": "basic"},
+        "experiments": {
+            "tiny": {
+                "title": "Tiny generated data",
+                "variants": [
+                    {"name": "soft", "model": "softmax"},
+                    {"name": "logi", "model": "logistic", "classes": ["cat", "dog"], "batch_size": 20},
+                ],
+                "comparisons": [{"name": "pc", "type": "curves", "variants": ["soft", "logi"], "paired": False}],
+            }
+        },
+    }

@@ -25,7 +25,7 @@ import pytest
 
 from cifarflow import __version__
 
-from workflow_utils import REPO, SNAKEMAKE, write_config
+from workflow_utils import REPO, SNAKEMAKE, tiny_config, write_config
 
 pytestmark = [pytest.mark.workflow, pytest.mark.slow]
 
@@ -89,25 +89,6 @@ def deploy(repo: Path, dest: Path, tag: str) -> Path:
     shutil.copytree(dest / ".tag" / "config", dest / "config")
     git(repo, "worktree", "remove", "--force", str(dest / ".tag"))
     return dest
-
-
-def tiny_config(archive: Path) -> dict:
-    return {
-        "local_archive": str(archive),
-        "splits": {"basic": {"type": "batches", "train": [1], "val": [2]}},
-        "augmentations": {"none": {}},
-        "defaults": {"epochs": 2, "batch_size": 50, "eta": 0.01, "split": "basic"},
-        "experiments": {
-            "tiny": {
-                "title": "Tiny generated data",
-                "variants": [
-                    {"name": "soft", "model": "softmax"},
-                    {"name": "logi", "model": "logistic", "classes": ["cat", "dog"], "batch_size": 20},
-                ],
-                "comparisons": [{"name": "pc", "type": "curves", "variants": ["soft", "logi"], "paired": False}],
-            }
-        },
-    }
 
 
 def run_snakemake(dest: Path, *args: str, timeout: float = 900) -> subprocess.CompletedProcess:

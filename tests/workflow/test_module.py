@@ -21,7 +21,7 @@ import pytest
 
 from cifarflow.io import package_digest
 
-from workflow_utils import REPO, SNAKEMAKE, write_config
+from workflow_utils import REPO, SNAKEMAKE, tiny_config, write_config
 
 pytestmark = [pytest.mark.workflow, pytest.mark.slow]
 
@@ -59,25 +59,6 @@ rule all:
     input:
         rules.cifarflow_all.input,
 """
-
-
-def tiny_config(archive: Path) -> dict:
-    return {
-        "local_archive": str(archive),
-        "splits": {"basic": {"type": "batches", "train": [1], "val": [2]}},
-        "augmentations": {"none": {}},
-        "defaults": {"epochs": 2, "batch_size": 50, "eta": 0.01, "split": "basic"},
-        "experiments": {
-            "tiny": {
-                "title": "Tiny generated data",
-                "variants": [
-                    {"name": "soft", "model": "softmax"},
-                    {"name": "logi", "model": "logistic", "classes": ["cat", "dog"], "batch_size": 20},
-                ],
-                "comparisons": [{"name": "pc", "type": "curves", "variants": ["soft", "logi"], "paired": False}],
-            }
-        },
-    }
 
 
 @pytest.fixture(scope="module")

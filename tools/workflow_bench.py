@@ -5,8 +5,9 @@
 
 `run` clones this repository at REV (default HEAD) into SCRATCH/src, runs the quick config there
 (config/config.yaml + config/quick.yaml, `--config local_archive=ARCHIVE`, `--cores N`) in
-SCRATCH/run, records the wall time and Snakemake's own CPU time in SCRATCH/run/workflow_bench_run.json,
-then analyses the run. `analyse` reads a finished run directory (the working directory of
+SCRATCH/run (with Python's bytecode caches on: PYTHONDONTWRITEBYTECODE is removed from its
+environment), records the wall time and Snakemake's own CPU time in SCRATCH/run/workflow_bench_run.json,
+then analyses the run; it also reports when results/answers.md was written (the first answer). `analyse` reads a finished run directory (the working directory of
 `snakemake`):
 
 - jobs: `.snakemake/metadata` (one record per output file; a job's start is when Snakemake marked
@@ -391,6 +392,7 @@ def analyse(run_dir, cores: int = 2, src=None, imports: bool = True, repeats: in
         "wall_source": wall["source"],
         "jobs": len(rows),
         "timeline": timeline(jobs, wall, cores),
+        "first_answer_seconds": first_answer(run_dir, wall),
         "rules": rules,
         "job_rows": rows,
     }
@@ -409,6 +411,15 @@ def analyse(run_dir, cores: int = 2, src=None, imports: bool = True, repeats: in
     return result
 
 
+def first_answer(run_dir, wall) -> float | None:
+    """Seconds from the run's start until results/answers.md was written (None without it): what a
+    user waits for the verdicts, while the figures are still being drawn."""
+    answers = Path(run_dir) / "results" / "answers.md"
+    if wall.get("start") is None or not answers.is_file():
+        return None
+    return answers.stat().st_mtime - wall["start"]
+
+
 def _f(x, digits=2) -> str:
     return "-" if x is None else f"{x:.{digits}f}"
 
@@ -421,6 +432,10 @@ def markdown(result: dict) -> str:
         f"{_f(t.get('core_seconds'), 1)} core-seconds ({_f(100 * (t.get('core_utilisation') or 0), 0)}%); "
         f"{_f(t.get('before_first_job'), 1)} s before the first job, {_f(t.get('after_last_job'), 1)} s after the last.",
     ]
+    if result.get("first_answer_seconds") is not None:
+        lines.append(
+            f"The answers (results/answers.md) were written {_f(result['first_answer_seconds'], 1)} s after the start."
+        )
     cpu = result.get("snakemake_cpu")
     if cpu:
         lines.append(
@@ -510,10 +525,13 @@ def run_quick(commit: str, scratch, archive, cores: int, repo=REPO) -> Path:
         "--cores",
         str(cores),
     ]
+    # As a user's shell runs it: Python writes its bytecode caches (a machine that sets
+    # PYTHONDONTWRITEBYTECODE makes every job compile the modules it imports again, ~0.1 s a job).
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
     with open(run_dir / "run.log", "w", encoding="utf-8") as log:
         start = time.time()
         t0 = time.perf_counter()
-        proc = subprocess.Popen(argv, cwd=run_dir, stdout=log, stderr=subprocess.STDOUT)
+        proc = subprocess.Popen(argv, cwd=run_dir, stdout=log, stderr=subprocess.STDOUT, env=env)
         os.waitid(os.P_PID, proc.pid, os.WEXITED | os.WNOWAIT)  # exited, not reaped: /proc still has its times
         wall = time.perf_counter() - t0
         own, children = _proc_cpu(proc.pid)
@@ -526,6 +544,7 @@ def run_quick(commit: str, scratch, archive, cores: int, repo=REPO) -> Path:
         "self_cpu_seconds": own,
         "children_cpu_seconds": children,
         "exit_status": status,
+        "bytecode_caches": True,  # PYTHONDONTWRITEBYTECODE removed from the run's environment
     }
     (run_dir / RUN_RECORD).write_text(json.dumps(record, indent=1) + "\n", encoding="utf-8")
     if status != 0:

@@ -16,12 +16,11 @@ from workflow_utils import scheduled_jobs, snakemake, write_config
 
 pytestmark = [pytest.mark.workflow, pytest.mark.slow]
 
-# the report jobs a label reaches (soft's own figures, the comparison, its paired table, the tables,
-# summary.md, the manifest) and the default target above them
+# the report jobs a label reaches (the set's figures, its paired tables, the tables, summary.md, the
+# manifest) and the default target above them
 REPORT_JOBS = {
-    "plot_variant": 1,
-    "compare": 1,
-    "paired": 1,
+    "figures_lab": 1,
+    "paired_lab": 1,
     "set_tables": 1,
     "all_tables": 1,
     "summary_md": 1,

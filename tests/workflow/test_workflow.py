@@ -152,7 +152,8 @@ def test_changing_one_variant_reruns_only_that_variant(done, archive):
 def test_changing_a_figure_setting_reruns_no_training(done, archive):
     write_config(done, small_config(archive, figures={"dpi": 80, "width": 6.4}), "figures.yaml")
     jobs = scheduled_jobs(snakemake(done, "-n", config="figures.yaml"))
-    assert jobs.get("plot_variant", 0) >= 7 and jobs.get("compare", 0) == 5
+    # the set's figures (one job: every variant's and comparison's) and the previews redraw
+    assert jobs.get("figures_small") == 1 and jobs.get("preview_augmentation") == 1, jobs
     assert "train" not in jobs and "plan_epochs" not in jobs
 
 
@@ -164,7 +165,7 @@ def test_figures_without_pdf_write_pngs_only_and_rerun_no_training(done, archive
     write_config(work, small_config(archive, figures={"pdf": False}))
     dry = snakemake(work, "-n")
     jobs = scheduled_jobs(dry)
-    assert jobs.get("plot_variant", 0) >= 7 and "train" not in jobs and "plan_epochs" not in jobs
+    assert jobs.get("figures_small") == 1 and "train" not in jobs and "plan_epochs" not in jobs
     assert ".pdf" not in dry.stdout + dry.stderr  # no job declares a PDF
     snakemake(work, "--cores", "2")
     figures = work / "results" / "figures"

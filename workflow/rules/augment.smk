@@ -1,9 +1,5 @@
 # Light rules run on the submit host under a cluster profile: a plan is a few index arrays per
 # epoch (unless `materialize: true` writes every augmented image), a preview is one figure.
-localrules:
-    preview_augmentation,
-
-
 if not config.get("materialize"):
 
     localrules:
@@ -30,26 +26,37 @@ rule plan_epochs:
         'python "$CIFARFLOW_LAUNCHER" plan --split {input:q} --spec {params.spec:q} --out {output:q} > {log:q} 2>&1'
 
 
-rule preview_augmentation:
-    input:
-        f"results/data/split_{SPLITS[0] if SPLITS else 'full'}.h5",
-    output:
-        report(
-            "results/figures/augment/{augmentation}.png",
-            caption="../report/augment.rst",
-            category="Data",
-            subcategory="Augmentation",
-            labels={"augmentation": "{augmentation}"},
-        ),
-        **pdf_outputs(pdf="results/figures/augment/{augmentation}.pdf"),
-    log:
-        "logs/augment/preview_{augmentation}.log",
-    conda:
-        "../envs/cifarflow.yaml"
-    params:
-        augmentation=lambda wildcards: canonical_json(config["augmentations"][wildcards.augmentation]),
-        figures=FIGURES,
-        out=lambda wildcards, output: output[0].removesuffix(".png"),
-    shell:
-        'python "$CIFARFLOW_LAUNCHER" preview --split {input:q} --augmentation {params.augmentation:q} --figures {params.figures:q}'
-        " --out {params.out:q} > {log:q} 2>&1"
+# The augmentation previews (one figure per augmentation a variant uses) in one job, one process.
+# Figures come after the training that answers the questions (priority -1: the answers first).
+if PREVIEWS:
+
+    rule preview_augmentation:
+        input:
+            f"results/data/split_{SPLITS[0] if SPLITS else 'full'}.h5",
+        output:
+            [
+                report(
+                    f"results/figures/augment/{_a}.png",
+                    caption="../report/augment.rst",
+                    category="Data",
+                    subcategory="Augmentation",
+                    labels={"augmentation": _a},
+                )
+                for _a in PREVIEWS
+            ]
+            + ([f"results/figures/augment/{_a}.pdf" for _a in PREVIEWS] if PDF else []),
+        log:
+            "logs/augment/preview.log",
+        priority: -1
+        localrule: True
+        conda:
+            "../envs/cifarflow.yaml"
+        params:
+            settings=canonical_json(
+                {"augmentations": {a: config["augmentations"][a] for a in PREVIEWS}, "figures": config["figures"]}
+            ),
+            commands=lambda wildcards, input, output: launcher_commands(
+                [preview_command(a, input[0], output) for a in PREVIEWS]
+            ),
+        shell:
+            'python "$CIFARFLOW_LAUNCHER" {params.commands} > {log:q} 2>&1'

@@ -4,10 +4,13 @@ import importlib.util
 import json
 import os
 import re
+import shlex
 import sys
 from pathlib import Path
 from urllib.parse import urlparse
 
+from snakemake.exceptions import IncompleteCheckpointException
+from snakemake.io import checkpoint_target
 from snakemake.sourcecache import HostingProviderFile, LocalGitFile, LocalSourceFile
 from snakemake.utils import validate
 
@@ -335,13 +338,6 @@ def train_params(wildcards):
     return canonical_json(training_settings(variant_of(wildcards), seed_of(wildcards)))
 
 
-def variant_figure_inputs(wildcards):
-    v = variant_of(wildcards)
-    if v["set"] != wildcards.set:
-        raise ValueError(f"variant {wildcards.variant} belongs to set {v['set']}, not {wildcards.set}")
-    return {k: [f"{d}/{f}" for d in run_dirs(wildcards.variant)] for k, f in RUN_FILES.items()}
-
-
 def run_dir(name, seed):
     """The folder of one replicate's run files."""
     return f"results/runs/{name}/seed{seed}"
@@ -358,8 +354,22 @@ def own_run_dirs(name):
     return [run_dir(name, s) for s in VARIANTS[name]["seeds"]]
 
 
+def each_or_pending(items, files_of):
+    """`files_of(item)` for every item, in order. An item whose files wait for a question's look
+    that has not run yet gives that look's record instead, flagged as a checkpoint target (what
+    Snakemake does for a whole input function that waits): the job is evaluated again once the
+    look exists, and meanwhile the other items' files are known, so a dry run lists their jobs."""
+    out = []
+    for item in items:
+        try:
+            out += files_of(item)
+        except IncompleteCheckpointException as exc:
+            out.append(checkpoint_target(exc.targetfile))
+    return out
+
+
 def all_metrics(names):
-    return [f"{d}/metrics.json" for n in names for d in run_dirs(n)]
+    return each_or_pending(names, lambda n: [f"{d}/metrics.json" for d in run_dirs(n)])
 
 
 # ---------------------------------------------------------------------------------------------
@@ -492,14 +502,145 @@ def variant_figures(name):
     return [f"{base}/curves.png", f"{base}/confusion.png", f"{base}/templates.png"]
 
 
-def comparison_inputs(wildcards):
-    comp = COMPARISONS[wildcards.comparison]
-    return [f"{d}/{f}" for n in comp["variants"] for d in run_dirs(n) for f in RUN_FILES.values()]
+def launcher_commands(segments):
+    """Several cifarflow commands for one process (`python "$CIFARFLOW_LAUNCHER" A --and B ...`:
+    the interpreter's start and the imports are paid once), every word quoted for the shell."""
+    return " --and ".join(" ".join(shlex.quote(str(word)) for word in segment) for segment in segments)
 
 
-def paired_inputs(wildcards):
-    seeds = table_seeds(wildcards.table)
-    return [f"{run_dir(n, s)}/{f}" for n in seeds for s in seeds[n] for f in ("predictions.h5", "metrics.json")]
+def set_variants(set_name):
+    return [n for n, v in VARIANTS.items() if v["set"] == set_name]
+
+
+def set_comparisons(set_name):
+    return [n for n, c in COMPARISONS.items() if c["set"] == set_name]
+
+
+def runs_in(files, name):
+    """The run folders of variant `name` among a job's input files (.../runs/<name>/seed<s>/<file>),
+    in their order: the seeds Snakemake resolved, its questions' added ones included."""
+    return list(dict.fromkeys(os.path.dirname(f) for f in files if Path(f).parts[-3:-2] == (name,)))
+
+
+def output_ending(output, suffix):
+    """The one output of a job whose path ends with `suffix` (a module's prefix comes before it)."""
+    (path,) = [f for f in output if f == suffix or (f.endswith(suffix) and f[-len(suffix) - 1] == os.sep)]
+    return path
+
+
+def preview_command(augmentation, split, output):
+    """The `preview` command of one augmentation (the previews' rule runs all in one process)."""
+    stem = output_ending(output, f"figures/augment/{augmentation}.png").removesuffix(".png")
+    spec = canonical_json(config["augmentations"][augmentation])
+    return ["preview", "--split", split, "--augmentation", spec, "--figures", FIGURES, "--out", stem]
+
+
+def set_figure_inputs(set_name):
+    """The input function of a set's figure job: every run file of its variants and comparisons."""
+
+    def inputs(wildcards):
+        names = set_variants(set_name) + [n for c in set_comparisons(set_name) for n in COMPARISONS[c]["variants"]]
+        return each_or_pending(
+            dict.fromkeys(names), lambda n: [f"{d}/{f}" for d in run_dirs(n) for f in RUN_FILES.values()]
+        )
+
+    return inputs
+
+
+def comparison_spec(name):
+    c = COMPARISONS[name]
+    return report_json(dict(c, confidence=STATISTICS["confidence"], labels=unique_labels(c["variants"], LABELS)))
+
+
+def set_figure_settings(set_name):
+    """What the config decides about a set's figures (labels, comparison specs, `figures:`), as a
+    param without `input`: Snakemake reruns the figure job when it changes."""
+    return report_json(
+        {
+            "figures": config["figures"],
+            "labels": {n: LABELS[n] for n in set_variants(set_name)},
+            "comparisons": {c: json.loads(comparison_spec(c)) for c in set_comparisons(set_name)},
+        }
+    )
+
+
+def set_figure_commands(set_name, input, output):
+    """A set's figures in one process: `plot-variant` per variant, `compare` per comparison."""
+    segments = []
+    for n in set_variants(set_name):
+        runs = runs_in(input, n)
+        stem = os.path.dirname(output_ending(output, f"{set_name}/{n}/curves.png"))
+        segments.append(
+            ["plot-variant"]
+            + ["--metrics", *(f"{d}/metrics.json" for d in runs)]
+            + ["--history", *(f"{d}/history.csv" for d in runs)]
+            + ["--weights", *(f"{d}/weights.h5" for d in runs)]
+            + ["--curves", f"{stem}/curves", "--confusion", f"{stem}/confusion", "--templates", f"{stem}/templates"]
+            + ["--figures", FIGURES, "--label", report_json(LABELS[n])]
+        )
+    for c in set_comparisons(set_name):
+        runs = [d for n in COMPARISONS[c]["variants"] for d in runs_in(input, n)]
+        out = output_ending(output, f"{set_name}/comparisons/{c}.png").removesuffix(".png")
+        segments.append(
+            ["compare", "--spec", comparison_spec(c), "--runs", *runs, "--figures", FIGURES]
+            + ["--out", out, "--seeds-out", f"{out}_seeds"]
+        )
+    return launcher_commands(segments)
+
+
+def set_tables_paired(set_name):
+    """The set's paired tables (its comparisons', its `pairs`, its questions' own)."""
+    return [n for n, t in PAIRED.items() if t["set"] == set_name]
+
+
+def set_paired_inputs(set_name):
+    """The input function of a set's paired job: predictions and metrics of every table's runs
+    (a question's: at the look it stopped at)."""
+
+    def table_files(t):
+        seeds = table_seeds(t)
+        return [f"{run_dir(n, s)}/{f}" for n in seeds for s in seeds[n] for f in ("predictions.h5", "metrics.json")]
+
+    def inputs(wildcards):
+        return list(dict.fromkeys(each_or_pending(set_tables_paired(set_name), table_files)))
+
+    return inputs
+
+
+def set_paired_settings(set_name):
+    """What the config decides about a set's paired tables, as a param without `input` (Snakemake
+    compares only those): each table's pairs, min_effect, decide and labels; statistics; figures."""
+    return report_json(
+        {
+            "tables": {
+                t: {"settings": json.loads(table_settings(t)), "labels": json.loads(labels_of(PAIRED[t]["variants"]))}
+                for t in set_tables_paired(set_name)
+            },
+            "statistics": STATISTICS,
+            "figures": config["figures"],
+        }
+    )
+
+
+def set_paired_commands(set_name, input, output):
+    """A set's paired tables in one process: `paired` per table, then one `table-html` for all."""
+    segments, csvs, htmls = [], [], []
+    for t in set_tables_paired(set_name):
+        runs = []
+        for n, seeds in table_seeds(t).items():
+            dirs = {os.path.basename(d): d for d in runs_in(input, n)}
+            runs += [dirs[f"seed{s}"] for s in seeds]
+        table = output_ending(output, f"tables/{set_name}/paired_{t}.csv").removesuffix(".csv")
+        figure = output_ending(output, f"figures/{set_name}/comparisons/{t}_paired.png").removesuffix(".png")
+        segments.append(
+            ["paired", "--spec", table_spec(t), "--runs", *runs, "--statistics", canonical_json(STATISTICS)]
+            + ["--labels", labels_of(PAIRED[t]["variants"]), "--figures", FIGURES]
+            + ["--table", table, "--figure", figure]
+        )
+        csvs.append(f"{table}.csv")
+        htmls.append(f"{table}.html")
+    segments.append(["table-html", "--csv", *csvs, "--html", *htmls])
+    return launcher_commands(segments)
 
 
 def paired_outputs():

@@ -1,6 +1,4 @@
 localrules:
-    plot_variant,
-    compare,
     decide,
     set_tables,
     all_tables,
@@ -9,93 +7,73 @@ localrules:
     answers,
 
 
-rule plot_variant:
-    input:
-        unpack(variant_figure_inputs),
-    output:
-        **pdf_outputs(pdfs=multiext("results/figures/{set}/{variant}/", "curves.pdf", "confusion.pdf", "templates.pdf")),
-        curves=report(
-            "results/figures/{set}/{variant}/curves.png",
-            caption="../report/curves.rst",
-            category="{set}",
-            subcategory="{variant}",
-            labels={"variant": "{variant}", "figure": "training curves"},
-        ),
-        confusion=report(
-            "results/figures/{set}/{variant}/confusion.png",
-            caption="../report/confusion.rst",
-            category="{set}",
-            subcategory="{variant}",
-            labels={"variant": "{variant}", "figure": "confusion matrix"},
-        ),
-        templates=report(
-            "results/figures/{set}/{variant}/templates.png",
-            caption="../report/templates.rst",
-            category="{set}",
-            subcategory="{variant}",
-            labels={"variant": "{variant}", "figure": "weights as images"},
-        ),
-    log:
-        "logs/report/plot_{set}_{variant}.log",
-    conda:
-        "../envs/cifarflow.yaml"
-    params:
-        # from `input` as given: while a question's look is pending, Snakemake holds its record there
-        metrics=lambda wildcards, input: files_named(input, "metrics.json"),
-        history=lambda wildcards, input: files_named(input, "history.csv"),
-        weights=lambda wildcards, input: files_named(input, "weights.h5"),
-        figures=FIGURES,
-        label=lambda wildcards: report_json(LABELS[wildcards.variant]),
-        curves=lambda wildcards, output: output.curves.removesuffix(".png"),
-        confusion=lambda wildcards, output: output.confusion.removesuffix(".png"),
-        templates=lambda wildcards, output: output.templates.removesuffix(".png"),
-    shell:
-        'python "$CIFARFLOW_LAUNCHER" plot-variant --metrics {params.metrics:q} --history {params.history:q} --weights {params.weights:q}'
-        " --curves {params.curves:q} --confusion {params.confusion:q} --templates {params.templates:q}"
-        " --figures {params.figures:q} --label {params.label:q} > {log:q} 2>&1"
+# One figure job per set: each variant's curves, confusion matrix and weights as images, and each
+# comparison's figure and per-seed strip, drawn in one process (`--and`): the interpreter's start
+# and the plotting imports are paid once a set, not once a figure. A set's own rule (no wildcards,
+# its files named at parse time); a changed variant, label or `figures:` redraws its set only.
+# Priority -1: with the cores busy, the training, tables and answers go first and the figures follow.
+for _set in SETS:
 
-
-rule compare:
-    input:
-        comparison_inputs,
-    output:
-        **pdf_outputs(
-            pdf="results/figures/{set}/comparisons/{comparison}.pdf",
-            seeds_pdf="results/figures/{set}/comparisons/{comparison}_seeds.pdf",
-        ),
-        png=report(
-            "results/figures/{set}/comparisons/{comparison}.png",
-            caption="../report/comparison.rst",
-            category="{set}",
-            subcategory="comparisons",
-            labels={"comparison": "{comparison}"},
-        ),
-        seeds=report(
-            "results/figures/{set}/comparisons/{comparison}_seeds.png",
-            caption="../report/seeds.rst",
-            category="{set}",
-            subcategory="comparisons",
-            labels={"comparison": "{comparison}", "figure": "per-seed test accuracy"},
-        ),
-    log:
-        "logs/report/compare_{set}_{comparison}.log",
-    conda:
-        "../envs/cifarflow.yaml"
-    params:
-        spec=lambda wildcards: report_json(
-            dict(
-                COMPARISONS[wildcards.comparison],
-                confidence=STATISTICS["confidence"],
-                labels=unique_labels(COMPARISONS[wildcards.comparison]["variants"], LABELS),
-            )
-        ),
-        runs=lambda wildcards, input: list(dict.fromkeys(os.path.dirname(f) for f in input)),
-        figures=FIGURES,
-        out=lambda wildcards, output: output.png.removesuffix(".png"),
-        seeds=lambda wildcards, output: output.seeds.removesuffix(".png"),
-    shell:
-        'python "$CIFARFLOW_LAUNCHER" compare --spec {params.spec:q} --runs {params.runs:q} --figures {params.figures:q}'
-        " --out {params.out:q} --seeds-out {params.seeds:q} > {log:q} 2>&1"
+    rule:
+        name:
+            f"figures_{_set}"
+        input:
+            set_figure_inputs(_set),
+        output:
+            [
+                report(
+                    f"results/figures/{_set}/{_n}/{_fig}.png",
+                    caption=f"../report/{_fig}.rst",
+                    category=_set,
+                    subcategory=_n,
+                    labels={"variant": _n, "figure": _title},
+                )
+                for _n in set_variants(_set)
+                for _fig, _title in (
+                    ("curves", "training curves"),
+                    ("confusion", "confusion matrix"),
+                    ("templates", "weights as images"),
+                )
+            ]
+            + [
+                report(
+                    f"results/figures/{_set}/comparisons/{_c}{_suffix}.png",
+                    caption=f"../report/{_caption}.rst",
+                    category=_set,
+                    subcategory="comparisons",
+                    labels={"comparison": _c, **_extra},
+                )
+                for _c in set_comparisons(_set)
+                for _suffix, _caption, _extra in (
+                    ("", "comparison", {}),
+                    ("_seeds", "seeds", {"figure": "per-seed test accuracy"}),
+                )
+            ]
+            + (
+                [
+                    f"results/figures/{_set}/{_n}/{_fig}.pdf"
+                    for _n in set_variants(_set)
+                    for _fig in ("curves", "confusion", "templates")
+                ]
+                + [
+                    f"results/figures/{_set}/comparisons/{_c}{_suffix}.pdf"
+                    for _c in set_comparisons(_set)
+                    for _suffix in ("", "_seeds")
+                ]
+                if PDF
+                else []
+            ),
+        log:
+            f"logs/report/figures_{_set}.log",
+        priority: -1
+        localrule: True
+        conda:
+            "../envs/cifarflow.yaml"
+        params:
+            settings=set_figure_settings(_set),
+            commands=lambda wildcards, input, output, _set=_set: set_figure_commands(_set, input, output),
+        shell:
+            'python "$CIFARFLOW_LAUNCHER" {params.commands} > {log:q} 2>&1'
 
 
 rule set_tables:
@@ -138,9 +116,9 @@ rule set_tables:
         labels=lambda wildcards: labels_of(n for n, v in VARIANTS.items() if v["set"] == wildcards.set),
     shell:
         'python "$CIFARFLOW_LAUNCHER" tables --metrics {input:q} --outdir {params.outdir:q}'
-        " --statistics {params.statistics:q} --labels {params.labels:q} > {log:q} 2>&1"
-        ' && python "$CIFARFLOW_LAUNCHER" table-html --csv {output.summary:q} {output.per_class:q} {output.per_seed:q}'
-        " --html {output.summary_html:q} {output.per_class_html:q} {output.per_seed_html:q} >> {log:q} 2>&1"
+        " --statistics {params.statistics:q} --labels {params.labels:q}"
+        " --and table-html --csv {output.summary:q} {output.per_class:q} {output.per_seed:q}"
+        " --html {output.summary_html:q} {output.per_class_html:q} {output.per_seed_html:q} > {log:q} 2>&1"
 
 
 rule all_tables:
@@ -174,8 +152,8 @@ rule all_tables:
         labels=report_json(LABELS),
     shell:
         'python "$CIFARFLOW_LAUNCHER" tables --metrics {input:q} --outdir {params.outdir:q}'
-        " --statistics {params.statistics:q} --labels {params.labels:q} > {log:q} 2>&1"
-        ' && python "$CIFARFLOW_LAUNCHER" table-html --csv {output.summary:q} --html {output.summary_html:q} >> {log:q} 2>&1'
+        " --statistics {params.statistics:q} --labels {params.labels:q}"
+        " --and table-html --csv {output.summary:q} --html {output.summary_html:q} > {log:q} 2>&1"
 
 
 rule benchmark_table:
@@ -197,54 +175,57 @@ rule benchmark_table:
     params:
         out=lambda wildcards, output: output.csv.removesuffix(".csv"),
     shell:
-        'python "$CIFARFLOW_LAUNCHER" benchmarks --files {input:q} --out {params.out:q} > {log:q} 2>&1'
-        ' && python "$CIFARFLOW_LAUNCHER" table-html --csv {output.csv:q} --html {output.html:q} >> {log:q} 2>&1'
+        'python "$CIFARFLOW_LAUNCHER" benchmarks --files {input:q} --out {params.out:q}'
+        " --and table-html --csv {output.csv:q} --html {output.html:q} > {log:q} 2>&1"
 
 
-# Paired tests of one family of pairs (a comparison, a set's `pairs`, or a question's own pairs):
-# one job per table, so the bootstrap (about 1.7 s a pair) runs in parallel across tables.
-rule paired:
-    input:
-        paired_inputs,
-    output:
-        **pdf_outputs(pdf="results/figures/{set}/comparisons/{table}_paired.pdf"),
-        csv="results/tables/{set}/paired_{table}.csv",
-        html=report(
-            "results/tables/{set}/paired_{table}.html",
-            caption="../report/paired_table.rst",
-            category="{set}",
-            subcategory="paired tests",
-            labels={"table": "{table}", "kind": "paired tests"},
-        ),
-        md="results/tables/{set}/paired_{table}.md",
-        png=report(
-            "results/figures/{set}/comparisons/{table}_paired.png",
-            caption="../report/paired_figure.rst",
-            category="{set}",
-            subcategory="paired tests",
-            labels={"table": "{table}", "kind": "differences (figure)"},
-        ),
-    log:
-        "logs/report/paired_{set}_{table}.log",
-    conda:
-        "../envs/cifarflow.yaml"
-    params:
-        spec=lambda wildcards, input: table_spec(wildcards.table),
-        # what the spec holds that the config decides, as a param without `input` (Snakemake does not
-        # compare params that take input, so a changed min_effect or decide would not rerun the table)
-        settings=lambda wildcards: table_settings(wildcards.table),
-        # a param of its own, not in `spec`: Snakemake sees changes only of params that take no input
-        labels=lambda wildcards: labels_of(PAIRED[wildcards.table]["variants"]),
-        runs=lambda wildcards, input: list(dict.fromkeys(os.path.dirname(f) for f in input)),
-        statistics=canonical_json(STATISTICS),
-        figures=FIGURES,
-        table=lambda wildcards, output: output.csv.removesuffix(".csv"),
-        figure=lambda wildcards, output: output.png.removesuffix(".png"),
-    shell:
-        'python "$CIFARFLOW_LAUNCHER" paired --spec {params.spec:q} --runs {params.runs:q} --statistics {params.statistics:q}'
-        " --labels {params.labels:q} --figures {params.figures:q} --table {params.table:q} --figure {params.figure:q}"
-        " > {log:q} 2>&1"
-        ' && python "$CIFARFLOW_LAUNCHER" table-html --csv {output.csv:q} --html {output.html:q} >> {log:q} 2>&1'
+# Paired tests of a set's families of pairs (its comparisons', its `pairs`, its questions' own
+# tables): one job per set, every table in one process (`--and`), its HTML pages last.
+for _set in SETS:
+    if not set_tables_paired(_set):
+        continue
+
+    rule:
+        name:
+            f"paired_{_set}"
+        input:
+            set_paired_inputs(_set),
+        output:
+            [f"results/tables/{_set}/paired_{_t}.{_ext}" for _t in set_tables_paired(_set) for _ext in ("csv", "md")]
+            + [
+                report(
+                    f"results/tables/{_set}/paired_{_t}.html",
+                    caption="../report/paired_table.rst",
+                    category=_set,
+                    subcategory="paired tests",
+                    labels={"table": _t, "kind": "paired tests"},
+                )
+                for _t in set_tables_paired(_set)
+            ]
+            + [
+                report(
+                    f"results/figures/{_set}/comparisons/{_t}_paired.png",
+                    caption="../report/paired_figure.rst",
+                    category=_set,
+                    subcategory="paired tests",
+                    labels={"table": _t, "kind": "differences (figure)"},
+                )
+                for _t in set_tables_paired(_set)
+            ]
+            + (
+                [f"results/figures/{_set}/comparisons/{_t}_paired.pdf" for _t in set_tables_paired(_set)]
+                if PDF
+                else []
+            ),
+        log:
+            f"logs/report/paired_{_set}.log",
+        conda:
+            "../envs/cifarflow.yaml"
+        params:
+            settings=set_paired_settings(_set),
+            commands=lambda wildcards, input, output, _set=_set: set_paired_commands(_set, input, output),
+        shell:
+            'python "$CIFARFLOW_LAUNCHER" {params.commands} > {log:q} 2>&1'
 
 
 # One look of a question with `decide`: its verdicts on the seeds so far. A checkpoint: whether the

@@ -138,8 +138,8 @@ rule search_report:
     shell:
         'python "$CIFARFLOW_LAUNCHER" search-report --set {wildcards.sset:q} --search {params.search:q}'
         " --rounds {params.rounds:q} --final {params.final:q} --figures {params.figures:q} --outdir {params.outdir:q}"
-        ' > {log:q} 2>&1 && python "$CIFARFLOW_LAUNCHER" table-html --csv {output.trials:q} {output.final:q}'
-        " --html {output.trials_html:q} {output.final_html:q} >> {log:q} 2>&1"
+        " --and table-html --csv {output.trials:q} {output.final:q}"
+        " --html {output.trials_html:q} {output.final_html:q} > {log:q} 2>&1"
 
 
 rule search_summary:

@@ -28,7 +28,9 @@ localrules:
 
 rule manifest:
     input:
-        runs=lambda wildcards: [f"{d}/{f}" for n in VARIANTS for d in run_dirs(n) for f in RUN_FILES.values()],
+        runs=lambda wildcards: each_or_pending(
+            VARIANTS, lambda n: [f"{d}/{f}" for d in run_dirs(n) for f in RUN_FILES.values()]
+        ),
         tables=MANIFEST_TABLES,
     output:
         json="results/manifest.json",
@@ -65,6 +67,7 @@ use rule train as verify_train with:
         "logs/verify/train/{variant}/seed{seed}.log",
     benchmark:
         "benchmarks/verify/train/{variant}/seed{seed}.tsv"
+    priority: -1
 
 
 rule verify:

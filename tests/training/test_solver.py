@@ -10,7 +10,16 @@ from cifarflow.data.augment import make_epoch_plan, materialise
 from cifarflow.data.subset import Data
 from cifarflow.nn.models import build_model
 from cifarflow.nn.optim import learning_rate, sgd_update
-from cifarflow.training.solver import Normalizer, PlanSource, eval_subset, evaluate, init_rng, train
+from cifarflow.training.solver import (
+    Normalizer,
+    PlanSource,
+    eval_subset,
+    evaluate,
+    format_duration,
+    init_rng,
+    time_left,
+    train,
+)
 
 
 def learnable(n, k=4, seed=0):
@@ -157,6 +166,14 @@ def test_the_log_lines_show_each_epochs_rate_and_epoch_0_the_rate_epoch_1_starts
     assert epoch_lines[0].startswith("epoch   0  lr 0.001 (from epoch 1)  train loss")
     for e in (1, 2, 3):
         assert epoch_lines[e].startswith(f"epoch {e:3d}  lr {res.history[e]['lr']:.3g}  train loss")
+    # the time left while epochs remain (the mean pace so far times the epochs to go), not after the last
+    assert all(" left" in m for m in epoch_lines[1:3]) and " left" not in epoch_lines[0] + epoch_lines[3]
+
+
+def test_time_left_is_the_mean_pace_times_the_epochs_to_go():
+    assert time_left(6.0, 3, 7) == pytest.approx(14.0)
+    assert time_left(5.0, 0, 4) is None and time_left(6.0, 3, 0) == 0.0
+    assert [format_duration(x) for x in (0.2, 12.4, 185.0, 7300.0)] == ["under 1s", "12s", "3m05s", "2h01m"]
 
 
 def test_nesterov_momentum_equals_the_look_ahead_formulation():

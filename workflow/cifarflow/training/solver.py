@@ -246,6 +246,7 @@ def train(
     stopped_epoch = diverged_epoch = None
     last_good = _copy_params(model.params)
     rows = norm.buffer(settings.batch_size)  # every step's normalised batch (a step keeps no reference to it)
+    start_epoch, start_seconds = state.epoch, state.seconds
     for epoch in range(state.epoch + 1, settings.epochs + 1):
         t0 = time.perf_counter()
         with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
@@ -263,7 +264,7 @@ def train(
         row["seconds"] = state.seconds
         state.history.append(row)
         state.epoch = epoch
-        log(_progress(row))
+        log(_progress(row, left=time_left(state.seconds - start_seconds, epoch - start_epoch, settings.epochs - epoch)))
         last_good = _copy_params(model.params)
         if monitor is not None:
             _track_best(model, state, monitor, row, epoch)
@@ -412,11 +413,33 @@ def _epoch_row(
     }
 
 
-def _progress(row: dict, next_lr: float | None = None) -> str:
-    """One epoch's log line; `next_lr` (epoch 0, which takes no step) is the rate epoch 1 starts with."""
+def time_left(seconds: float, epochs_done: int, epochs_left: int) -> float | None:
+    """The seconds the remaining epochs would take at the mean pace of the epochs this process has
+    trained so far (None before the first one). Early stopping may end sooner."""
+    if epochs_done <= 0:
+        return None
+    return seconds / epochs_done * epochs_left
+
+
+def _progress(row: dict, next_lr: float | None = None, left: float | None = None) -> str:
+    """One epoch's log line; `next_lr` (epoch 0, which takes no step) is the rate epoch 1 starts with;
+    `left`, the estimated seconds to the last epoch, is shown while epochs remain."""
     lr = f"{row['lr']:.3g}" if next_lr is None else f"{next_lr:.3g} (from epoch 1)"
-    return (
+    line = (
         f"epoch {row['epoch']:3d}  lr {lr}  train loss {row['train_loss']:.4f} cost {row['train_cost']:.4f} "
         f"acc {100 * row['train_acc']:.2f}%  val loss {row['val_loss']:.4f} acc {100 * row['val_acc']:.2f}%  "
         f"{row['seconds']:.1f}s"
     )
+    return line if left is None or left <= 0 else f"{line}  about {format_duration(left)} left"
+
+
+def format_duration(seconds: float) -> str:
+    """12s, 3m05s, 1h02m: how long, to the second below an hour."""
+    s = round(seconds)
+    if s < 1:
+        return "under 1s"
+    if s < 60:
+        return f"{s}s"
+    if s < 3600:
+        return f"{s // 60}m{s % 60:02d}s"
+    return f"{s // 3600}h{s % 3600 // 60:02d}m"

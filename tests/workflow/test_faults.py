@@ -702,9 +702,10 @@ def test_seed0_metrics_copied_into_seed1_stops_every_reader_naming_the_file(chec
     proc = snakemake(wd, "--cores", "2", "--keep-going", check=False)
     assert proc.returncode != 0
     failed = failed_job_logs(wd)
-    # the tables, soft's figures, the comparisons and the paired tables read it (the answers never ran)
-    readers = {"tables_faults.log", "tables_all.log", "plot_faults_soft.log", "paired_faults_q-sm.log"}
-    assert readers | {f"compare_faults_{c}.log" for c in ("cv", "tp", "tm")} <= set(failed), failed
+    # the tables, the set's figures (soft's and the comparisons') and its paired tables read it (the
+    # answers never ran); a set's figure or paired job stops at its first command that reads it
+    readers = {"tables_faults.log", "tables_all.log", "figures_faults.log", "paired_faults.log"}
+    assert readers <= set(failed), failed
     for text in failed.values():
         one_error_line(text, "results/runs/soft/seed1/metrics.json", "config.seed is 0", "folder of seed 1")
     assert_no_output(wd / "results" / "tables" / "faults" / "summary.csv")
@@ -768,7 +769,8 @@ def test_nan_probabilities_stop_the_paired_tests_and_answers_naming_the_file(che
     proc = snakemake(wd, "--cores", "2", "--keep-going", check=False)
     assert proc.returncode != 0
     failed = failed_job_logs(wd)
-    assert {"paired_faults_q-sm.log", "compare_faults_tp.log"} <= set(failed), failed
+    # the paired tables and the true-class-probability comparison (in the set's figure job) read it
+    assert {"paired_faults.log", "figures_faults.log"} <= set(failed), failed
     for text in failed.values():
         one_error_line(text, "results/runs/soft/seed1/predictions.h5", "probabilities are not finite")
     assert_no_output(wd / "results" / "tables" / "faults" / "paired_q-sm.csv")
@@ -792,7 +794,7 @@ def test_a_small_weights_file_with_a_huge_compressed_dataset_is_read_within_the_
     proc = snakemake_limited(wd, "--cores", "2", "--keep-going", *figures)
     assert proc.returncode != 0
     failed = failed_job_logs(wd)
-    assert set(failed) == {"plot_faults_soft.log", "compare_faults_tm.log"}, failed
+    assert set(failed) == {"figures_faults.log"}, failed  # soft's templates and the comparison tm
     for text in failed.values():
         one_error_line(text, "results/runs/soft/seed0/weights.h5", "dataset params/W1 would take 10000000000 bytes")
 
@@ -841,7 +843,7 @@ def test_a_huge_history_is_refused_before_it_is_read(checked, tmp_path):
     assert proc.returncode != 0
     failed = failed_job_logs(wd)
     # the figures that read it, and the manifest that hashes it
-    assert set(failed) == {"plot_faults_soft.log", "compare_faults_cv.log", "manifest.log"}, failed
+    assert set(failed) == {"figures_faults.log", "manifest.log"}, failed
     for text in failed.values():
         one_error_line(text, "results/runs/soft/seed0/history.csv", "3221225472 bytes")
 

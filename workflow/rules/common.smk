@@ -662,7 +662,7 @@ def answers_inputs(wildcards):
 
 
 def set_metrics(wildcards):
-    return all_metrics([n for n, v in VARIANTS.items() if v["set"] == wildcards.set])
+    return all_metrics(set_variants(wildcards.set))
 
 
 def figure_outputs():

@@ -113,7 +113,7 @@ rule set_tables:
     params:
         outdir=lambda wildcards, output: os.path.dirname(output.summary),
         statistics=canonical_json(STATISTICS),
-        labels=lambda wildcards: labels_of(n for n, v in VARIANTS.items() if v["set"] == wildcards.set),
+        labels=lambda wildcards: labels_of(set_variants(wildcards.set)),
     shell:
         'python "$CIFARFLOW_LAUNCHER" tables --metrics {input:q} --outdir {params.outdir:q}'
         " --statistics {params.statistics:q} --labels {params.labels:q}"

@@ -503,8 +503,9 @@ def _proc_cpu(pid: int) -> tuple[float, float]:
     return (utime + stime) / tick, (cutime + cstime) / tick
 
 
-def run_quick(commit: str, scratch, archive, cores: int, repo=REPO) -> Path:
-    """Clone `repo` at `commit`, run its quick config in scratch/run; return that directory."""
+def run_quick(commit: str, scratch, archive, cores: int, repo=REPO, extra=()) -> Path:
+    """Clone `repo` at `commit`, run its quick config in scratch/run (with the Snakemake options
+    `extra` appended); return that directory."""
     scratch = Path(scratch).resolve()
     src, run_dir = scratch / "src", scratch / "run"
     if src.exists() or run_dir.exists():
@@ -524,6 +525,7 @@ def run_quick(commit: str, scratch, archive, cores: int, repo=REPO) -> Path:
         f"local_archive={Path(archive).resolve()}",
         "--cores",
         str(cores),
+        *extra,
     ]
     # As a user's shell runs it: Python writes its bytecode caches (a machine that sets
     # PYTHONDONTWRITEBYTECODE makes every job compile the modules it imports again, ~0.1 s a job).
@@ -563,6 +565,13 @@ def main(argv=None) -> int:
     r.add_argument("--commit", default="HEAD")
     r.add_argument("--scratch", type=Path, required=True, help="an empty directory for the clone and the run")
     r.add_argument("--archive", type=Path, default=Path("/work/shared/data/cifar-10-jpeg.tar.gz"))
+    r.add_argument(
+        "--snakemake-arg",
+        action="append",
+        default=[],
+        metavar="ARG",
+        help="one more Snakemake command-line word (repeat it), e.g. --snakemake-arg=--scheduler --snakemake-arg=greedy",
+    )
     for s in (a, r):
         s.add_argument("--cores", type=int, default=2)
         s.add_argument("--src", type=Path, default=None, help="workflow/ directory whose imports are measured")
@@ -571,7 +580,7 @@ def main(argv=None) -> int:
         s.add_argument("--out", type=Path, default=None, help="output prefix (default RUN_DIR/workflow_bench)")
     args = p.parse_args(argv)
     if args.mode == "run":
-        run_dir = run_quick(args.commit, args.scratch, args.archive, args.cores)
+        run_dir = run_quick(args.commit, args.scratch, args.archive, args.cores, extra=args.snakemake_arg)
         src = args.src or args.scratch.resolve() / "src" / "workflow"
     else:
         run_dir, src = args.run_dir, args.src

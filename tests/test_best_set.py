@@ -30,7 +30,7 @@ def _searched(search: dict) -> set[str]:
 
 
 def _in_space(value, dim: dict) -> bool:
-    (kind, arg), = dim.items()
+    ((kind, arg),) = dim.items()
     if kind == "choice":
         return value in arg
     lo, hi = arg

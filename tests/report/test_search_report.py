@@ -61,3 +61,80 @@ def test_links_are_rebased_and_external_ones_kept():
     text = "![a](settings.png) [t](trials.md) [w](https://example.org/x) [h](#top)"
     out = R.rebase_links(text, "results/search/s/x", "results")
     assert out == "![a](search/s/x/settings.png) [t](search/s/x/trials.md) [w](https://example.org/x) [h](#top)"
+
+
+def _trials(n=30, seed=0, epochs=None):
+    """Round-1 trials over a log range `a`, a range `b` and a choice `c`; the score depends on `a` only."""
+    import numpy as np
+    import pandas as pd
+
+    rng = np.random.default_rng(seed)
+    a = 10 ** rng.uniform(-4, -1, n)
+    b = rng.uniform(0, 1, n)
+    c = ([[50], [100]] * n)[:n]
+    acc = 0.4 + 0.03 * np.log10(a) + rng.normal(0, 0.002, n)
+    return pd.DataFrame(
+        {"round": 1, "index": range(n), "a": a, "b": b, "c": c, "val_acc": acc, "epochs_run": epochs or [4] * n}
+    )
+
+
+def _eta_squared_by_regression(y, groups):
+    """R^2 of least squares on the groups' indicator columns: an independent computation of eta^2."""
+    import numpy as np
+
+    labels = sorted(set(groups))
+    x = np.array([[g == lab for lab in labels] for g in groups], dtype=float)
+    fit = x @ np.linalg.lstsq(x, y, rcond=None)[0]
+    return 1 - np.sum((y - fit) ** 2) / np.sum((y - y.mean()) ** 2)
+
+
+def _kruskal_by_hand(parts):
+    """H from the pooled ranks (no ties) and its chi-square tail: an independent Kruskal-Wallis."""
+    import numpy as np
+
+    pooled = np.concatenate(parts)
+    ranks = stats.rankdata(pooled)
+    n, start, h = len(pooled), 0, 0.0
+    for p in parts:
+        r = ranks[start : start + len(p)]
+        h += r.sum() ** 2 / len(p)
+        start += len(p)
+    h = 12 / (n * (n + 1)) * h - 3 * (n + 1)
+    return stats.chi2.sf(h, len(parts) - 1)
+
+
+def test_parameter_importance_matches_an_independent_anova_and_kruskal_wallis():
+    import numpy as np
+
+    df = _trials()
+    out = R.parameter_importance(df, {"a": "log", "b": "linear", "c": "category"}).set_index("setting")
+    assert list(out.index)[0] == "a" and out.loc["a", "eta_squared"] > 0.7  # the setting that decides the score
+    y = df["val_acc"].to_numpy()
+    for key in ("a", "b"):  # terciles by value
+        edges = np.quantile(df[key], [1 / 3, 2 / 3])
+        groups = np.searchsorted(edges, df[key], side="left")
+        assert out.loc[key, "groups"] == 3 and out.loc[key, "trials"] == 30
+        assert out.loc[key, "eta_squared"] == pytest.approx(_eta_squared_by_regression(y, groups.tolist()))
+        parts = [y[groups == g] for g in range(3)]
+        assert out.loc[key, "p_value"] == pytest.approx(_kruskal_by_hand(parts))
+        assert out.loc[key, "chance"] == pytest.approx(2 / 29)
+    groups = [str(v) for v in df["c"]]
+    assert out.loc["c", "eta_squared"] == pytest.approx(_eta_squared_by_regression(y, groups))
+    assert out.loc["a", "p_value"] < 0.001 < out.loc["b", "p_value"]
+
+
+def test_parameter_importance_uses_round_one_at_its_most_common_epochs_only():
+    df = _trials(epochs=[1] * 20 + [4] * 10)
+    later = _trials(seed=1).assign(round=2, val_acc=0.9)  # a promoted round: never counted
+    out = R.parameter_importance(__import__("pandas").concat([df, later]), {"a": "log"})
+    assert out.loc[0, "trials"] == 20
+    same = R.parameter_importance(df[df["epochs_run"] == 1], {"a": "log"})
+    assert out.loc[0, "eta_squared"] == pytest.approx(same.loc[0, "eta_squared"])
+
+
+def test_parameter_importance_without_spread_or_groups_is_empty_not_an_error():
+    df = _trials(n=4).assign(val_acc=0.5)
+    out = R.parameter_importance(df, {"a": "log", "c": "category"})
+    assert out["eta_squared"].isna().all() and out["p_value"].isna().all()
+    one = R.parameter_importance(_trials(n=1), {"a": "log"})
+    assert one.loc[0, "groups"] == 0 and one["eta_squared"].isna().all()

@@ -126,13 +126,26 @@ def test_search_results_a_person_reads(searched):
     wd, _ = searched
     trials = pd.read_csv(wd / SEARCH_DIR / "trials.csv")
     assert len(trials) == 6 and {"eta", "lambda", "val_acc", "round", "epochs_run"} <= set(trials.columns)
-    pages = ("trials.html", "final.html")  # the tables as the report shows them
-    for f in ("trials.md", "final.csv", "settings.png", "settings.pdf", "parallel.png", "parallel.pdf", *pages):
+    pages = ("trials.html", "final.html", "importance.html")  # the tables as the report shows them
+    for f in (
+        "trials.md",
+        "final.csv",
+        "importance.md",
+        "settings.png",
+        "settings.pdf",
+        "parallel.png",
+        "parallel.pdf",
+        *pages,
+    ):
         assert (wd / SEARCH_DIR / f).stat().st_size > 0, f
     summary = (wd / "results" / "summary.md").read_text()
     result = json.loads((wd / SEARCH_DIR / "chosen.json").read_text())
     assert "Search tiny / lam" in summary and result["chosen"]["name"] in summary
     assert result["final"]["text"] in summary
+    importance = pd.read_csv(wd / SEARCH_DIR / "importance.csv")
+    assert set(importance["setting"]) == {"eta", "lambda"}  # every searched setting, from round 1's trials
+    assert set(importance["trials"]) == {len(trials[trials["round"] == 1])}
+    assert [r["setting"] for r in result["importance"]] == list(importance["setting"])
     for link in re.findall(r"\]\(([^)]+)\)", summary):
         assert (wd / "results" / link).exists(), link
 

@@ -106,6 +106,7 @@ rule search_report:
         ),
         trials=f"{SEARCH_DIR}/trials.csv",
         final=f"{SEARCH_DIR}/final.csv",
+        importance=f"{SEARCH_DIR}/importance.csv",
         # the report shows the tables as sortable HTML pages (a CSV would only download)
         trials_html=report(
             f"{SEARCH_DIR}/trials.html",
@@ -121,8 +122,15 @@ rule search_report:
             subcategory="{sset}",
             labels={"search": "{sset}/{search}", "figure": "final models' test accuracy"},
         ),
+        importance_html=report(
+            f"{SEARCH_DIR}/importance.html",
+            caption="../report/search.rst",
+            category="Searches",
+            subcategory="{sset}",
+            labels={"search": "{sset}/{search}", "figure": "parameter importance"},
+        ),
         summary=f"{SEARCH_DIR}/summary.md",
-        other=multiext(f"{SEARCH_DIR}/", "trials.md", "final.md", "chosen.json"),
+        other=multiext(f"{SEARCH_DIR}/", "trials.md", "final.md", "importance.md", "chosen.json"),
     log:
         "logs/search/{sset}/{search}/report.log",
     wildcard_constraints:
@@ -138,8 +146,8 @@ rule search_report:
     shell:
         'python "$CIFARFLOW_LAUNCHER" search-report --set {wildcards.sset:q} --search {params.search:q}'
         " --rounds {params.rounds:q} --final {params.final:q} --figures {params.figures:q} --outdir {params.outdir:q}"
-        " --and table-html --csv {output.trials:q} {output.final:q}"
-        " --html {output.trials_html:q} {output.final_html:q} > {log:q} 2>&1"
+        " --and table-html --csv {output.trials:q} {output.final:q} {output.importance:q}"
+        " --html {output.trials_html:q} {output.final_html:q} {output.importance_html:q} > {log:q} 2>&1"
 
 
 rule search_summary:

@@ -14,6 +14,7 @@ import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from ..io import finite_or_none, read_json, write_json, write_text
@@ -53,6 +54,61 @@ def axis_scales(search: Mapping) -> tuple[dict[str, str], dict[str, list]]:
     scales = {k: "category" if d.kind == "choice" else "log" if d.log else "linear" for k, d in dims.items()}
     choices = {k: [S.thaw(c) for c in d.choices] for k, d in dims.items() if d.kind == "choice"}
     return scales, choices
+
+
+def importance_trials(trials: pd.DataFrame) -> pd.DataFrame:
+    """The trials whose scores say how each setting matters: round 1's (every setting drawn over
+    the whole space, independently of any score; later rounds narrow the ranges or promote the
+    best, and re-evaluation trials repeat a candidate), and of those the ones trained for the
+    most common number of epochs (successive halving's first rung, hyperband's largest bracket;
+    a tie goes to the longer training), so that their scores are comparable."""
+    first = trials[trials["round"] == 1]
+    if first.empty:
+        return first
+    counts = first["epochs_run"].value_counts()
+    epochs = max(counts.index[counts == counts.max()])
+    return first[first["epochs_run"] == epochs]
+
+
+def parameter_importance(trials: pd.DataFrame, scales: Mapping[str, str], bins: int = 3) -> pd.DataFrame:
+    """How much of the spread of validation accuracy each searched setting accounts for, from the
+    trials `importance_trials` picks (finite scores only).
+
+    Per setting the trials are grouped: a choice by its value; a range into `bins` groups of about
+    equal count by value (quantiles; equal values stay together). `eta_squared` is the share of
+    the scores' variance that lies between the groups' means (a one-way ANOVA's R^2: 1 when the
+    setting alone decides the score, 0 when the groups' means are equal). With few trials it is
+    large by chance too: `chance` is its expected value when the setting does not matter, (groups
+    - 1) / (trials - 1). `p_value` is the Kruskal-Wallis test (scipy.stats.kruskal) that the
+    groups' scores come from one distribution: a small value says the setting matters here. One
+    row per setting, the largest eta_squared first (ties in config order)."""
+    from scipy import stats  # deferred: only the search report needs it
+
+    picked = importance_trials(trials)
+    picked = picked[np.isfinite(picked["val_acc"].astype(float))] if len(picked) else picked
+    y = picked["val_acc"].to_numpy(dtype=float) if len(picked) else np.array([])
+    rows = []
+    for key, scale in scales.items():
+        row = {"setting": key, "trials": len(y), "groups": 0, "eta_squared": None, "chance": None, "p_value": None}
+        if len(y) >= 2 and key in picked.columns:
+            values = picked[key]
+            if scale == "category":
+                groups = values.map(_text).to_numpy()
+            else:
+                groups = pd.qcut(values.astype(float), q=bins, labels=False, duplicates="drop").to_numpy()
+            labels = list(dict.fromkeys(groups.tolist()))
+            parts = [y[groups == g] for g in labels]
+            row["groups"] = len(parts)
+            total = float(np.sum((y - y.mean()) ** 2))
+            if len(parts) >= 2 and total > 0:
+                between = math.fsum(len(p) * (p.mean() - y.mean()) ** 2 for p in parts)
+                row["eta_squared"] = between / total
+                row["chance"] = (len(parts) - 1) / (len(y) - 1)
+                row["p_value"] = float(stats.kruskal(*parts).pvalue)
+        rows.append(row)
+    out = pd.DataFrame(rows, columns=["setting", "trials", "groups", "eta_squared", "chance", "p_value"])
+    order = out["eta_squared"].astype(float).fillna(-1.0)
+    return out.iloc[np.argsort(-order.to_numpy(), kind="stable")].reset_index(drop=True)
 
 
 def _text(value) -> str:
@@ -210,8 +266,27 @@ def section_markdown(result: Mapping, trials: pd.DataFrame, heading: str = "##")
     best = trials.sort_values(["val_acc", "round", "index"], ascending=[False, True, True], kind="stable").head(5)
     show = best.drop(columns=["index", "cpu_seconds"], errors="ignore")
     show = show.assign(val_acc=lambda d: (d["val_acc"] * 100).round(2))
-    lines += [_markdown(show), "", "![settings](settings.png)", "", "![parallel coordinates](parallel.png)", ""]
+    lines += [_markdown(show), ""]
+    lines += _importance_markdown(result.get("importance"))
+    lines += ["![settings](settings.png)", "", "![parallel coordinates](parallel.png)", ""]
     return "\n".join(lines)
+
+
+def _importance_markdown(rows) -> list[str]:
+    """The summary's lines on parameter importance (`parameter_importance`'s rows)."""
+    rows = [r for r in rows or [] if r.get("eta_squared") is not None]
+    if not rows:
+        return []
+    n = rows[0]["trials"]
+    cells = [
+        f"`{r['setting']}` {r['eta_squared']:.2f} (chance {r['chance']:.2f}, Kruskal-Wallis p = {r['p_value']:.2g})"
+        for r in rows
+    ]
+    return [
+        f"Parameter importance (share of the validation accuracy's variance between groups of each setting's"
+        f" values, over round 1's {n} comparable trials; [table](importance.md)): " + "; ".join(cells) + ".",
+        "",
+    ]
 
 
 def _percent(value) -> str:
@@ -226,8 +301,8 @@ def _markdown(df: pd.DataFrame) -> str:
 def write_search_report(
     set_name: str, search: Mapping, round_files: Sequence[str], final_metrics: Sequence[str], outdir, **figures
 ) -> dict:
-    """trials.{csv,md}, final.{csv,md}, chosen.json, settings and parallel figures (.png, .pdf)
-    and summary.md in `outdir`."""
+    """trials.{csv,md}, final.{csv,md}, importance.{csv,md}, chosen.json, settings and parallel
+    figures (.png, .pdf) and summary.md in `outdir`."""
     from . import search_plots  # deferred: matplotlib, which the search summary and summary.md do not need
     from .figure import DEFAULT_DPI, save  # deferred with search_plots: matplotlib
 
@@ -242,8 +317,11 @@ def write_search_report(
             table[col] = table[col].map(_text)
     write_table(table, outdir / "trials", formats=("csv", "md"))
     write_table(final_rows(finals), outdir / "final", formats=("csv", "md"))
-    write_json(outdir / "chosen.json", finite_or_none(result))  # no interval (one seed): null, not NaN
     scales, choices = axis_scales(search)
+    importance = parameter_importance(trials, scales)
+    write_table(importance, outdir / "importance", formats=("csv", "md"))
+    result["importance"] = importance.to_dict(orient="records")
+    write_json(outdir / "chosen.json", finite_or_none(result))  # no interval (one seed): null, not NaN
     title = f"search {set_name} / {search['name']} ({search['method']})"
     chosen = result["chosen"]["name"]
     dpi, width, pdf = figures.get("dpi", DEFAULT_DPI), figures.get("width"), figures.get("pdf", True)

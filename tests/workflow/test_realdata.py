@@ -51,6 +51,8 @@ def splits(real):
 
 def test_real_archive_becomes_hdf5_with_the_official_split(real, splits):
     print(f"archive -> cifar10.h5 -> two split files: {splits:.1f}s")
+    # the import job decodes the JPEGs in the two cores its rule reserves (threads: 2)
+    assert "(folders, decoded in 2 processes)" in (real / "logs" / "data" / "import.log").read_text()
     with h5py.File(real / "results" / "data" / "cifar10.h5") as f:
         assert f["train/images"].shape == (50000, 32, 32, 3) and f["train/images"].dtype == np.uint8
         assert f["test/images"].shape == (10000, 32, 32, 3)

@@ -39,7 +39,7 @@ rule import_data:
         classes=canonical_json(config["source_classes"]),  # "null": any classes
         source_sha256=source_digest(),
     shell:
-        'python "$CIFARFLOW_LAUNCHER" import --source {input:q} --classes {params.classes:q} --out {output:q} > {log:q} 2>&1'
+        'python "$CIFARFLOW_LAUNCHER" --threads {threads} import --source {input:q} --classes {params.classes:q} --out {output:q} > {log:q} 2>&1'
 
 
 rule split_data:

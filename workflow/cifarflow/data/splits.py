@@ -588,8 +588,11 @@ def import_source(source, out, classes=None, workers: int = 1, log=print) -> Non
     from cifarflow.data.sources import read_source  # deferred: the source readers (tarfile, pickle, Pillow)
 
     raw = read_source(source, classes=classes, workers=workers)
+    how = f"{raw.source_format}, decoded in {workers} process{'es' if workers > 1 else ''}"
+    if raw.source_format != "folders":  # only a class-folder source's JPEG/PNG files are decoded in parallel
+        how = raw.source_format
     log(
-        f"read {len(raw.train_labels)} training and {len(raw.test_labels)} test images ({raw.source_format}) in {time.perf_counter() - t0:.1f}s"
+        f"read {len(raw.train_labels)} training and {len(raw.test_labels)} test images ({how}) in {time.perf_counter() - t0:.1f}s"
     )
     digest = source_sha256(source)
     write_raw(raw, out, source_path=str(source), source_sha256=digest)

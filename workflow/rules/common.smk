@@ -152,6 +152,17 @@ for _q in QUESTIONS.values():
     for _n in _q["variants"]:
         EXTRA_SEEDS[_n] = max(EXTRA_SEEDS[_n], _q["decide"]["extra"][-1] if _q["decide"] else 0)
 
+# Scheduling, answers first: the jobs results/answers.md waits for (the trainings of every set with a
+# question, those sets' paired tables, the questions' looks, the answers) run at ANSWER_PRIORITY,
+# before the other trainings and tables (0) and the figures and `verify` retraining (-1).
+ANSWER_PRIORITY = 1
+ANSWER_SETS = {PAIRED[q["table"]]["set"] for q in QUESTIONS.values()}
+
+
+def train_priority(wildcards):
+    """A training job's priority: ANSWER_PRIORITY for a variant of a set that asks a question."""
+    return ANSWER_PRIORITY if VARIANTS[wildcards.variant]["set"] in ANSWER_SETS else 0
+
 
 def seed_sequence(name, n_extra=None):
     """The variant's own seeds, then `n_extra` (default: the most any question may add) more."""

@@ -219,6 +219,7 @@ for _set in SETS:
             ),
         log:
             f"logs/report/paired_{_set}.log",
+        priority: ANSWER_PRIORITY if _set in ANSWER_SETS else 0
         conda:
             "../envs/cifarflow.yaml"
         params:
@@ -240,6 +241,7 @@ checkpoint decide:
     wildcard_constraints:
         question=_alternatives(QUESTIONS),
         look=r"[1-9][0-9]*",
+    priority: ANSWER_PRIORITY
     conda:
         "../envs/cifarflow.yaml"
     params:
@@ -265,6 +267,7 @@ rule answers:
         ),
     log:
         "logs/report/answers.log",
+    priority: ANSWER_PRIORITY
     conda:
         "../envs/cifarflow.yaml"
     params:

@@ -38,6 +38,7 @@ use rule train as search_train with:
         "benchmarks/search/{sset}/{search}/{trial}.tsv"
     wildcard_constraints:
         **_search_constraints(),
+    priority: 0
     group:
         lambda wildcards: (
             f"train-{SEARCH_BASE[wildcards.sset]['group']}" if SEARCH_BASE[wildcards.sset]["group"] else None

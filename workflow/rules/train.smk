@@ -12,6 +12,7 @@ rule train:
         "logs/train/{variant}/seed{seed}.log",
     benchmark:
         "benchmarks/train/{variant}/seed{seed}.tsv"
+    priority: train_priority
     group:
         lambda wildcards: train_group(wildcards.variant)
     conda:

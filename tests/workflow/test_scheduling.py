@@ -49,6 +49,7 @@ def test_what_the_answers_wait_for_runs_first_and_the_figures_last(archive, tmp_
     assert asked == {"a-plain", "a-heavy"} and len(train) > len(asked)
     assert all(p == 1 for v, p in train if v in asked)  # the question's set: before the others
     assert all(p == 0 for v, p in train if v not in asked)  # a set without a question
+    assert by_rule["plan_epochs"] == {2}  # every training waits for its plan: plans first
     assert by_rule["answers"] == {1} and by_rule["paired_asked"] == {1}
     assert by_rule["paired_small"] == {0} and by_rule["set_tables"] == {0}
     assert by_rule["figures_asked"] == by_rule["figures_small"] == {-1}

@@ -15,6 +15,8 @@ rule plan_epochs:
         "logs/augment/{plan}.log",
     benchmark:
         "benchmarks/augment/{plan}.tsv"
+    # before any training: a plan takes a fraction of a second, and each training waits for one
+    priority: ANSWER_PRIORITY + 1
     conda:
         "../envs/cifarflow.yaml"
     resources:

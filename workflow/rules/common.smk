@@ -154,7 +154,8 @@ for _q in QUESTIONS.values():
 
 # Scheduling, answers first: the jobs results/answers.md waits for (the trainings of every set with a
 # question, those sets' paired tables, the questions' looks, the answers) run at ANSWER_PRIORITY,
-# before the other trainings and tables (0) and the figures and `verify` retraining (-1).
+# before the other trainings and tables (0) and the figures and `verify` retraining (-1); the epoch
+# plans, which every training waits for, run before all of them.
 ANSWER_PRIORITY = 1
 ANSWER_SETS = {PAIRED[q["table"]]["set"] for q in QUESTIONS.values()}
 

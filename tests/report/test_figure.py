@@ -101,6 +101,41 @@ def test_saving_twice_gives_identical_files(tmp_path):
         assert (tmp_path / f"a.{ext}").read_bytes() == (tmp_path / f"b.{ext}").read_bytes()
 
 
+def _titled_figure(title="loss"):
+    fig = new_figure((3, 2))
+    ax = fig.subplots()
+    ax.plot([0, 1, 4], label="a")
+    ax.set_title(title)
+    ax.legend()
+    return figure.fit_to_text(fig)
+
+
+def _savefig_png(fig, path):
+    """The PNG as matplotlib's savefig draws it (the layout the fit found, drawn again)."""
+    fig.set_layout_engine(None)
+    fig.savefig(path, format="png", dpi=DEFAULT_DPI, metadata={"Software": None})
+
+
+def test_a_fitted_figure_is_saved_from_the_fits_pixels_with_savefigs_bytes(tmp_path, monkeypatch):
+    fig = _titled_figure()
+    calls = []
+    monkeypatch.setattr(fig, "savefig", lambda *a, **k: calls.append(k["format"]) or Figure.savefig(fig, *a, **k))
+    save(fig, tmp_path / "fit", dpi=DEFAULT_DPI)
+    assert calls == ["pdf"]  # the PNG is not drawn again
+    _savefig_png(_titled_figure(), tmp_path / "drawn.png")
+    assert (tmp_path / "fit.png").read_bytes() == (tmp_path / "drawn.png").read_bytes()
+
+
+def test_a_figure_changed_after_its_fit_or_saved_at_another_dpi_is_drawn_again(tmp_path):
+    fig = _titled_figure()
+    fig.axes[0].set_title("a new title")  # marks the figure stale: the fit's pixels are old
+    save(fig, tmp_path / "changed", dpi=DEFAULT_DPI, pdf=False)
+    _savefig_png(_titled_figure("a new title"), tmp_path / "drawn.png")
+    assert (tmp_path / "changed.png").read_bytes() == (tmp_path / "drawn.png").read_bytes()
+    save(_titled_figure(), tmp_path / "low", dpi=40, pdf=False)
+    assert int.from_bytes((tmp_path / "low.png").read_bytes()[16:20], "big") == round(3 * 40)
+
+
 def test_save_closes_a_pyplot_figure(tmp_path):
     import matplotlib.pyplot as plt
 

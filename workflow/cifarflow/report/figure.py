@@ -28,6 +28,7 @@ from pathlib import Path
 
 import matplotlib
 import matplotlib.colors as mcolors
+import matplotlib.image
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
@@ -158,7 +159,7 @@ def fit_to_text(fig: Figure, max_rounds: int = 4) -> Figure:
     for _ in range(max_rounds):
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
-            fig.draw_without_rendering()
+            _render(fig)
         layout = [m for m in caught if "constrained_layout" in str(m.message).lower()]
         for m in caught:
             if m not in layout:  # pass on anything that is not about the layout we fix here
@@ -179,6 +180,32 @@ def fit_to_text(fig: Figure, max_rounds: int = 4) -> Figure:
             h * grow + (2 * over_y + 0.1 if over_y >= 0.01 else 0.0),
         )
     return fig
+
+
+def _render(fig: Figure) -> None:
+    """One layout and drawing pass into the figure's Agg pixel buffer. The fit measures with it,
+    and `save` writes those pixels as the PNG when nothing changed since (`_rendered`), instead of
+    drawing the whole figure again inside savefig."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    canvas = fig.canvas if isinstance(fig.canvas, FigureCanvasAgg) else FigureCanvasAgg(fig)
+    canvas.draw()
+
+
+def _rendered(fig: Figure, dpi) -> bool:
+    """Whether the figure's Agg buffer holds it as savefig would draw it at `dpi`: drawn by
+    `_render`, unchanged since (not stale), at that dpi and at the figure's current size."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    canvas = fig.canvas
+    renderer = getattr(canvas, "renderer", None)
+    return (
+        isinstance(canvas, FigureCanvasAgg)
+        and renderer is not None
+        and not fig.stale
+        and float(dpi) == float(fig.dpi)
+        and canvas.get_width_height(physical=True) == (int(renderer.width), int(renderer.height))
+    )
 
 
 def save(
@@ -219,7 +246,12 @@ def save(
         for fmt in ("png", "pdf") if pdf else ("png",):
             final = Path(f"{stem}.{fmt}")
             with atomic_output(final) as tmp:
-                fig.savefig(tmp, format=fmt, dpi=dpi, metadata=metadata[fmt])
+                if fmt == "png" and _rendered(fig, dpi):  # the fit's pixels: what savefig would draw again
+                    matplotlib.image.imsave(
+                        tmp, fig.canvas.buffer_rgba(), format="png", origin="upper", dpi=fig.dpi, metadata=metadata[fmt]
+                    )
+                else:
+                    fig.savefig(tmp, format=fmt, dpi=dpi, metadata=metadata[fmt])
             paths.append(final)
     finally:
         import matplotlib.pyplot as plt  # only to release figures that pyplot may be tracking

@@ -180,9 +180,10 @@ def test_safe_names_of_the_shipped_config_pass():
     import yaml
 
     cfg = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
+    cfg["run"] = None  # every set, the opt-in ones (best, the searches) too
     check_config(cfg)
     variants = resolve_variants(cfg)
-    assert "bonus-softmax-augmentationflip_p05-lambda0.01" in variants
+    assert "bonus-softmax-augmentationflip_p05-lambda0.01" in variants and "best-mlp" in variants
     comps = resolve_comparisons(cfg, variants)  # templates, per_class, true_class_prob, curves: labels fit
     assert len(comps) == 13 and {c["type"] for c in comps.values()} >= {
         "templates",

@@ -9,8 +9,7 @@ import pytest
 
 from cifarflow.config import plan_id, plan_spec, resolve_searches, resolve_variants, training_settings
 from cifarflow.config.files import load_config_files
-from cifarflow.config.searches import final_search_variant
-from cifarflow.training import search as S
+from cifarflow.config.searches import _searched_keys, final_search_variant
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFIG = ROOT / "config" / "config.yaml"
@@ -22,11 +21,6 @@ def _config(run):
     cfg = load_config_files([CONFIG])
     cfg["run"] = run
     return cfg
-
-
-def _searched(search: dict) -> set[str]:
-    keys = set(search["space"])
-    return keys | {"epochs"} if search["method"] in S.EPOCH_METHODS else keys
 
 
 def _in_space(value, dim: dict) -> bool:
@@ -54,7 +48,7 @@ def test_best_variant_is_its_searchs_final_model(shipped, name):
     best, cfg, searches = shipped
     v, search = best[name], searches[SOURCES[name]]
     assert v["seeds"] == search["final"]["seeds"]
-    chosen = {k: v[k] for k in _searched(search)}
+    chosen = {k: v[k] for k in _searched_keys(search)}
     for key, value in chosen.items():
         if key in search["space"]:
             assert _in_space(value, search["space"][key]), f"{name}.{key} = {value} is outside the search's space"
@@ -74,6 +68,6 @@ def test_a_changed_best_setting_is_caught(shipped):
     best, cfg, searches = shipped
     v = dict(best["best-softmax"], batch_size=50)
     search = searches["search-softmax"]
-    final = final_search_variant(cfg, "search-softmax", search, {k: v[k] for k in _searched(search)}, 101)
+    final = final_search_variant(cfg, "search-softmax", search, {k: v[k] for k in _searched_keys(search)}, 101)
     ours, theirs = training_settings(v, 101), training_settings(final, 101)
     assert {k for k in ours if ours[k] != theirs.get(k)} == {"name", "set", "batch_size"}

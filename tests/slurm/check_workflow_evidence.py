@@ -97,6 +97,16 @@ def parse_jobs(text: str) -> tuple[dict[str, dict], list[dict]]:
     return jobs, groups
 
 
+def group_folder(group: dict, jobs: dict[str, dict]) -> str:
+    """The SLURM log folder of a group job: group_<Snakemake's group job name>, which is the group
+    id and its members' sorted rule names (at most 5, then "..."). Two groups started in one
+    scheduling pass may be submitted in another order than their blocks were printed."""
+    rules = sorted({jobs[m]["rule"] for m in group["members"] if m in jobs})
+    if len(rules) > 5:
+        rules = rules[:5] + ["..."]
+    return f"group_{group['name']}_{'_'.join(rules)}"
+
+
 def slurm_jobs(run_id: str) -> dict[str, dict[str, str]]:
     fmt = "%i|%T|%k|%C|%j|%m"
     proc = subprocess.run(
@@ -141,13 +151,14 @@ def main(argv: list[str]) -> int:
     jobs, groups = parse_jobs(text)
     # every sbatch submission in order: (snakemake job ids it runs, slurm job id, slurm log, group)
     submissions = []
-    next_group = 0
+    unused = list(range(len(groups)))
     for sjid, jid, slog in re.findall(r"Job (\S+) has been submitted with SLURM jobid (\d+) \(log: (\S+)\)", text):
         if sjid.isdigit():
             submissions.append(([sjid], jid, Path(slog), None))
-        elif next_group < len(groups):  # a group job: the next group block Snakemake started
-            submissions.append((groups[next_group]["members"], jid, Path(slog), groups[next_group]["name"]))
-            next_group += 1
+        elif unused:  # a group job: the group block its log folder names, else the next one started
+            i = next((i for i in unused if group_folder(groups[i], jobs) in Path(slog).parts), unused[0])
+            unused.remove(i)
+            submissions.append((groups[i]["members"], jid, Path(slog), groups[i]["name"]))
         else:
             submissions.append(([], jid, Path(slog), "?"))
     submitted = {}  # snakemake job id -> (slurm job id, slurm log path) of its (last) submission

@@ -12,6 +12,7 @@ from snakemake.scheduling.job_scheduler import JobScheduler
 from snakemake.settings.types import MaxJobsPerTimespan
 
 from cifarflow.run_end import cancel_rescheduling_timers, pending_rescheduling_timers
+
 from workflow_utils import REPO, small_config, snakemake, write_config
 
 PROFILE = REPO / "profiles" / "default" / "config.yaml"

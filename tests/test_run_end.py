@@ -30,8 +30,8 @@ def test_the_schedulers_pending_timers_are_cancelled_and_no_other():
     try:
         assert other not in pending_rescheduling_timers()
         assert cancel_rescheduling_timers() >= 1
-        ours[0].join(timeout=5)
-        assert not ours[0].is_alive()  # ended now, not after 60 s
+        ours[0].join(timeout=30)
+        assert not ours[0].is_alive()  # ended on cancel, not after its 60 s (30 s of slack for a loaded machine)
         assert not scheduler._open_jobs.acquire(blocking=False)  # and it never triggered a pass
         assert other.is_alive() and not other.finished.is_set()
         assert pending_rescheduling_timers() == []
